@@ -1,0 +1,119 @@
+/**
+ * Builds the ingress: the Fastify app and what it needs beside the shared runtime (the outcome
+ * subscriber for long-polls and sold-out announcements, the event cache).
+ */
+import { randomUUID } from 'node:crypto'
+import Fastify, { LogController } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import type { Runtime } from './runtime'
+import { createAuthenticator } from './http/auth'
+import { errorHandler } from './http/error-handler'
+import { DomainError } from './domain/errors'
+import { EventCache } from './domain/event-cache'
+import { OutcomeBus } from './domain/outcome-bus'
+import type { CatalogDeps } from './domain/catalog'
+import { healthRoutes } from './http/routes/health'
+import type { HealthState } from './http/routes/health'
+import { adminRoutes } from './http/routes/admin'
+import { eventRoutes } from './http/routes/events'
+import { ticketRoutes } from './http/routes/tickets'
+
+export interface Ingress {
+  readonly app: FastifyInstance
+  readonly cache: EventCache
+  readonly bus: OutcomeBus
+  readonly state: HealthState
+  /** Stops admitting (503), lets requests in flight finish, closes what the ingress opened. */
+  close: () => Promise<void>
+}
+
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/
+
+export async function buildIngress (rt: Runtime): Promise<Ingress> {
+  const { config, log } = rt
+  const state: HealthState = { shuttingDown: false }
+  const sale = { redis: rt.redis, keys: rt.keys }
+  const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log })
+  const bus = new OutcomeBus(rt.connect('outcomes'), rt.keys, {
+    onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },
+    onReopened: (id) => cache.clearSoldOut(id)
+  }, log)
+  await bus.start()
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Per-request access logs would cost more than the buy itself under a crowd; errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 16 * 1024,
+    routerOptions: { maxParamLength: 128 },
+    requestIdLogLabel: 'request_id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    }
+  })
+  app.decorateRequest('user', undefined)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(async (request, reply) => {
+    await reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`, request_id: String(request.id) })
+  })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', String(request.id))
+    if (state.shuttingDown && !request.url.startsWith('/healthz') && !request.url.startsWith('/readyz')) {
+      throw new DomainError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance')
+    }
+  })
+
+  await app.register(rateLimit, {
+    global: false,
+    hook: 'preHandler',
+    redis: rt.redis,
+    nameSpace: rt.keys.rateLimit,
+    skipOnError: true,
+    errorResponseBuilder: (_req, ctx) => new DomainError('RATE_LIMITED', `too many requests; retry in ${ctx.after}`)
+  })
+
+  const auth = createAuthenticator(config.jwtSecret)
+  const catalog: CatalogDeps = { events: rt.events, products: rt.products, sale }
+  const window = { timeWindow: config.rateWindowMs }
+
+  await app.register(healthRoutes, { rt, state })
+  await app.register(async (api) => {
+    await api.register(adminRoutes, { prefix: '/admin', catalog, auth })
+    await api.register(eventRoutes, {
+      catalog,
+      cache,
+      auth,
+      buyRateLimit: { max: config.buyRateLimit, ...window },
+      admission: {
+        redis: rt.redis,
+        keys: rt.keys,
+        events: cache,
+        repo: rt.events,
+        queues: rt.queues,
+        overbook: config.gateOverbook,
+        log,
+        skipEnqueue: config.faultPoint === 'ingress:skip-enqueue'
+      }
+    })
+    await api.register(ticketRoutes, {
+      auth,
+      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus },
+      waitMaxMs: config.ticketWaitMaxMs,
+      pollRateLimit: { max: config.pollRateLimit, ...window }
+    })
+  }, { prefix: '/api/v1' })
+
+  return {
+    app,
+    cache,
+    bus,
+    state,
+    async close () {
+      state.shuttingDown = true
+      await bus.close()
+      await app.close()
+    }
+  }
+}

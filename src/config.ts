@@ -1,0 +1,163 @@
+/**
+ * The whole configuration, parsed and validated once at start.
+ *
+ * This is the only module that reads `process.env`. Every problem is collected and reported at
+ * once (a deploy with three typos fails with three lines, not one per restart), then the result is
+ * frozen.
+ */
+
+export type ProcessRole = 'all' | 'ingress' | 'worker'
+
+export interface Config {
+  readonly nodeEnv: string
+  readonly role: ProcessRole
+  readonly host: string
+  readonly port: number
+  readonly logLevel: string
+  readonly redisUrl: string
+  readonly redisPrefix: string
+  readonly databaseUrl: string
+  readonly jwtSecret: string
+  /** True when JWT_SECRET was not set and the development default is in use. */
+  readonly jwtSecretIsDefault: boolean
+  /** Admitted tickets may reach (remaining stock × overbook) before the gate answers sold_out. */
+  readonly gateOverbook: number
+  readonly workerThreads: number
+  /** Most tickets a drain batch carries (one Lua reservation, one MySQL transaction). */
+  readonly drainBatch: number
+  /** How long a shard lease lives without renewal; a dead owner's shards move after this. */
+  readonly leaseMs: number
+  /** BullMQ lock of a job taken by a drain. */
+  readonly jobLockMs: number
+  /** How long a drain waits for an admitted ticket whose job has not arrived before it recovers it. */
+  readonly gapGraceMs: number
+  /** How often the worker looks for new events and free shards. */
+  readonly discoveryMs: number
+  readonly eventCacheMs: number
+  readonly ticketWaitMaxMs: number
+  /** Redis keys of an event live this long after its end. */
+  readonly retentionSeconds: number
+  readonly buyRateLimit: number
+  readonly pollRateLimit: number
+  readonly rateWindowMs: number
+  readonly shutdownTimeoutMs: number
+  /** Test-only fault injection, e.g. `drain:after-reserve`; never set in production. */
+  readonly faultPoint: string | undefined
+}
+
+const DEV_JWT_SECRET = 'dev-only-secret-change-me-dev-only-secret'
+
+type Env = Readonly<Record<string, string | undefined>>
+
+class Reader {
+  readonly problems: string[] = []
+  constructor (private readonly env: Env) {}
+
+  str (name: string, fallback: string): string {
+    const raw = this.env[name]
+    return raw === undefined || raw === '' ? fallback : raw
+  }
+
+  optional (name: string): string | undefined {
+    const raw = this.env[name]
+    return raw === undefined || raw === '' ? undefined : raw
+  }
+
+  int (name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name]
+    if (raw === undefined || raw === '') return fallback
+    if (!/^-?\d+$/.test(raw)) {
+      this.problems.push(`${name}: expected an integer, got ${JSON.stringify(raw)}`)
+      return fallback
+    }
+    const n = Number(raw)
+    if (n < min || n > max) this.problems.push(`${name}: ${n} is outside ${min}..${max}`)
+    return n
+  }
+
+  num (name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name]
+    if (raw === undefined || raw === '') return fallback
+    const n = Number(raw)
+    if (!Number.isFinite(n)) {
+      this.problems.push(`${name}: expected a number, got ${JSON.stringify(raw)}`)
+      return fallback
+    }
+    if (n < min || n > max) this.problems.push(`${name}: ${n} is outside ${min}..${max}`)
+    return n
+  }
+
+  oneOf<T extends string> (name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.str(name, fallback)
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+      return fallback
+    }
+    return raw as T
+  }
+
+  url (name: string, fallback: string, protocols: readonly string[]): string {
+    const raw = this.str(name, fallback)
+    try {
+      const u = new URL(raw)
+      if (!protocols.includes(u.protocol)) {
+        this.problems.push(`${name}: protocol must be one of ${protocols.join(', ')}, got ${u.protocol}`)
+      }
+    } catch {
+      this.problems.push(`${name}: not a URL: ${JSON.stringify(raw)}`)
+    }
+    return raw
+  }
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export function loadConfig (env: Env = process.env): Config {
+  const r = new Reader(env)
+  const nodeEnv = r.str('NODE_ENV', 'development')
+  const secret = r.optional('JWT_SECRET')
+  if (secret === undefined && nodeEnv === 'production') {
+    r.problems.push('JWT_SECRET: required when NODE_ENV=production')
+  }
+  if (secret !== undefined && secret.length < 32) {
+    r.problems.push('JWT_SECRET: must be at least 32 characters')
+  }
+  const prefix = r.str('REDIS_PREFIX', 'sk')
+  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(prefix)) {
+    r.problems.push('REDIS_PREFIX: 1-32 characters of letters, digits, _ . -')
+  }
+  const config: Config = {
+    nodeEnv,
+    role: r.oneOf<ProcessRole>('PROCESS_ROLE', 'all', ['all', 'ingress', 'worker']),
+    host: r.str('HOST', '0.0.0.0'),
+    port: r.int('PORT', 8080, 0, 65535),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix: prefix,
+    databaseUrl: r.url('DATABASE_URL', 'mysql://root@127.0.0.1:3306/seckill', ['mysql:']),
+    jwtSecret: secret ?? DEV_JWT_SECRET,
+    jwtSecretIsDefault: secret === undefined,
+    gateOverbook: r.num('GATE_OVERBOOK', 1.1, 1, 10),
+    workerThreads: r.int('WORKER_THREADS', 2, 1, 64),
+    drainBatch: r.int('DRAIN_BATCH', 500, 1, 5000),
+    leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
+    jobLockMs: r.int('JOB_LOCK_MS', 30_000, 1000, 3_600_000),
+    gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
+    discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),
+    eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
+    ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),
+    retentionSeconds: r.int('RETENTION_SECONDS', 86_400, 60, 30 * 86_400),
+    buyRateLimit: r.int('RATE_LIMIT_BUY', 20, 1, 1_000_000),
+    pollRateLimit: r.int('RATE_LIMIT_POLL', 120, 1, 1_000_000),
+    rateWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 10_000, 100, 3_600_000),
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    faultPoint: r.optional('SECKILL_FAULT')
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems)
+  return Object.freeze(config)
+}

@@ -1,0 +1,101 @@
+/**
+ * Admission: turns a buy request into a ticket. One Redis round trip decides (lua admitBuyer),
+ * one more queues an admitted ticket; a sold-out event costs none.
+ */
+import type { Logger } from 'pino'
+import type { KeySpace } from '../redis/keys'
+import { runScript } from '../redis/scripts'
+import type { RedisClient } from '../redis/scripts'
+import type { ShardQueues } from '../queue/shard-queues'
+import { DomainError, notFound } from './errors'
+import type { CachedEvent, EventCache } from './event-cache'
+import { windowStatus } from './events'
+import type { EventsRepository } from './events'
+import { warmEvent } from './sale-state'
+import { parseStoredTicket, queuedTicketId, rejectedTicketId, shardOf, ticketView } from './tickets'
+import type { TicketView } from './tickets'
+
+export interface AdmissionDeps {
+  readonly redis: RedisClient
+  readonly keys: KeySpace
+  readonly events: EventCache
+  readonly repo: EventsRepository
+  readonly queues: ShardQueues
+  readonly overbook: number
+  readonly log: Logger
+  /** Test-only: admit but do not queue (a crash between the two). */
+  readonly skipEnqueue?: boolean
+}
+
+export type BuyOutcome =
+  /** The ticket was created now and waits in line (HTTP 202). */
+  | { readonly kind: 'queued', readonly ticket: TicketView }
+  /** The answer is an existing or born-final ticket (HTTP 200). */
+  | { readonly kind: 'final', readonly ticket: TicketView }
+
+type AdmitReply = [number, number, number, string]
+
+/**
+ * The answer for a buyer of an event announced sold out who holds no ticket: sold_out, with the
+ * same ticket id the gate gives. Undefined when the answer needs Redis.
+ */
+export function localSoldOut (cached: CachedEvent, userId: string, now: number): TicketView | undefined {
+  if (cached.holders === undefined || cached.holders.has(userId)) return undefined
+  if (windowStatus(cached.event, now) !== 'active') return undefined
+  const shard = shardOf(userId, cached.event.shards)
+  return { ticket_id: rejectedTicketId(cached.event.id, shard, userId), status: 'sold_out' }
+}
+
+export async function buy (deps: AdmissionDeps, eventId: number, userId: string, now = Date.now()): Promise<BuyOutcome> {
+  const cached = await deps.events.get(eventId)
+  if (cached === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+  const { event } = cached
+  const window = windowStatus(event, now)
+  if (window === 'upcoming') throw new DomainError('EVENT_NOT_STARTED', 'the sale has not started')
+  if (window === 'ended') throw new DomainError('EVENT_ENDED', 'the sale has ended')
+
+  const local = localSoldOut(cached, userId, now)
+  if (local !== undefined) return { kind: 'final', ticket: local }
+
+  const shard = shardOf(userId, event.shards)
+
+  const ref = { eventId: event.id, shard }
+  const k = deps.keys.shard(ref)
+  const admitKeys = [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained]
+  let reply = await runScript(deps.redis, 'admitBuyer', admitKeys, [userId, deps.overbook]) as AdmitReply
+  if (reply[0] === -1) {
+    // Not warm (first buy after a Redis restart, or before any worker saw the event).
+    const fresh = await deps.repo.findById(event.id)
+    if (fresh === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+    await warmEvent(deps, fresh)
+    reply = await runScript(deps.redis, 'admitBuyer', admitKeys, [userId, deps.overbook]) as AdmitReply
+    if (reply[0] === -1) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
+  }
+
+  const [code, qpos, position, value] = reply
+  switch (code) {
+    case 1: {
+      const ticketId = queuedTicketId(event.id, shard, qpos)
+      if (deps.skipEnqueue !== true) {
+        try {
+          await deps.queues.enqueue(ref, ticketId, { u: userId, q: qpos })
+        } catch (err) {
+          // The ticket is admitted and stored; the shard's drain finds it by its queue position.
+          deps.log.warn({ err, ticketId }, 'enqueue failed; the drain will recover the ticket')
+        }
+      }
+      return { kind: 'queued', ticket: ticketView(ticketId, { userId, status: 'queued', detail: '' }, qpos, qpos - position, undefined) }
+    }
+    case 2: {
+      const ticketId = queuedTicketId(event.id, shard, qpos)
+      const stored = parseStoredTicket(value)
+      if (stored === undefined) throw new DomainError('INTERNAL', `ticket ${ticketId} is unreadable`)
+      return { kind: 'final', ticket: ticketView(ticketId, stored, qpos, qpos - position, undefined) }
+    }
+    case 3:
+    case 4:
+      return { kind: 'final', ticket: { ticket_id: rejectedTicketId(event.id, shard, userId), status: 'sold_out' } }
+    default:
+      throw new DomainError('INTERNAL', `admitBuyer answered ${code}`)
+  }
+}

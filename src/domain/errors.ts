@@ -1,0 +1,31 @@
+/**
+ * Domain errors: a stable string code and a message, and nothing of HTTP. The HTTP layer maps
+ * codes to statuses in one table (src/http/error-handler.ts).
+ */
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'EVENT_NOT_FOUND',
+  'PRODUCT_NOT_FOUND',
+  'TICKET_NOT_FOUND',
+  'ORDER_NOT_FOUND',
+  'EVENT_NOT_STARTED',
+  'EVENT_ENDED',
+  'RATE_LIMITED',
+  'SALE_NOT_READY',
+  'SHUTTING_DOWN',
+  'INTERNAL'
+] as const
+export type ErrorCode = typeof ERROR_CODES[number]
+
+export class DomainError extends Error {
+  constructor (readonly code: ErrorCode, message: string) {
+    super(message)
+    this.name = 'DomainError'
+  }
+}
+
+export const notFound = (code: ErrorCode, what: string): DomainError => new DomainError(code, `${what} not found`)
+export const badRequest = (message: string): DomainError => new DomainError('BAD_REQUEST', message)

@@ -1,0 +1,96 @@
+/**
+ * The ingress's view of events: rows from MySQL kept for a short time, and the process-local
+ * sold-out flag with the set of users who hold a ticket. With the flag up, a buyer who holds no
+ * ticket is answered sold_out without touching Redis; a holder still gets their own ticket.
+ */
+import type { Logger } from 'pino'
+import type { EventsRepository, SaleEvent } from './events'
+import type { SaleStateDeps } from './sale-state'
+import { isDeclaredSoldOut, loadHolders } from './sale-state'
+
+export interface CachedEvent {
+  readonly event: SaleEvent
+  /** Set once the event is declared sold out and its holders are loaded. */
+  holders: Set<string> | undefined
+}
+
+interface Entry {
+  value: CachedEvent | undefined
+  loadedAt: number
+}
+
+export interface EventCacheDeps {
+  readonly repo: EventsRepository
+  readonly sale: SaleStateDeps
+  readonly ttlMs: number
+  readonly log: Logger
+}
+
+export class EventCache {
+  private readonly entries = new Map<number, Entry>()
+  private readonly loading = new Map<number, Promise<CachedEvent | undefined>>()
+
+  constructor (private readonly deps: EventCacheDeps) {}
+
+  /** The event, or undefined when there is none. Unknown ids are remembered briefly too. */
+  async get (id: number): Promise<CachedEvent | undefined> {
+    const entry = this.entries.get(id)
+    if (entry !== undefined && Date.now() - entry.loadedAt < this.deps.ttlMs) return entry.value
+    let p = this.loading.get(id)
+    if (p === undefined) {
+      p = this.load(id, entry?.value).finally(() => this.loading.delete(id))
+      this.loading.set(id, p)
+    }
+    // A stale entry keeps answering while it refreshes; only a first load waits.
+    if (entry !== undefined) {
+      p.catch((err: unknown) => this.deps.log.warn({ err, eventId: id }, 'event refresh failed'))
+      return entry.value
+    }
+    return await p
+  }
+
+  /** The cached event if it is fresh, without waiting; for answers that must not do I/O. */
+  peek (id: number): CachedEvent | undefined {
+    const entry = this.entries.get(id)
+    if (entry === undefined || Date.now() - entry.loadedAt >= this.deps.ttlMs) return undefined
+    return entry.value
+  }
+
+  private async load (id: number, previous: CachedEvent | undefined): Promise<CachedEvent | undefined> {
+    const event = await this.deps.repo.findById(id)
+    if (event === undefined) {
+      this.remember(id, undefined)
+      return undefined
+    }
+    const value: CachedEvent = { event, holders: previous?.holders }
+    if (value.holders === undefined && await isDeclaredSoldOut(this.deps.sale, id)) {
+      value.holders = await loadHolders(this.deps.sale, event)
+    } else if (value.holders !== undefined && !await isDeclaredSoldOut(this.deps.sale, id)) {
+      value.holders = undefined
+    }
+    this.remember(id, value)
+    return value
+  }
+
+  private remember (id: number, value: CachedEvent | undefined): void {
+    if (this.entries.size > 10_000) this.entries.clear()
+    this.entries.set(id, { value, loadedAt: Date.now() })
+  }
+
+  /** Called when an event is announced sold out: loads its holders, then raises the flag. */
+  async markSoldOut (id: number): Promise<void> {
+    const cached = await this.get(id)
+    if (cached === undefined || cached.holders !== undefined) return
+    cached.holders = await loadHolders(this.deps.sale, cached.event)
+  }
+
+  /** Called when units come back to a sold-out event. */
+  clearSoldOut (id: number): void {
+    const entry = this.entries.get(id)
+    if (entry?.value !== undefined) entry.value.holders = undefined
+  }
+
+  forget (id: number): void {
+    this.entries.delete(id)
+  }
+}

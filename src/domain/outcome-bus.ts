@@ -1,0 +1,105 @@
+/**
+ * Listens to the drains' outcome messages and the sold-out announcements on one subscriber
+ * connection, and wakes the long-polls waiting on the tickets that changed.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { KeySpace } from '../redis/keys'
+
+export interface Waiter {
+  readonly changed: Promise<void>
+  cancel: () => void
+}
+
+export interface EventStateListener {
+  onSoldOut: (eventId: number) => void
+  onReopened: (eventId: number) => void
+}
+
+export class OutcomeBus {
+  private readonly waiters = new Map<string, Set<() => void>>()
+  private count = 0
+
+  constructor (
+    private readonly subscriber: Redis,
+    private readonly keys: KeySpace,
+    private readonly listener: EventStateListener,
+    private readonly log: Logger,
+    private readonly maxWaiters = 100_000
+  ) {}
+
+  async start (): Promise<void> {
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.keys.outcomeChannel) this.onOutcome(message)
+      else if (channel === this.keys.eventStateChannel) this.onEventState(message)
+    })
+    await this.subscriber.subscribe(this.keys.outcomeChannel, this.keys.eventStateChannel)
+  }
+
+  get waiting (): number {
+    return this.count
+  }
+
+  /**
+   * Resolves when the ticket changes or after `ms`. Register before reading the ticket, so a
+   * change between the read and the wait is not missed. Returns undefined when too many wait.
+   */
+  wait (ticketId: string, ms: number): Waiter | undefined {
+    if (this.count >= this.maxWaiters) return undefined
+    let wake!: () => void
+    let timer: NodeJS.Timeout | undefined
+    const changed = new Promise<void>((resolve) => {
+      wake = resolve
+      timer = setTimeout(resolve, ms)
+    })
+    let set = this.waiters.get(ticketId)
+    if (set === undefined) {
+      set = new Set()
+      this.waiters.set(ticketId, set)
+    }
+    set.add(wake)
+    this.count++
+    let cancelled = false
+    return {
+      changed,
+      cancel: () => {
+        if (cancelled) return
+        cancelled = true
+        clearTimeout(timer)
+        const s = this.waiters.get(ticketId)
+        if (s?.delete(wake) === true) this.count--
+        if (s !== undefined && s.size === 0) this.waiters.delete(ticketId)
+        wake()
+      }
+    }
+  }
+
+  /** Message `e<event>.<shard>:q1,q2,…` — wakes waiters of tickets `<event>-<shard>-q`. */
+  private onOutcome (message: string): void {
+    const colon = message.indexOf(':')
+    if (colon < 2 || message[0] !== 'e') return
+    const prefix = message.slice(1, colon).replace('.', '-') + '-'
+    for (const q of message.slice(colon + 1).split(',')) {
+      const set = this.waiters.get(prefix + q)
+      if (set === undefined) continue
+      for (const wake of set) wake()
+    }
+  }
+
+  /** Message `<event>:1` (sold out) or `<event>:0` (units came back). */
+  private onEventState (message: string): void {
+    const [id, state] = message.split(':')
+    const eventId = Number(id)
+    if (!Number.isSafeInteger(eventId)) return
+    if (state === '1') this.listener.onSoldOut(eventId)
+    else if (state === '0') this.listener.onReopened(eventId)
+    else this.log.warn({ message }, 'unknown event-state message')
+  }
+
+  async close (): Promise<void> {
+    for (const set of this.waiters.values()) for (const wake of set) wake()
+    this.waiters.clear()
+    this.count = 0
+    await this.subscriber.quit().catch(() => undefined)
+  }
+}

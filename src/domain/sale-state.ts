@@ -1,0 +1,90 @@
+/**
+ * The hot state of a sale in Redis: per-shard stock, the sold-out declaration, the ticket holders.
+ * Everything here can be rebuilt from MySQL (warm-up uses stock − sold).
+ */
+import type { KeySpace, ShardRef } from '../redis/keys'
+import { runScript } from '../redis/scripts'
+import type { RedisClient } from '../redis/scripts'
+import type { SaleEvent } from './events'
+import { splitStock } from './events'
+
+export interface SaleStateDeps {
+  readonly redis: RedisClient
+  readonly keys: KeySpace
+}
+
+function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
+  return Array.from({ length: event.shards }, (_, shard) => ({ eventId: event.id, shard }))
+}
+
+/**
+ * Puts the event's unsold units into Redis, split over its shards. Shards already warm are left
+ * as they are. Returns how many shards were warmed now.
+ */
+export async function warmEvent (deps: SaleStateDeps, event: SaleEvent): Promise<number> {
+  const units = splitStock(Math.max(0, event.stock - event.sold), event.shards)
+  const results = await Promise.all(shardRefs(event).map(async (ref) => {
+    const k = deps.keys.shard(ref)
+    const peers: Array<string | number> = []
+    units.forEach((u, i) => { if (i !== ref.shard) peers.push(i, u) })
+    return await runScript(deps.redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers], [units[ref.shard] ?? 0, ...peers])
+  }))
+  return results.filter((r) => r === 1).length
+}
+
+/** Unreserved units per shard; `undefined` for a shard that is not warm. */
+export async function shardStocks (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<Array<number | undefined>> {
+  return await Promise.all(shardRefs(event).map(async (ref) => {
+    const v = await deps.redis.get(deps.keys.shard(ref).stock)
+    return v === null ? undefined : Number(v)
+  }))
+}
+
+/** Units not yet reserved by anyone, over all shards; `undefined` when the sale is not warm. */
+export async function remainingUnits (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<number | undefined> {
+  const stocks = await shardStocks(deps, event)
+  if (stocks.some((s) => s === undefined)) return undefined
+  return stocks.reduce<number>((a, b) => a + (b ?? 0), 0)
+}
+
+export async function isDeclaredSoldOut (deps: SaleStateDeps, eventId: number): Promise<boolean> {
+  return (await deps.redis.exists(deps.keys.event(eventId).soldOut)) === 1
+}
+
+/**
+ * Declares the event sold out when no shard has an unreserved unit left: closes every shard's gate
+ * (so the ticket holders are final), then sets the event flag and tells every ingress. A shard
+ * that got a unit back in the meantime refuses to close, and the declaration is withdrawn.
+ */
+export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<boolean> {
+  const stocks = await shardStocks(deps, event)
+  if (stocks.some((s) => s === undefined || s > 0)) return false
+  if (await isDeclaredSoldOut(deps, event.id)) return true
+  const refs = shardRefs(event)
+  const closed = await Promise.all(refs.map(async (ref) => {
+    const k = deps.keys.shard(ref)
+    return await runScript(deps.redis, 'closeShard', [k.stock, k.closed], [])
+  }))
+  if (closed.some((c) => c !== 1)) {
+    await Promise.all(refs.map(async (ref) => await deps.redis.del(deps.keys.shard(ref).closed)))
+    return false
+  }
+  await deps.redis.set(deps.keys.event(event.id).soldOut, '1')
+  await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:1`)
+  return true
+}
+
+/** Users holding a queued or decided ticket of the event (not those turned away at the gate). */
+export async function loadHolders (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<Set<string>> {
+  const holders = new Set<string>()
+  for (const ref of shardRefs(event)) {
+    const key = deps.keys.shard(ref).holders
+    let cursor = '0'
+    do {
+      const [next, fields] = await deps.redis.hscan(key, cursor, 'COUNT', 1000)
+      for (let i = 0; i < fields.length; i += 2) holders.add(fields[i] as string)
+      cursor = next
+    } while (cursor !== '0')
+  }
+  return holders
+}

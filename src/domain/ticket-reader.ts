@@ -1,0 +1,60 @@
+/**
+ * Reading a ticket, and waiting for it to change (long-poll). Only the ticket's owner, or an
+ * admin, sees it; anyone else is told it does not exist.
+ */
+import type { KeySpace } from '../redis/keys'
+import { runScript } from '../redis/scripts'
+import type { RedisClient } from '../redis/scripts'
+import { badRequest, notFound } from './errors'
+import type { EventCache } from './event-cache'
+import type { OutcomeBus } from './outcome-bus'
+import { parseStoredTicket, parseTicketId, ticketView } from './tickets'
+import type { TicketView } from './tickets'
+
+export interface Reader {
+  readonly userId: string
+  readonly isAdmin: boolean
+}
+
+export interface TicketReaderDeps {
+  readonly redis: RedisClient
+  readonly keys: KeySpace
+  readonly events: EventCache
+  readonly bus: OutcomeBus
+}
+
+export async function readTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader): Promise<TicketView> {
+  const ref = parseTicketId(ticketId)
+  if (ref === undefined) throw badRequest('malformed ticket id')
+  const cached = await deps.events.get(ref.eventId)
+  if (cached === undefined || ref.shard >= cached.event.shards) throw notFound('TICKET_NOT_FOUND', 'ticket')
+
+  if (ref.kind === 'rejected') {
+    if (ref.userId !== reader.userId && !reader.isAdmin) throw notFound('TICKET_NOT_FOUND', 'ticket')
+    return { ticket_id: ticketId, status: 'sold_out' }
+  }
+
+  const k = deps.keys.shard(ref)
+  const [value, drained, rate] = await runScript(deps.redis, 'readTicket', [k.tickets, k.drained, k.rate], [ref.qpos]) as [string, number, string]
+  const stored = value === '' ? undefined : parseStoredTicket(value)
+  if (stored === undefined) throw notFound('TICKET_NOT_FOUND', 'ticket')
+  if (stored.userId !== reader.userId && !reader.isAdmin) throw notFound('TICKET_NOT_FOUND', 'ticket')
+  return ticketView(ticketId, stored, ref.qpos, drained, rate === '' ? undefined : Number(rate))
+}
+
+/**
+ * Returns the ticket as soon as it is no longer queued, or after `waitMs` at the latest. Nothing
+ * spins: the wait ends on the drain's outcome message for this ticket or on the timer.
+ */
+export async function waitForTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader, waitMs: number): Promise<TicketView> {
+  if (waitMs <= 0) return await readTicket(deps, ticketId, reader)
+  const waiter = deps.bus.wait(ticketId, waitMs)
+  try {
+    const first = await readTicket(deps, ticketId, reader)
+    if (first.status !== 'queued' || waiter === undefined) return first
+    await waiter.changed
+    return await readTicket(deps, ticketId, reader)
+  } finally {
+    waiter?.cancel()
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * One place where errors become HTTP answers. Domain errors carry a stable code; this table gives
+ * each its status. Everything else is a 500, logged once with the request id.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { DomainError } from '../domain/errors'
+import type { ErrorCode } from '../domain/errors'
+
+const STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  EVENT_NOT_FOUND: 404,
+  PRODUCT_NOT_FOUND: 404,
+  TICKET_NOT_FOUND: 404,
+  ORDER_NOT_FOUND: 404,
+  EVENT_NOT_STARTED: 409,
+  EVENT_ENDED: 409,
+  RATE_LIMITED: 429,
+  SALE_NOT_READY: 503,
+  SHUTTING_DOWN: 503,
+  INTERNAL: 500
+}
+
+export function statusOf (code: ErrorCode): number {
+  return STATUS[code]
+}
+
+export async function errorHandler (error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  let status: number
+  let code: string
+  let message: string
+  if (error instanceof DomainError) {
+    status = STATUS[error.code]
+    code = error.code
+    message = error.message
+    if (status >= 500) request.log.error({ err: error }, message)
+  } else if ((error as FastifyError).validation !== undefined) {
+    status = 400
+    code = 'BAD_REQUEST'
+    message = error.message
+  } else if (typeof (error as FastifyError).statusCode === 'number' && (error as FastifyError).statusCode as number < 500) {
+    // Fastify's own client errors: bad JSON, body too large, wrong content type, rate limit.
+    status = (error as FastifyError).statusCode as number
+    code = status === 429 ? 'RATE_LIMITED' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST'
+    message = error.message
+  } else {
+    status = 500
+    code = 'INTERNAL'
+    message = 'internal error'
+    request.log.error({ err: error }, 'unhandled error')
+  }
+  await reply.code(status).send({ code, message, request_id: String(request.id) })
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Authenticator } from '../auth'
+import { userOf } from '../auth'
+import type { CatalogDeps } from '../../domain/catalog'
+import { getEvent } from '../../domain/catalog'
+import { buy, localSoldOut } from '../../domain/admission'
+import type { AdmissionDeps } from '../../domain/admission'
+import { badRequest } from '../../domain/errors'
+import type { EventCache } from '../../domain/event-cache'
+import { commonErrors, errorSchema, ok, okSchema } from '../envelope'
+import { ID_PATTERN, IDEMPOTENCY_KEY, eventSchema, idParams, ticketSchema } from '../schemas'
+
+export interface EventRouteDeps {
+  readonly catalog: CatalogDeps
+  readonly admission: AdmissionDeps
+  readonly cache: EventCache
+  readonly auth: Authenticator
+  readonly buyRateLimit: { max: number, timeWindow: number }
+}
+
+const ID = new RegExp(ID_PATTERN)
+
+export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): Promise<void> {
+  app.get<{ Params: { id: string } }>('/events/:id', {
+    schema: { params: idParams, response: { 200: okSchema(eventSchema), 400: errorSchema, 404: errorSchema } }
+  }, async (request) => ok(await getEvent(deps.catalog, Number(request.params.id))))
+
+  /**
+   * Answered before validation and the rate limit when the event is announced sold out and the
+   * buyer holds no ticket: that answer costs no Redis round trip.
+   */
+  const soldOutShortCircuit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const id = (request.params as { id?: unknown }).id
+    if (typeof id !== 'string' || !ID.test(id)) return
+    const cached = deps.cache.peek(Number(id))
+    if (cached === undefined) return
+    const ticket = localSoldOut(cached, userOf(request).id, Date.now())
+    if (ticket !== undefined) await reply.code(200).send(ok(ticket))
+  }
+
+  app.post<{ Params: { id: string } }>('/events/:id/buy', {
+    onRequest: deps.auth.required,
+    preValidation: soldOutShortCircuit,
+    config: { rateLimit: { ...deps.buyRateLimit, keyGenerator: (r: FastifyRequest) => `buy:${userOf(r).id}` } },
+    schema: {
+      params: idParams,
+      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
+      response: { 200: okSchema(ticketSchema), 202: okSchema(ticketSchema), ...commonErrors }
+    }
+  }, async (request, reply) => {
+    const key = request.headers['idempotency-key']
+    // A buy is idempotent per (buyer, event) whatever the key; a malformed key is still refused.
+    if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
+      throw badRequest('Idempotency-Key must be 1-128 characters of letters, digits, _ . : -')
+    }
+    const outcome = await buy(deps.admission, Number(request.params.id), userOf(request).id)
+    return await reply.code(outcome.kind === 'queued' ? 202 : 200).send(ok(outcome.ticket))
+  })
+}

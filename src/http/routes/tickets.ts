@@ -1,0 +1,34 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Authenticator } from '../auth'
+import { userOf } from '../auth'
+import { waitForTicket } from '../../domain/ticket-reader'
+import type { TicketReaderDeps } from '../../domain/ticket-reader'
+import { commonErrors, ok, okSchema } from '../envelope'
+import { ticketParams, ticketSchema } from '../schemas'
+
+export interface TicketRouteDeps {
+  readonly reader: TicketReaderDeps
+  readonly auth: Authenticator
+  readonly waitMaxMs: number
+  readonly pollRateLimit: { max: number, timeWindow: number }
+}
+
+export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps): Promise<void> {
+  app.get<{ Params: { id: string }, Querystring: { wait?: number } }>('/tickets/:id', {
+    onRequest: deps.auth.required,
+    config: { rateLimit: { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` } },
+    schema: {
+      params: ticketParams,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { wait: { type: 'integer', minimum: 0, maximum: deps.waitMaxMs } }
+      },
+      response: { 200: okSchema(ticketSchema), ...commonErrors }
+    }
+  }, async (request) => {
+    const user = userOf(request)
+    const ticket = await waitForTicket(deps.reader, request.params.id, { userId: user.id, isAdmin: user.role === 'admin' }, request.query.wait ?? 0)
+    return ok(ticket)
+  })
+}

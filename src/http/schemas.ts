@@ -1,0 +1,88 @@
+/** JSON schemas shared by the routes. */
+import { MAX_SHARDS, MAX_STOCK } from '../domain/events'
+import { TICKET_ID_PATTERN } from '../domain/tickets'
+import type { JsonSchema } from './envelope'
+
+export const ID_PATTERN = '^[1-9][0-9]{0,15}$'
+
+export const idParams: JsonSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: ID_PATTERN } }
+}
+
+export const ticketParams: JsonSchema = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: TICKET_ID_PATTERN, maxLength: 48 } }
+}
+
+export const ticketSchema: JsonSchema = {
+  type: 'object',
+  required: ['ticket_id', 'status'],
+  properties: {
+    ticket_id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'won', 'sold_out', 'failed'] },
+    position: { type: 'integer' },
+    eta_ms: { type: 'integer' },
+    order_id: { type: 'string' },
+    reason: { type: 'string' }
+  }
+}
+
+export const eventSchema: JsonSchema = {
+  type: 'object',
+  required: ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'remaining', 'shards', 'start_at', 'end_at', 'status'],
+  properties: {
+    id: { type: 'integer' },
+    product_id: { type: 'integer' },
+    title: { type: 'string' },
+    price_cents: { type: 'integer' },
+    stock: { type: 'integer' },
+    sold: { type: 'integer' },
+    remaining: { type: 'integer' },
+    shards: { type: 'integer' },
+    start_at: { type: 'string' },
+    end_at: { type: 'string' },
+    status: { type: 'string', enum: ['upcoming', 'active', 'sold_out', 'ended'] }
+  }
+}
+
+export const productSchema: JsonSchema = {
+  type: 'object',
+  required: ['id', 'title', 'description', 'price_cents'],
+  properties: {
+    id: { type: 'integer' },
+    title: { type: 'string' },
+    description: { type: ['string', 'null'] },
+    price_cents: { type: 'integer' }
+  }
+}
+
+export const newProductBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['title', 'price_cents'],
+  properties: {
+    title: { type: 'string', minLength: 1, maxLength: 200 },
+    description: { type: 'string', maxLength: 5000 },
+    price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 }
+  }
+}
+
+export const newEventBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['product_id', 'title', 'price_cents', 'stock', 'start_at', 'end_at'],
+  properties: {
+    product_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    title: { type: 'string', minLength: 1, maxLength: 200 },
+    price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
+    stock: { type: 'integer', minimum: 1, maximum: MAX_STOCK },
+    shards: { type: 'integer', minimum: 1, maximum: MAX_SHARDS },
+    start_at: { type: 'string', format: 'date-time' },
+    end_at: { type: 'string', format: 'date-time' }
+  }
+}
+
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/

@@ -1,0 +1,53 @@
+/**
+ * The BullMQ queue of each event shard. A job carries one admitted ticket; its id is the ticket
+ * id, so adding it again is a no-op.
+ */
+import { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { KeySpace, ShardRef } from '../redis/keys'
+import { QUEUE_NAME } from '../redis/keys'
+
+/** Payload of a buy job: the buyer and the ticket's queue position in its shard. */
+export interface BuyJobData {
+  readonly u: string
+  readonly q: number
+}
+
+export const BUY_JOB_OPTIONS = {
+  removeOnComplete: true,
+  removeOnFail: { age: 86_400 }
+} as const
+
+export interface ShardQueues {
+  enqueue: (ref: ShardRef, ticketId: string, data: BuyJobData) => Promise<void>
+  queue: (ref: ShardRef) => Queue<BuyJobData>
+  close: () => Promise<void>
+}
+
+export function createShardQueues (connection: Redis, keys: KeySpace): ShardQueues {
+  const queues = new Map<string, Queue<BuyJobData>>()
+  const queue = (ref: ShardRef): Queue<BuyJobData> => {
+    const prefix = keys.queuePrefix(ref)
+    let q = queues.get(prefix)
+    if (q === undefined) {
+      q = new Queue<BuyJobData>(QUEUE_NAME, {
+        connection,
+        prefix,
+        // Admission needs no job events; a short stream keeps Redis memory flat under a crowd.
+        streams: { events: { maxLen: 100 } }
+      })
+      queues.set(prefix, q)
+    }
+    return q
+  }
+  return {
+    queue,
+    async enqueue (ref, ticketId, data) {
+      await queue(ref).add('buy', data, { ...BUY_JOB_OPTIONS, jobId: ticketId })
+    },
+    async close () {
+      await Promise.all([...queues.values()].map(async (q) => await q.close()))
+      queues.clear()
+    }
+  }
+}

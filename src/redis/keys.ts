@@ -1,0 +1,124 @@
+/**
+ * Every Redis key and channel of the product is built here, and nowhere else.
+ *
+ * Keys of one event shard share the hash tag `{e<event>.<shard>}`, so a shard's scripts touch a
+ * single slot and the product runs on Redis Cluster unchanged. Event-level keys use `{e<event>}`.
+ * The BullMQ queue of a shard carries the same tag in its prefix.
+ *
+ * | key (after `<prefix>:{e<event>.<shard>}:`) | type   | what it holds                                        |
+ * |---------------------------------------------|--------|------------------------------------------------------|
+ * | stock                                       | int    | units of the shard not yet reserved                  |
+ * | pending                                     | int    | admitted tickets not yet decided                     |
+ * | qseq                                        | int    | queue positions handed out (last one)                |
+ * | drained                                     | int    | highest queue position decided (FIFO)                |
+ * | holders                                     | hash   | user -> queue position of the user's ticket          |
+ * | rejected                                    | set    | users answered sold_out at the gate                  |
+ * | tickets                                     | hash   | queue position -> "user|status|detail"               |
+ * | reserved                                    | hash   | ticket id -> "1": units reserved for these tickets   |
+ * | peers                                       | hash   | sibling shard -> free units last seen there          |
+ * | closed                                      | string | set when the event sold out (gate answers sold_out)  |
+ * | rejected-at                                 | int    | qseq at the first gate rejection (for the FIFO check)|
+ * | rate                                        | string | drain rate, tickets per second                       |
+ * | lease                                       | string | token of the worker that owns the shard's drain      |
+ */
+
+export interface ShardRef {
+  readonly eventId: number
+  readonly shard: number
+}
+
+export interface ShardKeys {
+  readonly tag: string
+  readonly stock: string
+  readonly pending: string
+  readonly qseq: string
+  readonly drained: string
+  readonly holders: string
+  readonly rejected: string
+  readonly tickets: string
+  readonly reserved: string
+  readonly peers: string
+  readonly closed: string
+  readonly rejectedAt: string
+  readonly rate: string
+  readonly lease: string
+}
+
+export interface EventKeys {
+  readonly soldOut: string
+}
+
+export interface KeySpace {
+  readonly prefix: string
+  shard: (ref: ShardRef) => ShardKeys
+  event: (eventId: number) => EventKeys
+  /** Prefix handed to BullMQ for a shard's queue (hash-tagged like the shard's own keys). */
+  queuePrefix: (ref: ShardRef) => string
+  /** Prefix of the rate-limit counters. */
+  rateLimit: string
+  /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
+  workers: string
+  /** Test-only: set once when an injected fault has fired. */
+  faultFired: string
+  /** Channel on which drains publish decided tickets: message `e<event>.<shard>:q1,q2,…`. */
+  outcomeChannel: string
+  /** Channel on which sold-out and reopened events are announced: message `<event>:1|0`. */
+  eventStateChannel: string
+}
+
+export const QUEUE_NAME = 'buy'
+
+export function shardTag (ref: ShardRef): string {
+  return `{e${ref.eventId}.${ref.shard}}`
+}
+
+export function createKeySpace (prefix: string): KeySpace {
+  const shardCache = new Map<string, ShardKeys>()
+  return {
+    prefix,
+    shard (ref) {
+      const tag = shardTag(ref)
+      let keys = shardCache.get(tag)
+      if (keys === undefined) {
+        const base = `${prefix}:${tag}:`
+        keys = Object.freeze({
+          tag,
+          stock: base + 'stock',
+          pending: base + 'pending',
+          qseq: base + 'qseq',
+          drained: base + 'drained',
+          holders: base + 'holders',
+          rejected: base + 'rejected',
+          tickets: base + 'tickets',
+          reserved: base + 'reserved',
+          peers: base + 'peers',
+          closed: base + 'closed',
+          rejectedAt: base + 'rejected-at',
+          rate: base + 'rate',
+          lease: base + 'lease'
+        })
+        // Bounded: one entry per live shard the process touched; shards are few.
+        if (shardCache.size > 10_000) shardCache.clear()
+        shardCache.set(tag, keys)
+      }
+      return keys
+    },
+    event (eventId) {
+      return { soldOut: `${prefix}:{e${eventId}}:sold-out` }
+    },
+    queuePrefix (ref) {
+      return `${prefix}:q:${shardTag(ref)}`
+    },
+    rateLimit: `${prefix}:rl:`,
+    workers: `${prefix}:workers`,
+    faultFired: `${prefix}:fault-fired`,
+    outcomeChannel: `${prefix}:outcomes`,
+    eventStateChannel: `${prefix}:event-state`
+  }
+}
+
+/** All keys of a shard, for expiry after the sale and for tests that clean up. */
+export function allShardKeys (keys: ShardKeys): string[] {
+  const { tag: _tag, ...rest } = keys
+  return Object.values(rest)
+}

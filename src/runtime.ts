@@ -1,0 +1,65 @@
+/**
+ * The process's shared resources, created once and closed once: Redis connections, the MySQL
+ * pool, repositories, shard queues. Both the ingress and the worker are built from it.
+ */
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Config } from './config'
+import { createDb, migrateLatest } from './db/knex'
+import type { Db } from './db/knex'
+import { eventsRepository } from './domain/events'
+import type { EventsRepository } from './domain/events'
+import { productsRepository } from './domain/products'
+import type { ProductsRepository } from './domain/products'
+import { createRedis } from './redis/client'
+import { createKeySpace } from './redis/keys'
+import type { KeySpace } from './redis/keys'
+import { createShardQueues } from './queue/shard-queues'
+import type { ShardQueues } from './queue/shard-queues'
+
+export interface Runtime {
+  readonly config: Config
+  readonly log: Logger
+  readonly redis: Redis
+  readonly db: Db
+  readonly keys: KeySpace
+  readonly events: EventsRepository
+  readonly products: ProductsRepository
+  readonly queues: ShardQueues
+  /** A new connection with the runtime's settings (subscribers, BullMQ blocking clients). */
+  connect: (name: string, opts?: { maxRetriesPerRequest?: number | null }) => Redis
+  close: () => Promise<void>
+}
+
+export async function createRuntime (config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<Runtime> {
+  if (opts.migrate !== false) await migrateLatest(config.databaseUrl)
+  const extra: Redis[] = []
+  const connect = (name: string, o: { maxRetriesPerRequest?: number | null } = {}): Redis => {
+    const c = createRedis(config.redisUrl, { name, maxRetriesPerRequest: o.maxRetriesPerRequest })
+    c.on('error', (err) => log.warn({ err, connection: name }, 'redis connection error'))
+    extra.push(c)
+    return c
+  }
+  const redis = createRedis(config.redisUrl, { name: 'main' })
+  redis.on('error', (err) => log.warn({ err }, 'redis error'))
+  const db = createDb(config.databaseUrl)
+  const keys = createKeySpace(config.redisPrefix)
+  const queues = createShardQueues(redis, keys)
+  return {
+    config,
+    log,
+    redis,
+    db,
+    keys,
+    events: eventsRepository(db),
+    products: productsRepository(db),
+    queues,
+    connect,
+    async close () {
+      await queues.close()
+      await Promise.all(extra.map(async (c) => await c.quit().catch(() => c.disconnect())))
+      await redis.quit().catch(() => redis.disconnect())
+      await db.destroy()
+    }
+  }
+}

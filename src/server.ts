@@ -1,0 +1,105 @@
+/**
+ * Process entry. PROCESS_ROLE picks what runs here: `ingress` (HTTP), `worker` (drain), or `all`
+ * (both in one process, for development and the quick start). Migrations run at start.
+ * SIGINT/SIGTERM stop admitting, finish the batches in flight, then close every connection.
+ */
+import { loadConfig, ConfigError } from './config'
+import type { Config } from './config'
+import { createLogger } from './logger'
+import type { Logger } from './logger'
+import { createRuntime } from './runtime'
+import type { Runtime } from './runtime'
+import { buildIngress } from './app'
+import type { Ingress } from './app'
+import { Dispatcher } from '../workers/dispatcher'
+
+export interface Service {
+  readonly runtime: Runtime
+  readonly ingress: Ingress | undefined
+  readonly dispatcher: Dispatcher | undefined
+  /** The bound address when the ingress listens. */
+  readonly address: string | undefined
+  stop: () => Promise<void>
+}
+
+export async function startService (config: Config, log: Logger): Promise<Service> {
+  if (config.jwtSecretIsDefault) {
+    log.warn('JWT_SECRET is not set: using the development secret. Never run a real sale like this.')
+  }
+  const runtime = await createRuntime(config, log)
+  let ingress: Ingress | undefined
+  let dispatcher: Dispatcher | undefined
+  let address: string | undefined
+  if (config.role !== 'ingress') {
+    dispatcher = new Dispatcher({
+      config,
+      redis: runtime.redis,
+      bullConnection: runtime.connect('bullmq', { maxRetriesPerRequest: null }),
+      keys: runtime.keys,
+      events: runtime.events,
+      log
+    })
+    dispatcher.start()
+  }
+  if (config.role !== 'worker') {
+    ingress = await buildIngress(runtime)
+    address = await ingress.app.listen({ host: config.host, port: config.port })
+    log.info({ address }, 'ingress listening')
+  }
+  let stopping: Promise<void> | undefined
+  return {
+    runtime,
+    ingress,
+    dispatcher,
+    address,
+    async stop () {
+      stopping ??= (async () => {
+        await ingress?.close()
+        await dispatcher?.stop()
+        await runtime.close()
+      })()
+      await stopping
+    }
+  }
+}
+
+async function main (): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const log = createLogger(config.logLevel, config.role)
+  const service = await startService(config, log)
+  let signalled = false
+  const shutdown = (signal: string): void => {
+    if (signalled) return
+    signalled = true
+    log.info({ signal }, 'shutting down')
+    const timer = setTimeout(() => {
+      log.error('shutdown timed out; exiting')
+      process.exit(1)
+    }, config.shutdownTimeoutMs)
+    timer.unref()
+    service.stop().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', () => shutdown('SIGINT'))
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  // PM2 sends this message on graceful reload when it cannot use signals (Windows, cluster mode).
+  process.on('message', (msg) => { if (msg === 'shutdown') shutdown('message') })
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exit(1)
+  })
+}

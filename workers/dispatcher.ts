@@ -1,0 +1,177 @@
+/**
+ * The worker process's dispatcher: finds live events, warms their shards, takes shard leases (an
+ * even share among the live workers), runs a drainer per owned shard on a shared piscina pool, and
+ * hands shards back on shutdown so another worker continues at once.
+ */
+import { hostname } from 'node:os'
+import { randomUUID } from 'node:crypto'
+import Piscina from 'piscina'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Config } from '../src/config'
+import type { EventsRepository, SaleEvent } from '../src/domain/events'
+import { warmEvent } from '../src/domain/sale-state'
+import { allShardKeys, shardTag } from '../src/redis/keys'
+import type { KeySpace, ShardRef } from '../src/redis/keys'
+import { repoPath } from '../src/util/paths'
+import { acquireLease, releaseLease, renewLease } from './shard-lease'
+import { ShardDrainer } from './shard-drainer'
+import type { BatchReport } from './shard-drainer'
+import type { DrainThreadData } from './drain-task'
+
+/** Shards of events starting within this window are warmed and owned ahead of the start. */
+const START_HORIZON_MS = 60_000
+/** Shards stay owned this long after the event's end, so late tickets are still decided. */
+const END_GRACE_MS = 10 * 60_000
+
+export interface DispatcherDeps {
+  readonly config: Config
+  readonly redis: Redis
+  readonly bullConnection: Redis
+  readonly keys: KeySpace
+  readonly events: EventsRepository
+  readonly log: Logger
+  readonly onBatch?: (report: BatchReport) => void
+}
+
+interface Owned {
+  readonly ref: ShardRef
+  readonly drainer: ShardDrainer
+}
+
+export class Dispatcher {
+  readonly token = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
+  readonly pool: Piscina
+  private readonly owned = new Map<string, Owned>()
+  private tickTimer: NodeJS.Timeout | undefined
+  private renewTimer: NodeJS.Timeout | undefined
+  private ticking: Promise<void> | undefined
+  private stopping = false
+
+  constructor (private readonly deps: DispatcherDeps) {
+    const { config } = deps
+    const workerData: DrainThreadData = {
+      redisUrl: config.redisUrl,
+      redisPrefix: config.redisPrefix,
+      databaseUrl: config.databaseUrl,
+      faultPoint: config.faultPoint
+    }
+    this.pool = new Piscina({
+      filename: repoPath('dist', 'workers', 'drain-task.js'),
+      minThreads: config.workerThreads,
+      maxThreads: config.workerThreads,
+      // Threads wait on sockets, not on the pool: let their event loops run between tasks.
+      atomics: 'disabled',
+      idleTimeout: Number.POSITIVE_INFINITY,
+      workerData
+    })
+  }
+
+  get ownedShards (): string[] {
+    return [...this.owned.keys()]
+  }
+
+  start (): void {
+    const { config } = this.deps
+    this.tickTimer = setInterval(() => { void this.tick() }, config.discoveryMs)
+    this.renewTimer = setInterval(() => { void this.renew() }, Math.max(100, Math.floor(config.leaseMs / 3)))
+    void this.tick()
+  }
+
+  /** One round: heartbeat, discover events, warm them, take or give back shards. */
+  async tick (): Promise<void> {
+    if (this.ticking !== undefined || this.stopping) return
+    this.ticking = this.doTick()
+      .catch((err: unknown) => this.deps.log.error({ err }, 'dispatcher round failed'))
+      .finally(() => { this.ticking = undefined })
+    await this.ticking
+  }
+
+  private async doTick (): Promise<void> {
+    const { redis, keys, config, log } = this.deps
+    const now = Date.now()
+    await redis.zadd(keys.workers, now, this.token)
+    await redis.zremrangebyscore(keys.workers, 0, now - config.leaseMs * 3)
+    const alive = Math.max(1, await redis.zcount(keys.workers, now - config.leaseMs * 3, '+inf'))
+
+    const events = await this.deps.events.listLive(new Date(now), START_HORIZON_MS, END_GRACE_MS)
+    const live = new Map<string, { ref: ShardRef, event: SaleEvent }>()
+    for (const event of events) {
+      await warmEvent(this.deps, event)
+      for (let shard = 0; shard < event.shards; shard++) {
+        const ref = { eventId: event.id, shard }
+        live.set(shardTag(ref), { ref, event })
+      }
+    }
+
+    // Shards of events that are over: stop, give back, and let their keys expire.
+    for (const [tag, o] of this.owned) {
+      if (!live.has(tag) || !o.drainer.isRunning) await this.giveBack(tag, !live.has(tag))
+    }
+
+    const target = Math.ceil(live.size / alive)
+    for (const [tag, { ref, event }] of live) {
+      if (this.owned.size >= target) break
+      if (this.owned.has(tag)) continue
+      const k = keys.shard(ref)
+      if (!await acquireLease(redis, k, this.token, config.leaseMs)) continue
+      const drainer = new ShardDrainer(ref, event.shards, this.token, {
+        redis,
+        bullConnection: this.deps.bullConnection,
+        keys,
+        pool: this.pool,
+        settings: config,
+        log,
+        onBatch: this.deps.onBatch
+      })
+      this.owned.set(tag, { ref, drainer })
+      drainer.start()
+      log.info({ shard: tag, owned: this.owned.size, target }, 'shard taken')
+    }
+    // More than a fair share (a worker joined): hand one back per round, so shards move gently.
+    if (this.owned.size > target) {
+      const [tag] = [...this.owned.keys()].slice(-1)
+      if (tag !== undefined) await this.giveBack(tag, false)
+    }
+  }
+
+  private async giveBack (tag: string, expire: boolean): Promise<void> {
+    const o = this.owned.get(tag)
+    if (o === undefined) return
+    this.owned.delete(tag)
+    await o.drainer.stop()
+    const k = this.deps.keys.shard(o.ref)
+    await releaseLease(this.deps.redis, k, this.token)
+    if (expire) {
+      const ttl = this.deps.config.retentionSeconds
+      await Promise.all(allShardKeys(k).map(async (key) => await this.deps.redis.expire(key, ttl)))
+    }
+    this.deps.log.info({ shard: tag, expire }, 'shard given back')
+  }
+
+  private async renew (): Promise<void> {
+    const { redis, keys, config, log } = this.deps
+    await Promise.all([...this.owned.values()].map(async (o) => {
+      try {
+        if (!await renewLease(redis, keys.shard(o.ref), this.token, config.leaseMs)) {
+          log.warn({ shard: shardTag(o.ref) }, 'lease renewal refused; stopping the shard drain')
+          this.owned.delete(shardTag(o.ref))
+          await o.drainer.stop()
+        }
+      } catch (err) {
+        log.warn({ err, shard: shardTag(o.ref) }, 'lease renewal failed')
+      }
+    }))
+  }
+
+  /** Stops taking work, finishes the batches in flight, gives every shard back, closes the pool. */
+  async stop (): Promise<void> {
+    this.stopping = true
+    clearInterval(this.tickTimer)
+    clearInterval(this.renewTimer)
+    await this.ticking
+    await Promise.all([...this.owned.keys()].map(async (tag) => await this.giveBack(tag, false)))
+    await this.deps.redis.zrem(this.deps.keys.workers, this.token).catch(() => undefined)
+    await this.pool.close()
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * Drains one batch of a shard's tickets, in FIFO order:
+ *
+ *   1. reserve units of the shard's own stock (lua reserveStock, idempotent per ticket);
+ *   2. tickets left without a unit borrow one from sibling shards (lua borrowStock, check every
+ *      sibling first so a retried batch never holds units in two shards);
+ *   3. one MySQL transaction writes the winners' orders and bumps `sold` under `sold + n <= stock`;
+ *   4. units of tickets that cannot get an order are given back (lua releaseStock);
+ *   5. outcomes are written, the FIFO mark advances, pollers are told (lua finishTickets).
+ *
+ * Any step may be interrupted and the whole batch run again: nothing is reserved twice (step 1 and
+ * 2 remember each ticket), nothing is written twice (orders.ticket_id is unique and existing orders
+ * are found first), nothing is given back twice (step 4 forgets the unit as it returns it).
+ *
+ * This module is plain logic over a Redis client and a Knex instance; `drain-task.ts` runs it on
+ * a piscina thread.
+ */
+import type { Knex } from 'knex'
+import type { KeySpace } from '../src/redis/keys'
+import { runScript } from '../src/redis/scripts'
+import type { RedisClient } from '../src/redis/scripts'
+import { ticketIdPrefix } from '../src/domain/tickets'
+import type { FailReason } from '../src/domain/tickets'
+
+export interface BatchTicket {
+  readonly qpos: number
+  readonly userId: string
+}
+
+export interface DrainBatchInput {
+  readonly eventId: number
+  readonly shard: number
+  readonly shards: number
+  readonly leaseToken: string
+  /** A contiguous run of queue positions, in order. */
+  readonly tickets: readonly BatchTicket[]
+  /** Drain rate to record for ETAs (tickets per second), or 0 to keep the last one. */
+  readonly rate: number
+}
+
+export type TicketOutcome =
+  | { readonly qpos: number, readonly status: 'won', readonly orderId: string }
+  | { readonly qpos: number, readonly status: 'sold_out' }
+  | { readonly qpos: number, readonly status: 'failed', readonly reason: FailReason }
+  /** Already final before this batch, or unknown: nothing changed. */
+  | { readonly qpos: number, readonly status: 'skipped' }
+
+export interface DrainBatchResult {
+  readonly leaseLost: boolean
+  readonly outcomes: readonly TicketOutcome[]
+  /** The shard's unreserved units and undecided tickets after the batch. */
+  readonly stock: number
+  readonly pending: number
+  /** Free units (stock − pending) seen at siblings while borrowing: [shard, free]. */
+  readonly siblingsFree: ReadonlyArray<readonly [number, number]>
+  readonly reserveMs: number
+  readonly writeMs: number
+}
+
+export interface DrainDeps {
+  readonly redis: RedisClient
+  readonly db: Knex
+  readonly keys: KeySpace
+  /** Test-only fault injection; called at named points. */
+  readonly fault?: (point: 'after-reserve' | 'after-commit') => Promise<void>
+}
+
+/** Where a ticket's unit is held: its own shard, or the sibling it borrowed from. */
+type Holding = { readonly shard: number, readonly local: boolean }
+
+const R_NONE = 0
+const R_NOW = 1
+const R_BEFORE = 2
+
+export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Promise<DrainBatchResult> {
+  const { eventId, shard, shards } = input
+  const own = deps.keys.shard({ eventId, shard })
+  const prefix = ticketIdPrefix(eventId, shard)
+  const idOf = (qpos: number): string => prefix + String(qpos)
+  const t0 = performance.now()
+
+  // 1. Own stock.
+  const reserved = await runScript(deps.redis, 'reserveStock',
+    [own.stock, own.pending, own.reserved, own.lease, own.tickets],
+    [input.leaseToken, prefix, ...input.tickets.map((t) => t.qpos)]) as number[]
+  if (reserved[0] === -1) return leaseLost()
+
+  const holding = new Map<number, Holding>()
+  const open: BatchTicket[] = []
+  const skipped = new Set<number>()
+  input.tickets.forEach((t, i) => {
+    const r = reserved[3 + i]
+    if (r === R_NOW || r === R_BEFORE) holding.set(t.qpos, { shard, local: true })
+    else if (r === R_NONE) open.push(t)
+    else skipped.add(t.qpos)
+  })
+
+  // 2. Borrow from siblings, in a fixed order so every retry looks in the same places.
+  const siblingsFree: Array<[number, number]> = []
+  if (open.length > 0 && shards > 1) {
+    const siblings = Array.from({ length: shards - 1 }, (_, i) => (shard + 1 + i) % shards)
+    for (const mode of ['check', 'take'] as const) {
+      for (const sibling of siblings) {
+        const waiting = open.filter((t) => !holding.has(t.qpos))
+        if (waiting.length === 0) break
+        const sk = deps.keys.shard({ eventId, shard: sibling })
+        const reply = await runScript(deps.redis, 'borrowStock', [sk.stock, sk.pending, sk.reserved],
+          [mode, ...waiting.map((t) => idOf(t.qpos))]) as number[]
+        if (mode === 'take') siblingsFree.push([sibling, Math.max(0, (reply[0] ?? 0) - (reply[1] ?? 0))])
+        waiting.forEach((t, i) => {
+          const r = reply[2 + i]
+          if (r === R_NOW || r === R_BEFORE) holding.set(t.qpos, { shard: sibling, local: false })
+        })
+      }
+    }
+  }
+  const t1 = performance.now()
+  await deps.fault?.('after-reserve')
+
+  // 3. Orders for the winners, in one transaction.
+  const winners = input.tickets.filter((t) => holding.has(t.qpos))
+  const written = winners.length > 0 ? await writeOrders(deps.db, eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) }))) : new Map<number, WriteResult>()
+  const t2 = performance.now()
+  await deps.fault?.('after-commit')
+
+  // 4. Give back units of winners that got no order.
+  const giveBack = new Map<number, string[]>()
+  for (const t of winners) {
+    const w = written.get(t.qpos)
+    if (w?.kind === 'failed' && w.reason === 'already_ordered') {
+      const h = holding.get(t.qpos) as Holding
+      const list = giveBack.get(h.shard) ?? []
+      list.push(idOf(t.qpos))
+      giveBack.set(h.shard, list)
+    }
+  }
+  for (const [holder, ids] of giveBack) {
+    const hk = deps.keys.shard({ eventId, shard: holder })
+    await runScript(deps.redis, 'releaseStock', [hk.stock, hk.reserved], ids)
+  }
+
+  // 5. Outcomes.
+  const outcomes: TicketOutcome[] = []
+  const args: Array<string | number> = []
+  for (const t of input.tickets) {
+    let outcome: TicketOutcome
+    if (skipped.has(t.qpos)) {
+      outcome = { qpos: t.qpos, status: 'skipped' }
+    } else if (!holding.has(t.qpos)) {
+      outcome = { qpos: t.qpos, status: 'sold_out' }
+    } else {
+      const w = written.get(t.qpos) as WriteResult
+      outcome = w.kind === 'won' ? { qpos: t.qpos, status: 'won', orderId: w.orderId } : { qpos: t.qpos, status: 'failed', reason: w.reason }
+    }
+    outcomes.push(outcome)
+    // A ticket leaves `pending` when it reserves in its own shard; every other one leaves here.
+    const stillPending = holding.get(t.qpos)?.local === true ? '0' : '1'
+    switch (outcome.status) {
+      case 'won': args.push(t.qpos, 'won', outcome.orderId, stillPending); break
+      case 'failed': args.push(t.qpos, 'failed', outcome.reason, stillPending); break
+      case 'sold_out': args.push(t.qpos, 'sold_out', '', stillPending); break
+      case 'skipped': args.push(t.qpos, 'skipped', '', '0'); break
+    }
+  }
+  const finished = await runScript(deps.redis, 'finishTickets',
+    [own.tickets, own.pending, own.drained, own.lease, own.stock, own.rate],
+    [input.leaseToken, deps.keys.outcomeChannel, `e${eventId}.${shard}`, input.rate > 0 ? input.rate.toFixed(1) : '', ...args]) as number[]
+  if (finished[0] === -1) return leaseLost()
+
+  return {
+    leaseLost: false,
+    outcomes,
+    stock: finished[1] ?? 0,
+    pending: finished[2] ?? 0,
+    siblingsFree,
+    reserveMs: t1 - t0,
+    writeMs: t2 - t1
+  }
+
+  function leaseLost (): DrainBatchResult {
+    return { leaseLost: true, outcomes: [], stock: 0, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0 }
+  }
+}
+
+type WriteResult =
+  | { readonly kind: 'won', readonly orderId: string }
+  | { readonly kind: 'failed', readonly reason: FailReason }
+
+interface Winner extends BatchTicket {
+  readonly ticketId: string
+}
+
+/**
+ * One transaction: lock the event row, find orders that already exist for these buyers (a replayed
+ * batch, or a buyer who somehow holds two tickets), insert the rest in FIFO order up to the stock
+ * MySQL still has, and bump `sold` with the guard `sold + n <= stock`.
+ */
+async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[]): Promise<Map<number, WriteResult>> {
+  return await db.transaction(async (trx) => {
+    const out = new Map<number, WriteResult>()
+    const event = await trx('seckill_events').forUpdate().first('stock', 'sold', 'price_cents').where({ id: eventId }) as
+      { stock: number, sold: number, price_cents: number } | undefined
+    if (event === undefined) {
+      for (const w of winners) out.set(w.qpos, { kind: 'failed', reason: 'event_gone' })
+      return out
+    }
+    const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
+      .where({ event_id: eventId })
+      .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
+    const byUser = new Map(existing.map((o) => [String(o.user_id), o]))
+
+    const fresh: Winner[] = []
+    let room = event.stock - event.sold
+    for (const w of winners) {
+      const prior = byUser.get(w.userId)
+      if (prior !== undefined) {
+        out.set(w.qpos, prior.ticket_id === w.ticketId
+          ? { kind: 'won', orderId: String(prior.id) }
+          : { kind: 'failed', reason: 'already_ordered' })
+      } else if (room > 0) {
+        fresh.push(w)
+        room--
+      } else {
+        // Redis held more units than MySQL has: keep the unit out of the sale, the reconciler
+        // corrects Redis. Never oversell.
+        out.set(w.qpos, { kind: 'failed', reason: 'stock_mismatch' })
+      }
+    }
+    if (fresh.length === 0) return out
+
+    await trx('orders').insert(fresh.map((w) => ({
+      ticket_id: w.ticketId,
+      event_id: eventId,
+      user_id: w.userId,
+      price_cents: event.price_cents
+    })))
+    const bumped = await trx('seckill_events')
+      .where({ id: eventId })
+      .andWhereRaw('sold + ? <= stock', [fresh.length])
+      .increment('sold', fresh.length)
+    if (bumped !== 1) throw new Error(`event ${eventId}: sold guard refused ${fresh.length} orders`)
+    const ids = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', fresh.map((w) => w.ticketId)) as Array<{ id: number | string, ticket_id: string }>
+    const idByTicket = new Map(ids.map((r) => [r.ticket_id, String(r.id)]))
+    for (const w of fresh) {
+      const orderId = idByTicket.get(w.ticketId)
+      if (orderId === undefined) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
+      out.set(w.qpos, { kind: 'won', orderId })
+    }
+    return out
+  })
+}

@@ -1,0 +1,65 @@
+/**
+ * Piscina task file: runs one drain batch on a worker thread. Connections are opened once per
+ * thread, on its first task, and reused.
+ */
+import { workerData } from 'node:worker_threads'
+import type { Redis } from 'ioredis'
+import type { Knex } from 'knex'
+import { createRedis } from '../src/redis/client'
+import { createKeySpace } from '../src/redis/keys'
+import type { KeySpace } from '../src/redis/keys'
+import { createDb } from '../src/db/knex'
+import { drainBatch } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult, DrainDeps } from './drain-batch'
+
+/** What the dispatcher hands every thread at start. */
+export interface DrainThreadData {
+  readonly redisUrl: string
+  readonly redisPrefix: string
+  readonly databaseUrl: string
+  readonly faultPoint: string | undefined
+}
+
+interface ThreadState {
+  readonly redis: Redis
+  readonly db: Knex
+  readonly keys: KeySpace
+  readonly deps: DrainDeps
+}
+
+let state: ThreadState | undefined
+
+function init (): ThreadState {
+  if (state !== undefined) return state
+  const data = workerData as DrainThreadData
+  const redis = createRedis(data.redisUrl, { name: 'drain-thread' })
+  const db = createDb(data.databaseUrl, { poolMax: 2 })
+  const keys = createKeySpace(data.redisPrefix)
+  const fault = faultInjector(data.faultPoint, redis, keys)
+  state = { redis, db, keys, deps: fault === undefined ? { redis, db, keys } : { redis, db, keys, fault } }
+  return state
+}
+
+/**
+ * Test-only faults, named `drain:<what>-<where>`, each firing once per Redis prefix:
+ *   drain:thread-exit-after-reserve   the thread ends mid-batch, after reserving
+ *   drain:process-kill-after-reserve  the whole worker process is killed (SIGKILL)
+ *   drain:process-kill-after-commit   the same, after the orders committed, before outcomes
+ */
+function faultInjector (spec: string | undefined, redis: Redis, keys: KeySpace): DrainDeps['fault'] {
+  if (spec === undefined || !spec.startsWith('drain:')) return undefined
+  const m = /^drain:(thread-exit|process-kill)-(after-reserve|after-commit)$/.exec(spec)
+  if (m === null) throw new Error(`SECKILL_FAULT: unknown drain fault ${spec}`)
+  const [, what, where] = m
+  return async (point) => {
+    if (point !== where) return
+    if (await redis.set(keys.faultFired, spec, 'NX') !== 'OK') return
+    if (what === 'thread-exit') process.exit(1)
+    process.kill(process.pid, 'SIGKILL')
+  }
+}
+
+export default async function run (input: DrainBatchInput): Promise<DrainBatchResult> {
+  const s = init()
+  return await drainBatch(s.deps, input)
+}

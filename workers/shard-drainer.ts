@@ -1,0 +1,275 @@
+/**
+ * The drain of one event shard, run by the worker that holds the shard's lease.
+ *
+ * Jobs come from the shard's BullMQ queue, but the order of service is the tickets' queue
+ * positions, not the order jobs reached Redis: two buyers admitted 1 and 2 may have their jobs
+ * added 2 then 1. The drainer keeps the jobs it fetched in a small buffer and serves only the
+ * contiguous run that starts at the next undecided position. A position that was admitted but
+ * whose job does not arrive within `gapGraceMs` (its ingress died between admission and enqueue,
+ * or a dead former owner still holds its lock) is recovered from the ticket stored in Redis. So
+ * every admitted ticket is served, once, in FIFO order.
+ *
+ * Batches run on the piscina pool; this thread only fetches, orders and completes jobs, so BullMQ
+ * lock renewal never starves.
+ */
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Worker } from 'bullmq'
+import type { Job } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type Piscina from 'piscina'
+import { QUEUE_NAME } from '../src/redis/keys'
+import type { KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
+import type { BuyJobData } from '../src/queue/shard-queues'
+import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
+import { parseStoredTicket } from '../src/domain/tickets'
+import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
+
+export interface DrainerSettings {
+  readonly drainBatch: number
+  readonly jobLockMs: number
+  readonly gapGraceMs: number
+}
+
+export interface BatchReport {
+  readonly ref: ShardRef
+  readonly size: number
+  readonly recovered: number
+  readonly result: DrainBatchResult
+  readonly ms: number
+}
+
+export interface ShardDrainerDeps {
+  readonly redis: Redis
+  /** Connection for BullMQ (maxRetriesPerRequest null); BullMQ duplicates it for blocking. */
+  readonly bullConnection: Redis
+  readonly keys: KeySpace
+  readonly pool: Piscina
+  readonly settings: DrainerSettings
+  readonly log: Logger
+  readonly onBatch?: (report: BatchReport) => void
+}
+
+interface RunItem {
+  readonly qpos: number
+  readonly userId: string
+  readonly job: Job<BuyJobData> | undefined
+}
+
+/** Parallel job fetches per round while filling a batch. */
+const FETCH_ROUND = 64
+const MAX_BACKOFF_MS = 5000
+
+export class ShardDrainer {
+  private readonly k: ShardKeys
+  private readonly lockToken = randomUUID()
+  private worker: Worker<BuyJobData> | undefined
+  private readonly buffer = new Map<number, Job<BuyJobData>>()
+  private retry: RunItem[] | undefined
+  private next = 1
+  private gapSince: number | undefined
+  private rate = 0
+  private failures = 0
+  private soldOutSeen = false
+  private running = false
+  private done: Promise<void> | undefined
+  private lockTimer: NodeJS.Timeout | undefined
+  /** Why the drainer stopped by itself, if it did. */
+  lostLease = false
+
+  constructor (
+    readonly ref: ShardRef,
+    private readonly shards: number,
+    private readonly leaseToken: string,
+    private readonly deps: ShardDrainerDeps
+  ) {
+    this.k = deps.keys.shard(ref)
+  }
+
+  get isRunning (): boolean {
+    return this.running
+  }
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    this.worker = new Worker<BuyJobData>(QUEUE_NAME, null, {
+      connection: this.deps.bullConnection,
+      prefix: this.deps.keys.queuePrefix(this.ref),
+      autorun: false,
+      lockDuration: this.deps.settings.jobLockMs,
+      stalledInterval: this.deps.settings.jobLockMs,
+      drainDelay: 1
+    })
+    this.worker.on('error', (err) => this.deps.log.warn({ err, shard: this.k.tag }, 'bullmq worker error'))
+    void this.worker.startStalledCheckTimer()
+    this.lockTimer = setInterval(() => { void this.extendLocks() }, Math.max(500, Math.floor(this.deps.settings.jobLockMs / 3)))
+    this.done = this.loop()
+  }
+
+  /** Stops after the batch in flight; the jobs it holds go back to the queue when their locks end. */
+  async stop (): Promise<void> {
+    this.running = false
+    clearInterval(this.lockTimer)
+    await this.done
+    await this.worker?.close(true).catch(() => undefined)
+    this.buffer.clear()
+  }
+
+  private async loop (): Promise<void> {
+    this.next = Number(await this.deps.redis.get(this.k.drained) ?? '0') + 1
+    while (this.running) {
+      try {
+        const run = this.retry ?? await this.nextRun()
+        if (run === undefined) continue
+        this.retry = run
+        await this.process(run)
+        this.retry = undefined
+        this.failures = 0
+      } catch (err) {
+        this.failures++
+        const wait = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(this.failures, 7))
+        this.deps.log.error({ err, shard: this.k.tag, retryInMs: wait }, 'drain batch failed; retrying')
+        await sleep(wait)
+      }
+    }
+  }
+
+  /** The next contiguous run to serve, or undefined when there is none yet. */
+  private async nextRun (): Promise<RunItem[] | undefined> {
+    await this.fill()
+    const run = this.takeRun()
+    if (run.length > 0) {
+      this.gapSince = undefined
+      return run
+    }
+    const qseq = Number(await this.deps.redis.get(this.k.qseq) ?? '0')
+    if (qseq < this.next) {
+      this.gapSince = undefined
+      if (this.buffer.size > 0) await sleep(5)
+      return undefined
+    }
+    // Positions up to qseq were admitted; the job for `next` has not come.
+    this.gapSince ??= Date.now()
+    if (Date.now() - this.gapSince < this.deps.settings.gapGraceMs) {
+      await sleep(Math.min(20, this.deps.settings.gapGraceMs))
+      return undefined
+    }
+    return await this.recover(qseq)
+  }
+
+  private async fill (): Promise<void> {
+    const worker = this.worker
+    if (worker === undefined) return
+    let want = this.deps.settings.drainBatch - this.buffer.size
+    if (want <= 0) return
+    const block = this.buffer.size === 0 && this.gapSince === undefined
+    const first = await worker.getNextJob(this.lockToken, { block })
+    if (first === undefined) return
+    await this.accept(first)
+    want--
+    while (want > 0 && this.running) {
+      const round = Math.min(want, FETCH_ROUND)
+      const jobs = await Promise.all(Array.from({ length: round }, async () => await worker.getNextJob(this.lockToken, { block: false })))
+      let got = 0
+      for (const job of jobs) {
+        if (job === undefined) continue
+        got++
+        await this.accept(job)
+      }
+      want -= round
+      if (got < round) break
+    }
+  }
+
+  private async accept (job: Job<BuyJobData>): Promise<void> {
+    const qpos = Number(job.data?.q)
+    if (!Number.isSafeInteger(qpos) || qpos < this.next || this.buffer.has(qpos)) {
+      // Served already (a stalled job coming back, or a ticket recovered without its job).
+      await job.moveToCompleted('served', this.lockToken, false).catch(() => undefined)
+      return
+    }
+    this.buffer.set(qpos, job)
+  }
+
+  private takeRun (): RunItem[] {
+    const run: RunItem[] = []
+    let q = this.next
+    while (run.length < this.deps.settings.drainBatch) {
+      const job = this.buffer.get(q)
+      if (job === undefined) break
+      this.buffer.delete(q)
+      run.push({ qpos: q, userId: String(job.data.u), job })
+      q++
+    }
+    return run
+  }
+
+  /** Serves admitted positions whose jobs are missing, from the tickets stored in Redis. */
+  private async recover (qseq: number): Promise<RunItem[] | undefined> {
+    const positions: number[] = []
+    for (let q = this.next; q <= qseq && positions.length < this.deps.settings.drainBatch && !this.buffer.has(q); q++) positions.push(q)
+    if (positions.length === 0) return undefined
+    const values = await this.deps.redis.hmget(this.k.tickets, ...positions.map(String))
+    const run = positions.map((qpos, i) => {
+      const stored = values[i] == null ? undefined : parseStoredTicket(values[i] as string)
+      return { qpos, userId: stored?.userId ?? '0', job: undefined }
+    })
+    this.deps.log.warn({ shard: this.k.tag, from: positions[0], count: positions.length }, 'recovered admitted tickets whose jobs were missing')
+    this.gapSince = undefined
+    return run
+  }
+
+  private async process (run: RunItem[]): Promise<void> {
+    const started = performance.now()
+    const input: DrainBatchInput = {
+      eventId: this.ref.eventId,
+      shard: this.ref.shard,
+      shards: this.shards,
+      leaseToken: this.leaseToken,
+      tickets: run.map((r) => ({ qpos: r.qpos, userId: r.userId })),
+      rate: this.rate
+    }
+    const result = await this.deps.pool.run(input) as DrainBatchResult
+    if (result.leaseLost) {
+      this.lostLease = true
+      this.running = false
+      this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
+      return
+    }
+    await Promise.all(run.map(async (r) => await r.job?.moveToCompleted('served', this.lockToken, false).catch(() => undefined)))
+    const last = run[run.length - 1] as RunItem
+    this.next = last.qpos + 1
+    const ms = performance.now() - started
+    const perSecond = run.length / Math.max(ms / 1000, 0.001)
+    this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
+    await this.shareFreeUnits(result)
+    if (result.stock === 0 && !this.soldOutSeen) {
+      this.soldOutSeen = await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
+    }
+    this.deps.onBatch?.({ ref: this.ref, size: run.length, recovered: run.filter((r) => r.job === undefined).length, result, ms })
+  }
+
+  /**
+   * Tells sibling shards how many units this shard can lend (stock − pending, as just read), and
+   * records what was seen at siblings. A gate uses these to admit buyers that borrowing can serve;
+   * the values only ever overstate what is free, so a gate never turns buyers away too early.
+   */
+  private async shareFreeUnits (result: DrainBatchResult): Promise<void> {
+    if (this.shards <= 1) return
+    const free = Math.max(0, result.stock - result.pending)
+    const writes: Array<Promise<unknown>> = []
+    for (let s = 0; s < this.shards; s++) {
+      if (s === this.ref.shard) continue
+      writes.push(this.deps.redis.hset(this.deps.keys.shard({ eventId: this.ref.eventId, shard: s }).peers, String(this.ref.shard), free))
+    }
+    for (const [s, f] of result.siblingsFree) writes.push(this.deps.redis.hset(this.k.peers, String(s), f))
+    await Promise.all(writes)
+  }
+
+  private async extendLocks (): Promise<void> {
+    const jobs = [...this.buffer.values(), ...(this.retry ?? []).map((r) => r.job)]
+    await Promise.all(jobs.map(async (job) => await job?.extendLock(this.lockToken, this.deps.settings.jobLockMs).catch(() => undefined)))
+  }
+}
