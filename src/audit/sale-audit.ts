@@ -1,0 +1,142 @@
+/**
+ * Audits a sale against the product's invariants, reading MySQL and Redis directly (never through
+ * the API). Tests, the benchmark and fault drills all end with it.
+ *
+ *   I1  live orders of the event <= stock, and `sold` counts exactly the live orders
+ *   I2  at most one live order per (event, user); every won ticket has its order and vice versa
+ *   I3  no ticket is still queued, nothing pending, every admitted position decided
+ *   I4  FIFO per shard: no ticket lost to sold_out while a later ticket of the shard won
+ *   I5  when demand >= stock, every unit is sold
+ *   I6  Redis unreserved stock = stock − sold, and units held in Redis = live orders
+ *
+ * I7 (a resubmitted buy returns the same ticket) is a property of the API; callers check it there.
+ */
+import type { Knex } from 'knex'
+import type { Redis } from 'ioredis'
+import type { KeySpace } from '../redis/keys'
+import { parseStoredTicket, queuedTicketId } from '../domain/tickets'
+
+export interface InvariantCheck {
+  readonly id: 'I1' | 'I2' | 'I3' | 'I4' | 'I5' | 'I6'
+  readonly ok: boolean
+  readonly detail: string
+}
+
+export interface SaleAudit {
+  readonly eventId: number
+  readonly stock: number
+  readonly sold: number
+  readonly liveOrders: number
+  /** Distinct buyers who asked (held a ticket or were turned away). */
+  readonly demand: number
+  readonly tickets: { readonly won: number, readonly soldOut: number, readonly failed: number, readonly queued: number, readonly rejectedAtGate: number }
+  readonly checks: readonly InvariantCheck[]
+  readonly ok: boolean
+}
+
+const LIVE = ['pending_payment', 'paid']
+
+export async function auditSale (db: Knex, redis: Redis, keys: KeySpace, eventId: number): Promise<SaleAudit> {
+  const event = await db('seckill_events').first('stock', 'sold', 'shards').where({ id: eventId }) as { stock: number, sold: number, shards: number } | undefined
+  if (event === undefined) throw new Error(`event ${eventId} not found`)
+  const orders = await db('orders').select('id', 'ticket_id', 'user_id', 'status').where({ event_id: eventId }) as Array<{ id: number | string, ticket_id: string, user_id: number | string, status: string }>
+  const live = orders.filter((o) => LIVE.includes(o.status))
+  const orderByTicket = new Map(orders.map((o) => [o.ticket_id, o]))
+
+  const counts = { won: 0, soldOut: 0, failed: 0, queued: 0, rejectedAtGate: 0 }
+  let demand = 0
+  let redisStock = 0
+  let heldUnits = 0
+  const fifoProblems: string[] = []
+  const progressProblems: string[] = []
+  const pairingProblems: string[] = []
+  const wonTickets = new Set<string>()
+
+  for (let shard = 0; shard < event.shards; shard++) {
+    const k = keys.shard({ eventId, shard })
+    const [stock, pending, qseq, drained, rejectedAt, rejected, reserved, tickets] = await Promise.all([
+      redis.get(k.stock), redis.get(k.pending), redis.get(k.qseq), redis.get(k.drained), redis.get(k.rejectedAt),
+      redis.scard(k.rejected), redis.hlen(k.reserved), redis.hgetall(k.tickets)
+    ])
+    redisStock += Number(stock ?? 0)
+    heldUnits += reserved
+    counts.rejectedAtGate += rejected
+    demand += rejected + Object.keys(tickets).length
+    if (Number(pending ?? 0) !== 0) progressProblems.push(`shard ${shard}: pending=${pending ?? 'missing'}`)
+    if (Number(drained ?? 0) !== Number(qseq ?? 0)) progressProblems.push(`shard ${shard}: drained ${drained ?? 0} of ${qseq ?? 0}`)
+
+    let maxWon = 0
+    let minLost = Number.POSITIVE_INFINITY
+    for (const [q, value] of Object.entries(tickets)) {
+      const qpos = Number(q)
+      const t = parseStoredTicket(value)
+      const id = queuedTicketId(eventId, shard, qpos)
+      if (t === undefined) { progressProblems.push(`${id}: unreadable`); continue }
+      switch (t.status) {
+        case 'queued': counts.queued++; progressProblems.push(`${id}: still queued`); break
+        case 'won': {
+          counts.won++
+          wonTickets.add(id)
+          maxWon = Math.max(maxWon, qpos)
+          const order = orderByTicket.get(id)
+          if (order === undefined) pairingProblems.push(`${id} won without an order`)
+          else if (String(order.id) !== t.detail || String(order.user_id) !== t.userId) pairingProblems.push(`${id} does not match order ${order.id}`)
+          break
+        }
+        case 'sold_out': counts.soldOut++; minLost = Math.min(minLost, qpos); break
+        case 'failed': counts.failed++; break
+      }
+    }
+    if (maxWon > minLost) fifoProblems.push(`shard ${shard}: position ${minLost} lost while ${maxWon} won`)
+    if (rejectedAt !== null && maxWon > Number(rejectedAt)) fifoProblems.push(`shard ${shard}: position ${maxWon} won after the gate turned buyers away at ${rejectedAt}`)
+  }
+  for (const o of orders) {
+    if (!wonTickets.has(o.ticket_id)) pairingProblems.push(`order ${o.id} has no won ticket ${o.ticket_id}`)
+  }
+  const perUser = new Map<string, number>()
+  for (const o of live) perUser.set(String(o.user_id), (perUser.get(String(o.user_id)) ?? 0) + 1)
+  const doubles = [...perUser.entries()].filter(([, n]) => n > 1)
+
+  const checks: InvariantCheck[] = [
+    {
+      id: 'I1',
+      ok: live.length <= event.stock && event.sold === live.length,
+      detail: `live orders ${live.length}, sold ${event.sold}, stock ${event.stock}`
+    },
+    {
+      id: 'I2',
+      ok: doubles.length === 0 && pairingProblems.length === 0,
+      detail: doubles.length > 0 ? `users with two live orders: ${doubles.slice(0, 5).map(([u]) => u).join(', ')}` : pairingProblems.slice(0, 5).join('; ') || 'one order per buyer, each matching its won ticket'
+    },
+    {
+      id: 'I3',
+      ok: progressProblems.length === 0,
+      detail: progressProblems.slice(0, 5).join('; ') || 'every ticket final'
+    },
+    {
+      id: 'I4',
+      ok: fifoProblems.length === 0,
+      detail: fifoProblems.join('; ') || 'no later ticket won over an earlier loser'
+    },
+    {
+      id: 'I5',
+      ok: demand < event.stock || live.length === event.stock,
+      detail: `demand ${demand}, stock ${event.stock}, sold ${live.length}`
+    },
+    {
+      id: 'I6',
+      ok: redisStock === event.stock - event.sold && heldUnits === live.length,
+      detail: `redis stock ${redisStock} vs stock − sold ${event.stock - event.sold}; units held ${heldUnits} vs live orders ${live.length}`
+    }
+  ]
+  return {
+    eventId,
+    stock: event.stock,
+    sold: event.sold,
+    liveOrders: live.length,
+    demand,
+    tickets: counts,
+    checks,
+    ok: checks.every((c) => c.ok)
+  }
+}

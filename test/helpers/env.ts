@@ -1,0 +1,83 @@
+/**
+ * Each test owns its data: a random Redis prefix and its own MySQL database, both removed when the
+ * test ends. Tests can therefore run in parallel against the one local Redis and MariaDB.
+ */
+import type { Test } from './tap-types'
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { loadConfig } from '../../src/config'
+import type { Config } from '../../src/config'
+import { createDb, dropDatabase, migrateLatest, withDatabase } from '../../src/db/knex'
+import type { Db } from '../../src/db/knex'
+import { createRedis } from '../../src/redis/client'
+import { createKeySpace } from '../../src/redis/keys'
+import type { KeySpace } from '../../src/redis/keys'
+import { createTokenSigner } from '../../src/http/auth'
+import type { AuthUser } from '../../src/http/auth'
+
+export const BASE_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/test'
+export const TEST_SECRET = 'test-secret-test-secret-test-secret-0123'
+
+export interface TestEnv {
+  readonly id: string
+  readonly config: Config
+  /** Plain environment of this test, for child processes. */
+  readonly env: Record<string, string>
+  readonly redis: Redis
+  readonly db: Db
+  readonly keys: KeySpace
+  token: (userId: string | number, role?: AuthUser['role']) => string
+}
+
+export async function testEnv (t: Test, overrides: Record<string, string> = {}): Promise<TestEnv> {
+  const id = randomBytes(5).toString('hex')
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'error',
+    REDIS_URL: BASE_REDIS_URL,
+    REDIS_PREFIX: `t${id}`,
+    DATABASE_URL: withDatabase(BASE_DATABASE_URL, `sk_t${id}`),
+    JWT_SECRET: TEST_SECRET,
+    DISCOVERY_MS: '100',
+    LEASE_MS: '2000',
+    GAP_GRACE_MS: '200',
+    EVENT_CACHE_MS: '200',
+    RATE_LIMIT_BUY: '1000000',
+    RATE_LIMIT_POLL: '1000000',
+    ...overrides
+  }
+  const config = loadConfig(env)
+  await migrateLatest(config.databaseUrl)
+  const redis = createRedis(config.redisUrl, { name: 'test' })
+  const db = createDb(config.databaseUrl, { poolMax: 4 })
+  const sign = createTokenSigner(TEST_SECRET)
+  t.teardown(async () => {
+    await db.destroy()
+    await deleteByPrefix(redis, `${config.redisPrefix}:`)
+    redis.disconnect()
+    await dropDatabase(config.databaseUrl)
+  })
+  return {
+    id,
+    config,
+    env,
+    redis,
+    db,
+    keys: createKeySpace(config.redisPrefix),
+    token: (userId, role = 'user') => sign({ id: String(userId), role })
+  }
+}
+
+export async function deleteByPrefix (redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0'
+  let deleted = 0
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    if (found.length > 0) deleted += await redis.unlink(...found)
+    cursor = next
+  } while (cursor !== '0')
+  return deleted
+}

@@ -1,0 +1,183 @@
+import t from 'tap'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { createRedis } from '../../src/redis/client'
+import { runScript } from '../../src/redis/scripts'
+import { repoPath } from '../../src/util/paths'
+import { ticketIdPrefix } from '../../src/domain/tickets'
+import { warmEvent } from '../../src/domain/sale-state'
+import type { SaleEvent } from '../../src/domain/events'
+import { testEnv } from '../helpers/env'
+import type { TestEnv } from '../helpers/env'
+
+const LEASE = 'lease-token-under-test'
+
+function saleEvent (id: number, stock: number, shards = 1): SaleEvent {
+  return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000) }
+}
+
+async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1): Promise<Array<number | string>> {
+  const k = env.keys.shard({ eventId, shard })
+  return await runScript(env.redis, 'admitBuyer',
+    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained],
+    [user, overbook]) as Array<number | string>
+}
+
+async function reserve (env: TestEnv, eventId: number, qposes: number[], token = LEASE): Promise<number[]> {
+  const k = env.keys.shard({ eventId, shard: 0 })
+  return await runScript(env.redis, 'reserveStock', [k.stock, k.pending, k.reserved, k.lease, k.tickets],
+    [token, ticketIdPrefix(eventId, 0), ...qposes]) as number[]
+}
+
+t.test('every key a script touches arrives through KEYS (Redis Cluster safe)', async (t) => {
+  const dir = repoPath('lua')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.lua'))
+  t.ok(files.length >= 10, 'all scripts found')
+  for (const file of files) {
+    const lua = readFileSync(join(dir, file), 'utf8').replace(/--\[\[[\s\S]*?\]\]/g, '').replace(/--.*$/gm, '')
+    const declared = Number(/-(\d+)\.lua$/.exec(file)?.[1])
+    for (const m of lua.matchAll(/redis\.call\('([A-Z]+)',\s*([^,)]+)/g)) {
+      const [, command, first] = m
+      if (command === 'PUBLISH') continue // a channel, not a key
+      t.match(first, /^KEYS\[\d+\]$/, `${file}: ${command} takes its key from KEYS`)
+    }
+    for (const m of lua.matchAll(/KEYS\[(\d+)\]/g)) {
+      t.ok(Number(m[1]) <= declared, `${file}: KEYS[${m[1]}] within the ${declared} declared in the file name`)
+    }
+    t.match(readFileSync(join(dir, file), 'utf8'), /^--\[\[[\s\S]*KEYS\[1\][\s\S]*\]\]/, `${file} documents its KEYS`)
+  }
+})
+
+t.test('admitBuyer: 2,000 concurrent buyers against 100 units admit exactly 100', async (t) => {
+  const env = await testEnv(t)
+  await warmEvent(env, saleEvent(1, 100))
+  const clients = Array.from({ length: 4 }, () => createRedis(env.config.redisUrl))
+  t.teardown(() => clients.forEach((c) => c.disconnect()))
+  const replies = await Promise.all(Array.from({ length: 2000 }, async (_, i) => {
+    const k = env.keys.shard({ eventId: 1, shard: 0 })
+    return await runScript(clients[i % 4]!, 'admitBuyer',
+      [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained],
+      [String(1000 + i), 1]) as number[]
+  }))
+  const queued = replies.filter((r) => r[0] === 1)
+  t.equal(queued.length, 100, 'exactly the stock is admitted')
+  t.equal(replies.filter((r) => r[0] === 3).length, 1900, 'everyone else is answered sold_out')
+  t.same(queued.map((r) => r[1]).sort((a, b) => a! - b!), Array.from({ length: 100 }, (_, i) => i + 1), 'queue positions are 1..100, no gaps')
+  const k = env.keys.shard({ eventId: 1, shard: 0 })
+  t.equal(await env.redis.get(k.pending), '100')
+  t.equal(await env.redis.get(k.stock), '100', 'admission reserves nothing')
+  t.equal(await env.redis.get(k.rejectedAt), '100', 'the first rejection came after position 100')
+})
+
+t.test('admitBuyer: a resubmit returns the same ticket, queued or turned away', async (t) => {
+  const env = await testEnv(t)
+  await warmEvent(env, saleEvent(2, 1))
+  const first = await admit(env, 2, 0, '7')
+  t.same(first.slice(0, 2), [1, 1], 'queued at position 1')
+  const again = await Promise.all(Array.from({ length: 50 }, async () => await admit(env, 2, 0, '7')))
+  t.ok(again.every((r) => r[0] === 2 && r[1] === 1 && r[3] === '7|queued|'), 'the same ticket, 50 times')
+  t.same((await admit(env, 2, 0, '8'))[0], 3, 'the gate is full')
+  t.same((await admit(env, 2, 0, '8'))[0], 4, 'and stays the same answer for that buyer')
+  t.equal(await env.redis.get(env.keys.shard({ eventId: 2, shard: 0 }).qseq), '1')
+})
+
+t.test('admitBuyer: the gate counts free units of sibling shards, and a closed shard admits no one', async (t) => {
+  const env = await testEnv(t)
+  await warmEvent(env, saleEvent(3, 4, 2)) // 2 units per shard
+  for (const u of ['1', '2', '3', '4']) t.equal((await admit(env, 3, 0, u))[0], 1, `buyer ${u} admitted: shard 1's units can be borrowed`)
+  t.equal((await admit(env, 3, 0, '5'))[0], 3, 'no unit left anywhere for a fifth')
+  await env.redis.set(env.keys.shard({ eventId: 3, shard: 1 }).closed, '1')
+  t.equal((await admit(env, 3, 1, '6'))[0], 3, 'closed shard answers sold_out')
+})
+
+t.test('admitBuyer: a shard that is not warm says so and changes nothing', async (t) => {
+  const env = await testEnv(t)
+  t.equal((await admit(env, 4, 0, '1'))[0], -1)
+  t.equal(await env.redis.exists(env.keys.shard({ eventId: 4, shard: 0 }).holders), 0)
+})
+
+t.test('reserveStock: 80 concurrent reservations against 50 units give exactly 50, and a replay reserves nothing more', async (t) => {
+  const env = await testEnv(t)
+  await warmEvent(env, saleEvent(5, 50))
+  for (let u = 1; u <= 80; u++) await admit(env, 5, 0, String(u), 2)
+  const k = env.keys.shard({ eventId: 5, shard: 0 })
+  await env.redis.set(k.lease, LEASE)
+  const first = await Promise.all(Array.from({ length: 80 }, async (_, i) => await reserve(env, 5, [i + 1])))
+  t.equal(first.filter((r) => r[3] === 1).length, 50, 'exactly 50 reserved')
+  t.equal(first.filter((r) => r[3] === 0).length, 30, '30 found nothing')
+  t.equal(await env.redis.get(k.stock), '0', 'stock never below zero')
+  t.equal(await env.redis.get(k.pending), '30', 'reserved tickets left pending')
+
+  const replay = await reserve(env, 5, Array.from({ length: 80 }, (_, i) => i + 1))
+  t.equal(replay.slice(3).filter((r) => r === 2).length, 50, 'the 50 are reported as reserved before')
+  t.equal(replay.slice(3).filter((r) => r === 1).length, 0, 'nothing reserved twice')
+  t.equal(await env.redis.hlen(k.reserved), 50)
+  t.equal(await env.redis.get(k.pending), '30')
+})
+
+t.test('reserveStock: batch order is FIFO and a stale lease changes nothing', async (t) => {
+  const env = await testEnv(t)
+  await warmEvent(env, saleEvent(6, 3))
+  for (let u = 1; u <= 5; u++) await admit(env, 6, 0, String(u), 2)
+  const k = env.keys.shard({ eventId: 6, shard: 0 })
+  await env.redis.set(k.lease, LEASE)
+  t.same(await reserve(env, 6, [1, 2, 3], 'someone-else'), [-1], 'fenced')
+  t.equal(await env.redis.get(k.stock), '3')
+  const r = await reserve(env, 6, [1, 2, 3, 4, 5])
+  t.same(r.slice(3), [1, 1, 1, 0, 0], 'the first three in line win')
+  await env.redis.hset(k.tickets, '5', '5|sold_out|')
+  t.same((await reserve(env, 6, [5]))[3], 3, 'a final ticket is skipped')
+  t.same((await reserve(env, 6, [99]))[3], 4, 'an unknown position is reported')
+})
+
+t.test('borrowStock: takes only units not promised to the lender\'s own line, once per ticket', async (t) => {
+  const env = await testEnv(t)
+  const k = env.keys.shard({ eventId: 7, shard: 1 })
+  await env.redis.set(k.stock, 10)
+  await env.redis.set(k.pending, 4)
+  const ids = Array.from({ length: 10 }, (_, i) => `7-0-${i + 1}`)
+  const check = await runScript(env.redis, 'borrowStock', [k.stock, k.pending, k.reserved], ['check', ...ids]) as number[]
+  t.same(check.slice(2), new Array(10).fill(0), 'check takes nothing')
+  const take = await runScript(env.redis, 'borrowStock', [k.stock, k.pending, k.reserved], ['take', ...ids]) as number[]
+  t.same(take.slice(2), [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], '6 free units lent in order')
+  t.equal(take[0], 4, 'stock left for the lender\'s own 4 pending tickets')
+  const again = await runScript(env.redis, 'borrowStock', [k.stock, k.pending, k.reserved], ['take', ...ids]) as number[]
+  t.same(again.slice(2), [2, 2, 2, 2, 2, 2, 0, 0, 0, 0], 'a retry finds the units it holds and takes no more')
+  t.equal(await env.redis.get(k.stock), '4')
+})
+
+t.test('releaseStock: a unit comes back once', async (t) => {
+  const env = await testEnv(t)
+  const k = env.keys.shard({ eventId: 8, shard: 0 })
+  await env.redis.set(k.stock, 0)
+  await env.redis.hset(k.reserved, '8-0-1', '1', '8-0-2', '1')
+  const results = await Promise.all(Array.from({ length: 20 }, async () => await runScript(env.redis, 'releaseStock', [k.stock, k.reserved], ['8-0-1'])))
+  t.equal(results.reduce<number>((a, b) => a + Number(b), 0), 1, 'one of 20 concurrent releases returns the unit')
+  t.equal(await env.redis.get(k.stock), '1')
+})
+
+t.test('finishTickets: writes each outcome once, advances the FIFO mark, tells pollers', async (t) => {
+  const env = await testEnv(t)
+  const k = env.keys.shard({ eventId: 9, shard: 0 })
+  await env.redis.set(k.lease, LEASE)
+  await env.redis.set(k.pending, 2)
+  await env.redis.hset(k.tickets, '1', '11|queued|', '2', '12|queued|', '3', '13|won|77')
+  const sub = createRedis(env.config.redisUrl)
+  t.teardown(() => sub.disconnect())
+  const messages: string[] = []
+  sub.on('message', (_c: string, m: string) => messages.push(m))
+  await sub.subscribe(env.keys.outcomeChannel)
+  const args = ['1', 'won', '501', '0', '2', 'sold_out', '', '1', '3', 'sold_out', '', '1']
+  const run = async (): Promise<number[]> => await runScript(env.redis, 'finishTickets', [k.tickets, k.pending, k.drained, k.lease, k.stock, k.rate],
+    [LEASE, env.keys.outcomeChannel, 'e9.0', '1234.5', ...args]) as number[]
+  const first = await run()
+  t.same(first, [0, 0, 1, 2], 'two tickets changed; only the still-pending one left pending')
+  t.same(await env.redis.hgetall(k.tickets), { 1: '11|won|501', 2: '12|sold_out|', 3: '13|won|77' }, 'a final ticket keeps its outcome')
+  t.equal(await env.redis.get(k.drained), '3')
+  t.equal(await env.redis.get(k.rate), '1234.5')
+  const second = await run()
+  t.same(second[3], 0, 'a replay changes nothing')
+  t.equal(await env.redis.get(k.pending), '1', 'nor decrements twice')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(messages, ['e9.0:1,2'], 'one message for the changed tickets')
+})
