@@ -9,6 +9,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { Runtime } from './runtime'
 import { createAuthenticator } from './http/auth'
 import { errorHandler } from './http/error-handler'
+import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
 import { EventCache } from './domain/event-cache'
 import { OutcomeBus } from './domain/outcome-bus'
@@ -44,15 +45,15 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Per-request access logs would cost more than the buy itself under a crowd; errors are logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: 16 * 1024,
     routerOptions: { maxParamLength: 128 },
-    requestIdLogLabel: 'request_id',
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     }
   })
+  app.setValidatorCompiler(validatorCompiler)
   app.decorateRequest('user', undefined)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(async (request, reply) => {
