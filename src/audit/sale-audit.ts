@@ -27,7 +27,8 @@ export interface SaleAudit {
   readonly stock: number
   readonly sold: number
   readonly liveOrders: number
-  /** Distinct buyers who asked (held a ticket or were turned away). */
+  /** Distinct buyers Redis saw (held a ticket or were turned away at the gate); buyers answered
+   *  by an ingress's local sold-out flag never reach Redis, so this is a lower bound. */
   readonly demand: number
   readonly tickets: { readonly won: number, readonly soldOut: number, readonly failed: number, readonly queued: number, readonly rejectedAtGate: number }
   readonly checks: readonly InvariantCheck[]

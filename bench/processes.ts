@@ -1,0 +1,69 @@
+/** Child processes of the benchmark: the baseline route and the service under test. */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { repoPath } from '../src/util/paths'
+
+export interface Child {
+  readonly process: ChildProcess
+  readonly url: string
+  stop: () => Promise<void>
+  /** Resident memory of the process in bytes (from /proc), or 0 when unknown. */
+  rss: () => number
+}
+
+function rssOf (pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const m = /VmRSS:\s+(\d+) kB/.exec(status)
+    return m === null ? 0 : Number(m[1]) * 1024
+  } catch {
+    return 0
+  }
+}
+
+function start (script: string, env: Record<string, string>, url: string): Child {
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000) })
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM' && code !== null) process.stderr.write(`${script} exited ${code}: ${err}\n`)
+  })
+  return {
+    process: child,
+    url,
+    rss: () => rssOf(child.pid),
+    async stop () {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      await Promise.race([exited, sleep(20_000)])
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+  }
+}
+
+async function waitReady (url: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return
+    } catch { /* not up yet */ }
+    await sleep(100)
+  }
+  throw new Error(`${url} not ready after ${ms} ms`)
+}
+
+export async function startBaseline (port: number): Promise<Child> {
+  const child = start(repoPath('dist', 'bench', 'baseline-server.js'), { PORT: String(port) }, `http://127.0.0.1:${port}`)
+  await waitReady(`${child.url}/baseline`, 15_000)
+  return child
+}
+
+export async function startService (port: number, env: Record<string, string>): Promise<Child> {
+  const child = start(repoPath('dist', 'src', 'server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`)
+  await waitReady(`${child.url}/readyz`, 60_000)
+  return child
+}
