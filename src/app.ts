@@ -79,6 +79,10 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const catalog: CatalogDeps = { events: rt.events, products: rt.products, sale }
   const window = { timeWindow: config.rateWindowMs }
 
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown'
+    rt.metrics.httpDuration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
   await app.register(healthRoutes, { rt, state })
   await app.register(async (api) => {
     await api.register(adminRoutes, { prefix: '/admin', catalog, auth })
@@ -94,6 +98,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         repo: rt.events,
         queues: rt.queues,
         overbook: config.gateOverbook,
+        onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
         log,
         skipEnqueue: config.faultPoint === 'ingress:skip-enqueue'
       }

@@ -13,6 +13,8 @@ export interface Config {
   readonly role: ProcessRole
   readonly host: string
   readonly port: number
+  /** Port of a metrics-only listener for worker processes (0 = none). */
+  readonly metricsPort: number
   readonly logLevel: string
   readonly redisUrl: string
   readonly redisPrefix: string
@@ -136,6 +138,7 @@ export function loadConfig (env: Env = process.env): Config {
     role: r.oneOf<ProcessRole>('PROCESS_ROLE', 'all', ['all', 'ingress', 'worker']),
     host: r.str('HOST', '0.0.0.0'),
     port: r.int('PORT', 8080, 0, 65535),
+    metricsPort: r.int('METRICS_PORT', 0, 0, 65535),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: prefix,

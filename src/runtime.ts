@@ -16,6 +16,8 @@ import { createKeySpace } from './redis/keys'
 import type { KeySpace } from './redis/keys'
 import { createShardQueues } from './queue/shard-queues'
 import type { ShardQueues } from './queue/shard-queues'
+import { createMetrics } from './metrics'
+import type { Metrics } from './metrics'
 
 export interface Runtime {
   readonly config: Config
@@ -26,6 +28,7 @@ export interface Runtime {
   readonly events: EventsRepository
   readonly products: ProductsRepository
   readonly queues: ShardQueues
+  readonly metrics: Metrics
   /** A new connection with the runtime's settings (subscribers, BullMQ blocking clients). */
   connect: (name: string, opts?: { maxRetriesPerRequest?: number | null }) => Redis
   close: () => Promise<void>
@@ -54,6 +57,7 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
     events: eventsRepository(db),
     products: productsRepository(db),
     queues,
+    metrics: createMetrics(config.role),
     connect,
     async close () {
       await queues.close()

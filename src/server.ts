@@ -12,6 +12,9 @@ import type { Runtime } from './runtime'
 import { buildIngress } from './app'
 import type { Ingress } from './app'
 import { Dispatcher } from '../workers/dispatcher'
+import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import { metricsRoute } from './http/routes/health'
 
 export interface Service {
   readonly runtime: Runtime
@@ -30,6 +33,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
   let ingress: Ingress | undefined
   let dispatcher: Dispatcher | undefined
   let address: string | undefined
+  let metricsServer: FastifyInstance | undefined
   if (config.role !== 'ingress') {
     dispatcher = new Dispatcher({
       config,
@@ -37,9 +41,23 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       bullConnection: runtime.connect('bullmq', { maxRetriesPerRequest: null }),
       keys: runtime.keys,
       events: runtime.events,
-      log
+      log,
+      onBatch: (report) => {
+        const m = runtime.metrics
+        m.drainBatchSize.observe(report.size)
+        m.drainBatchSeconds.observe({ stage: 'reserve' }, report.result.reserveMs / 1000)
+        m.drainBatchSeconds.observe({ stage: 'order_write' }, report.result.writeMs / 1000)
+        m.drainBatchSeconds.observe({ stage: 'batch' }, report.ms / 1000)
+        m.recoveredTickets.inc(report.recovered)
+        for (const o of report.result.outcomes) if (o.status !== 'skipped') m.ticketsDecided.inc({ status: o.status })
+      }
     })
     dispatcher.start()
+  }
+  if (config.role === 'worker' && config.metricsPort > 0) {
+    metricsServer = Fastify({ logger: false })
+    await metricsServer.register(metricsRoute, { rt: runtime })
+    await metricsServer.listen({ host: config.host, port: config.metricsPort })
   }
   if (config.role !== 'worker') {
     ingress = await buildIngress(runtime)
@@ -56,6 +74,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       stopping ??= (async () => {
         await ingress?.close()
         await dispatcher?.stop()
+        await metricsServer?.close()
         await runtime.close()
       })()
       await stopping

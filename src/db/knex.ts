@@ -89,12 +89,24 @@ export function createDb (url: string, opts: DbOptions = {}): Db {
   })
 }
 
-/** Creates the database if needed and applies every pending migration. */
-export async function migrateLatest (url: string): Promise<void> {
+/**
+ * Creates the database if needed and applies every pending migration. Several processes starting
+ * together (PM2) take turns: one migrates, the others wait for Knex's migration lock.
+ */
+export async function migrateLatest (url: string, waitMs = 60_000): Promise<void> {
   await ensureDatabase(url)
   const db = createDb(url, { poolMax: 1 })
+  const deadline = Date.now() + waitMs
   try {
-    await db.migrate.latest()
+    for (;;) {
+      try {
+        await db.migrate.latest()
+        return
+      } catch (err) {
+        if ((err as Error).name !== 'MigrationLocked' || Date.now() > deadline) throw err
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+    }
   } finally {
     await db.destroy()
   }

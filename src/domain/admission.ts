@@ -23,6 +23,8 @@ export interface AdmissionDeps {
   readonly queues: ShardQueues
   readonly overbook: number
   readonly log: Logger
+  /** Told the answer of every buy that got one (metrics). */
+  readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local') => void
   /** Test-only: admit but do not queue (a crash between the two). */
   readonly skipEnqueue?: boolean
 }
@@ -55,7 +57,10 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   if (window === 'ended') throw new DomainError('EVENT_ENDED', 'the sale has ended')
 
   const local = localSoldOut(cached, userId, now)
-  if (local !== undefined) return { kind: 'final', ticket: local }
+  if (local !== undefined) {
+    deps.onOutcome?.('sold_out_local')
+    return { kind: 'final', ticket: local }
+  }
 
   const shard = shardOf(userId, event.shards)
 
@@ -84,16 +89,19 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
           deps.log.warn({ err, ticketId }, 'enqueue failed; the drain will recover the ticket')
         }
       }
+      deps.onOutcome?.('queued')
       return { kind: 'queued', ticket: ticketView(ticketId, { userId, status: 'queued', detail: '' }, qpos, qpos - position, undefined) }
     }
     case 2: {
       const ticketId = queuedTicketId(event.id, shard, qpos)
       const stored = parseStoredTicket(value)
       if (stored === undefined) throw new DomainError('INTERNAL', `ticket ${ticketId} is unreadable`)
+      deps.onOutcome?.('existing')
       return { kind: 'final', ticket: ticketView(ticketId, stored, qpos, qpos - position, undefined) }
     }
     case 3:
     case 4:
+      deps.onOutcome?.('sold_out')
       return { kind: 'final', ticket: { ticket_id: rejectedTicketId(event.id, shard, userId), status: 'sold_out' } }
     default:
       throw new DomainError('INTERNAL', `admitBuyer answered ${code}`)

@@ -35,7 +35,10 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     const cached = deps.cache.peek(Number(id))
     if (cached === undefined) return
     const ticket = localSoldOut(cached, userOf(request).id, Date.now())
-    if (ticket !== undefined) await reply.code(200).send(ok(ticket))
+    if (ticket !== undefined) {
+      deps.admission.onOutcome?.('sold_out_local')
+      await reply.code(200).send(ok(ticket))
+    }
   }
 
   app.post<{ Params: { id: string } }>('/events/:id/buy', {

@@ -7,8 +7,17 @@ export interface HealthState {
 }
 
 /** `/healthz` (the process answers), `/readyz` (Redis and MySQL answer, not shutting down). */
+/** `/metrics`: this process's Prometheus metrics (text format). */
+export async function metricsRoute (app: FastifyInstance, opts: { rt: Runtime }): Promise<void> {
+  app.get('/metrics', async (_request, reply) => {
+    const body = await opts.rt.metrics.registry.metrics()
+    return await reply.type(opts.rt.metrics.registry.contentType).send(body)
+  })
+}
+
 export async function healthRoutes (app: FastifyInstance, opts: { rt: Runtime, state: HealthState }): Promise<void> {
   const { rt, state } = opts
+  await app.register(metricsRoute, { rt })
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
     async () => ({ status: 'ok' }))
 
