@@ -60,6 +60,7 @@ interface RunItem {
 /** Parallel job fetches per round while filling a batch. */
 const FETCH_ROUND = 64
 const MAX_BACKOFF_MS = 5000
+const STALLED_CHECK_MS = 1000
 
 export class ShardDrainer {
   private readonly k: ShardKeys
@@ -99,7 +100,9 @@ export class ShardDrainer {
       prefix: this.deps.keys.queuePrefix(this.ref),
       autorun: false,
       lockDuration: this.deps.settings.jobLockMs,
-      stalledInterval: this.deps.settings.jobLockMs,
+      // Jobs whose lock ran out (a dead owner's) go back to the queue. Checked every second: cheap,
+      // and BullMQ can arm one more interval when closed mid-check, which then holds the process.
+      stalledInterval: STALLED_CHECK_MS,
       drainDelay: 1
     })
     this.worker.on('error', (err) => this.deps.log.warn({ err, shard: this.k.tag }, 'bullmq worker error'))

@@ -32,18 +32,18 @@ async function ordersOf (env: TestEnv, eventId: number): Promise<number> {
 for (const point of ['after-reserve', 'after-commit'] as const) {
   t.test(`a worker process killed mid-batch (${point}) and restarted: the batch runs again, nothing twice`, async (t) => {
     const env = await testEnv(t, { LEASE_MS: '1000', DRAIN_BATCH: '50', SECKILL_FAULT: '' })
-    const { http } = await startTestService(t, env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
+    const { http } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
     const eventId = await createSale(http, env, { stock: STOCK, shards: 2 })
     await crowd(http, env, eventId)
 
-    const doomed = spawnService(t, env, { PROCESS_ROLE: 'worker', SECKILL_FAULT: `drain:process-kill-${point}` })
+    const doomed = spawnService(env, { PROCESS_ROLE: 'worker', SECKILL_FAULT: `drain:process-kill-${point}` })
     t.equal(await within(60_000, doomed.exited, 'the doomed worker'), 'SIGKILL', 'the worker died in the middle of a batch')
     const partial = await ordersOf(env, eventId)
     if (point === 'after-commit') t.ok(partial > 0, `orders of the killed batch were committed (${partial})`)
     else t.equal(partial, 0, 'the killed batch had reserved but written nothing')
     t.notOk(await saleIdle(env, eventId, 2), 'tickets were left undecided')
 
-    const heir = spawnService(t, env, { PROCESS_ROLE: 'worker' })
+    const heir = spawnService(env, { PROCESS_ROLE: 'worker' })
     await until(async () => await saleIdle(env, eventId, 2), 60_000, 'the restarted worker to finish the sale')
     await expectInvariants(t, env, eventId)
     t.equal(await heir.stop(), '0', 'the restarted worker shuts down cleanly')
@@ -52,7 +52,7 @@ for (const point of ['after-reserve', 'after-commit'] as const) {
 
 t.test('a drain thread that dies mid-batch: the batch is retried on another thread', async (t) => {
   const env = await testEnv(t, { SECKILL_FAULT: 'drain:thread-exit-after-reserve', DRAIN_BATCH: '50' })
-  const { http } = await startTestService(t, env)
+  const { http } = await startTestService(env)
   const eventId = await createSale(http, env, { stock: STOCK })
   await crowd(http, env, eventId)
   await until(async () => await saleIdle(env, eventId, 1), 60_000, 'the sale to finish')
@@ -62,9 +62,9 @@ t.test('a drain thread that dies mid-batch: the batch is retried on another thre
 
 t.test('tickets admitted whose jobs never reached the queue are found and served in order', async (t) => {
   const env = await testEnv(t, { DRAIN_BATCH: '50' })
-  const { http } = await startTestService(t, env)
+  const { http } = await startTestService(env)
   // A second ingress that admits but never enqueues, as if it died between the two each time.
-  const lossy = await startTestService(t, env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress', SECKILL_FAULT: 'ingress:skip-enqueue' }))
+  const lossy = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress', SECKILL_FAULT: 'ingress:skip-enqueue' }))
   const eventId = await createSale(http, env, { stock: STOCK, shards: 2 })
   await Promise.all([crowd(http, env, eventId, BUYERS / 2), crowd(lossy.http, env, eventId, BUYERS / 2, BUYERS / 2)])
   await until(async () => await saleIdle(env, eventId, 2), 60_000, 'the sale to finish')

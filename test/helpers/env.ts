@@ -28,6 +28,8 @@ export interface TestEnv {
   readonly db: Db
   readonly keys: KeySpace
   token: (userId: string | number, role?: AuthUser['role']) => string
+  /** Runs `fn` at the end of the test, before the environment is removed (last deferred, first run). */
+  defer: (fn: () => Promise<unknown> | unknown) => void
 }
 
 export async function testEnv (t: Test, overrides: Record<string, string> = {}): Promise<TestEnv> {
@@ -54,7 +56,9 @@ export async function testEnv (t: Test, overrides: Record<string, string> = {}):
   const redis = createRedis(config.redisUrl, { name: 'test' })
   const db = createDb(config.databaseUrl, { poolMax: 4 })
   const sign = createTokenSigner(TEST_SECRET)
+  const deferred: Array<() => Promise<unknown> | unknown> = []
   t.teardown(async () => {
+    for (const fn of deferred.reverse()) await fn()
     await db.destroy()
     await deleteByPrefix(redis, `${config.redisPrefix}:`)
     redis.disconnect()
@@ -67,7 +71,8 @@ export async function testEnv (t: Test, overrides: Record<string, string> = {}):
     redis,
     db,
     keys: createKeySpace(config.redisPrefix),
-    token: (userId, role = 'user') => sign({ id: String(userId), role })
+    token: (userId, role = 'user') => sign({ id: String(userId), role }),
+    defer: (fn) => { deferred.push(fn) }
   }
 }
 

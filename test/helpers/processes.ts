@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { repoPath } from '../../src/util/paths'
 import type { TestEnv } from './env'
-import type { Test } from './tap-types'
 
 export interface ServiceProcess {
   readonly child: ChildProcess
@@ -13,7 +12,7 @@ export interface ServiceProcess {
   stop: () => Promise<string>
 }
 
-export function spawnService (t: Test, env: TestEnv, extra: Record<string, string>): ServiceProcess {
+export function spawnService (env: TestEnv, extra: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, [repoPath('dist', 'src', 'server.js')], {
     env: { PATH: process.env.PATH ?? '', ...env.env, ...extra },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -28,7 +27,7 @@ export function spawnService (t: Test, env: TestEnv, extra: Record<string, strin
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     return await exited
   }
-  t.teardown(async () => {
+  env.defer(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     await exited
   })

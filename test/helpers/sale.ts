@@ -1,5 +1,4 @@
 /** Creating sales and driving crowds in tests, over the real HTTP API. */
-import type { Test } from './tap-types'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Service } from '../../src/server'
 import { startService } from '../../src/server'
@@ -11,9 +10,9 @@ export interface Http {
   request: (method: string, path: string, opts?: { token?: string, body?: unknown, headers?: Record<string, string> }) => Promise<{ status: number, body: any, headers: Headers }>
 }
 
-export async function startTestService (t: Test, env: TestEnv, config = env.config): Promise<{ service: Service, http: Http }> {
+export async function startTestService (env: TestEnv, config = env.config): Promise<{ service: Service, http: Http }> {
   const service = await startService(config, createLogger(config.logLevel, 'test'))
-  t.teardown(async () => { await service.stop() })
+  env.defer(async () => { await service.stop() })
   const base = service.address as string
   return { service, http: httpClient(base) }
 }

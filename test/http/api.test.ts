@@ -23,7 +23,7 @@ function expectError (t: tap.Test, res: { status: number, body: any, headers: He
 
 t.test('the buy API', async (t) => {
   const env = await testEnv(t)
-  const { http } = await startTestService(t, env)
+  const { http } = await startTestService(env)
   const eventId = await createSale(http, env, { stock: 10 })
   const buy = async (http: Http, token: string | undefined, headers?: Record<string, string>, id: number | string = eventId) =>
     await http.request('POST', `/api/v1/events/${id}/buy`, { token, headers })
@@ -151,7 +151,7 @@ t.test('the buy API', async (t) => {
 
 t.test('rate limit: a buyer over the quota gets 429 with Retry-After; others are unaffected', async (t) => {
   const env = await testEnv(t, { RATE_LIMIT_BUY: '3', RATE_LIMIT_WINDOW_MS: '60000' })
-  const { http } = await startTestService(t, env)
+  const { http } = await startTestService(env)
   const eventId = await createSale(http, env, { stock: 5 })
   const greedy = env.token(1)
   const statuses = []

@@ -9,7 +9,7 @@ const STOCK = 500
 for (const shards of [1, 4]) {
   t.test(`a crowd of ${BUYERS} distinct buyers against ${STOCK} units, ${shards} shard(s)`, async (t) => {
     const env = await testEnv(t)
-    const { http } = await startTestService(t, env)
+    const { http } = await startTestService(env)
     const eventId = await createSale(http, env, { stock: STOCK, shards })
     const users = Array.from({ length: BUYERS }, (_, i) => String(100_000 + i))
     const tokens = users.map((u) => env.token(u))
