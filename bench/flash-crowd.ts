@@ -10,10 +10,11 @@
  *
  * Options (environment): BENCH_BUYERS (20000), BENCH_STOCK (1000), BENCH_SHARDS (1),
  * BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PORT (18080), BENCH_BASELINE_SECONDS (5),
- * BENCH_WRITE (1: write bench/RESULTS.md).
+ * BENCH_WRITE (1: write bench/RESULTS.md), BENCH_PROFILE (1: the service writes a CPU profile
+ * to bench/.runs/ on exit).
  */
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
@@ -41,7 +42,8 @@ const settings = {
   connections: num('BENCH_CONNECTIONS', 100),
   port: num('BENCH_PORT', 18080),
   baselineSeconds: num('BENCH_BASELINE_SECONDS', 5),
-  write: process.env.BENCH_WRITE !== '0'
+  write: process.env.BENCH_WRITE !== '0',
+  profile: process.env.BENCH_PROFILE === '1'
 }
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -70,7 +72,7 @@ interface Round {
 
 async function measureBaseline (url: string): Promise<{ reqPerSec: number, p50: number, p99: number }> {
   const r = await autocannon({ url: `${url}/baseline`, connections: settings.connections, duration: settings.baselineSeconds })
-  return { reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 }
+  return { reqPerSec: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99 }
 }
 
 async function api (base: string, method: string, path: string, token: string, body?: unknown): Promise<any> {
@@ -102,9 +104,12 @@ async function runRound (service: Child, round: number, redis: Redis, db: Return
   const firstUser = 1_000_000 * (round + 1)
   const tokens = Array.from({ length: settings.buyers }, (_, i) => sign({ id: String(firstUser + i), role: 'user' }))
   let next = 0
+  let lastAnswer = 0
   let peakRss = service.rss()
   const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, service.rss()) }, 100)
 
+  const keys = createKeySpace(PREFIX)
+  const watch = watchIdle(redis, keys, eventId)
   const crowdStart = Date.now()
   const result = await autocannon({
     url: service.url,
@@ -113,27 +118,31 @@ async function runRound (service: Child, round: number, redis: Redis, db: Return
     requests: [{
       method: 'POST',
       path: `/api/v1/events/${eventId}/buy`,
-      setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length] ?? ''}` } })
+      setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length] ?? ''}` } }),
+      // autocannon ends an `amount` run on its one-second tick; the crowd really ends at its last answer.
+      onResponse: () => { lastAnswer = Date.now() }
     }]
   })
-  const crowdEnd = Date.now()
+  const crowdEnd = lastAnswer
 
-  const keys = createKeySpace(PREFIX)
   const deadline = Date.now() + 120_000
-  let finalAt = 0
-  while (Date.now() < deadline) {
-    if (await idle(redis, keys, eventId, settings.shards)) { finalAt = Date.now(); break }
-    await sleep(10)
+  // Idle on a look taken after the last answer (the watcher looks every 5 ms).
+  await sleep(10)
+  while (watch.idleSince === 0) {
+    if (Date.now() > deadline) throw new Error('tickets were still queued two minutes after the crowd')
+    await sleep(5)
   }
+  watch.stop()
+  const finalAt = Math.max(watch.idleSince, crowdEnd)
   clearInterval(rssTimer)
-  if (finalAt === 0) throw new Error('tickets were still queued two minutes after the crowd')
 
   const span = await db('orders').where({ event_id: eventId }).first(db.raw('MIN(created_at) AS first'), db.raw('MAX(created_at) AS last'), db.raw('COUNT(*) AS n')) as { first: Date, last: Date, n: number }
   const ordersSpanMs = Math.max(1, new Date(span.last).getTime() - new Date(span.first).getTime())
   const audit = await auditSale(db, redis, keys, eventId)
   const i7 = await checkResubmits(service.url, redis, keys, eventId, tokens, firstUser)
   return {
-    reqPerSec: result.requests.average,
+    // Total over the measured duration: autocannon's per-second average is coarse for short runs.
+    reqPerSec: result.requests.total / ((crowdEnd - crowdStart) / 1000),
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
@@ -147,6 +156,23 @@ async function runRound (service: Child, round: number, redis: Redis, db: Return
     i7,
     serviceRss: peakRss
   }
+}
+
+/** Notes, every 5 ms, since when every admitted ticket of the event has been decided. */
+function watchIdle (redis: Redis, keys: ReturnType<typeof createKeySpace>, eventId: number): { idleSince: number, stop: () => void } {
+  const state = { idleSince: 0, running: true, stop: () => { state.running = false } }
+  void (async () => {
+    while (state.running) {
+      const now = Date.now()
+      if (await idle(redis, keys, eventId, settings.shards)) {
+        if (state.idleSince === 0) state.idleSince = now
+      } else {
+        state.idleSince = 0
+      }
+      await sleep(5)
+    }
+  })()
+  return state
 }
 
 async function idle (redis: Redis, keys: ReturnType<typeof createKeySpace>, eventId: number, shards: number): Promise<boolean> {
@@ -223,6 +249,18 @@ function report (baseline: Array<{ reqPerSec: number, p99: number }>, rounds: Ro
   ].join('\n')
 }
 
+const START = '<!-- bench:start -->'
+const END = '<!-- bench:end -->'
+
+/** Replaces the generated section of bench/RESULTS.md; the analysis around it is kept. */
+function writeResults (text: string): void {
+  const file = repoPath('bench', 'RESULTS.md')
+  let doc = existsSync(file) ? readFileSync(file, 'utf8') : `# Benchmark results\n\n${START}\n${END}\n`
+  if (!doc.includes(START) || !doc.includes(END)) doc += `\n${START}\n${END}\n`
+  const section = `${START}\nLatest \`npm run bench\` (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC):\n\n${text}\n${END}`
+  writeFileSync(file, doc.slice(0, doc.indexOf(START)) + section + doc.slice(doc.indexOf(END) + END.length))
+}
+
 async function main (): Promise<void> {
   await dropDatabase(DATABASE_URL)
   const baselineChild = await startBaseline(settings.port + 1)
@@ -236,7 +274,7 @@ async function main (): Promise<void> {
     JWT_SECRET: SECRET,
     RATE_LIMIT_BUY: '1000000',
     RATE_LIMIT_POLL: '1000000'
-  })
+  }, settings.profile ? repoPath('bench', '.runs') : undefined)
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
   const baseline: Array<{ reqPerSec: number, p50: number, p99: number }> = []
@@ -262,9 +300,7 @@ async function main (): Promise<void> {
   }
   const text = report(baseline, rounds)
   process.stdout.write(`\n${text}\n`)
-  if (settings.write) {
-    writeFileSync(repoPath('bench', 'RESULTS.md'), `# Benchmark results\n\nLatest \`npm run bench\` (${new Date().toISOString().slice(0, 10)}):\n\n${text}\n`)
-  }
+  if (settings.write) writeResults(text)
   const failed = rounds.some((r) => !r.audit.ok || r.i7.same !== r.i7.checked)
   process.exit(failed ? 1 : 0)
 }

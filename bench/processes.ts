@@ -24,8 +24,8 @@ function rssOf (pid: number | undefined): number {
   }
 }
 
-function start (script: string, env: Record<string, string>, url: string): Child {
-  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+function start (script: string, env: Record<string, string>, url: string, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000) })
   child.on('exit', (code, signal) => {
@@ -62,8 +62,10 @@ export async function startBaseline (port: number): Promise<Child> {
   return child
 }
 
-export async function startService (port: number, env: Record<string, string>): Promise<Child> {
-  const child = start(repoPath('dist', 'src', 'server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`)
+/** With `profileDir`, the service writes a V8 CPU profile there when it exits. */
+export async function startService (port: number, env: Record<string, string>, profileDir?: string): Promise<Child> {
+  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  const child = start(repoPath('dist', 'src', 'server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`, nodeArgs)
   await waitReady(`${child.url}/readyz`, 60_000)
   return child
 }
