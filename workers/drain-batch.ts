@@ -17,8 +17,9 @@
  */
 import type { Knex } from 'knex'
 import type { KeySpace } from '../src/redis/keys'
-import { runScript } from '../src/redis/scripts'
 import type { RedisClient } from '../src/redis/scripts'
+import { Borrow, Reserve, borrowStock, finishTickets, releaseStock, reserveStock } from '../src/redis/commands'
+import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
 
@@ -68,10 +69,6 @@ export interface DrainDeps {
 /** Where a ticket's unit is held: its own shard, or the sibling it borrowed from. */
 type Holding = { readonly shard: number, readonly local: boolean }
 
-const R_NONE = 0
-const R_NOW = 1
-const R_BEFORE = 2
-
 export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Promise<DrainBatchResult> {
   const { eventId, shard, shards } = input
   const own = deps.keys.shard({ eventId, shard })
@@ -80,18 +77,16 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
   const t0 = performance.now()
 
   // 1. Own stock.
-  const reserved = await runScript(deps.redis, 'reserveStock',
-    [own.stock, own.pending, own.reserved, own.lease, own.tickets],
-    [input.leaseToken, prefix, ...input.tickets.map((t) => t.qpos)]) as number[]
-  if (reserved[0] === -1) return leaseLost()
+  const reserved = await reserveStock(deps.redis, own, input.leaseToken, prefix, input.tickets.map((t) => t.qpos))
+  if (reserved.leaseLost) return leaseLost()
 
   const holding = new Map<number, Holding>()
   const open: BatchTicket[] = []
   const skipped = new Set<number>()
   input.tickets.forEach((t, i) => {
-    const r = reserved[3 + i]
-    if (r === R_NOW || r === R_BEFORE) holding.set(t.qpos, { shard, local: true })
-    else if (r === R_NONE) open.push(t)
+    const r = reserved.results[i]
+    if (r === Reserve.NOW || r === Reserve.BEFORE) holding.set(t.qpos, { shard, local: true })
+    else if (r === Reserve.NONE) open.push(t)
     else skipped.add(t.qpos)
   })
 
@@ -103,13 +98,11 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
       for (const sibling of siblings) {
         const waiting = open.filter((t) => !holding.has(t.qpos))
         if (waiting.length === 0) break
-        const sk = deps.keys.shard({ eventId, shard: sibling })
-        const reply = await runScript(deps.redis, 'borrowStock', [sk.stock, sk.pending, sk.reserved],
-          [mode, ...waiting.map((t) => idOf(t.qpos))]) as number[]
-        if (mode === 'take') siblingsFree.push([sibling, Math.max(0, (reply[0] ?? 0) - (reply[1] ?? 0))])
+        const reply = await borrowStock(deps.redis, deps.keys.shard({ eventId, shard: sibling }), mode, waiting.map((t) => idOf(t.qpos)))
+        if (mode === 'take') siblingsFree.push([sibling, Math.max(0, reply.stock - reply.pending)])
         waiting.forEach((t, i) => {
-          const r = reply[2 + i]
-          if (r === R_NOW || r === R_BEFORE) holding.set(t.qpos, { shard: sibling, local: false })
+          const r = reply.results[i]
+          if (r === Borrow.NOW || r === Borrow.BEFORE) holding.set(t.qpos, { shard: sibling, local: false })
         })
       }
     }
@@ -135,13 +128,12 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
     }
   }
   for (const [holder, ids] of giveBack) {
-    const hk = deps.keys.shard({ eventId, shard: holder })
-    await runScript(deps.redis, 'releaseStock', [hk.stock, hk.reserved], ids)
+    await releaseStock(deps.redis, deps.keys.shard({ eventId, shard: holder }), ids)
   }
 
   // 5. Outcomes.
   const outcomes: TicketOutcome[] = []
-  const args: Array<string | number> = []
+  const decisions: TicketDecision[] = []
   for (const t of input.tickets) {
     let outcome: TicketOutcome
     if (skipped.has(t.qpos)) {
@@ -154,24 +146,18 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
     }
     outcomes.push(outcome)
     // A ticket leaves `pending` when it reserves in its own shard; every other one leaves here.
-    const stillPending = holding.get(t.qpos)?.local === true ? '0' : '1'
-    switch (outcome.status) {
-      case 'won': args.push(t.qpos, 'won', outcome.orderId, stillPending); break
-      case 'failed': args.push(t.qpos, 'failed', outcome.reason, stillPending); break
-      case 'sold_out': args.push(t.qpos, 'sold_out', '', stillPending); break
-      case 'skipped': args.push(t.qpos, 'skipped', '', '0'); break
-    }
+    const leavesPending = outcome.status !== 'skipped' && holding.get(t.qpos)?.local !== true
+    const detail = outcome.status === 'won' ? outcome.orderId : outcome.status === 'failed' ? outcome.reason : ''
+    decisions.push({ qpos: t.qpos, status: outcome.status, detail, leavesPending })
   }
-  const finished = await runScript(deps.redis, 'finishTickets',
-    [own.tickets, own.pending, own.drained, own.lease, own.stock, own.rate],
-    [input.leaseToken, deps.keys.outcomeChannel, `e${eventId}.${shard}`, input.rate > 0 ? input.rate.toFixed(1) : '', ...args]) as number[]
-  if (finished[0] === -1) return leaseLost()
+  const finished = await finishTickets(deps.redis, own, input.leaseToken, deps.keys.outcomeChannel, `e${eventId}.${shard}`, input.rate, decisions)
+  if (finished.leaseLost) return leaseLost()
 
   return {
     leaseLost: false,
     outcomes,
-    stock: finished[1] ?? 0,
-    pending: finished[2] ?? 0,
+    stock: finished.stock,
+    pending: finished.pending,
     siblingsFree,
     reserveMs: t1 - t0,
     writeMs: t2 - t1

@@ -4,8 +4,8 @@
  */
 import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
-import { runScript } from '../redis/scripts'
 import type { RedisClient } from '../redis/scripts'
+import { Admit, admitBuyer } from '../redis/commands'
 import type { ShardQueues } from '../queue/shard-queues'
 import { DomainError, notFound } from './errors'
 import type { CachedEvent, EventCache } from './event-cache'
@@ -34,8 +34,6 @@ export type BuyOutcome =
   | { readonly kind: 'queued', readonly ticket: TicketView }
   /** The answer is an existing or born-final ticket (HTTP 200). */
   | { readonly kind: 'final', readonly ticket: TicketView }
-
-type AdmitReply = [number, number, number, string]
 
 /**
  * The answer for a buyer of an event announced sold out who holds no ticket: sold_out, with the
@@ -66,20 +64,19 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
 
   const ref = { eventId: event.id, shard }
   const k = deps.keys.shard(ref)
-  const admitKeys = [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained]
-  let reply = await runScript(deps.redis, 'admitBuyer', admitKeys, [userId, deps.overbook]) as AdmitReply
-  if (reply[0] === -1) {
+  let reply = await admitBuyer(deps.redis, k, userId, deps.overbook)
+  if (reply.code === Admit.NOT_WARM) {
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)
     if (fresh === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
     await warmEvent(deps, fresh)
-    reply = await runScript(deps.redis, 'admitBuyer', admitKeys, [userId, deps.overbook]) as AdmitReply
-    if (reply[0] === -1) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
+    reply = await admitBuyer(deps.redis, k, userId, deps.overbook)
+    if (reply.code === Admit.NOT_WARM) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
   }
 
-  const [code, qpos, position, value] = reply
-  switch (code) {
-    case 1: {
+  const { qpos, position, value } = reply
+  switch (reply.code) {
+    case Admit.QUEUED: {
       const ticketId = queuedTicketId(event.id, shard, qpos)
       if (deps.skipEnqueue !== true) {
         try {
@@ -92,18 +89,18 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
       deps.onOutcome?.('queued')
       return { kind: 'queued', ticket: ticketView(ticketId, { userId, status: 'queued', detail: '' }, qpos, qpos - position, undefined) }
     }
-    case 2: {
+    case Admit.EXISTING: {
       const ticketId = queuedTicketId(event.id, shard, qpos)
       const stored = parseStoredTicket(value)
       if (stored === undefined) throw new DomainError('INTERNAL', `ticket ${ticketId} is unreadable`)
       deps.onOutcome?.('existing')
       return { kind: 'final', ticket: ticketView(ticketId, stored, qpos, qpos - position, undefined) }
     }
-    case 3:
-    case 4:
+    case Admit.SOLD_OUT_NOW:
+    case Admit.SOLD_OUT_BEFORE:
       deps.onOutcome?.('sold_out')
       return { kind: 'final', ticket: { ticket_id: rejectedTicketId(event.id, shard, userId), status: 'sold_out' } }
     default:
-      throw new DomainError('INTERNAL', `admitBuyer answered ${code}`)
+      throw new DomainError('INTERNAL', `admitBuyer answered ${String(reply.code)}`)
   }
 }

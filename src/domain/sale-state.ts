@@ -3,8 +3,8 @@
  * Everything here can be rebuilt from MySQL (warm-up uses stock − sold).
  */
 import type { KeySpace, ShardRef } from '../redis/keys'
-import { runScript } from '../redis/scripts'
 import type { RedisClient } from '../redis/scripts'
+import { closeShard, warmShard } from '../redis/commands'
 import type { SaleEvent } from './events'
 import { splitStock } from './events'
 
@@ -24,12 +24,10 @@ function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
 export async function warmEvent (deps: SaleStateDeps, event: SaleEvent): Promise<number> {
   const units = splitStock(Math.max(0, event.stock - event.sold), event.shards)
   const results = await Promise.all(shardRefs(event).map(async (ref) => {
-    const k = deps.keys.shard(ref)
-    const peers: Array<string | number> = []
-    units.forEach((u, i) => { if (i !== ref.shard) peers.push(i, u) })
-    return await runScript(deps.redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers], [units[ref.shard] ?? 0, ...peers])
+    const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)
+    return await warmShard(deps.redis, deps.keys.shard(ref), units[ref.shard] ?? 0, siblings)
   }))
-  return results.filter((r) => r === 1).length
+  return results.filter((warmed) => warmed).length
 }
 
 /** Unreserved units per shard; `undefined` for a shard that is not warm. */
@@ -61,11 +59,8 @@ export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<Sa
   if (stocks.some((s) => s === undefined || s > 0)) return false
   if (await isDeclaredSoldOut(deps, event.id)) return true
   const refs = shardRefs(event)
-  const closed = await Promise.all(refs.map(async (ref) => {
-    const k = deps.keys.shard(ref)
-    return await runScript(deps.redis, 'closeShard', [k.stock, k.closed], [])
-  }))
-  if (closed.some((c) => c !== 1)) {
+  const closed = await Promise.all(refs.map(async (ref) => await closeShard(deps.redis, deps.keys.shard(ref))))
+  if (closed.some((c) => !c)) {
     await Promise.all(refs.map(async (ref) => await deps.redis.del(deps.keys.shard(ref).closed)))
     return false
   }

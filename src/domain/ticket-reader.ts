@@ -3,8 +3,8 @@
  * admin, sees it; anyone else is told it does not exist.
  */
 import type { KeySpace } from '../redis/keys'
-import { runScript } from '../redis/scripts'
 import type { RedisClient } from '../redis/scripts'
+import { readTicket as readStoredTicket } from '../redis/commands'
 import { badRequest, notFound } from './errors'
 import type { EventCache } from './event-cache'
 import type { OutcomeBus } from './outcome-bus'
@@ -34,12 +34,11 @@ export async function readTicket (deps: TicketReaderDeps, ticketId: string, read
     return { ticket_id: ticketId, status: 'sold_out' }
   }
 
-  const k = deps.keys.shard(ref)
-  const [value, drained, rate] = await runScript(deps.redis, 'readTicket', [k.tickets, k.drained, k.rate], [ref.qpos]) as [string, number, string]
+  const { value, drained, rate } = await readStoredTicket(deps.redis, deps.keys.shard(ref), ref.qpos)
   const stored = value === '' ? undefined : parseStoredTicket(value)
   if (stored === undefined) throw notFound('TICKET_NOT_FOUND', 'ticket')
   if (stored.userId !== reader.userId && !reader.isAdmin) throw notFound('TICKET_NOT_FOUND', 'ticket')
-  return ticketView(ticketId, stored, ref.qpos, drained, rate === '' ? undefined : Number(rate))
+  return ticketView(ticketId, stored, ref.qpos, drained, rate)
 }
 
 /**

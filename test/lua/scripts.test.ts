@@ -2,7 +2,8 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRedis } from '../../src/redis/client'
-import { runScript } from '../../src/redis/scripts'
+import { Admit, Borrow, Reserve, admitBuyer, borrowStock, finishTickets, releaseStock, reserveStock } from '../../src/redis/commands'
+import type { AdmitReply, ReserveReply } from '../../src/redis/commands'
 import { repoPath } from '../../src/util/paths'
 import { ticketIdPrefix } from '../../src/domain/tickets'
 import { warmEvent } from '../../src/domain/sale-state'
@@ -16,17 +17,13 @@ function saleEvent (id: number, stock: number, shards = 1): SaleEvent {
   return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000) }
 }
 
-async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1): Promise<Array<number | string>> {
-  const k = env.keys.shard({ eventId, shard })
-  return await runScript(env.redis, 'admitBuyer',
-    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained],
-    [user, overbook]) as Array<number | string>
+async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1): Promise<AdmitReply> {
+  return await admitBuyer(env.redis, env.keys.shard({ eventId, shard }), user, overbook)
 }
 
-async function reserve (env: TestEnv, eventId: number, qposes: number[], token = LEASE): Promise<number[]> {
-  const k = env.keys.shard({ eventId, shard: 0 })
-  return await runScript(env.redis, 'reserveStock', [k.stock, k.pending, k.reserved, k.lease, k.tickets],
-    [token, ticketIdPrefix(eventId, 0), ...qposes]) as number[]
+async function reserve (env: TestEnv, eventId: number, qposes: number[], token = LEASE): Promise<readonly number[]> {
+  const reply: ReserveReply = await reserveStock(env.redis, env.keys.shard({ eventId, shard: 0 }), token, ticketIdPrefix(eventId, 0), qposes)
+  return reply.leaseLost ? [-1] : reply.results
 }
 
 t.test('every key a script touches arrives through KEYS (Redis Cluster safe)', async (t) => {
@@ -53,16 +50,12 @@ t.test('admitBuyer: 2,000 concurrent buyers against 100 units admit exactly 100'
   await warmEvent(env, saleEvent(1, 100))
   const clients = Array.from({ length: 4 }, () => createRedis(env.config.redisUrl))
   t.teardown(() => clients.forEach((c) => c.disconnect()))
-  const replies = await Promise.all(Array.from({ length: 2000 }, async (_, i) => {
-    const k = env.keys.shard({ eventId: 1, shard: 0 })
-    return await runScript(clients[i % 4]!, 'admitBuyer',
-      [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained],
-      [String(1000 + i), 1]) as number[]
-  }))
-  const queued = replies.filter((r) => r[0] === 1)
+  const k1 = env.keys.shard({ eventId: 1, shard: 0 })
+  const replies = await Promise.all(Array.from({ length: 2000 }, async (_, i) => await admitBuyer(clients[i % 4]!, k1, String(1000 + i), 1)))
+  const queued = replies.filter((r) => r.code === Admit.QUEUED)
   t.equal(queued.length, 100, 'exactly the stock is admitted')
-  t.equal(replies.filter((r) => r[0] === 3).length, 1900, 'everyone else is answered sold_out')
-  t.same(queued.map((r) => r[1]).sort((a, b) => a! - b!), Array.from({ length: 100 }, (_, i) => i + 1), 'queue positions are 1..100, no gaps')
+  t.equal(replies.filter((r) => r.code === Admit.SOLD_OUT_NOW).length, 1900, 'everyone else is answered sold_out')
+  t.same(queued.map((r) => r.qpos).sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1), 'queue positions are 1..100, no gaps')
   const k = env.keys.shard({ eventId: 1, shard: 0 })
   t.equal(await env.redis.get(k.pending), '100')
   t.equal(await env.redis.get(k.stock), '100', 'admission reserves nothing')
@@ -73,26 +66,26 @@ t.test('admitBuyer: a resubmit returns the same ticket, queued or turned away', 
   const env = await testEnv(t)
   await warmEvent(env, saleEvent(2, 1))
   const first = await admit(env, 2, 0, '7')
-  t.same(first.slice(0, 2), [1, 1], 'queued at position 1')
+  t.same([first.code, first.qpos], [Admit.QUEUED, 1], 'queued at position 1')
   const again = await Promise.all(Array.from({ length: 50 }, async () => await admit(env, 2, 0, '7')))
-  t.ok(again.every((r) => r[0] === 2 && r[1] === 1 && r[3] === '7|queued|'), 'the same ticket, 50 times')
-  t.same((await admit(env, 2, 0, '8'))[0], 3, 'the gate is full')
-  t.same((await admit(env, 2, 0, '8'))[0], 4, 'and stays the same answer for that buyer')
+  t.ok(again.every((r) => r.code === Admit.EXISTING && r.qpos === 1 && r.value === '7|queued|'), 'the same ticket, 50 times')
+  t.equal((await admit(env, 2, 0, '8')).code, Admit.SOLD_OUT_NOW, 'the gate is full')
+  t.equal((await admit(env, 2, 0, '8')).code, Admit.SOLD_OUT_BEFORE, 'and stays the same answer for that buyer')
   t.equal(await env.redis.get(env.keys.shard({ eventId: 2, shard: 0 }).qseq), '1')
 })
 
 t.test('admitBuyer: the gate counts free units of sibling shards, and a closed shard admits no one', async (t) => {
   const env = await testEnv(t)
   await warmEvent(env, saleEvent(3, 4, 2)) // 2 units per shard
-  for (const u of ['1', '2', '3', '4']) t.equal((await admit(env, 3, 0, u))[0], 1, `buyer ${u} admitted: shard 1's units can be borrowed`)
-  t.equal((await admit(env, 3, 0, '5'))[0], 3, 'no unit left anywhere for a fifth')
+  for (const u of ['1', '2', '3', '4']) t.equal((await admit(env, 3, 0, u)).code, Admit.QUEUED, `buyer ${u} admitted: shard 1's units can be borrowed`)
+  t.equal((await admit(env, 3, 0, '5')).code, Admit.SOLD_OUT_NOW, 'no unit left anywhere for a fifth')
   await env.redis.set(env.keys.shard({ eventId: 3, shard: 1 }).closed, '1')
-  t.equal((await admit(env, 3, 1, '6'))[0], 3, 'closed shard answers sold_out')
+  t.equal((await admit(env, 3, 1, '6')).code, Admit.SOLD_OUT_NOW, 'closed shard answers sold_out')
 })
 
 t.test('admitBuyer: a shard that is not warm says so and changes nothing', async (t) => {
   const env = await testEnv(t)
-  t.equal((await admit(env, 4, 0, '1'))[0], -1)
+  t.equal((await admit(env, 4, 0, '1')).code, Admit.NOT_WARM)
   t.equal(await env.redis.exists(env.keys.shard({ eventId: 4, shard: 0 }).holders), 0)
 })
 
@@ -103,14 +96,14 @@ t.test('reserveStock: 80 concurrent reservations against 50 units give exactly 5
   const k = env.keys.shard({ eventId: 5, shard: 0 })
   await env.redis.set(k.lease, LEASE)
   const first = await Promise.all(Array.from({ length: 80 }, async (_, i) => await reserve(env, 5, [i + 1])))
-  t.equal(first.filter((r) => r[3] === 1).length, 50, 'exactly 50 reserved')
-  t.equal(first.filter((r) => r[3] === 0).length, 30, '30 found nothing')
+  t.equal(first.filter((r) => r[0] === Reserve.NOW).length, 50, 'exactly 50 reserved')
+  t.equal(first.filter((r) => r[0] === Reserve.NONE).length, 30, '30 found nothing')
   t.equal(await env.redis.get(k.stock), '0', 'stock never below zero')
   t.equal(await env.redis.get(k.pending), '30', 'reserved tickets left pending')
 
   const replay = await reserve(env, 5, Array.from({ length: 80 }, (_, i) => i + 1))
-  t.equal(replay.slice(3).filter((r) => r === 2).length, 50, 'the 50 are reported as reserved before')
-  t.equal(replay.slice(3).filter((r) => r === 1).length, 0, 'nothing reserved twice')
+  t.equal(replay.filter((r) => r === Reserve.BEFORE).length, 50, 'the 50 are reported as reserved before')
+  t.equal(replay.filter((r) => r === Reserve.NOW).length, 0, 'nothing reserved twice')
   t.equal(await env.redis.hlen(k.reserved), 50)
   t.equal(await env.redis.get(k.pending), '30')
 })
@@ -124,10 +117,10 @@ t.test('reserveStock: batch order is FIFO and a stale lease changes nothing', as
   t.same(await reserve(env, 6, [1, 2, 3], 'someone-else'), [-1], 'fenced')
   t.equal(await env.redis.get(k.stock), '3')
   const r = await reserve(env, 6, [1, 2, 3, 4, 5])
-  t.same(r.slice(3), [1, 1, 1, 0, 0], 'the first three in line win')
+  t.same(r, [Reserve.NOW, Reserve.NOW, Reserve.NOW, Reserve.NONE, Reserve.NONE], 'the first three in line win')
   await env.redis.hset(k.tickets, '5', '5|sold_out|')
-  t.same((await reserve(env, 6, [5]))[3], 3, 'a final ticket is skipped')
-  t.same((await reserve(env, 6, [99]))[3], 4, 'an unknown position is reported')
+  t.same(await reserve(env, 6, [5]), [Reserve.FINAL], 'a final ticket is skipped')
+  t.same(await reserve(env, 6, [99]), [Reserve.UNKNOWN], 'an unknown position is reported')
 })
 
 t.test('borrowStock: takes only units not promised to the lender\'s own line, once per ticket', async (t) => {
@@ -136,13 +129,13 @@ t.test('borrowStock: takes only units not promised to the lender\'s own line, on
   await env.redis.set(k.stock, 10)
   await env.redis.set(k.pending, 4)
   const ids = Array.from({ length: 10 }, (_, i) => `7-0-${i + 1}`)
-  const check = await runScript(env.redis, 'borrowStock', [k.stock, k.pending, k.reserved], ['check', ...ids]) as number[]
-  t.same(check.slice(2), new Array(10).fill(0), 'check takes nothing')
-  const take = await runScript(env.redis, 'borrowStock', [k.stock, k.pending, k.reserved], ['take', ...ids]) as number[]
-  t.same(take.slice(2), [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], '6 free units lent in order')
-  t.equal(take[0], 4, 'stock left for the lender\'s own 4 pending tickets')
-  const again = await runScript(env.redis, 'borrowStock', [k.stock, k.pending, k.reserved], ['take', ...ids]) as number[]
-  t.same(again.slice(2), [2, 2, 2, 2, 2, 2, 0, 0, 0, 0], 'a retry finds the units it holds and takes no more')
+  const check = await borrowStock(env.redis, k, 'check', ids)
+  t.same(check.results, new Array(10).fill(Borrow.NONE), 'check takes nothing')
+  const take = await borrowStock(env.redis, k, 'take', ids)
+  t.same(take.results, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], '6 free units lent in order')
+  t.equal(take.stock, 4, 'stock left for the lender\'s own 4 pending tickets')
+  const again = await borrowStock(env.redis, k, 'take', ids)
+  t.same(again.results, [2, 2, 2, 2, 2, 2, 0, 0, 0, 0], 'a retry finds the units it holds and takes no more')
   t.equal(await env.redis.get(k.stock), '4')
 })
 
@@ -151,8 +144,8 @@ t.test('releaseStock: a unit comes back once', async (t) => {
   const k = env.keys.shard({ eventId: 8, shard: 0 })
   await env.redis.set(k.stock, 0)
   await env.redis.hset(k.reserved, '8-0-1', '1', '8-0-2', '1')
-  const results = await Promise.all(Array.from({ length: 20 }, async () => await runScript(env.redis, 'releaseStock', [k.stock, k.reserved], ['8-0-1'])))
-  t.equal(results.reduce<number>((a, b) => a + Number(b), 0), 1, 'one of 20 concurrent releases returns the unit')
+  const results = await Promise.all(Array.from({ length: 20 }, async () => await releaseStock(env.redis, k, ['8-0-1'])))
+  t.equal(results.reduce((a, b) => a + b, 0), 1, 'one of 20 concurrent releases returns the unit')
   t.equal(await env.redis.get(k.stock), '1')
 })
 
@@ -167,16 +160,20 @@ t.test('finishTickets: writes each outcome once, advances the FIFO mark, tells p
   const messages: string[] = []
   sub.on('message', (_c: string, m: string) => messages.push(m))
   await sub.subscribe(env.keys.outcomeChannel)
-  const args = ['1', 'won', '501', '0', '2', 'sold_out', '', '1', '3', 'sold_out', '', '1']
-  const run = async (): Promise<number[]> => await runScript(env.redis, 'finishTickets', [k.tickets, k.pending, k.drained, k.lease, k.stock, k.rate],
-    [LEASE, env.keys.outcomeChannel, 'e9.0', '1234.5', ...args]) as number[]
+  const decisions = [
+    { qpos: 1, status: 'won', detail: '501', leavesPending: false },
+    { qpos: 2, status: 'sold_out', detail: '', leavesPending: true },
+    { qpos: 3, status: 'sold_out', detail: '', leavesPending: true }
+  ]
+  const run = async (): Promise<unknown> => await finishTickets(env.redis, k, LEASE, env.keys.outcomeChannel, 'e9.0', 1234.5, decisions)
   const first = await run()
-  t.same(first, [0, 0, 1, 2], 'two tickets changed; only the still-pending one left pending')
+  t.same(first, { leaseLost: false, stock: 0, pending: 1, changed: 2 }, 'two tickets changed; only the still-pending one left pending')
   t.same(await env.redis.hgetall(k.tickets), { 1: '11|won|501', 2: '12|sold_out|', 3: '13|won|77' }, 'a final ticket keeps its outcome')
   t.equal(await env.redis.get(k.drained), '3')
   t.equal(await env.redis.get(k.rate), '1234.5')
+  t.same(await finishTickets(env.redis, k, 'stale', env.keys.outcomeChannel, 'e9.0', 0, decisions), { leaseLost: true }, 'a stale lease writes nothing')
   const second = await run()
-  t.same(second[3], 0, 'a replay changes nothing')
+  t.match(second, { changed: 0 }, 'a replay changes nothing')
   t.equal(await env.redis.get(k.pending), '1', 'nor decrements twice')
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.same(messages, ['e9.0:1,2'], 'one message for the changed tickets')

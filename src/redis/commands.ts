@@ -1,0 +1,132 @@
+/**
+ * Typed calls of the product's Lua scripts. Each function knows its script's KEYS order and turns
+ * the raw reply into named results; nothing else in the code base passes KEYS by hand.
+ */
+import type { ShardKeys } from './keys'
+import { runScript } from './scripts'
+import type { RedisClient } from './scripts'
+
+/** Replies of lua/admitBuyer. */
+export const Admit = {
+  QUEUED: 1,
+  EXISTING: 2,
+  SOLD_OUT_NOW: 3,
+  SOLD_OUT_BEFORE: 4,
+  NOT_WARM: -1
+} as const
+export type AdmitCode = typeof Admit[keyof typeof Admit]
+
+export interface AdmitReply {
+  readonly code: AdmitCode
+  readonly qpos: number
+  /** Place in line (queue position − highest decided position). */
+  readonly position: number
+  /** For EXISTING: the stored ticket, "user|status|detail". */
+  readonly value: string
+}
+
+export async function admitBuyer (redis: RedisClient, k: ShardKeys, userId: string, overbook: number): Promise<AdmitReply> {
+  const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
+    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained],
+    [userId, overbook]) as [AdmitCode, number, number, string]
+  return { code, qpos, position, value }
+}
+
+/** Per-ticket results of lua/reserveStock. */
+export const Reserve = {
+  NONE: 0,
+  NOW: 1,
+  BEFORE: 2,
+  FINAL: 3,
+  UNKNOWN: 4
+} as const
+export type ReserveResult = typeof Reserve[keyof typeof Reserve]
+
+export type ReserveReply =
+  | { readonly leaseLost: true }
+  | { readonly leaseLost: false, readonly stock: number, readonly pending: number, readonly results: readonly ReserveResult[] }
+
+export async function reserveStock (redis: RedisClient, k: ShardKeys, leaseToken: string, ticketIdPrefix: string, qposes: readonly number[]): Promise<ReserveReply> {
+  const reply = await runScript(redis, 'reserveStock', [k.stock, k.pending, k.reserved, k.lease, k.tickets],
+    [leaseToken, ticketIdPrefix, ...qposes]) as number[]
+  if (reply[0] === -1) return { leaseLost: true }
+  return { leaseLost: false, stock: reply[1] ?? 0, pending: reply[2] ?? 0, results: reply.slice(3) as ReserveResult[] }
+}
+
+/** Per-ticket results of lua/borrowStock. */
+export const Borrow = {
+  NONE: 0,
+  NOW: 1,
+  BEFORE: 2
+} as const
+export type BorrowResult = typeof Borrow[keyof typeof Borrow]
+
+export interface BorrowReply {
+  readonly stock: number
+  readonly pending: number
+  readonly results: readonly BorrowResult[]
+}
+
+export async function borrowStock (redis: RedisClient, lender: ShardKeys, mode: 'check' | 'take', ticketIds: readonly string[]): Promise<BorrowReply> {
+  const reply = await runScript(redis, 'borrowStock', [lender.stock, lender.pending, lender.reserved], [mode, ...ticketIds]) as number[]
+  return { stock: reply[0] ?? 0, pending: reply[1] ?? 0, results: reply.slice(2) as BorrowResult[] }
+}
+
+/** Gives back the units held for these tickets in `holder`; returns how many came back. */
+export async function releaseStock (redis: RedisClient, holder: ShardKeys, ticketIds: readonly string[]): Promise<number> {
+  return Number(await runScript(redis, 'releaseStock', [holder.stock, holder.reserved], ticketIds))
+}
+
+export interface TicketDecision {
+  readonly qpos: number
+  readonly status: string
+  readonly detail: string
+  /** The ticket still counts in the shard's pending (it did not reserve in its own stock). */
+  readonly leavesPending: boolean
+}
+
+export type FinishReply =
+  | { readonly leaseLost: true }
+  | { readonly leaseLost: false, readonly stock: number, readonly pending: number, readonly changed: number }
+
+export async function finishTickets (redis: RedisClient, k: ShardKeys, leaseToken: string, channel: string, shardLabel: string,
+  rate: number, decisions: readonly TicketDecision[]): Promise<FinishReply> {
+  const args: Array<string | number> = [leaseToken, channel, shardLabel, rate > 0 ? rate.toFixed(1) : '']
+  for (const d of decisions) args.push(d.qpos, d.status, d.detail, d.leavesPending ? '1' : '0')
+  const reply = await runScript(redis, 'finishTickets', [k.tickets, k.pending, k.drained, k.lease, k.stock, k.rate], args) as number[]
+  if (reply[0] === -1) return { leaseLost: true }
+  return { leaseLost: false, stock: reply[1] ?? 0, pending: reply[2] ?? 0, changed: reply[3] ?? 0 }
+}
+
+export interface TicketRead {
+  /** The stored ticket, or "" when there is none. */
+  readonly value: string
+  readonly drained: number
+  /** Drain rate in tickets per second, when measured. */
+  readonly rate: number | undefined
+}
+
+export async function readTicket (redis: RedisClient, k: ShardKeys, qpos: number): Promise<TicketRead> {
+  const [value, drained, rate] = await runScript(redis, 'readTicket', [k.tickets, k.drained, k.rate], [qpos]) as [string, number, string]
+  return { value, drained, rate: rate === '' ? undefined : Number(rate) }
+}
+
+/** Puts a shard's units in Redis unless it is warm already; true when warmed now. */
+export async function warmShard (redis: RedisClient, k: ShardKeys, units: number, siblings: ReadonlyArray<readonly [number, number]>): Promise<boolean> {
+  const args: Array<string | number> = [units]
+  for (const [shard, n] of siblings) args.push(shard, n)
+  return (await runScript(redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers], args)) === 1
+}
+
+/** Closes a sold-out shard's gate; false when a unit is left there. */
+export async function closeShard (redis: RedisClient, k: ShardKeys): Promise<boolean> {
+  return (await runScript(redis, 'closeShard', [k.stock, k.closed], [])) === 1
+}
+
+export async function renewLease (redis: RedisClient, k: ShardKeys, token: string, ms: number): Promise<boolean> {
+  return (await runScript(redis, 'renewLease', [k.lease], [token, ms])) === 1
+}
+
+export async function releaseLease (redis: RedisClient, k: ShardKeys, token: string): Promise<boolean> {
+  return (await runScript(redis, 'releaseLease', [k.lease], [token])) === 1
+}
