@@ -23,6 +23,7 @@ import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
 import { createTokenSigner } from '../src/http/auth'
 import { auditSale } from '../src/audit/sale-audit'
+import { eventDecided } from '../src/domain/sale-state'
 import type { SaleAudit } from '../src/audit/sale-audit'
 import { queuedTicketId, rejectedTicketId, shardOf } from '../src/domain/tickets'
 import { repoPath } from '../src/util/paths'
@@ -164,7 +165,7 @@ function watchIdle (redis: Redis, keys: ReturnType<typeof createKeySpace>, event
   void (async () => {
     while (state.running) {
       const now = Date.now()
-      if (await idle(redis, keys, eventId, settings.shards)) {
+      if (await eventDecided({ redis, keys }, { id: eventId, shards: settings.shards })) {
         if (state.idleSince === 0) state.idleSince = now
       } else {
         state.idleSince = 0
@@ -173,15 +174,6 @@ function watchIdle (redis: Redis, keys: ReturnType<typeof createKeySpace>, event
     }
   })()
   return state
-}
-
-async function idle (redis: Redis, keys: ReturnType<typeof createKeySpace>, eventId: number, shards: number): Promise<boolean> {
-  for (let shard = 0; shard < shards; shard++) {
-    const k = keys.shard({ eventId, shard })
-    const [pending, qseq, drained] = await redis.mget(k.pending, k.qseq, k.drained)
-    if (Number(pending ?? 0) !== 0 || Number(qseq ?? 0) !== Number(drained ?? 0)) return false
-  }
-  return true
 }
 
 /** I7: a sample of buyers asks again; each must get exactly the ticket Redis says they hold. */

@@ -10,8 +10,9 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from '../src/config'
 import type { EventsRepository, SaleEvent } from '../src/domain/events'
-import { warmEvent } from '../src/domain/sale-state'
-import { allShardKeys, shardTag } from '../src/redis/keys'
+import { Queue } from 'bullmq'
+import { eventDecided, warmEvent } from '../src/domain/sale-state'
+import { QUEUE_NAME, allShardKeys, shardTag } from '../src/redis/keys'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import { repoPath } from '../src/util/paths'
 import { acquireLease, releaseLease, renewLease } from './shard-lease'
@@ -21,8 +22,13 @@ import type { DrainThreadData } from './drain-task'
 
 /** Shards of events starting within this window are warmed and owned ahead of the start. */
 const START_HORIZON_MS = 60_000
-/** Shards stay owned this long after the event's end, so late tickets are still decided. */
-const END_GRACE_MS = 10 * 60_000
+/**
+ * After an event's end its shards stay owned for this grace, and past it for as long as any
+ * admitted ticket is undecided: a sale is never left with queued tickets (I3).
+ */
+const END_GRACE_MS = 60_000
+/** How far back ended events are looked at for undecided tickets (each is retired once decided). */
+const LOOKBACK_MS = 7 * 86_400_000
 
 export interface DispatcherDeps {
   readonly config: Config
@@ -43,6 +49,8 @@ export class Dispatcher {
   readonly token = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   readonly pool: Piscina
   private readonly owned = new Map<string, Owned>()
+  /** Events over and fully decided, whose keys were set to expire (not looked at again). */
+  private readonly finished = new Set<number>()
   private tickTimer: NodeJS.Timeout | undefined
   private renewTimer: NodeJS.Timeout | undefined
   private ticking: Promise<void> | undefined
@@ -94,19 +102,27 @@ export class Dispatcher {
     await redis.zremrangebyscore(keys.workers, 0, now - config.leaseMs * 3)
     const alive = Math.max(1, await redis.zcount(keys.workers, now - config.leaseMs * 3, '+inf'))
 
-    const events = await this.deps.events.listLive(new Date(now), START_HORIZON_MS, END_GRACE_MS)
+    const events = await this.deps.events.listLive(new Date(now), START_HORIZON_MS, LOOKBACK_MS)
     const live = new Map<string, { ref: ShardRef, event: SaleEvent }>()
     for (const event of events) {
-      await warmEvent(this.deps, event)
+      if (this.finished.has(event.id)) continue
+      if (event.endAt.getTime() + END_GRACE_MS < now) {
+        if (await eventDecided(this.deps, event)) {
+          await this.retire(event)
+          continue
+        }
+      } else {
+        await warmEvent(this.deps, event)
+      }
       for (let shard = 0; shard < event.shards; shard++) {
         const ref = { eventId: event.id, shard }
         live.set(shardTag(ref), { ref, event })
       }
     }
 
-    // Shards of events that are over: stop, give back, and let their keys expire.
+    // Shards of events that are over and decided, or whose drain stopped (lease lost): give back.
     for (const [tag, o] of this.owned) {
-      if (!live.has(tag) || !o.drainer.isRunning) await this.giveBack(tag, !live.has(tag))
+      if (!live.has(tag) || !o.drainer.isRunning) await this.giveBack(tag)
     }
 
     const target = Math.ceil(live.size / alive)
@@ -131,22 +147,39 @@ export class Dispatcher {
     // More than a fair share (a worker joined): hand one back per round, so shards move gently.
     if (this.owned.size > target) {
       const [tag] = [...this.owned.keys()].slice(-1)
-      if (tag !== undefined) await this.giveBack(tag, false)
+      if (tag !== undefined) await this.giveBack(tag)
     }
   }
 
-  private async giveBack (tag: string, expire: boolean): Promise<void> {
+  private async giveBack (tag: string): Promise<void> {
     const o = this.owned.get(tag)
     if (o === undefined) return
     this.owned.delete(tag)
     await o.drainer.stop()
-    const k = this.deps.keys.shard(o.ref)
-    await releaseLease(this.deps.redis, k, this.token)
-    if (expire) {
-      const ttl = this.deps.config.retentionSeconds
-      await Promise.all(allShardKeys(k).map(async (key) => await this.deps.redis.expire(key, ttl)))
+    await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), this.token)
+    this.deps.log.info({ shard: tag }, 'shard given back')
+  }
+
+  /**
+   * An event over and fully decided: its queues are removed and its keys expire after the
+   * retention time (tickets stay readable until then), so Redis memory returns to its baseline.
+   */
+  private async retire (event: SaleEvent): Promise<void> {
+    const { redis, keys, config, log } = this.deps
+    const ttl = config.retentionSeconds
+    for (let shard = 0; shard < event.shards; shard++) {
+      const ref = { eventId: event.id, shard }
+      await Promise.all(allShardKeys(keys.shard(ref)).map(async (key) => await redis.expire(key, ttl)))
+      const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: keys.queuePrefix(ref) })
+      try {
+        await queue.obliterate({ force: true })
+      } finally {
+        await queue.close()
+      }
     }
-    this.deps.log.info({ shard: tag, expire }, 'shard given back')
+    await redis.expire(keys.event(event.id).soldOut, ttl)
+    this.finished.add(event.id)
+    log.info({ eventId: event.id, ttlSeconds: ttl }, 'event retired: queues removed, keys expire')
   }
 
   private async renew (): Promise<void> {
@@ -170,7 +203,7 @@ export class Dispatcher {
     clearInterval(this.tickTimer)
     clearInterval(this.renewTimer)
     await this.ticking
-    await Promise.all([...this.owned.keys()].map(async (tag) => await this.giveBack(tag, false)))
+    await Promise.all([...this.owned.keys()].map(async (tag) => await this.giveBack(tag)))
     await this.deps.redis.zrem(this.deps.keys.workers, this.token).catch(() => undefined)
     await this.pool.close()
   }

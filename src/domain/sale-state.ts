@@ -83,3 +83,13 @@ export async function loadHolders (deps: SaleStateDeps, event: Pick<SaleEvent, '
   }
   return holders
 }
+
+/** True when every admitted ticket of the event has been decided (nothing pending, FIFO mark at the end). */
+export async function eventDecided (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<boolean> {
+  for (const ref of shardRefs(event)) {
+    const k = deps.keys.shard(ref)
+    const [pending, qseq, drained] = await Promise.all([deps.redis.get(k.pending), deps.redis.get(k.qseq), deps.redis.get(k.drained)])
+    if (Number(pending ?? 0) !== 0 || Number(qseq ?? 0) !== Number(drained ?? 0)) return false
+  }
+  return true
+}

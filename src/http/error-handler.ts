@@ -27,6 +27,18 @@ export function statusOf (code: ErrorCode): number {
   return STATUS[code]
 }
 
+/**
+ * Redis or MySQL out of reach: the request may succeed on a retry, so 503 with Retry-After rather
+ * than a 500 that reads as a bug.
+ */
+function dependencyDown (error: Error): boolean {
+  const code = (error as { code?: unknown }).code
+  return error.name === 'MaxRetriesPerRequestError' ||
+    error.message === 'Connection is closed.' ||
+    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR'].includes(code)) ||
+    error.name === 'KnexTimeoutError'
+}
+
 export async function errorHandler (error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   let status: number
   let code: string
@@ -45,6 +57,12 @@ export async function errorHandler (error: FastifyError | DomainError | Error, r
     status = (error as FastifyError).statusCode as number
     code = status === 429 ? 'RATE_LIMITED' : status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST'
     message = error.message
+  } else if (dependencyDown(error)) {
+    status = 503
+    code = 'SALE_NOT_READY'
+    message = 'the sale is briefly unavailable; retry shortly'
+    request.log.warn({ err: error }, 'dependency unavailable')
+    reply.header('retry-after', '1')
   } else {
     status = 500
     code = 'INTERNAL'

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Service } from '../../src/server'
 import { startService } from '../../src/server'
 import { createLogger } from '../../src/logger'
+import { eventDecided } from '../../src/domain/sale-state'
 import type { TestEnv } from './env'
 
 export interface Http {
@@ -91,10 +92,5 @@ export async function until (check: () => Promise<boolean>, ms: number, what: st
 
 /** True once every shard of the event has decided every admitted ticket. */
 export async function saleIdle (env: TestEnv, eventId: number, shards: number): Promise<boolean> {
-  for (let shard = 0; shard < shards; shard++) {
-    const k = env.keys.shard({ eventId, shard })
-    const [pending, qseq, drained] = await Promise.all([env.redis.get(k.pending), env.redis.get(k.qseq), env.redis.get(k.drained)])
-    if (Number(pending ?? 0) !== 0 || Number(qseq ?? 0) !== Number(drained ?? 0)) return false
-  }
-  return true
+  return await eventDecided(env, { id: eventId, shards })
 }
