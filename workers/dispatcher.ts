@@ -81,6 +81,10 @@ export class Dispatcher {
 
   start (): void {
     const { config } = this.deps
+    // Every thread opens its connections now, not on the sale's first batch.
+    for (let i = 0; i < config.workerThreads; i++) {
+      this.pool.run(undefined, { name: 'warm' }).catch((err: unknown) => this.deps.log.warn({ err }, 'warming a drain thread failed'))
+    }
     this.tickTimer = setInterval(() => { void this.tick() }, config.discoveryMs)
     this.renewTimer = setInterval(() => { void this.renew() }, Math.max(100, Math.floor(config.leaseMs / 3)))
     void this.tick()

@@ -59,6 +59,12 @@ function faultInjector (spec: string | undefined, redis: Redis, keys: KeySpace):
   }
 }
 
+/** Opens the thread's connections before the first batch arrives (a cold first batch is slow). */
+export async function warm (): Promise<void> {
+  const s = init()
+  await Promise.all([s.redis.ping(), s.db.raw('SELECT 1')])
+}
+
 export default async function run (input: DrainBatchInput): Promise<DrainBatchResult> {
   const s = init()
   return await drainBatch(s.deps, input)

@@ -60,6 +60,8 @@ interface RunItem {
 /** Parallel job fetches per round while filling a batch. */
 const FETCH_ROUND = 64
 const MAX_BACKOFF_MS = 5000
+/** How often a multi-shard drain tells its siblings how many units it could lend. */
+const FREE_HINT_MS = 50
 const STALLED_CHECK_MS = 1000
 
 export class ShardDrainer {
@@ -76,6 +78,8 @@ export class ShardDrainer {
   private running = false
   private done: Promise<void> | undefined
   private lockTimer: NodeJS.Timeout | undefined
+  private hintTimer: NodeJS.Timeout | undefined
+  private hinting = false
   /** Why the drainer stopped by itself, if it did. */
   lostLease = false
 
@@ -108,6 +112,7 @@ export class ShardDrainer {
     this.worker.on('error', (err) => this.deps.log.warn({ err, shard: this.k.tag }, 'bullmq worker error'))
     void this.worker.startStalledCheckTimer()
     this.lockTimer = setInterval(() => { void this.extendLocks() }, Math.max(500, Math.floor(this.deps.settings.jobLockMs / 3)))
+    if (this.shards > 1) this.hintTimer = setInterval(() => { void this.shareFreeUnits() }, FREE_HINT_MS)
     this.done = this.loop()
   }
 
@@ -115,6 +120,7 @@ export class ShardDrainer {
   async stop (): Promise<void> {
     this.running = false
     clearInterval(this.lockTimer)
+    clearInterval(this.hintTimer)
     await this.done
     await this.worker?.close(true).catch(() => undefined)
     this.buffer.clear()
@@ -247,7 +253,7 @@ export class ShardDrainer {
     const ms = performance.now() - started
     const perSecond = run.length / Math.max(ms / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
-    await this.shareFreeUnits(result)
+    await this.recordSiblingsFree(result)
     if (result.stock === 0 && !this.soldOutSeen) {
       this.soldOutSeen = await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
     }
@@ -255,20 +261,30 @@ export class ShardDrainer {
   }
 
   /**
-   * Tells sibling shards how many units this shard can lend (stock − pending, as just read), and
-   * records what was seen at siblings. A gate uses these to admit buyers that borrowing can serve;
-   * the values only ever overstate what is free, so a gate never turns buyers away too early.
+   * Tells sibling shards how many units this shard could lend (stock − pending, read now). Their
+   * gates count these to admit buyers that borrowing can serve. The free units of a shard only
+   * shrink (bar a unit given back), so a value read earlier overstates them: a gate may admit a
+   * few buyers too many (they lose in FIFO order) but never turns buyers away too early. Every
+   * FREE_HINT_MS, so gates do not over-admit for long while a batch is slow.
    */
-  private async shareFreeUnits (result: DrainBatchResult): Promise<void> {
-    if (this.shards <= 1) return
-    const free = Math.max(0, result.stock - result.pending)
-    const writes: Array<Promise<unknown>> = []
-    for (let s = 0; s < this.shards; s++) {
-      if (s === this.ref.shard) continue
-      writes.push(this.deps.redis.hset(this.deps.keys.shard({ eventId: this.ref.eventId, shard: s }).peers, String(this.ref.shard), free))
+  private async shareFreeUnits (): Promise<void> {
+    if (this.hinting || !this.running) return
+    this.hinting = true
+    try {
+      const [stock, pending] = await this.deps.redis.mget(this.k.stock, this.k.pending)
+      const free = String(Math.max(0, Number(stock ?? 0) - Number(pending ?? 0)))
+      await Promise.all(Array.from({ length: this.shards }, (_, s) => s).filter((s) => s !== this.ref.shard).map(async (s) =>
+        await this.deps.redis.hset(this.deps.keys.shard({ eventId: this.ref.eventId, shard: s }).peers, String(this.ref.shard), free)))
+    } catch (err) {
+      this.deps.log.warn({ err, shard: this.k.tag }, 'sharing free units failed')
+    } finally {
+      this.hinting = false
     }
-    for (const [s, f] of result.siblingsFree) writes.push(this.deps.redis.hset(this.k.peers, String(s), f))
-    await Promise.all(writes)
+  }
+
+  /** Records the free units a batch saw at siblings while borrowing (fresher than their hints). */
+  private async recordSiblingsFree (result: DrainBatchResult): Promise<void> {
+    await Promise.all(result.siblingsFree.map(async ([s, f]) => await this.deps.redis.hset(this.k.peers, String(s), f)))
   }
 
   private async extendLocks (): Promise<void> {
