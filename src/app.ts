@@ -13,12 +13,14 @@ import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
 import { EventCache } from './domain/event-cache'
 import { OutcomeBus } from './domain/outcome-bus'
+import { RejectionLog } from './domain/rejection-log'
 import type { CatalogDeps } from './domain/catalog'
 import { healthRoutes } from './http/routes/health'
 import type { HealthState } from './http/routes/health'
 import { adminRoutes } from './http/routes/admin'
 import { eventRoutes } from './http/routes/events'
 import { ticketRoutes } from './http/routes/tickets'
+import { orderRoutes } from './http/routes/orders'
 
 export interface Ingress {
   readonly app: FastifyInstance
@@ -36,9 +38,11 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const state: HealthState = { shuttingDown: false }
   const sale = { redis: rt.redis, keys: rt.keys }
   const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log })
+  const rejections = new RejectionLog(rt.redis, rt.keys, log)
   const bus = new OutcomeBus(rt.connect('outcomes'), rt.keys, {
     onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },
-    onReopened: (id) => cache.clearSoldOut(id)
+    // Buyers already answered sold_out are written down before the gate reopens to anyone.
+    onReopened: (id) => { void rejections.flush().finally(() => cache.clearSoldOut(id)) }
   }, log)
   await bus.start()
 
@@ -85,7 +89,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   })
   await app.register(healthRoutes, { rt, state })
   await app.register(async (api) => {
-    await api.register(adminRoutes, { prefix: '/admin', catalog, auth })
+    await api.register(adminRoutes, { prefix: '/admin', catalog, auth, lifecycle: rt.lifecycle })
+    await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth })
     await api.register(eventRoutes, {
       catalog,
       cache,
@@ -98,6 +103,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         repo: rt.events,
         queues: rt.queues,
         overbook: config.gateOverbook,
+        rejections,
         onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
         log,
         skipEnqueue: config.faultPoint === 'ingress:skip-enqueue'
@@ -120,6 +126,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       state.shuttingDown = true
       await bus.close()
       await app.close()
+      await rejections.close()
     }
   }
 }

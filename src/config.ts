@@ -43,6 +43,8 @@ export interface Config {
   readonly pollRateLimit: number
   readonly rateWindowMs: number
   readonly shutdownTimeoutMs: number
+  /** A won order not paid within this time expires and its unit goes back to the sale. */
+  readonly paymentTimeoutMs: number
   /** Test-only fault injection, e.g. `drain:after-reserve`; never set in production. */
   readonly faultPoint: string | undefined
 }
@@ -159,6 +161,7 @@ export function loadConfig (env: Env = process.env): Config {
     pollRateLimit: r.int('RATE_LIMIT_POLL', 120, 1, 1_000_000),
     rateWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 10_000, 100, 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    paymentTimeoutMs: r.int('PAYMENT_TIMEOUT_MS', 900_000, 1000, 7 * 86_400_000),
     faultPoint: r.optional('SECKILL_FAULT')
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems)

@@ -13,6 +13,7 @@ export interface Metrics {
   readonly drainBatchSeconds: Histogram<'stage'>
   readonly ticketsDecided: Counter<'status'>
   readonly recoveredTickets: Counter
+  readonly ordersExpired: Counter
 }
 
 export function createMetrics (role: string): Metrics {
@@ -38,6 +39,7 @@ export function createMetrics (role: string): Metrics {
       registers: [registry]
     }),
     ticketsDecided: new Counter({ name: 'seckill_tickets_decided_total', help: 'Tickets decided by the drain, by status', labelNames: ['status'], registers: [registry] }),
+    ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline', registers: [registry] }),
     recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis)', registers: [registry] })
   }
 }

@@ -17,6 +17,9 @@ import type { KeySpace } from './redis/keys'
 import { createShardQueues } from './queue/shard-queues'
 import type { ShardQueues } from './queue/shard-queues'
 import { createMetrics } from './metrics'
+import { ordersRepository } from './domain/orders'
+import type { OrdersRepository } from './domain/orders'
+import type { LifecycleDeps } from './domain/order-lifecycle'
 import type { Metrics } from './metrics'
 
 export interface Runtime {
@@ -27,6 +30,9 @@ export interface Runtime {
   readonly keys: KeySpace
   readonly events: EventsRepository
   readonly products: ProductsRepository
+  readonly orders: OrdersRepository
+  /** What the order lifecycle (pay, cancel, expire) works with. */
+  readonly lifecycle: LifecycleDeps
   readonly queues: ShardQueues
   readonly metrics: Metrics
   /** A new connection with the runtime's settings (subscribers, BullMQ blocking clients). */
@@ -48,14 +54,18 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
   const db = createDb(config.databaseUrl)
   const keys = createKeySpace(config.redisPrefix)
   const queues = createShardQueues(redis, keys)
+  const events = eventsRepository(db)
+  const orders = ordersRepository(db)
   return {
     config,
     log,
     redis,
     db,
     keys,
-    events: eventsRepository(db),
+    events,
     products: productsRepository(db),
+    orders,
+    lifecycle: { db, orders, events, sale: { redis, keys }, log },
     queues,
     metrics: createMetrics(config.role),
     connect,

@@ -15,6 +15,7 @@ import { Dispatcher } from '../workers/dispatcher'
 import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { metricsRoute } from './http/routes/health'
+import { PaymentDeadlines } from './domain/payment-deadline'
 
 export interface Service {
   readonly runtime: Runtime
@@ -34,11 +35,17 @@ export async function startService (config: Config, log: Logger): Promise<Servic
   let dispatcher: Dispatcher | undefined
   let address: string | undefined
   let metricsServer: FastifyInstance | undefined
+  let deadlines: PaymentDeadlines | undefined
   if (config.role !== 'ingress') {
+    const bullConnection = runtime.connect('bullmq', { maxRetriesPerRequest: null })
+    const paymentDeadlines = new PaymentDeadlines(bullConnection, runtime.keys, runtime.lifecycle, log,
+      (n) => runtime.metrics.ordersExpired.inc(n))
+    deadlines = paymentDeadlines
+    paymentDeadlines.start()
     dispatcher = new Dispatcher({
       config,
       redis: runtime.redis,
-      bullConnection: runtime.connect('bullmq', { maxRetriesPerRequest: null }),
+      bullConnection,
       keys: runtime.keys,
       events: runtime.events,
       log,
@@ -50,6 +57,10 @@ export async function startService (config: Config, log: Logger): Promise<Servic
         m.drainBatchSeconds.observe({ stage: 'batch' }, report.ms / 1000)
         m.recoveredTickets.inc(report.recovered)
         for (const o of report.result.outcomes) if (o.status !== 'skipped') m.ticketsDecided.inc({ status: o.status })
+        // Deadlines run from the commit; scheduling from now is a little later, never earlier.
+        const expiresAt = Date.now() + config.paymentTimeoutMs
+        const won = report.result.outcomes.flatMap((o) => o.status === 'won' ? [{ orderId: Number(o.orderId), expiresAt }] : [])
+        paymentDeadlines.schedule(won).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
       }
     })
     dispatcher.start()
@@ -74,6 +85,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       stopping ??= (async () => {
         await ingress?.close()
         await dispatcher?.stop()
+        await deadlines?.close()
         await metricsServer?.close()
         await runtime.close()
       })()

@@ -62,7 +62,8 @@ export class Dispatcher {
       redisUrl: config.redisUrl,
       redisPrefix: config.redisPrefix,
       databaseUrl: config.databaseUrl,
-      faultPoint: config.faultPoint
+      faultPoint: config.faultPoint,
+      paymentTimeoutMs: config.paymentTimeoutMs
     }
     this.pool = new Piscina({
       filename: repoPath('dist', 'workers', 'drain-task.js'),

@@ -62,6 +62,8 @@ export interface DrainDeps {
   readonly redis: RedisClient
   readonly db: Knex
   readonly keys: KeySpace
+  /** Each order must be paid within this time. */
+  readonly paymentTimeoutMs: number
   /** Test-only fault injection; called at named points. */
   readonly fault?: (point: 'after-reserve' | 'after-commit') => Promise<void>
 }
@@ -112,7 +114,9 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
 
   // 3. Orders for the winners, in one transaction.
   const winners = input.tickets.filter((t) => holding.has(t.qpos))
-  const written = winners.length > 0 ? await writeOrders(deps.db, eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) }))) : new Map<number, WriteResult>()
+  const written = winners.length > 0
+    ? await writeOrders(deps.db, eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.paymentTimeoutMs)
+    : new Map<number, WriteResult>()
   const t2 = performance.now()
   await deps.fault?.('after-commit')
 
@@ -181,7 +185,7 @@ interface Winner extends BatchTicket {
  * batch, or a buyer who somehow holds two tickets), insert the rest in FIFO order up to the stock
  * MySQL still has, and bump `sold` with the guard `sold + n <= stock`.
  */
-async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[]): Promise<Map<number, WriteResult>> {
+async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], paymentTimeoutMs: number): Promise<Map<number, WriteResult>> {
   return await db.transaction(async (trx) => {
     const out = new Map<number, WriteResult>()
     const event = await trx('seckill_events').forUpdate().first('stock', 'sold', 'price_cents').where({ id: eventId }) as
@@ -214,11 +218,13 @@ async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[
     }
     if (fresh.length === 0) return out
 
+    const expiresAt = trx.raw('DATE_ADD(CURRENT_TIMESTAMP(3), INTERVAL ? MICROSECOND)', [paymentTimeoutMs * 1000])
     await trx('orders').insert(fresh.map((w) => ({
       ticket_id: w.ticketId,
       event_id: eventId,
       user_id: w.userId,
-      price_cents: event.price_cents
+      price_cents: event.price_cents,
+      expires_at: expiresAt
     })))
     const bumped = await trx('seckill_events')
       .where({ id: eventId })

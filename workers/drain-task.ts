@@ -18,6 +18,7 @@ export interface DrainThreadData {
   readonly redisPrefix: string
   readonly databaseUrl: string
   readonly faultPoint: string | undefined
+  readonly paymentTimeoutMs: number
 }
 
 interface ThreadState {
@@ -36,7 +37,8 @@ function init (): ThreadState {
   const db = createDb(data.databaseUrl, { poolMax: 2 })
   const keys = createKeySpace(data.redisPrefix)
   const fault = faultInjector(data.faultPoint, redis, keys)
-  state = { redis, db, keys, deps: fault === undefined ? { redis, db, keys } : { redis, db, keys, fault } }
+  const base = { redis, db, keys, paymentTimeoutMs: data.paymentTimeoutMs }
+  state = { redis, db, keys, deps: fault === undefined ? base : { ...base, fault } }
   return state
 }
 

@@ -74,7 +74,6 @@ export class ShardDrainer {
   private gapSince: number | undefined
   private rate = 0
   private failures = 0
-  private soldOutSeen = false
   private running = false
   private done: Promise<void> | undefined
   private lockTimer: NodeJS.Timeout | undefined
@@ -254,9 +253,8 @@ export class ShardDrainer {
     const perSecond = run.length / Math.max(ms / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
     await this.recordSiblingsFree(result)
-    if (result.stock === 0 && !this.soldOutSeen) {
-      this.soldOutSeen = await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
-    }
+    // Checked after every batch that leaves the shard empty: units may come back and go again.
+    if (result.stock === 0) await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
     this.deps.onBatch?.({ ref: this.ref, size: run.length, recovered: run.filter((r) => r.job === undefined).length, result, ms })
   }
 

@@ -5,7 +5,8 @@
  *   I1  live orders of the event <= stock, and `sold` counts exactly the live orders
  *   I2  at most one live order per (event, user); every won ticket has its order and vice versa
  *   I3  no ticket is still queued, nothing pending, every admitted position decided
- *   I4  FIFO per shard: no ticket lost to sold_out while a later ticket of the shard won
+ *   I4  FIFO per shard: no ticket lost to sold_out while a later ticket of the shard won, judged
+ *       within each epoch (a unit that came back from a cancelled or expired order starts one)
  *   I5  when demand >= stock, every unit is sold
  *   I6  Redis unreserved stock = stock − sold, and units held in Redis = live orders
  *
@@ -55,10 +56,19 @@ export async function auditSale (db: Knex, redis: Redis, keys: KeySpace, eventId
 
   for (let shard = 0; shard < event.shards; shard++) {
     const k = keys.shard({ eventId, shard })
-    const [stock, pending, qseq, drained, rejectedAt, rejected, reserved, tickets] = await Promise.all([
+    const [stock, pending, qseq, drained, rejectedAt, rejected, reserved, tickets, epochList] = await Promise.all([
       redis.get(k.stock), redis.get(k.pending), redis.get(k.qseq), redis.get(k.drained), redis.get(k.rejectedAt),
-      redis.scard(k.rejected), redis.hlen(k.reserved), redis.hgetall(k.tickets)
+      redis.scard(k.rejected), redis.hlen(k.reserved), redis.hgetall(k.tickets), redis.lrange(k.epochs, 0, -1)
     ])
+    // Epoch i holds the positions decided before the i-th reopen; the last epoch runs to now.
+    const epochs = epochList.map((e) => {
+      const [decidedUpTo, rejectedAtThen] = e.split(':')
+      return { upTo: Number(decidedUpTo), rejectedAt: rejectedAtThen === '' || rejectedAtThen === undefined ? undefined : Number(rejectedAtThen) }
+    })
+    epochs.push({ upTo: Number.POSITIVE_INFINITY, rejectedAt: rejectedAt === null ? undefined : Number(rejectedAt) })
+    const epochOf = (qpos: number): number => epochs.findIndex((e) => qpos <= e.upTo)
+    const maxWon = new Array<number>(epochs.length).fill(0)
+    const minLost = new Array<number>(epochs.length).fill(Number.POSITIVE_INFINITY)
     redisStock += Number(stock ?? 0)
     heldUnits += reserved
     counts.rejectedAtGate += rejected
@@ -66,8 +76,6 @@ export async function auditSale (db: Knex, redis: Redis, keys: KeySpace, eventId
     if (Number(pending ?? 0) !== 0) progressProblems.push(`shard ${shard}: pending=${pending ?? 'missing'}`)
     if (Number(drained ?? 0) !== Number(qseq ?? 0)) progressProblems.push(`shard ${shard}: drained ${drained ?? 0} of ${qseq ?? 0}`)
 
-    let maxWon = 0
-    let minLost = Number.POSITIVE_INFINITY
     for (const [q, value] of Object.entries(tickets)) {
       const qpos = Number(q)
       const t = parseStoredTicket(value)
@@ -78,18 +86,22 @@ export async function auditSale (db: Knex, redis: Redis, keys: KeySpace, eventId
         case 'won': {
           counts.won++
           wonTickets.add(id)
-          maxWon = Math.max(maxWon, qpos)
+          maxWon[epochOf(qpos)] = Math.max(maxWon[epochOf(qpos)] ?? 0, qpos)
           const order = orderByTicket.get(id)
           if (order === undefined) pairingProblems.push(`${id} won without an order`)
           else if (String(order.id) !== t.detail || String(order.user_id) !== t.userId) pairingProblems.push(`${id} does not match order ${order.id}`)
           break
         }
-        case 'sold_out': counts.soldOut++; minLost = Math.min(minLost, qpos); break
+        case 'sold_out': counts.soldOut++; minLost[epochOf(qpos)] = Math.min(minLost[epochOf(qpos)] ?? Number.POSITIVE_INFINITY, qpos); break
         case 'failed': counts.failed++; break
       }
     }
-    if (maxWon > minLost) fifoProblems.push(`shard ${shard}: position ${minLost} lost while ${maxWon} won`)
-    if (rejectedAt !== null && maxWon > Number(rejectedAt)) fifoProblems.push(`shard ${shard}: position ${maxWon} won after the gate turned buyers away at ${rejectedAt}`)
+    epochs.forEach((e, i) => {
+      const won = maxWon[i] ?? 0
+      const lost = minLost[i] ?? Number.POSITIVE_INFINITY
+      if (won > lost) fifoProblems.push(`shard ${shard} epoch ${i}: position ${lost} lost while ${won} won`)
+      if (e.rejectedAt !== undefined && won > e.rejectedAt) fifoProblems.push(`shard ${shard} epoch ${i}: position ${won} won after the gate turned buyers away at ${e.rejectedAt}`)
+    })
   }
   for (const o of orders) {
     if (!wonTickets.has(o.ticket_id)) pairingProblems.push(`order ${o.id} has no won ticket ${o.ticket_id}`)

@@ -12,6 +12,7 @@ import type { CachedEvent, EventCache } from './event-cache'
 import { windowStatus } from './events'
 import type { EventsRepository } from './events'
 import { warmEvent } from './sale-state'
+import type { RejectionLog } from './rejection-log'
 import { parseStoredTicket, queuedTicketId, rejectedTicketId, shardOf, ticketView } from './tickets'
 import type { TicketView } from './tickets'
 
@@ -23,6 +24,8 @@ export interface AdmissionDeps {
   readonly queues: ShardQueues
   readonly overbook: number
   readonly log: Logger
+  /** Remembers buyers answered from the local sold-out flag. */
+  readonly rejections: RejectionLog
   /** Told the answer of every buy that got one (metrics). */
   readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local') => void
   /** Test-only: admit but do not queue (a crash between the two). */
@@ -37,12 +40,15 @@ export type BuyOutcome =
 
 /**
  * The answer for a buyer of an event announced sold out who holds no ticket: sold_out, with the
- * same ticket id the gate gives. Undefined when the answer needs Redis.
+ * same ticket id the gate gives, and remembered as the gate would. Undefined when the answer
+ * needs Redis.
  */
-export function localSoldOut (cached: CachedEvent, userId: string, now: number): TicketView | undefined {
+export function localSoldOut (deps: Pick<AdmissionDeps, 'rejections' | 'onOutcome'>, cached: CachedEvent, userId: string, now: number): TicketView | undefined {
   if (cached.holders === undefined || cached.holders.has(userId)) return undefined
   if (windowStatus(cached.event, now) !== 'active') return undefined
   const shard = shardOf(userId, cached.event.shards)
+  deps.rejections.record(cached.event.id, shard, userId)
+  deps.onOutcome?.('sold_out_local')
   return { ticket_id: rejectedTicketId(cached.event.id, shard, userId), status: 'sold_out' }
 }
 
@@ -54,11 +60,8 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   if (window === 'upcoming') throw new DomainError('EVENT_NOT_STARTED', 'the sale has not started')
   if (window === 'ended') throw new DomainError('EVENT_ENDED', 'the sale has ended')
 
-  const local = localSoldOut(cached, userId, now)
-  if (local !== undefined) {
-    deps.onOutcome?.('sold_out_local')
-    return { kind: 'final', ticket: local }
-  }
+  const local = localSoldOut(deps, cached, userId, now)
+  if (local !== undefined) return { kind: 'final', ticket: local }
 
   const shard = shardOf(userId, event.shards)
 

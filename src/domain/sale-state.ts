@@ -4,7 +4,8 @@
  */
 import type { KeySpace, ShardRef } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
-import { closeShard, warmShard } from '../redis/commands'
+import { closeShard, releaseStock, reopenShard, warmShard } from '../redis/commands'
+import { parseTicketId } from './tickets'
 import type { SaleEvent } from './events'
 import { splitStock } from './events'
 
@@ -55,9 +56,9 @@ export async function isDeclaredSoldOut (deps: SaleStateDeps, eventId: number): 
  * that got a unit back in the meantime refuses to close, and the declaration is withdrawn.
  */
 export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<boolean> {
+  if (await isDeclaredSoldOut(deps, event.id)) return true
   const stocks = await shardStocks(deps, event)
   if (stocks.some((s) => s === undefined || s > 0)) return false
-  if (await isDeclaredSoldOut(deps, event.id)) return true
   const refs = shardRefs(event)
   const closed = await Promise.all(refs.map(async (ref) => await closeShard(deps.redis, deps.keys.shard(ref))))
   if (closed.some((c) => !c)) {
@@ -66,6 +67,45 @@ export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<Sa
   }
   await deps.redis.set(deps.keys.event(event.id).soldOut, '1')
   await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:1`)
+  // A unit that came back while the shards closed must not stay hidden behind the flag.
+  if ((await shardStocks(deps, event)).some((s) => s !== undefined && s > 0)) {
+    await reopenSale(deps, event)
+    return false
+  }
+  return true
+}
+
+/** Reopens every shard's gate and withdraws the sold-out announcement (a unit came back). */
+export async function reopenSale (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<void> {
+  await Promise.all(shardRefs(event).map(async (ref) => await reopenShard(deps.redis, deps.keys.shard(ref))))
+  await deps.redis.del(deps.keys.event(event.id).soldOut)
+  await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:0`)
+}
+
+/**
+ * Gives the unit of a cancelled or expired order back to the sale, once: the unit is forgotten by
+ * the shard that held it as it is returned, so a repeated call returns nothing. The unit may have
+ * been borrowed from a sibling of the ticket's shard; every shard is asked, the ticket's own first.
+ * Returns true when the unit came back now.
+ */
+export async function returnUnit (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>, ticketId: string): Promise<boolean> {
+  const ref = parseTicketId(ticketId)
+  if (ref === undefined || ref.kind !== 'queued') return false
+  let holder: number | undefined
+  for (let i = 0; i < event.shards && holder === undefined; i++) {
+    const shard = (ref.shard + i) % event.shards
+    if (await releaseStock(deps.redis, deps.keys.shard({ eventId: event.id, shard }), [ticketId]) === 1) holder = shard
+  }
+  if (holder === undefined) return false
+  if (event.shards > 1) {
+    // Siblings learn at once that the holder can lend again, so their gates admit for this unit.
+    const k = deps.keys.shard({ eventId: event.id, shard: holder })
+    const [stock, pending] = await deps.redis.mget(k.stock, k.pending)
+    const free = Math.max(0, Number(stock ?? 0) - Number(pending ?? 0))
+    await Promise.all(shardRefs(event).filter((r) => r.shard !== holder).map(async (r) =>
+      await deps.redis.hset(deps.keys.shard(r).peers, String(holder), free)))
+  }
+  await reopenSale(deps, event)
   return true
 }
 

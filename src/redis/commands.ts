@@ -123,6 +123,11 @@ export async function closeShard (redis: RedisClient, k: ShardKeys): Promise<boo
   return (await runScript(redis, 'closeShard', [k.stock, k.closed], [])) === 1
 }
 
+/** Reopens a shard's gate after a unit came back, starting a new FIFO epoch. */
+export async function reopenShard (redis: RedisClient, k: ShardKeys): Promise<number> {
+  return Number(await runScript(redis, 'reopenShard', [k.closed, k.rejectedAt, k.epochs, k.drained], []))
+}
+
 export async function renewLease (redis: RedisClient, k: ShardKeys, token: string, ms: number): Promise<boolean> {
   return (await runScript(redis, 'renewLease', [k.lease], [token, ms])) === 1
 }

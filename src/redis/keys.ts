@@ -18,6 +18,7 @@
  * | peers                                       | hash   | sibling shard -> free units last seen there          |
  * | closed                                      | string | set when the event sold out (gate answers sold_out)  |
  * | rejected-at                                 | int    | qseq at the first gate rejection (for the FIFO check)|
+ * | epochs                                      | list   | one entry per reopen after units came back           |
  * | rate                                        | string | drain rate, tickets per second                       |
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  */
@@ -40,6 +41,7 @@ export interface ShardKeys {
   readonly peers: string
   readonly closed: string
   readonly rejectedAt: string
+  readonly epochs: string
   readonly rate: string
   readonly lease: string
 }
@@ -54,6 +56,8 @@ export interface KeySpace {
   event: (eventId: number) => EventKeys
   /** Prefix handed to BullMQ for a shard's queue (hash-tagged like the shard's own keys). */
   queuePrefix: (ref: ShardRef) => string
+  /** Prefix of the payment-deadline queue (one queue, its own hash tag). */
+  expiryQueuePrefix: string
   /** Prefix of the rate-limit counters. */
   rateLimit: string
   /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
@@ -67,6 +71,7 @@ export interface KeySpace {
 }
 
 export const QUEUE_NAME = 'buy'
+export const EXPIRY_QUEUE_NAME = 'expiry'
 
 export function shardTag (ref: ShardRef): string {
   return `{e${ref.eventId}.${ref.shard}}`
@@ -94,6 +99,7 @@ export function createKeySpace (prefix: string): KeySpace {
           peers: base + 'peers',
           closed: base + 'closed',
           rejectedAt: base + 'rejected-at',
+          epochs: base + 'epochs',
           rate: base + 'rate',
           lease: base + 'lease'
         })
@@ -109,6 +115,7 @@ export function createKeySpace (prefix: string): KeySpace {
     queuePrefix (ref) {
       return `${prefix}:q:${shardTag(ref)}`
     },
+    expiryQueuePrefix: `${prefix}:q:{expiry}`,
     rateLimit: `${prefix}:rl:`,
     workers: `${prefix}:workers`,
     faultFired: `${prefix}:fault-fired`,

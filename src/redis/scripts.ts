@@ -24,6 +24,7 @@ export const SCRIPT_NAMES = [
   'readTicket',
   'warmShard',
   'closeShard',
+  'reopenShard',
   'renewLease',
   'releaseLease'
 ] as const

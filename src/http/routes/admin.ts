@@ -5,6 +5,8 @@ import { createEvent, createProduct } from '../../domain/catalog'
 import { badRequest } from '../../domain/errors'
 import { commonErrors, ok, okSchema } from '../envelope'
 import { eventSchema, newEventBody, newProductBody, productSchema } from '../schemas'
+import { adminOrderRoutes } from './orders'
+import type { LifecycleDeps } from '../../domain/order-lifecycle'
 
 interface NewProductBody { title: string, price_cents: number, description?: string }
 interface NewEventBody { product_id: number, title: string, price_cents: number, stock: number, shards?: number, start_at: string, end_at: string }
@@ -15,9 +17,10 @@ function parseTime (value: string, field: string): Date {
   return new Date(ms)
 }
 
-export async function adminRoutes (app: FastifyInstance, opts: { catalog: CatalogDeps, auth: Authenticator }): Promise<void> {
+export async function adminRoutes (app: FastifyInstance, opts: { catalog: CatalogDeps, auth: Authenticator, lifecycle: LifecycleDeps }): Promise<void> {
   const { catalog, auth } = opts
   app.addHook('onRequest', auth.admin)
+  await app.register(adminOrderRoutes, { lifecycle: opts.lifecycle })
 
   app.post<{ Body: NewProductBody }>('/products', {
     schema: { body: newProductBody, response: { 201: okSchema(productSchema), ...commonErrors } }

@@ -34,11 +34,8 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     if (typeof id !== 'string' || !ID.test(id)) return
     const cached = deps.cache.peek(Number(id))
     if (cached === undefined) return
-    const ticket = localSoldOut(cached, userOf(request).id, Date.now())
-    if (ticket !== undefined) {
-      deps.admission.onOutcome?.('sold_out_local')
-      await reply.code(200).send(ok(ticket))
-    }
+    const ticket = localSoldOut(deps.admission, cached, userOf(request).id, Date.now())
+    if (ticket !== undefined) await reply.code(200).send(ok(ticket))
   }
 
   app.post<{ Params: { id: string } }>('/events/:id/buy', {

@@ -1,0 +1,19 @@
+--[[
+  Reopen a shard's gate after a unit came back to the sale (an order cancelled or expired). Starts a
+  new FIFO epoch: buyers turned away before the unit came back stay turned away (their answer was
+  final), and the return may go to a later buyer. The epoch list lets an audit judge FIFO within
+  each epoch.
+
+  Input:
+    KEYS[1] closed       flag  set when the event sold out
+    KEYS[2] rejected-at  int   qseq at the first gate rejection of the current epoch
+    KEYS[3] epochs       list  one entry per reopen: "<drained at reopen>:<rejected-at or empty>"
+    KEYS[4] drained      int   highest queue position decided
+
+  Output: number of epochs so far
+]]
+local rejectedAt = redis.call('GET', KEYS[2]) or ''
+local drained = redis.call('GET', KEYS[4]) or '0'
+local n = redis.call('RPUSH', KEYS[3], drained .. ':' .. rejectedAt)
+redis.call('DEL', KEYS[1], KEYS[2])
+return n
