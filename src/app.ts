@@ -7,7 +7,9 @@ import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { Runtime } from './runtime'
-import { createAuthenticator } from './http/auth'
+import { createAuthenticator, createTokenSigner } from './http/auth'
+import type { AccountDeps } from './domain/accounts'
+import { authRoutes } from './http/routes/auth'
 import { errorHandler } from './http/error-handler'
 import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
@@ -80,6 +82,14 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   })
 
   const auth = createAuthenticator(config.jwtSecret)
+  const accounts: AccountDeps = {
+    users: rt.users,
+    redis: rt.redis,
+    keys: rt.keys,
+    signAccess: createTokenSigner(config.jwtSecret, config.accessTokenTtlMs),
+    accessTtlMs: config.accessTokenTtlMs,
+    refreshTtlMs: config.refreshTokenTtlMs
+  }
   const catalog: CatalogDeps = { events: rt.events, products: rt.products, sale }
   const window = { timeWindow: config.rateWindowMs }
 
@@ -91,6 +101,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   await app.register(async (api) => {
     await api.register(adminRoutes, { prefix: '/admin', catalog, auth, lifecycle: rt.lifecycle })
     await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth })
+    await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })
     await api.register(eventRoutes, {
       catalog,
       cache,

@@ -45,6 +45,13 @@ export interface Config {
   readonly shutdownTimeoutMs: number
   /** A won order not paid within this time expires and its unit goes back to the sale. */
   readonly paymentTimeoutMs: number
+  readonly accessTokenTtlMs: number
+  readonly refreshTokenTtlMs: number
+  /** Login (and register) attempts per account and per IP in each rate window. */
+  readonly loginRateLimit: number
+  /** First admin, created or promoted at start when both are set. */
+  readonly adminEmail: string | undefined
+  readonly adminPassword: string | undefined
   /** Test-only fault injection, e.g. `drain:after-reserve`; never set in production. */
   readonly faultPoint: string | undefined
 }
@@ -162,7 +169,18 @@ export function loadConfig (env: Env = process.env): Config {
     rateWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 10_000, 100, 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     paymentTimeoutMs: r.int('PAYMENT_TIMEOUT_MS', 900_000, 1000, 7 * 86_400_000),
+    accessTokenTtlMs: r.int('ACCESS_TOKEN_TTL_MS', 900_000, 1000, 86_400_000),
+    refreshTokenTtlMs: r.int('REFRESH_TOKEN_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
+    loginRateLimit: r.int('RATE_LIMIT_LOGIN', 10, 1, 1_000_000),
+    adminEmail: r.optional('ADMIN_EMAIL'),
+    adminPassword: r.optional('ADMIN_PASSWORD'),
     faultPoint: r.optional('SECKILL_FAULT')
+  }
+  if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
+    r.problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither')
+  }
+  if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
+    r.problems.push('ADMIN_PASSWORD: at least 8 characters')
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return Object.freeze(config)

@@ -20,6 +20,8 @@ import { createMetrics } from './metrics'
 import { ordersRepository } from './domain/orders'
 import type { OrdersRepository } from './domain/orders'
 import type { LifecycleDeps } from './domain/order-lifecycle'
+import { usersRepository } from './domain/accounts'
+import type { UsersRepository } from './domain/accounts'
 import type { Metrics } from './metrics'
 
 export interface Runtime {
@@ -31,6 +33,7 @@ export interface Runtime {
   readonly events: EventsRepository
   readonly products: ProductsRepository
   readonly orders: OrdersRepository
+  readonly users: UsersRepository
   /** What the order lifecycle (pay, cancel, expire) works with. */
   readonly lifecycle: LifecycleDeps
   readonly queues: ShardQueues
@@ -65,6 +68,7 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
     events,
     products: productsRepository(db),
     orders,
+    users: usersRepository(db),
     lifecycle: { db, orders, events, sale: { redis, keys }, log },
     queues,
     metrics: createMetrics(config.role),

@@ -16,6 +16,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { metricsRoute } from './http/routes/health'
 import { PaymentDeadlines } from './domain/payment-deadline'
+import { ensureAdmin } from './domain/accounts'
 
 export interface Service {
   readonly runtime: Runtime
@@ -31,6 +32,10 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     log.warn('JWT_SECRET is not set: using the development secret. Never run a real sale like this.')
   }
   const runtime = await createRuntime(config, log)
+  if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
+    const admin = await ensureAdmin(runtime, config.adminEmail, config.adminPassword)
+    log.info({ adminId: admin.id }, 'admin account ready')
+  }
   let ingress: Ingress | undefined
   let dispatcher: Dispatcher | undefined
   let address: string | undefined

@@ -9,6 +9,9 @@ import type { ErrorCode } from '../domain/errors'
 const STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
+  INVALID_CREDENTIALS: 401,
+  INVALID_REFRESH_TOKEN: 401,
+  EMAIL_TAKEN: 409,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   EVENT_NOT_FOUND: 404,

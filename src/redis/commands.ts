@@ -128,6 +128,14 @@ export async function reopenShard (redis: RedisClient, k: ShardKeys): Promise<nu
   return Number(await runScript(redis, 'reopenShard', [k.closed, k.rejectedAt, k.epochs, k.drained], []))
 }
 
+/** Replies of lua/rotateRefresh besides a user id. */
+export const Rotate = { UNKNOWN: 0, REPLAYED: -1 } as const
+
+export async function rotateRefresh (redis: RedisClient, familyKey: string, presentedHash: string, nextHash: string, ttlMs: number): Promise<string | typeof Rotate[keyof typeof Rotate]> {
+  const reply = await runScript(redis, 'rotateRefresh', [familyKey], [presentedHash, nextHash, ttlMs])
+  return typeof reply === 'string' ? reply : Number(reply) as typeof Rotate[keyof typeof Rotate]
+}
+
 export async function renewLease (redis: RedisClient, k: ShardKeys, token: string, ms: number): Promise<boolean> {
   return (await runScript(redis, 'renewLease', [k.lease], [token, ms])) === 1
 }

@@ -60,6 +60,12 @@ export interface KeySpace {
   expiryQueuePrefix: string
   /** Prefix of the rate-limit counters. */
   rateLimit: string
+  /** A refresh-token family (one key each; no multi-key operation touches two). */
+  refreshFamily: (family: string) => string
+  /** Login attempts of one account in the current window. */
+  loginAttempts: (email: string) => string
+  /** Channel telling ingresses that the catalog changed (their caches drop it). */
+  catalogChannel: string
   /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
   workers: string
   /** Test-only: set once when an injected fault has fired. */
@@ -117,6 +123,9 @@ export function createKeySpace (prefix: string): KeySpace {
     },
     expiryQueuePrefix: `${prefix}:q:{expiry}`,
     rateLimit: `${prefix}:rl:`,
+    refreshFamily: (family) => `${prefix}:rt:${family}`,
+    loginAttempts: (email) => `${prefix}:login:${email}`,
+    catalogChannel: `${prefix}:catalog`,
     workers: `${prefix}:workers`,
     faultFired: `${prefix}:fault-fired`,
     outcomeChannel: `${prefix}:outcomes`,

@@ -25,6 +25,7 @@ export const SCRIPT_NAMES = [
   'warmShard',
   'closeShard',
   'reopenShard',
+  'rotateRefresh',
   'renewLease',
   'releaseLease'
 ] as const

@@ -1,0 +1,146 @@
+/**
+ * Accounts: registration, login, token rotation, logout, and the first admin.
+ *
+ * Access tokens are short-lived JWTs (the ingress verifies them without a lookup). Refresh tokens
+ * are `<family>.<secret>`; Redis keeps, per family, the user and a hash of the current secret.
+ * Using a refresh token rotates it; presenting an already-used one revokes the family (a stolen
+ * token replayed after its owner refreshed). Logout revokes the family.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { Knex } from 'knex'
+import type { Db } from '../db/knex'
+import type { KeySpace } from '../redis/keys'
+import type { RedisClient } from '../redis/scripts'
+import { Rotate, rotateRefresh } from '../redis/commands'
+import { DomainError } from './errors'
+import { hashPassword, verifyPassword } from './passwords'
+
+export type Role = 'user' | 'admin'
+
+export interface User {
+  readonly id: string
+  readonly email: string
+  readonly role: Role
+  readonly passwordHash: string | null
+}
+
+export interface UserView {
+  readonly id: string
+  readonly email: string
+  readonly role: Role
+}
+
+export interface Tokens {
+  readonly access_token: string
+  readonly refresh_token: string
+  /** Seconds the access token is valid for. */
+  readonly expires_in: number
+}
+
+interface UserRow { id: number | string, email: string, role: Role, password_hash: string | null }
+
+const toUser = (r: UserRow): User => ({ id: String(r.id), email: r.email, role: r.role, passwordHash: r.password_hash })
+export const userView = (u: User): UserView => ({ id: u.id, email: u.email, role: u.role })
+
+export function usersRepository (db: Db) {
+  return {
+    async findByEmail (email: string, trx?: Knex.Transaction): Promise<User | undefined> {
+      const row = await (trx ?? db)('users').first('id', 'email', 'role', 'password_hash').where({ email }) as UserRow | undefined
+      return row === undefined ? undefined : toUser(row)
+    },
+    async findById (id: string): Promise<User | undefined> {
+      const row = await db('users').first('id', 'email', 'role', 'password_hash').where({ id }) as UserRow | undefined
+      return row === undefined ? undefined : toUser(row)
+    },
+    /** Inserts a user; undefined when the email is taken. */
+    async insert (email: string, passwordHash: string, role: Role): Promise<User | undefined> {
+      try {
+        const [id] = await db('users').insert({ email, password_hash: passwordHash, role })
+        return { id: String(id), email, role, passwordHash }
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ER_DUP_ENTRY') return undefined
+        throw err
+      }
+    },
+    async setRole (id: string, role: Role): Promise<void> {
+      await db('users').where({ id }).update({ role })
+    }
+  }
+}
+export type UsersRepository = ReturnType<typeof usersRepository>
+
+export interface AccountDeps {
+  readonly users: UsersRepository
+  readonly redis: RedisClient
+  readonly keys: KeySpace
+  readonly signAccess: (user: { id: string, role: Role }) => string
+  readonly accessTtlMs: number
+  readonly refreshTtlMs: number
+}
+
+export function normalizeEmail (email: string): string {
+  return email.trim().toLowerCase()
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url')
+
+async function issueTokens (deps: AccountDeps, user: { id: string, role: Role }): Promise<Tokens> {
+  const family = randomBytes(16).toString('base64url')
+  const secret = randomBytes(32).toString('base64url')
+  const key = deps.keys.refreshFamily(family)
+  await deps.redis.hset(key, 'user', user.id, 'current', sha256(secret))
+  await deps.redis.pexpire(key, deps.refreshTtlMs)
+  return { access_token: deps.signAccess(user), refresh_token: `${family}.${secret}`, expires_in: Math.floor(deps.accessTtlMs / 1000) }
+}
+
+const invalidCredentials = (): DomainError => new DomainError('INVALID_CREDENTIALS', 'email or password is wrong')
+const invalidRefresh = (): DomainError => new DomainError('INVALID_REFRESH_TOKEN', 'the refresh token is not valid')
+
+export async function register (deps: AccountDeps, email: string, password: string): Promise<{ user: UserView, tokens: Tokens }> {
+  const user = await deps.users.insert(normalizeEmail(email), await hashPassword(password), 'user')
+  if (user === undefined) throw new DomainError('EMAIL_TAKEN', 'an account with this email exists')
+  return { user: userView(user), tokens: await issueTokens(deps, user) }
+}
+
+/** The same answer, after the same work, whether the email is unknown or the password wrong. */
+export async function login (deps: AccountDeps, email: string, password: string): Promise<Tokens> {
+  const user = await deps.users.findByEmail(normalizeEmail(email))
+  const ok = await verifyPassword(password, user?.passwordHash)
+  if (user === undefined || !ok) throw invalidCredentials()
+  return await issueTokens(deps, user)
+}
+
+function splitRefresh (token: string): { family: string, secret: string } {
+  const m = /^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{16,128})$/.exec(token)
+  if (m === null) throw invalidRefresh()
+  return { family: m[1] as string, secret: m[2] as string }
+}
+
+export async function refresh (deps: AccountDeps, token: string): Promise<Tokens> {
+  const { family, secret } = splitRefresh(token)
+  const nextSecret = randomBytes(32).toString('base64url')
+  const userId = await rotateRefresh(deps.redis, deps.keys.refreshFamily(family), sha256(secret), sha256(nextSecret), deps.refreshTtlMs)
+  if (userId === Rotate.UNKNOWN || userId === Rotate.REPLAYED) throw invalidRefresh()
+  // The role is read again: a promotion or demotion takes effect at the next refresh.
+  const user = await deps.users.findById(userId)
+  if (user === undefined) throw invalidRefresh()
+  return { access_token: deps.signAccess(user), refresh_token: `${family}.${nextSecret}`, expires_in: Math.floor(deps.accessTtlMs / 1000) }
+}
+
+export async function logout (deps: AccountDeps, token: string): Promise<void> {
+  const { family } = splitRefresh(token)
+  await deps.redis.del(deps.keys.refreshFamily(family))
+}
+
+/** Creates the admin account, or makes an existing account admin (its password is kept). */
+export async function ensureAdmin (deps: Pick<AccountDeps, 'users'>, email: string, password: string): Promise<UserView> {
+  const normalized = normalizeEmail(email)
+  const existing = await deps.users.findByEmail(normalized)
+  if (existing !== undefined) {
+    if (existing.role !== 'admin') await deps.users.setRole(existing.id, 'admin')
+    return { ...userView(existing), role: 'admin' }
+  }
+  const created = await deps.users.insert(normalized, await hashPassword(password), 'admin')
+  if (created !== undefined) return userView(created)
+  return await ensureAdmin(deps, email, password) // created meanwhile by another process
+}

@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Authenticator } from '../auth'
+import { userOf } from '../auth'
+import type { AccountDeps } from '../../domain/accounts'
+import { login, logout, normalizeEmail, refresh, register, userView } from '../../domain/accounts'
+import { DomainError, notFound } from '../../domain/errors'
+import { commonErrors, ok, okSchema } from '../envelope'
+import type { JsonSchema } from '../envelope'
+
+const userSchema: JsonSchema = {
+  type: 'object',
+  required: ['id', 'email', 'role'],
+  properties: { id: { type: 'string' }, email: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] } }
+}
+const tokensProperties = {
+  access_token: { type: 'string' },
+  refresh_token: { type: 'string' },
+  expires_in: { type: 'integer' }
+}
+const tokensSchema: JsonSchema = { type: 'object', required: ['access_token', 'refresh_token', 'expires_in'], properties: tokensProperties }
+const credentialsBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['email', 'password'],
+  properties: {
+    email: { type: 'string', format: 'email', maxLength: 254 },
+    password: { type: 'string', minLength: 8, maxLength: 128 }
+  }
+}
+const refreshBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['refresh_token'],
+  properties: { refresh_token: { type: 'string', maxLength: 256 } }
+}
+
+interface Credentials { email: string, password: string }
+
+export interface AuthRouteDeps {
+  readonly accounts: AccountDeps
+  readonly auth: Authenticator
+  readonly loginLimit: { max: number, timeWindow: number }
+}
+
+/**
+ * Register, login, refresh, logout, me. Register and login are limited per IP (the rate-limit
+ * plugin) and login also per account (below), so neither one address nor one target account can
+ * be hammered.
+ */
+export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Promise<void> {
+  const { accounts, auth, loginLimit } = deps
+  const perIp = { rateLimit: { ...loginLimit, keyGenerator: (r: FastifyRequest) => `auth-ip:${r.ip}` } }
+
+  const perAccount = async (email: string): Promise<void> => {
+    const key = accounts.keys.loginAttempts(normalizeEmail(email))
+    const [[, count], [, ttl]] = await accounts.redis.multi().incr(key).pttl(key).exec() as [[null, number], [null, number]]
+    if (ttl < 0) await accounts.redis.pexpire(key, loginLimit.timeWindow)
+    if (count > loginLimit.max) {
+      throw new DomainError('RATE_LIMITED', `too many login attempts for this account; retry in ${Math.ceil(Math.max(ttl, 1000) / 1000)} s`)
+    }
+  }
+
+  app.post<{ Body: Credentials }>('/auth/register', {
+    config: perIp,
+    schema: { body: credentialsBody, response: { 201: okSchema({ type: 'object', required: ['user', ...Object.keys(tokensProperties)], properties: { user: userSchema, ...tokensProperties } }), ...commonErrors } }
+  }, async (request, reply) => {
+    const { user, tokens } = await register(accounts, request.body.email, request.body.password)
+    return await reply.code(201).send(ok({ user, ...tokens }))
+  })
+
+  app.post<{ Body: Credentials }>('/auth/login', {
+    config: perIp,
+    schema: { body: credentialsBody, response: { 200: okSchema(tokensSchema), ...commonErrors } }
+  }, async (request) => {
+    await perAccount(request.body.email)
+    return ok(await login(accounts, request.body.email, request.body.password))
+  })
+
+  app.post<{ Body: { refresh_token: string } }>('/auth/refresh', {
+    config: perIp,
+    schema: { body: refreshBody, response: { 200: okSchema(tokensSchema), ...commonErrors } }
+  }, async (request) => ok(await refresh(accounts, request.body.refresh_token)))
+
+  app.post<{ Body: { refresh_token: string } }>('/auth/logout', {
+    schema: { body: refreshBody, response: { 204: { type: 'null' }, ...commonErrors } }
+  }, async (request, reply) => {
+    await logout(accounts, request.body.refresh_token)
+    return await reply.code(204).send()
+  })
+
+  app.get('/me', {
+    onRequest: auth.required,
+    schema: { response: { 200: okSchema(userSchema), ...commonErrors } }
+  }, async (request) => {
+    const user = await accounts.users.findById(userOf(request).id)
+    if (user === undefined) throw notFound('NOT_FOUND', 'account')
+    return ok(userView(user))
+  })
+}
