@@ -23,6 +23,8 @@ import { adminRoutes } from './http/routes/admin'
 import { eventRoutes } from './http/routes/events'
 import { ticketRoutes } from './http/routes/tickets'
 import { orderRoutes } from './http/routes/orders'
+import { catalogRoutes } from './http/routes/catalog'
+import { CatalogCache } from './domain/catalog-cache'
 
 export interface Ingress {
   readonly app: FastifyInstance
@@ -41,10 +43,15 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const sale = { redis: rt.redis, keys: rt.keys }
   const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log })
   const rejections = new RejectionLog(rt.redis, rt.keys, log)
+  const catalogCache = new CatalogCache(config.catalogCacheMs)
   const bus = new OutcomeBus(rt.connect('outcomes'), rt.keys, {
     onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },
     // Buyers already answered sold_out are written down before the gate reopens to anyone.
-    onReopened: (id) => { void rejections.flush().finally(() => cache.clearSoldOut(id)) }
+    onReopened: (id) => { void rejections.flush().finally(() => cache.clearSoldOut(id)) },
+    onCatalogChanged: (what) => {
+      catalogCache.clear()
+      if (what.startsWith('event:')) cache.forget(Number(what.slice(6)))
+    }
   }, log)
   await bus.start()
 
@@ -90,7 +97,13 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     accessTtlMs: config.accessTokenTtlMs,
     refreshTtlMs: config.refreshTokenTtlMs
   }
-  const catalog: CatalogDeps = { events: rt.events, products: rt.products, sale }
+  const catalog: CatalogDeps = {
+    events: rt.events,
+    products: rt.products,
+    sale,
+    cache: catalogCache,
+    changed: async (what) => { await rt.redis.publish(rt.keys.catalogChannel, what) }
+  }
   const window = { timeWindow: config.rateWindowMs }
 
   app.addHook('onResponse', async (request, reply) => {
@@ -101,12 +114,14 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   await app.register(async (api) => {
     await api.register(adminRoutes, { prefix: '/admin', catalog, auth, lifecycle: rt.lifecycle })
     await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth })
+    await api.register(catalogRoutes, { catalog })
     await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })
     await api.register(eventRoutes, {
       catalog,
       cache,
       auth,
       buyRateLimit: { max: config.buyRateLimit, ...window },
+      buyTokens: { redis: rt.redis, keys: rt.keys, events: cache, leadMs: config.buyTokenLeadMs, ttlMs: config.buyTokenTtlMs },
       admission: {
         redis: rt.redis,
         keys: rt.keys,

@@ -36,6 +36,8 @@ export interface Config {
   /** How often the worker looks for new events and free shards. */
   readonly discoveryMs: number
   readonly eventCacheMs: number
+  /** How long an ingress keeps public catalog answers (cleared on every write). */
+  readonly catalogCacheMs: number
   readonly ticketWaitMaxMs: number
   /** Redis keys of an event live this long after its end. */
   readonly retentionSeconds: number
@@ -45,6 +47,10 @@ export interface Config {
   readonly shutdownTimeoutMs: number
   /** A won order not paid within this time expires and its unit goes back to the sale. */
   readonly paymentTimeoutMs: number
+  /** Buy tokens (for sales that require them) are issued from this long before the start. */
+  readonly buyTokenLeadMs: number
+  /** ... and stay valid this long after the start. */
+  readonly buyTokenTtlMs: number
   readonly accessTokenTtlMs: number
   readonly refreshTokenTtlMs: number
   /** Login (and register) attempts per account and per IP in each rate window. */
@@ -162,6 +168,7 @@ export function loadConfig (env: Env = process.env): Config {
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
     discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
+    catalogCacheMs: r.int('CATALOG_CACHE_MS', 2000, 0, 600_000),
     ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),
     retentionSeconds: r.int('RETENTION_SECONDS', 86_400, 60, 30 * 86_400),
     buyRateLimit: r.int('RATE_LIMIT_BUY', 20, 1, 1_000_000),
@@ -169,6 +176,8 @@ export function loadConfig (env: Env = process.env): Config {
     rateWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 10_000, 100, 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     paymentTimeoutMs: r.int('PAYMENT_TIMEOUT_MS', 900_000, 1000, 7 * 86_400_000),
+    buyTokenLeadMs: r.int('BUY_TOKEN_LEAD_MS', 300_000, 0, 86_400_000),
+    buyTokenTtlMs: r.int('BUY_TOKEN_TTL_MS', 120_000, 1000, 86_400_000),
     accessTokenTtlMs: r.int('ACCESS_TOKEN_TTL_MS', 900_000, 1000, 86_400_000),
     refreshTokenTtlMs: r.int('REFRESH_TOKEN_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
     loginRateLimit: r.int('RATE_LIMIT_LOGIN', 10, 1, 1_000_000),

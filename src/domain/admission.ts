@@ -2,6 +2,7 @@
  * Admission: turns a buy request into a ticket. One Redis round trip decides (lua admitBuyer),
  * one more queues an admitted ticket; a sold-out event costs none.
  */
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
@@ -52,7 +53,8 @@ export function localSoldOut (deps: Pick<AdmissionDeps, 'rejections' | 'onOutcom
   return { ticket_id: rejectedTicketId(cached.event.id, shard, userId), status: 'sold_out' }
 }
 
-export async function buy (deps: AdmissionDeps, eventId: number, userId: string, now = Date.now()): Promise<BuyOutcome> {
+/** `buyToken`: the token the buyer sent, if any (needed only for sales that require one). */
+export async function buy (deps: AdmissionDeps, eventId: number, userId: string, buyToken?: string, now = Date.now()): Promise<BuyOutcome> {
   const cached = await deps.events.get(eventId)
   if (cached === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
   const { event } = cached
@@ -67,13 +69,14 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
 
   const ref = { eventId: event.id, shard }
   const k = deps.keys.shard(ref)
-  let reply = await admitBuyer(deps.redis, k, userId, deps.overbook)
+  const token = event.requireToken ? buyToken ?? '' : undefined
+  let reply = await admitBuyer(deps.redis, k, userId, deps.overbook, token)
   if (reply.code === Admit.NOT_WARM) {
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)
     if (fresh === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
     await warmEvent(deps, fresh)
-    reply = await admitBuyer(deps.redis, k, userId, deps.overbook)
+    reply = await admitBuyer(deps.redis, k, userId, deps.overbook, token)
     if (reply.code === Admit.NOT_WARM) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
   }
 
@@ -99,6 +102,8 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
       deps.onOutcome?.('existing')
       return { kind: 'final', ticket: ticketView(ticketId, stored, qpos, qpos - position, undefined) }
     }
+    case Admit.TOKEN_INVALID:
+      throw new DomainError('BUY_TOKEN_INVALID', 'this sale needs a valid buy token (X-Buy-Token), issued shortly before the start')
     case Admit.SOLD_OUT_NOW:
     case Admit.SOLD_OUT_BEFORE:
       deps.onOutcome?.('sold_out')
@@ -106,4 +111,33 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
     default:
       throw new DomainError('INTERNAL', `admitBuyer answered ${String(reply.code)}`)
   }
+}
+
+export interface BuyTokenDeps {
+  readonly redis: RedisClient
+  readonly keys: KeySpace
+  readonly events: EventCache
+  /** Tokens are issued from this long before the start. */
+  readonly leadMs: number
+  /** A token stays valid this long after the start (or after it was issued, during the sale). */
+  readonly ttlMs: number
+}
+
+/**
+ * Issues the buyer's single-use buy token for a sale that requires one, only shortly before and
+ * during the sale: bots cannot stock up on tokens ahead of time. A new token replaces the last.
+ */
+export async function issueBuyToken (deps: BuyTokenDeps, eventId: number, userId: string, now = Date.now()): Promise<{ token: string, expires_at: string }> {
+  const cached = await deps.events.get(eventId)
+  if (cached === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+  const { event } = cached
+  if (!event.requireToken) throw new DomainError('BUY_TOKEN_NOT_AVAILABLE', 'this sale needs no buy token')
+  if (now < event.startAt.getTime() - deps.leadMs) throw new DomainError('BUY_TOKEN_NOT_AVAILABLE', 'buy tokens are issued shortly before the start')
+  if (now >= event.endAt.getTime()) throw new DomainError('EVENT_ENDED', 'the sale has ended')
+  const token = randomBytes(16).toString('base64url')
+  const expiresAt = Math.max(now, event.startAt.getTime()) + deps.ttlMs
+  const k = deps.keys.shard({ eventId: event.id, shard: shardOf(userId, event.shards) })
+  await deps.redis.hset(k.buyTokens, userId, `${token}:${expiresAt}`)
+  await deps.redis.pexpireat(k.buyTokens, event.endAt.getTime() + 3_600_000)
+  return { token, expires_at: new Date(expiresAt).toISOString() }
 }

@@ -1,18 +1,27 @@
 /**
  * Products and sale events as the admin creates them and buyers see them.
  */
-import type { EventsRepository, NewEvent, SaleEvent, EventStatus } from './events'
+import type { EventChanges, EventSortField, EventsRepository, NewEvent, SaleEvent, EventStatus } from './events'
 import { validateNewEvent, windowStatus } from './events'
-import type { NewProduct, Product, ProductsRepository } from './products'
-import { notFound } from './errors'
+import type { NewProduct, Product, ProductFilter, ProductSortField, ProductsRepository } from './products'
+import { DomainError, notFound } from './errors'
 import type { SaleStateDeps } from './sale-state'
-import { remainingUnits, warmEvent } from './sale-state'
+import { clearEvent, remainingUnits, shardStocks, warmEvent } from './sale-state'
+import type { Page, PageRequest } from './orders'
+import type { CatalogCache } from './catalog-cache'
 
 export interface CatalogDeps {
   readonly events: EventsRepository
   readonly products: ProductsRepository
   readonly sale: SaleStateDeps
+  /** Public product answers; cleared here on every write, and in other processes by `changed`. */
+  readonly cache: CatalogCache
+  /** Tells every process that the catalog changed (`products`) or an event did (`event:<id>`). */
+  readonly changed: (what: string) => Promise<void>
 }
+
+/** Edits and deletions stop this long before an event's start, so a sale never starts half-changed. */
+const EDIT_CUTOFF_MS = 2000
 
 export interface EventView {
   readonly id: number
@@ -25,6 +34,7 @@ export interface EventView {
   readonly shards: number
   readonly start_at: string
   readonly end_at: string
+  readonly require_token: boolean
   readonly status: EventStatus
 }
 
@@ -43,7 +53,85 @@ export async function createProduct (deps: CatalogDeps, input: NewProduct): Prom
   const id = await deps.products.insert(input)
   const product = await deps.products.findById(id)
   if (product === undefined) throw new Error(`product ${id} vanished after insert`)
+  await productsChanged(deps)
   return productView(product)
+}
+
+async function productsChanged (deps: CatalogDeps): Promise<void> {
+  deps.cache.clear()
+  await deps.changed('products')
+}
+
+export async function updateProduct (deps: CatalogDeps, id: number, changes: Partial<NewProduct>): Promise<ProductView> {
+  if (!await deps.products.update(id, changes)) throw notFound('PRODUCT_NOT_FOUND', 'product')
+  await productsChanged(deps)
+  return productView(await deps.products.findById(id) as Product)
+}
+
+export async function deleteProduct (deps: CatalogDeps, id: number): Promise<void> {
+  const result = await deps.products.remove(id)
+  if (result === 'missing') throw notFound('PRODUCT_NOT_FOUND', 'product')
+  if (result === 'in_use') throw new DomainError('PRODUCT_IN_USE', 'events sell this product; delete them first')
+  await productsChanged(deps)
+}
+
+export async function getProduct (deps: CatalogDeps, id: number): Promise<ProductView> {
+  const product = await deps.cache.get(`product:${id}`, async () => await deps.products.findById(id) ?? null)
+  if (product === null) throw notFound('PRODUCT_NOT_FOUND', 'product')
+  return productView(product)
+}
+
+export async function listProducts (deps: CatalogDeps, filter: ProductFilter, p: PageRequest<ProductSortField>): Promise<Page<ProductView>> {
+  const key = `products:${JSON.stringify([filter.q, filter.minPrice, filter.maxPrice, p.page, p.pageSize, p.sort.field, p.sort.direction])}`
+  return await deps.cache.get(key, async () => {
+    const { items, total } = await deps.products.list(filter, p)
+    return { items: items.map(productView), page: p.page, page_size: p.pageSize, total }
+  })
+}
+
+/**
+ * Changes an event that has not started. Stock, shards and window changes reach Redis at once:
+ * the event's shards are cleared and warmed again with the new stock (no buyer can have reached
+ * them: buys are refused before the start, and edits stop EDIT_CUTOFF_MS before it).
+ */
+export async function updateEvent (deps: CatalogDeps, id: number, changes: EventChanges, now = new Date()): Promise<EventView> {
+  const before = await deps.events.findById(id)
+  if (before === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+  const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as EventChanges
+  const merged: NewEvent = { ...before, ...given }
+  validateNewEvent(merged, now)
+  if (changes.productId !== undefined && await deps.products.findById(changes.productId) === undefined) throw notFound('PRODUCT_NOT_FOUND', 'product')
+  if (!await deps.events.updateUpcoming(id, given, new Date(now.getTime() + EDIT_CUTOFF_MS))) {
+    throw new DomainError('EVENT_NOT_EDITABLE', 'only an event that has not started can be changed')
+  }
+  const after = await deps.events.findById(id) as SaleEvent
+  await clearEvent(deps.sale, before)
+  await warmEvent(deps.sale, after)
+  await deps.changed(`event:${id}`)
+  return await eventView(deps, after, now.getTime())
+}
+
+export async function deleteEvent (deps: CatalogDeps, id: number, now = new Date()): Promise<void> {
+  const before = await deps.events.findById(id)
+  if (before === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+  if (!await deps.events.deleteUpcoming(id, new Date(now.getTime() + EDIT_CUTOFF_MS))) {
+    throw new DomainError('EVENT_NOT_EDITABLE', 'only an event that has not started can be deleted')
+  }
+  await clearEvent(deps.sale, before)
+  await deps.changed(`event:${id}`)
+}
+
+export async function listEvents (deps: CatalogDeps, status: 'upcoming' | 'active' | 'ended' | undefined, p: PageRequest<EventSortField>, now = new Date()): Promise<Page<EventView>> {
+  const { items, total } = await deps.events.list(status, now, p)
+  return { items: await Promise.all(items.map(async (e) => await eventView(deps, e, now.getTime()))), page: p.page, page_size: p.pageSize, total }
+}
+
+/** Puts the event's stock in Redis now (it is also done at creation and by every worker). */
+export async function warmUpEvent (deps: CatalogDeps, id: number): Promise<{ warmed_shards: number, shard_stock: number[] }> {
+  const event = await deps.events.findById(id)
+  if (event === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+  const warmed = await warmEvent(deps.sale, event)
+  return { warmed_shards: warmed, shard_stock: (await shardStocks(deps.sale, event)).map((s) => s ?? 0) }
 }
 
 /** Creates an event and puts its stock into Redis at once, so the sale is ready before it starts. */
@@ -78,6 +166,7 @@ export async function eventView (deps: CatalogDeps, event: SaleEvent, now: numbe
     shards: event.shards,
     start_at: event.startAt.toISOString(),
     end_at: event.endAt.toISOString(),
+    require_token: event.requireToken,
     status
   }
 }

@@ -4,6 +4,7 @@
 import type { Knex } from 'knex'
 import type { Db } from '../db/knex'
 import { badRequest } from './errors'
+import type { PageRequest } from './orders'
 
 export interface SaleEvent {
   readonly id: number
@@ -15,6 +16,8 @@ export interface SaleEvent {
   readonly shards: number
   readonly startAt: Date
   readonly endAt: Date
+  /** Buyers need a buy token (issued shortly before the start) to buy. */
+  readonly requireToken: boolean
 }
 
 export type EventStatus = 'upcoming' | 'active' | 'sold_out' | 'ended'
@@ -27,7 +30,12 @@ export interface NewEvent {
   readonly shards: number
   readonly startAt: Date
   readonly endAt: Date
+  readonly requireToken: boolean
 }
+
+export type EventChanges = Partial<NewEvent>
+
+export type EventSortField = 'id' | 'start_at' | 'end_at'
 
 export const MAX_SHARDS = 64
 export const MAX_STOCK = 10_000_000
@@ -42,6 +50,7 @@ interface EventRow {
   shards: number
   start_at: Date
   end_at: Date
+  require_token: number | boolean
 }
 
 function toEvent (row: EventRow): SaleEvent {
@@ -54,30 +63,66 @@ function toEvent (row: EventRow): SaleEvent {
     sold: row.sold,
     shards: row.shards,
     startAt: row.start_at,
-    endAt: row.end_at
+    endAt: row.end_at,
+    requireToken: Boolean(row.require_token)
   }
 }
 
-const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at']
+const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token']
+
+/** Columns of an event's fields, for inserts and updates. */
+function columnsOf (e: EventChanges): Record<string, unknown> {
+  const row: Record<string, unknown> = {}
+  if (e.productId !== undefined) row.product_id = e.productId
+  if (e.title !== undefined) row.title = e.title
+  if (e.priceCents !== undefined) row.price_cents = e.priceCents
+  if (e.stock !== undefined) row.stock = e.stock
+  if (e.shards !== undefined) row.shards = e.shards
+  if (e.startAt !== undefined) row.start_at = e.startAt
+  if (e.endAt !== undefined) row.end_at = e.endAt
+  if (e.requireToken !== undefined) row.require_token = e.requireToken
+  return row
+}
 
 export function eventsRepository (db: Db) {
   return {
     async insert (e: NewEvent, trx?: Knex.Transaction): Promise<number> {
-      const [id] = await (trx ?? db)('seckill_events').insert({
-        product_id: e.productId,
-        title: e.title,
-        price_cents: e.priceCents,
-        stock: e.stock,
-        shards: e.shards,
-        start_at: e.startAt,
-        end_at: e.endAt
-      })
+      const [id] = await (trx ?? db)('seckill_events').insert(columnsOf(e))
       return Number(id)
     },
 
     async findById (id: number, trx?: Knex.Transaction): Promise<SaleEvent | undefined> {
       const row: EventRow | undefined = await (trx ?? db)('seckill_events').first(COLUMNS).where({ id })
       return row === undefined ? undefined : toEvent(row)
+    },
+
+    /**
+     * Changes an event that has not started (and starts no sooner than `notBefore`); false when
+     * there is no such upcoming event. The start is checked in the same statement (no race).
+     */
+    async updateUpcoming (id: number, changes: EventChanges, notBefore: Date): Promise<boolean> {
+      const row = { ...columnsOf(changes), updated_at: db.raw('CURRENT_TIMESTAMP(3)') }
+      return (await db('seckill_events').where({ id }).andWhere('start_at', '>', notBefore).update(row)) === 1
+    },
+
+    /** Deletes an event that has not started; false when there is no such upcoming event. */
+    async deleteUpcoming (id: number, notBefore: Date): Promise<boolean> {
+      return (await db('seckill_events').where({ id }).andWhere('start_at', '>', notBefore).delete()) === 1
+    },
+
+    async list (status: 'upcoming' | 'active' | 'ended' | undefined, now: Date, p: PageRequest<EventSortField>): Promise<{ items: SaleEvent[], total: number }> {
+      const filtered = (q: Knex.QueryBuilder): Knex.QueryBuilder => {
+        if (status === 'upcoming') q.where('start_at', '>', now)
+        if (status === 'active') q.where('start_at', '<=', now).andWhere('end_at', '>', now)
+        if (status === 'ended') q.where('end_at', '<=', now)
+        return q
+      }
+      const [rows, count] = await Promise.all([
+        filtered(db('seckill_events').select(COLUMNS)).orderBy(p.sort.field, p.sort.direction).orderBy('id', p.sort.direction)
+          .limit(p.pageSize).offset((p.page - 1) * p.pageSize) as Promise<EventRow[]>,
+        filtered(db('seckill_events').count({ n: '*' })).first() as Promise<{ n: number | string } | undefined>
+      ])
+      return { items: rows.map(toEvent), total: Number(count?.n ?? 0) }
     },
 
     /** Events whose sale is on, or starts within `horizonMs`, or ended less than `graceMs` ago. */

@@ -14,6 +14,7 @@ export interface Waiter {
 export interface EventStateListener {
   onSoldOut: (eventId: number) => void
   onReopened: (eventId: number) => void
+  onCatalogChanged: (what: string) => void
 }
 
 export class OutcomeBus {
@@ -32,8 +33,9 @@ export class OutcomeBus {
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.keys.outcomeChannel) this.onOutcome(message)
       else if (channel === this.keys.eventStateChannel) this.onEventState(message)
+      else if (channel === this.keys.catalogChannel) this.listener.onCatalogChanged(message)
     })
-    await this.subscriber.subscribe(this.keys.outcomeChannel, this.keys.eventStateChannel)
+    await this.subscriber.subscribe(this.keys.outcomeChannel, this.keys.eventStateChannel, this.keys.catalogChannel)
   }
 
   get waiting (): number {

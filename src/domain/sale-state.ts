@@ -3,6 +3,7 @@
  * Everything here can be rebuilt from MySQL (warm-up uses stock − sold).
  */
 import type { KeySpace, ShardRef } from '../redis/keys'
+import { allShardKeys } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 import { closeShard, releaseStock, reopenShard, warmShard } from '../redis/commands'
 import { parseTicketId } from './tickets'
@@ -29,6 +30,12 @@ export async function warmEvent (deps: SaleStateDeps, event: SaleEvent): Promise
     return await warmShard(deps.redis, deps.keys.shard(ref), units[ref.shard] ?? 0, siblings)
   }))
   return results.filter((warmed) => warmed).length
+}
+
+/** Removes an event's Redis state (before it is warmed again with new settings, or deleted). */
+export async function clearEvent (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<void> {
+  await Promise.all(shardRefs(event).map(async (ref) => await deps.redis.del(...allShardKeys(deps.keys.shard(ref)))))
+  await deps.redis.del(deps.keys.event(event.id).soldOut)
 }
 
 /** Unreserved units per shard; `undefined` for a shard that is not warm. */

@@ -44,6 +44,7 @@ export const eventSchema: JsonSchema = {
     shards: { type: 'integer' },
     start_at: { type: 'string' },
     end_at: { type: 'string' },
+    require_token: { type: 'boolean' },
     status: { type: 'string', enum: ['upcoming', 'active', 'sold_out', 'ended'] }
   }
 }
@@ -70,18 +71,39 @@ export const newProductBody: JsonSchema = {
   }
 }
 
+const eventFields = {
+  product_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+  title: { type: 'string', minLength: 1, maxLength: 200 },
+  price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
+  stock: { type: 'integer', minimum: 1, maximum: MAX_STOCK },
+  shards: { type: 'integer', minimum: 1, maximum: MAX_SHARDS },
+  start_at: { type: 'string', format: 'date-time' },
+  end_at: { type: 'string', format: 'date-time' },
+  require_token: { type: 'boolean' }
+}
+
 export const newEventBody: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['product_id', 'title', 'price_cents', 'stock', 'start_at', 'end_at'],
+  properties: eventFields
+}
+
+export const eventChangesBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: eventFields
+}
+
+export const productChangesBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
   properties: {
-    product_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
     title: { type: 'string', minLength: 1, maxLength: 200 },
-    price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
-    stock: { type: 'integer', minimum: 1, maximum: MAX_STOCK },
-    shards: { type: 'integer', minimum: 1, maximum: MAX_SHARDS },
-    start_at: { type: 'string', format: 'date-time' },
-    end_at: { type: 'string', format: 'date-time' }
+    description: { type: ['string', 'null'], maxLength: 5000 },
+    price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 }
   }
 }
 

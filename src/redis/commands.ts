@@ -12,7 +12,8 @@ export const Admit = {
   EXISTING: 2,
   SOLD_OUT_NOW: 3,
   SOLD_OUT_BEFORE: 4,
-  NOT_WARM: -1
+  NOT_WARM: -1,
+  TOKEN_INVALID: -2
 } as const
 export type AdmitCode = typeof Admit[keyof typeof Admit]
 
@@ -25,10 +26,13 @@ export interface AdmitReply {
   readonly value: string
 }
 
-export async function admitBuyer (redis: RedisClient, k: ShardKeys, userId: string, overbook: number): Promise<AdmitReply> {
+/**
+ * `buyToken`: undefined when the sale requires none, else the token the buyer gave ('' for none).
+ */
+export async function admitBuyer (redis: RedisClient, k: ShardKeys, userId: string, overbook: number, buyToken?: string): Promise<AdmitReply> {
   const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
-    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained],
-    [userId, overbook]) as [AdmitCode, number, number, string]
+    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens],
+    [userId, overbook, buyToken ?? '-']) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }
 

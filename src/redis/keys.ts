@@ -20,6 +20,7 @@
  * | rejected-at                                 | int    | qseq at the first gate rejection (for the FIFO check)|
  * | epochs                                      | list   | one entry per reopen after units came back           |
  * | rate                                        | string | drain rate, tickets per second                       |
+ * | buy-tokens                                  | hash   | user -> "<token>:<expires at ms>" (single use)       |
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  */
 
@@ -43,6 +44,7 @@ export interface ShardKeys {
   readonly rejectedAt: string
   readonly epochs: string
   readonly rate: string
+  readonly buyTokens: string
   readonly lease: string
 }
 
@@ -107,6 +109,7 @@ export function createKeySpace (prefix: string): KeySpace {
           rejectedAt: base + 'rejected-at',
           epochs: base + 'epochs',
           rate: base + 'rate',
+          buyTokens: base + 'buy-tokens',
           lease: base + 'lease'
         })
         // Bounded: one entry per live shard the process touched; shards are few.

@@ -3,14 +3,15 @@ import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
 import type { CatalogDeps } from '../../domain/catalog'
 import { getEvent } from '../../domain/catalog'
-import { buy, localSoldOut } from '../../domain/admission'
-import type { AdmissionDeps } from '../../domain/admission'
+import { buy, issueBuyToken, localSoldOut } from '../../domain/admission'
+import type { AdmissionDeps, BuyTokenDeps } from '../../domain/admission'
 import { badRequest } from '../../domain/errors'
 import type { EventCache } from '../../domain/event-cache'
 import { commonErrors, errorSchema, ok, okSchema } from '../envelope'
 import { ID_PATTERN, IDEMPOTENCY_KEY, eventSchema, idParams, ticketSchema } from '../schemas'
 
 export interface EventRouteDeps {
+  readonly buyTokens: BuyTokenDeps
   readonly catalog: CatalogDeps
   readonly admission: AdmissionDeps
   readonly cache: EventCache
@@ -19,6 +20,7 @@ export interface EventRouteDeps {
 }
 
 const ID = new RegExp(ID_PATTERN)
+const BUY_TOKEN = /^[A-Za-z0-9_-]{22}$/
 
 export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): Promise<void> {
   app.get<{ Params: { id: string } }>('/events/:id', {
@@ -44,7 +46,7 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     config: { rateLimit: { ...deps.buyRateLimit, keyGenerator: (r: FastifyRequest) => `buy:${userOf(r).id}` } },
     schema: {
       params: idParams,
-      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' } } },
+      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' }, 'x-buy-token': { type: 'string' } } },
       response: { 200: okSchema(ticketSchema), 202: okSchema(ticketSchema), ...commonErrors }
     }
   }, async (request, reply) => {
@@ -53,7 +55,18 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
       throw badRequest('Idempotency-Key must be 1-128 characters of letters, digits, _ . : -')
     }
-    const outcome = await buy(deps.admission, Number(request.params.id), userOf(request).id)
+    const buyToken = request.headers['x-buy-token']
+    if (buyToken !== undefined && (typeof buyToken !== 'string' || !BUY_TOKEN.test(buyToken))) throw badRequest('X-Buy-Token is malformed')
+    const outcome = await buy(deps.admission, Number(request.params.id), userOf(request).id, buyToken)
     return await reply.code(outcome.kind === 'queued' ? 202 : 200).send(ok(outcome.ticket))
   })
+
+  app.post<{ Params: { id: string } }>('/events/:id/token', {
+    onRequest: deps.auth.required,
+    config: { rateLimit: { ...deps.buyRateLimit, keyGenerator: (r: FastifyRequest) => `token:${userOf(r).id}` } },
+    schema: {
+      params: idParams,
+      response: { 200: okSchema({ type: 'object', required: ['token', 'expires_at'], properties: { token: { type: 'string' }, expires_at: { type: 'string' } } }), ...commonErrors }
+    }
+  }, async (request) => ok(await issueBuyToken(deps.buyTokens, Number(request.params.id), userOf(request).id)))
 }

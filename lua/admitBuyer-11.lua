@@ -4,7 +4,8 @@
   A buyer who already holds a ticket for the shard gets it back (idempotent resubmit). Otherwise,
   when the shard is closed (event sold out) or its admitted-but-undecided tickets have reached the
   gate -- ceil(overbook x (own unreserved stock + free units last seen at sibling shards)) -- the
-  buyer is answered sold_out and remembered as such. Otherwise the buyer gets the next queue
+  buyer is answered sold_out and remembered as such. Otherwise, for a sale that requires a buy
+  token, the buyer's token is checked and used up (single use), and the buyer gets the next queue
   position and a ticket in status queued.
 
   Input:
@@ -18,9 +19,11 @@
     KEYS[8]  closed       flag  event sold out
     KEYS[9]  rejected-at  int   qseq at the first gate rejection (set once)
     KEYS[10] drained      int   highest queue position decided
+    KEYS[11] buy-tokens   hash  user -> "<token>:<expires at, ms>"
 
     ARGV[1]  user id
     ARGV[2]  overbook factor (>= 1)
+    ARGV[3]  the buyer's buy token, "" when none was given, "-" when the sale requires none
 
   Output: { code, queue position, position in line, ticket value }
      1  queued now
@@ -28,6 +31,7 @@
      3  sold out, answered now
      4  sold out, answered before
     -1  shard not warmed (no stock key)
+    -2  the sale requires a buy token and the buyer's is missing, wrong, used or expired
 ]]
 local user = ARGV[1]
 
@@ -63,6 +67,20 @@ if reject then
   redis.call('SADD', KEYS[2], user)
   redis.call('SET', KEYS[9], redis.call('GET', KEYS[4]) or '0', 'NX')
   return { 3, 0, 0, '' }
+end
+
+if ARGV[3] ~= '-' then
+  local held = redis.call('HGET', KEYS[11], user)
+  if not held then
+    return { -2, 0, 0, '' }
+  end
+  local sep = string.find(held, ':', 1, true)
+  local now = redis.call('TIME')
+  local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  if string.sub(held, 1, sep - 1) ~= ARGV[3] or tonumber(string.sub(held, sep + 1)) < nowMs then
+    return { -2, 0, 0, '' }
+  end
+  redis.call('HDEL', KEYS[11], user)
 end
 
 local qpos = redis.call('INCR', KEYS[4])
