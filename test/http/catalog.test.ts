@@ -48,7 +48,8 @@ t.test('products: admin CRUD, public list with filters and pages, detail, cache 
 
 t.test('events: edit and delete only before the start, changes reach Redis, lists by status, warm-up', async (t) => {
   const env = await testEnv(t)
-  const { http } = await startTestService(env)
+  // No worker here: workers warm live events too, which would race the warm-up endpoint.
+  const { http } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
   const admin = env.token(1, 'admin')
   const upcoming = await createSale(http, env, { stock: 10, startInMs: 60_000 })
   const active = await createSale(http, env, { stock: 5 })
