@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import type { Runtime } from './runtime'
 import { createAuthenticator, createTokenSigner } from './http/auth'
 import type { AccountDeps } from './domain/accounts'
@@ -78,6 +80,16 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       throw new DomainError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance')
     }
   })
+
+  // OpenAPI from the route schemas, served at /docs (UI) and /docs/json (the document).
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'seckill flash-sale API', version: '1', description: 'Success: {code: 0, message: "OK", data}. Error: {code: "<STABLE_CODE>", message, request_id}.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }]
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
 
   await app.register(rateLimit, {
     global: false,
