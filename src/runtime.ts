@@ -56,7 +56,7 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
   redis.on('error', (err) => log.warn({ err }, 'redis error'))
   const db = createDb(config.databaseUrl)
   const keys = createKeySpace(config.redisPrefix)
-  const queues = createShardQueues(redis, keys)
+  const queues = createShardQueues(redis, keys, log)
   const events = eventsRepository(db)
   const orders = ordersRepository(db)
   return {

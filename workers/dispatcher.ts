@@ -176,6 +176,7 @@ export class Dispatcher {
       const ref = { eventId: event.id, shard }
       await Promise.all(allShardKeys(keys.shard(ref)).map(async (key) => await redis.expire(key, ttl)))
       const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: keys.queuePrefix(ref) })
+      queue.on('error', (err) => log.warn({ err, eventId: event.id }, 'queue error while retiring'))
       try {
         await queue.obliterate({ force: true })
       } finally {

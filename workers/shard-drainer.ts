@@ -109,7 +109,10 @@ export class ShardDrainer {
       drainDelay: 1
     })
     this.worker.on('error', (err) => this.deps.log.warn({ err, shard: this.k.tag }, 'bullmq worker error'))
-    void this.worker.startStalledCheckTimer()
+    this.worker.startStalledCheckTimer().catch((err: unknown) => {
+      // Fails only when the worker closes while starting (its connection is already gone).
+      if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'stalled-job check did not start')
+    })
     this.lockTimer = setInterval(() => { void this.extendLocks() }, Math.max(500, Math.floor(this.deps.settings.jobLockMs / 3)))
     if (this.shards > 1) this.hintTimer = setInterval(() => { void this.shareFreeUnits() }, FREE_HINT_MS)
     this.done = this.loop()

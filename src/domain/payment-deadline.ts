@@ -34,6 +34,7 @@ export class PaymentDeadlines {
     private readonly onExpired?: (n: number) => void
   ) {
     this.queue = new Queue<ExpiryJob>(EXPIRY_QUEUE_NAME, { connection, prefix: keys.expiryQueuePrefix, streams: { events: { maxLen: 100 } } })
+    this.queue.on('error', (err) => this.log.warn({ err }, 'expiry queue error'))
   }
 
   /** Schedules the expiry of newly won orders. */

@@ -4,6 +4,7 @@
  */
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
 import type { KeySpace, ShardRef } from '../redis/keys'
 import { QUEUE_NAME } from '../redis/keys'
 
@@ -24,7 +25,7 @@ export interface ShardQueues {
   close: () => Promise<void>
 }
 
-export function createShardQueues (connection: Redis, keys: KeySpace): ShardQueues {
+export function createShardQueues (connection: Redis, keys: KeySpace, log: Logger): ShardQueues {
   const queues = new Map<string, Queue<BuyJobData>>()
   const queue = (ref: ShardRef): Queue<BuyJobData> => {
     const prefix = keys.queuePrefix(ref)
@@ -36,6 +37,7 @@ export function createShardQueues (connection: Redis, keys: KeySpace): ShardQueu
         // Admission needs no job events; a short stream keeps Redis memory flat under a crowd.
         streams: { events: { maxLen: 100 } }
       })
+      q.on('error', (err) => log.warn({ err, queue: prefix }, 'queue error'))
       queues.set(prefix, q)
     }
     return q
