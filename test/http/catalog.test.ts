@@ -77,6 +77,19 @@ t.test('events: edit and delete only before the start, changes reach Redis, list
   t.same(warm.body.data, { warmed_shards: 1, shard_stock: [5] }, 'warm-up puts lost stock back (stock − sold)')
   t.equal((await http.request('POST', `/api/v1/admin/events/${active}/warmup`, { token: admin })).body.data.warmed_shards, 0, 'and leaves a warm sale alone')
 
+  for (const [method, path, token, status, code] of [
+    ['PATCH', '/api/v1/admin/events/424242', admin, 404, 'EVENT_NOT_FOUND'],
+    ['DELETE', '/api/v1/admin/events/424242', admin, 404, 'EVENT_NOT_FOUND'],
+    ['POST', '/api/v1/admin/events/424242/warmup', admin, 404, 'EVENT_NOT_FOUND'],
+    ['PATCH', `/api/v1/admin/events/${upcoming}`, env.token(5), 403, 'FORBIDDEN'],
+    ['DELETE', `/api/v1/admin/events/${upcoming}`, undefined, 401, 'UNAUTHORIZED'],
+    ['POST', '/api/v1/events/424242/token', env.token(5), 404, 'EVENT_NOT_FOUND'],
+    ['POST', `/api/v1/events/${upcoming}/token`, undefined, 401, 'UNAUTHORIZED']
+  ] as const) {
+    const r = await http.request(method, path, { token, body: method === 'PATCH' ? { title: 'x' } : undefined })
+    t.same([r.status, r.body.code], [status, code], `${method} ${path}`)
+  }
+  t.equal((await http.request('PATCH', `/api/v1/admin/events/${upcoming}`, { token: admin, body: { product_id: 424242 } })).body.code, 'PRODUCT_NOT_FOUND')
   t.equal((await http.request('DELETE', `/api/v1/admin/events/${upcoming}`, { token: admin })).status, 204)
   t.equal((await http.request('GET', `/api/v1/events/${upcoming}`)).status, 404)
   t.equal(await env.redis.exists(env.keys.shard({ eventId: upcoming, shard: 0 }).stock), 0, 'its Redis state is gone')
