@@ -17,6 +17,8 @@ export interface Config {
   readonly metricsPort: number
   readonly logLevel: string
   readonly redisUrl: string
+  /** Seed nodes of a Redis Cluster; empty for a single server. */
+  readonly redisClusterNodes: readonly string[]
   readonly redisPrefix: string
   readonly databaseUrl: string
   readonly jwtSecret: string
@@ -144,6 +146,10 @@ export function loadConfig (env: Env = process.env): Config {
   if (secret !== undefined && secret.length < 32) {
     r.problems.push('JWT_SECRET: must be at least 32 characters')
   }
+  const clusterNodes = (r.optional('REDIS_CLUSTER_NODES') ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '')
+  for (const node of clusterNodes) {
+    if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(node)) r.problems.push(`REDIS_CLUSTER_NODES: ${JSON.stringify(node)} is not host:port`)
+  }
   const prefix = r.str('REDIS_PREFIX', 'sk')
   if (!/^[A-Za-z0-9_.-]{1,32}$/.test(prefix)) {
     r.problems.push('REDIS_PREFIX: 1-32 characters of letters, digits, _ . -')
@@ -156,6 +162,7 @@ export function loadConfig (env: Env = process.env): Config {
     metricsPort: r.int('METRICS_PORT', 0, 0, 65535),
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisClusterNodes: clusterNodes,
     redisPrefix: prefix,
     databaseUrl: r.url('DATABASE_URL', 'mysql://root@127.0.0.1:3306/seckill', ['mysql:']),
     jwtSecret: secret ?? DEV_JWT_SECRET,

@@ -2,7 +2,6 @@
  * The process's shared resources, created once and closed once: Redis connections, the MySQL
  * pool, repositories, shard queues. Both the ingress and the worker are built from it.
  */
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from './config'
 import { createDb, migrateLatest } from './db/knex'
@@ -11,7 +10,8 @@ import { eventsRepository } from './domain/events'
 import type { EventsRepository } from './domain/events'
 import { productsRepository } from './domain/products'
 import type { ProductsRepository } from './domain/products'
-import { createRedis } from './redis/client'
+import { createRedisClient } from './redis/client'
+import type { RedisClient } from './redis/scripts'
 import { createKeySpace } from './redis/keys'
 import type { KeySpace } from './redis/keys'
 import { createShardQueues } from './queue/shard-queues'
@@ -27,7 +27,7 @@ import type { Metrics } from './metrics'
 export interface Runtime {
   readonly config: Config
   readonly log: Logger
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly db: Db
   readonly keys: KeySpace
   readonly events: EventsRepository
@@ -39,20 +39,21 @@ export interface Runtime {
   readonly queues: ShardQueues
   readonly metrics: Metrics
   /** A new connection with the runtime's settings (subscribers, BullMQ blocking clients). */
-  connect: (name: string, opts?: { maxRetriesPerRequest?: number | null }) => Redis
+  connect: (name: string, opts?: { maxRetriesPerRequest?: number | null }) => RedisClient
   close: () => Promise<void>
 }
 
 export async function createRuntime (config: Config, log: Logger, opts: { migrate?: boolean } = {}): Promise<Runtime> {
   if (opts.migrate !== false) await migrateLatest(config.databaseUrl)
-  const extra: Redis[] = []
-  const connect = (name: string, o: { maxRetriesPerRequest?: number | null } = {}): Redis => {
-    const c = createRedis(config.redisUrl, { name, maxRetriesPerRequest: o.maxRetriesPerRequest })
+  const target = { url: config.redisUrl, clusterNodes: config.redisClusterNodes }
+  const extra: RedisClient[] = []
+  const connect = (name: string, o: { maxRetriesPerRequest?: number | null } = {}): RedisClient => {
+    const c = createRedisClient(target, { name, maxRetriesPerRequest: o.maxRetriesPerRequest })
     c.on('error', (err) => log.warn({ err, connection: name }, 'redis connection error'))
     extra.push(c)
     return c
   }
-  const redis = createRedis(config.redisUrl, { name: 'main' })
+  const redis = createRedisClient(target, { name: 'main' })
   redis.on('error', (err) => log.warn({ err }, 'redis error'))
   const db = createDb(config.databaseUrl)
   const keys = createKeySpace(config.redisPrefix)

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import Piscina from 'piscina'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../src/redis/scripts'
 import type { Logger } from 'pino'
 import type { Config } from '../src/config'
 import type { EventsRepository, SaleEvent } from '../src/domain/events'
@@ -32,8 +32,8 @@ const LOOKBACK_MS = 7 * 86_400_000
 
 export interface DispatcherDeps {
   readonly config: Config
-  readonly redis: Redis
-  readonly bullConnection: Redis
+  readonly redis: RedisClient
+  readonly bullConnection: RedisClient
   readonly keys: KeySpace
   readonly events: EventsRepository
   readonly log: Logger
@@ -60,6 +60,7 @@ export class Dispatcher {
     const { config } = deps
     const workerData: DrainThreadData = {
       redisUrl: config.redisUrl,
+      redisClusterNodes: [...config.redisClusterNodes],
       redisPrefix: config.redisPrefix,
       databaseUrl: config.databaseUrl,
       faultPoint: config.faultPoint,

@@ -3,9 +3,9 @@
  * thread, on its first task, and reused.
  */
 import { workerData } from 'node:worker_threads'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../src/redis/scripts'
 import type { Knex } from 'knex'
-import { createRedis } from '../src/redis/client'
+import { createRedisClient } from '../src/redis/client'
 import { createKeySpace } from '../src/redis/keys'
 import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
@@ -15,6 +15,7 @@ import type { DrainBatchInput, DrainBatchResult, DrainDeps } from './drain-batch
 /** What the dispatcher hands every thread at start. */
 export interface DrainThreadData {
   readonly redisUrl: string
+  readonly redisClusterNodes: readonly string[]
   readonly redisPrefix: string
   readonly databaseUrl: string
   readonly faultPoint: string | undefined
@@ -22,7 +23,7 @@ export interface DrainThreadData {
 }
 
 interface ThreadState {
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly db: Knex
   readonly keys: KeySpace
   readonly deps: DrainDeps
@@ -33,7 +34,7 @@ let state: ThreadState | undefined
 function init (): ThreadState {
   if (state !== undefined) return state
   const data = workerData as DrainThreadData
-  const redis = createRedis(data.redisUrl, { name: 'drain-thread' })
+  const redis = createRedisClient({ url: data.redisUrl, clusterNodes: data.redisClusterNodes }, { name: 'drain-thread' })
   const db = createDb(data.databaseUrl, { poolMax: 2 })
   const keys = createKeySpace(data.redisPrefix)
   const fault = faultInjector(data.faultPoint, redis, keys)
@@ -48,7 +49,7 @@ function init (): ThreadState {
  *   drain:process-kill-after-reserve  the whole worker process is killed (SIGKILL)
  *   drain:process-kill-after-commit   the same, after the orders committed, before outcomes
  */
-function faultInjector (spec: string | undefined, redis: Redis, keys: KeySpace): DrainDeps['fault'] {
+function faultInjector (spec: string | undefined, redis: RedisClient, keys: KeySpace): DrainDeps['fault'] {
   if (spec === undefined || !spec.startsWith('drain:')) return undefined
   const m = /^drain:(thread-exit|process-kill)-(after-reserve|after-commit)$/.exec(spec)
   if (m === null) throw new Error(`SECKILL_FAULT: unknown drain fault ${spec}`)

@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Worker } from 'bullmq'
 import type { Job } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../src/redis/scripts'
 import type { Logger } from 'pino'
 import type Piscina from 'piscina'
 import { QUEUE_NAME } from '../src/redis/keys'
@@ -41,9 +41,9 @@ export interface BatchReport {
 }
 
 export interface ShardDrainerDeps {
-  readonly redis: Redis
+  readonly redis: RedisClient
   /** Connection for BullMQ (maxRetriesPerRequest null); BullMQ duplicates it for blocking. */
-  readonly bullConnection: Redis
+  readonly bullConnection: RedisClient
   readonly keys: KeySpace
   readonly pool: Piscina
   readonly settings: DrainerSettings

@@ -13,7 +13,7 @@
  * I7 (a resubmitted buy returns the same ticket) is a property of the API; callers check it there.
  */
 import type { Knex } from 'knex'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/scripts'
 import type { KeySpace } from '../redis/keys'
 import { parseStoredTicket, queuedTicketId } from '../domain/tickets'
 
@@ -38,7 +38,7 @@ export interface SaleAudit {
 
 const LIVE = ['pending_payment', 'paid']
 
-export async function auditSale (db: Knex, redis: Redis, keys: KeySpace, eventId: number): Promise<SaleAudit> {
+export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, eventId: number): Promise<SaleAudit> {
   const event = await db('seckill_events').first('stock', 'sold', 'shards').where({ id: eventId }) as { stock: number, sold: number, shards: number } | undefined
   if (event === undefined) throw new Error(`event ${eventId} not found`)
   const orders = await db('orders').select('id', 'ticket_id', 'user_id', 'status').where({ event_id: eventId }) as Array<{ id: number | string, ticket_id: string, user_id: number | string, status: string }>

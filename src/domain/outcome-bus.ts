@@ -2,7 +2,7 @@
  * Listens to the drains' outcome messages and the sold-out announcements on one subscriber
  * connection, and wakes the long-polls waiting on the tickets that changed.
  */
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/scripts'
 import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
 
@@ -22,7 +22,7 @@ export class OutcomeBus {
   private count = 0
 
   constructor (
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly keys: KeySpace,
     private readonly listener: EventStateListener,
     private readonly log: Logger,

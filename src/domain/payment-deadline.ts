@@ -6,7 +6,7 @@
  */
 import { DelayedError, Queue, Worker } from 'bullmq'
 import type { Job } from 'bullmq'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/scripts'
 import type { Logger } from 'pino'
 import { EXPIRY_QUEUE_NAME } from '../redis/keys'
 import type { KeySpace } from '../redis/keys'
@@ -27,7 +27,7 @@ export class PaymentDeadlines {
   private sweeper: NodeJS.Timeout | undefined
 
   constructor (
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     keys: KeySpace,
     private readonly lifecycle: LifecycleDeps,
     private readonly log: Logger,

@@ -3,10 +3,10 @@
  * id, so adding it again is a no-op.
  */
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { KeySpace, ShardRef } from '../redis/keys'
 import { QUEUE_NAME } from '../redis/keys'
+import type { RedisClient } from '../redis/scripts'
 
 /** Payload of a buy job: the buyer and the ticket's queue position in its shard. */
 export interface BuyJobData {
@@ -25,7 +25,7 @@ export interface ShardQueues {
   close: () => Promise<void>
 }
 
-export function createShardQueues (connection: Redis, keys: KeySpace, log: Logger): ShardQueues {
+export function createShardQueues (connection: RedisClient, keys: KeySpace, log: Logger): ShardQueues {
   const queues = new Map<string, Queue<BuyJobData>>()
   const queue = (ref: ShardRef): Queue<BuyJobData> => {
     const prefix = keys.queuePrefix(ref)

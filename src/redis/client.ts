@@ -1,6 +1,14 @@
-import { Redis } from 'ioredis'
-import type { RedisOptions } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import type { ClusterNode, RedisOptions } from 'ioredis'
 import { defineScripts } from './scripts'
+import type { RedisClient } from './scripts'
+
+export interface RedisTarget {
+  /** A single Redis server. */
+  readonly url: string
+  /** Seed nodes of a Redis Cluster ("host:port"); when given, `url` only supplies credentials. */
+  readonly clusterNodes?: readonly string[]
+}
 
 export interface RedisClientOptions {
   /** BullMQ's blocking connections need this null; ordinary clients retry a few times. */
@@ -8,19 +16,36 @@ export interface RedisClientOptions {
   readonly name?: string
 }
 
+function parseNode (node: string): ClusterNode {
+  const i = node.lastIndexOf(':')
+  return { host: node.slice(0, i), port: Number(node.slice(i + 1)) }
+}
+
 /**
- * A Redis connection with every product script defined. Auto-pipelining sends the commands of
- * concurrent requests in one write, which is what keeps the admission path at one round trip per
- * buy under a crowd.
+ * A connection (to one server or to a cluster) with every product script defined.
+ * Auto-pipelining sends the commands of concurrent requests in one write. That is what keeps the
+ * admission path at one round trip per buy under a crowd.
  */
-export function createRedis (url: string, opts: RedisClientOptions = {}): Redis {
+export function createRedisClient (target: RedisTarget, opts: RedisClientOptions = {}): RedisClient {
   const options: RedisOptions = {
-    enableAutoPipelining: true,
     maxRetriesPerRequest: opts.maxRetriesPerRequest === undefined ? 3 : opts.maxRetriesPerRequest,
-    connectionName: opts.name,
-    lazyConnect: false
+    connectionName: opts.name
   }
-  const client = new Redis(url, options)
+  let client: RedisClient
+  if (target.clusterNodes !== undefined && target.clusterNodes.length > 0) {
+    const u = new URL(target.url)
+    client = new Cluster(target.clusterNodes.map(parseNode), {
+      enableAutoPipelining: true,
+      redisOptions: { ...options, username: u.username === '' ? undefined : decodeURIComponent(u.username), password: u.password === '' ? undefined : decodeURIComponent(u.password) }
+    })
+  } else {
+    client = new Redis(target.url, { ...options, enableAutoPipelining: true })
+  }
   defineScripts(client)
   return client
+}
+
+/** A connection to a single server (tools and tests that never talk to a cluster). */
+export function createRedis (url: string, opts: RedisClientOptions = {}): Redis {
+  return createRedisClient({ url }, opts) as Redis
 }
