@@ -1,14 +1,18 @@
 /**
- * PM2: `npx pm2 start ecosystem.config.js` after `npm ci && npm run build`.
+ * PM2: `npm ci && npm run build && npx pm2 start ecosystem.config.js`.
  *
- *   ingress  Fastify, cluster mode (stateless; scale with `pm2 scale ingress N`)
- *   worker   dispatcher + piscina pool, fork mode (shard leases move when you `pm2 scale worker N`)
+ *   ingress  Fastify, cluster mode (stateless). Scale with `pm2 scale ingress N`; `pm2 reload
+ *            ingress` replaces instances one by one and drops no request.
+ *   worker   dispatcher + piscina pool, fork mode. `pm2 scale worker N` at any time: shard leases
+ *            move between workers and no ticket is lost.
  *
- * Each worker instance serves its metrics on METRICS_PORT + its instance number (increment_var).
+ * Instances: INGRESS_INSTANCES (default 1), WORKER_INSTANCES (default 1); threads per worker:
+ * WORKER_THREADS. Each worker serves its metrics on WORKER_METRICS_PORT + its instance number.
  * Every other setting comes from the environment, as documented in the README.
  */
 const common = {
   script: 'dist/src/server.js',
+  cwd: __dirname,
   // Graceful shutdown: stop admitting, finish batches in flight, close pools.
   kill_timeout: 20000,
   max_memory_restart: '1G',
@@ -22,6 +26,9 @@ module.exports = {
       name: 'ingress',
       exec_mode: 'cluster',
       instances: Number(process.env.INGRESS_INSTANCES || 1),
+      // A reloaded instance gets traffic once it listens (it sends 'ready').
+      wait_ready: true,
+      listen_timeout: 30000,
       env: { PROCESS_ROLE: 'ingress' }
     },
     {

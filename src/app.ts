@@ -3,6 +3,7 @@
  * subscriber for long-polls and sold-out announcements, the event cache).
  */
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
@@ -39,6 +40,10 @@ export interface Ingress {
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/
 
+async function openConnections (app: FastifyInstance): Promise<number> {
+  return await new Promise((resolve) => { app.server.getConnections((err, n) => resolve(err === null ? n : 0)) })
+}
+
 export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const { config, log } = rt
   const state: HealthState = { shuttingDown: false }
@@ -58,6 +63,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   await bus.start()
 
   const app: FastifyInstance = Fastify({
+    return503OnClosing: false,
     loggerInstance: log as FastifyBaseLogger,
     // Per-request access logs would cost more than the buy itself under a crowd; errors are logged.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -76,9 +82,9 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   })
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id))
-    if (state.shuttingDown && !request.url.startsWith('/healthz') && !request.url.startsWith('/readyz')) {
-      throw new DomainError('SHUTTING_DOWN', 'the service is shutting down; retry on another instance')
-    }
+    // While draining, requests still arriving on open connections are served (a reload drops
+    // none), and the client is told to reconnect, which lands it on a live instance.
+    if (state.shuttingDown) reply.header('connection', 'close')
   })
 
   // OpenAPI from the route schemas, served at /docs (UI) and /docs/json (the document).
@@ -162,6 +168,10 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     state,
     async close () {
       state.shuttingDown = true
+      // Drain: answers now carry Connection: close, so clients leave; closing while they still
+      // reuse idle keep-alive sockets would reset their requests.
+      const deadline = Date.now() + config.shutdownDrainMs
+      while (Date.now() < deadline && await openConnections(app) > 0) await sleep(100)
       await bus.close()
       await app.close()
       await rejections.close()

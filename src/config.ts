@@ -47,6 +47,8 @@ export interface Config {
   readonly pollRateLimit: number
   readonly rateWindowMs: number
   readonly shutdownTimeoutMs: number
+  /** On shutdown the ingress keeps answering (Connection: close) until its connections are gone, at most this long. */
+  readonly shutdownDrainMs: number
   /** A won order not paid within this time expires and its unit goes back to the sale. */
   readonly paymentTimeoutMs: number
   /** Buy tokens (for sales that require them) are issued from this long before the start. */
@@ -182,6 +184,7 @@ export function loadConfig (env: Env = process.env): Config {
     pollRateLimit: r.int('RATE_LIMIT_POLL', 120, 1, 1_000_000),
     rateWindowMs: r.int('RATE_LIMIT_WINDOW_MS', 10_000, 100, 3_600_000),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    shutdownDrainMs: r.int('SHUTDOWN_DRAIN_MS', 5000, 0, 60_000),
     paymentTimeoutMs: r.int('PAYMENT_TIMEOUT_MS', 900_000, 1000, 7 * 86_400_000),
     buyTokenLeadMs: r.int('BUY_TOKEN_LEAD_MS', 300_000, 0, 86_400_000),
     buyTokenTtlMs: r.int('BUY_TOKEN_TTL_MS', 120_000, 1000, 86_400_000),

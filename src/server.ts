@@ -79,6 +79,8 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     ingress = await buildIngress(runtime)
     address = await ingress.app.listen({ host: config.host, port: config.port })
     log.info({ address }, 'ingress listening')
+    // PM2 (wait_ready) routes traffic to a reloaded instance only once it listens.
+    process.send?.('ready')
   }
   let stopping: Promise<void> | undefined
   return {

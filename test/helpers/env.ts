@@ -47,6 +47,7 @@ export async function testEnv (t: Test, overrides: Record<string, string> = {}):
     LEASE_MS: '2000',
     GAP_GRACE_MS: '200',
     EVENT_CACHE_MS: '200',
+    SHUTDOWN_DRAIN_MS: '0',
     RATE_LIMIT_BUY: '1000000',
     RATE_LIMIT_POLL: '1000000',
     ...overrides

@@ -1,0 +1,77 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { auditSale } from '../../src/audit/sale-audit'
+import { repoPath } from '../../src/util/paths'
+import { testEnv } from '../helpers/env'
+import { createSale, httpClient, pool, saleIdle, until } from '../helpers/sale'
+
+const run = promisify(execFile)
+
+t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale, ingress reloaded, nothing lost', async (t) => {
+  const env = await testEnv(t)
+  const home = mkdtempSync(join(tmpdir(), 'sk-pm2-'))
+  const port = 30000 + Math.floor(Math.random() * 10000)
+  const pm2Env = {
+    ...env.env,
+    PATH: process.env.PATH ?? '',
+    HOME: home,
+    PM2_HOME: home,
+    PORT: String(port),
+    INGRESS_INSTANCES: '2',
+    WORKER_INSTANCES: '2',
+    WORKER_METRICS_PORT: String(port + 100),
+    WORKER_THREADS: '1',
+    SHUTDOWN_DRAIN_MS: '5000'
+  }
+  const pm2 = async (...args: string[]): Promise<string> =>
+    (await run(process.execPath, [repoPath('node_modules', 'pm2', 'bin', 'pm2'), ...args], { env: pm2Env, cwd: repoPath() })).stdout
+  env.defer(async () => {
+    await pm2('kill').catch(() => undefined)
+    rmSync(home, { recursive: true, force: true })
+  })
+
+  await pm2('start', repoPath('ecosystem.config.js'))
+  const http = httpClient(`http://127.0.0.1:${port}`)
+  await until(async () => (await http.request('GET', '/readyz').catch(() => ({ status: 0 }))).status === 200, 60_000, 'the ingress under PM2')
+  const list = JSON.parse(await pm2('jlist')) as Array<{ name: string, pm2_env: { status: string, exec_mode: string } }>
+  t.same(list.map((p) => `${p.name}:${p.pm2_env.exec_mode}:${p.pm2_env.status}`).sort(),
+    ['ingress:cluster_mode:online', 'ingress:cluster_mode:online', 'worker:fork_mode:online', 'worker:fork_mode:online'])
+
+  const STOCK = 300
+  const SHARDS = 4
+  const eventId = await createSale(http, env, { stock: STOCK, shards: SHARDS })
+  const users = Array.from({ length: 3000 }, (_, i) => String(80_000 + i))
+  const crowd = pool(users, 50, async (u) => await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(u) }))
+  await sleep(300)
+  await pm2('scale', 'worker', '3')
+  await sleep(1500)
+  await pm2('scale', 'worker', '1')
+  const first = await crowd
+  t.ok(first.every((r) => r.status === 200 || r.status === 202), 'every buyer answered 200 or 202 while workers came and went')
+  await until(async () => await saleIdle(env, eventId, SHARDS), 90_000, 'the remaining worker to finish the sale')
+  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
+  for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
+  t.equal(audit.liveOrders, STOCK)
+
+  // Reload the ingress while buyers keep asking: every request is answered.
+  let stop = false
+  const statuses: number[] = []
+  const traffic = Promise.all(Array.from({ length: 10 }, async (_, c) => {
+    let i = 0
+    while (!stop) {
+      const u = users[(c * 300 + i++) % users.length] as string
+      statuses.push((await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(u) }).catch(() => ({ status: 0 }))).status)
+    }
+  }))
+  await pm2('reload', 'ingress')
+  await sleep(500)
+  stop = true
+  await traffic
+  t.ok(statuses.length > 100, `${statuses.length} requests during the reload`)
+  t.same([...new Set(statuses)], [200], 'all answered 200 (their tickets), none dropped')
+})
