@@ -7,7 +7,8 @@
  *            move between workers and no ticket is lost.
  *
  * Instances: INGRESS_INSTANCES (default 1), WORKER_INSTANCES (default 1); threads per worker:
- * WORKER_THREADS. Each worker serves its metrics on WORKER_METRICS_PORT + its instance number.
+ * WORKER_THREADS. Metrics: each ingress instance on INGRESS_METRICS_PORT (9400) + its instance
+ * number, each worker on WORKER_METRICS_PORT (9464) + its instance number.
  * Every other setting comes from the environment, as documented in the README.
  */
 const common = {
@@ -29,7 +30,9 @@ module.exports = {
       // A reloaded instance gets traffic once it listens (it sends 'ready').
       wait_ready: true,
       listen_timeout: 30000,
-      env: { PROCESS_ROLE: 'ingress' }
+      // In cluster mode the API port is shared; each instance's metrics have a port of their own.
+      increment_var: 'METRICS_PORT',
+      env: { PROCESS_ROLE: 'ingress', METRICS_PORT: Number(process.env.INGRESS_METRICS_PORT || 9400) }
     },
     {
       ...common,

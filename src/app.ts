@@ -149,6 +149,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         overbook: config.gateOverbook,
         rejections,
         onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
+        onAdmitTime: (seconds) => rt.metrics.admitSeconds.observe(seconds),
         log,
         skipEnqueue: config.faultPoint === 'ingress:skip-enqueue'
       }

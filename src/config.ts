@@ -13,7 +13,7 @@ export interface Config {
   readonly role: ProcessRole
   readonly host: string
   readonly port: number
-  /** Port of a metrics-only listener for worker processes (0 = none). */
+  /** Port of an extra metrics-only listener (0 = none): every PM2 instance gets its own. */
   readonly metricsPort: number
   readonly logLevel: string
   readonly redisUrl: string

@@ -1,45 +1,100 @@
 /**
- * Prometheus metrics of a process. One registry per process; worker threads report their batch
- * results to the dispatcher, which records them here, so thread work is counted once.
- * No user ids in labels.
+ * Prometheus metrics of a process. One registry per process. Worker threads report their batch
+ * results to the dispatcher, which records them here, so thread work is counted once and scraped
+ * with the process. No user ids in labels: shards are labelled `e<event>.<shard>`.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+export interface ShardGaugeSource {
+  /** Undecided tickets, positions admitted but not decided, and age of the oldest undecided (s). */
+  shardDepths: () => Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number }>>
+}
+
+export interface PoolGaugeSource {
+  poolStats: () => { mysqlUsed: number, mysqlFree: number, mysqlPending: number, redisReady: number }
+}
 
 export interface Metrics {
   readonly registry: Registry
   readonly buys: Counter<'outcome'>
   readonly httpDuration: Histogram<'route' | 'method' | 'status'>
+  readonly admitSeconds: Histogram
+  readonly queueWaitSeconds: Histogram
+  readonly ticketSeconds: Histogram
   readonly drainBatchSize: Histogram
   readonly drainBatchSeconds: Histogram<'stage'>
   readonly ticketsDecided: Counter<'status'>
+  readonly ordersCommitted: Counter
   readonly recoveredTickets: Counter
   readonly ordersExpired: Counter
+  readonly leaseMoves: Counter<'move'>
+  /** Registers the scrape-time sources (worker: shard depths; every process: pools). */
+  watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource }) => void
 }
 
 export function createMetrics (role: string): Metrics {
   const registry = new Registry()
   registry.setDefaultLabels({ role })
   collectDefaultMetrics({ register: registry })
+  const r = [registry]
+  const sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource } = {}
+
+  // The three shard gauges share one Redis read per scrape (the registry gathers concurrently).
+  let depths: { at: number, value: ReturnType<ShardGaugeSource['shardDepths']> } | undefined
+  const readDepths = async (): Promise<Awaited<ReturnType<ShardGaugeSource['shardDepths']>>> => {
+    if (sources.shards === undefined) return []
+    if (depths === undefined || Date.now() - depths.at > 250) depths = { at: Date.now(), value: sources.shards.shardDepths() }
+    return await depths.value
+  }
+  const shardGauge = (name: string, help: string, pick: (d: Awaited<ReturnType<ShardGaugeSource['shardDepths']>>[number]) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['shard'],
+      registers: r,
+      async collect () {
+        this.reset()
+        for (const d of await readDepths()) this.set({ shard: d.shard }, pick(d))
+      }
+    })
+  }
+  shardGauge('seckill_shard_pending_tickets', 'Admitted tickets of an owned shard not yet decided', (d) => d.pending)
+  shardGauge('seckill_shard_backlog', 'Queue positions admitted but not yet decided (FIFO mark behind the last admitted)', (d) => d.backlog)
+  shardGauge('seckill_shard_lag_seconds', 'Age of the oldest undecided ticket of an owned shard', (d) => d.lagSeconds)
+  new Gauge({
+    name: 'seckill_pool_connections',
+    help: 'Connections of the MySQL pool by state, and Redis readiness',
+    labelNames: ['pool', 'state'],
+    registers: r,
+    collect () {
+      if (sources.pools === undefined) return
+      const s = sources.pools.poolStats()
+      this.set({ pool: 'mysql', state: 'used' }, s.mysqlUsed)
+      this.set({ pool: 'mysql', state: 'free' }, s.mysqlFree)
+      this.set({ pool: 'mysql', state: 'pending_acquire' }, s.mysqlPending)
+      this.set({ pool: 'redis', state: 'ready' }, s.redisReady)
+    }
+  })
+
   return {
     registry,
-    buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer', labelNames: ['outcome'], registers: [registry] }),
-    httpDuration: new Histogram({
-      name: 'seckill_http_request_duration_seconds',
-      help: 'HTTP request duration',
-      labelNames: ['route', 'method', 'status'],
-      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
-      registers: [registry]
-    }),
-    drainBatchSize: new Histogram({ name: 'seckill_drain_batch_size', help: 'Tickets per drain batch', buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500], registers: [registry] }),
-    drainBatchSeconds: new Histogram({
-      name: 'seckill_drain_stage_seconds',
-      help: 'Time of a drain batch by stage (reserve, order write, whole batch)',
-      labelNames: ['stage'],
-      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5],
-      registers: [registry]
-    }),
-    ticketsDecided: new Counter({ name: 'seckill_tickets_decided_total', help: 'Tickets decided by the drain, by status', labelNames: ['status'], registers: [registry] }),
-    ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline', registers: [registry] }),
-    recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis)', registers: [registry] })
+    buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local)', labelNames: ['outcome'], registers: r }),
+    httpDuration: new Histogram({ name: 'seckill_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: r }),
+    admitSeconds: new Histogram({ name: 'seckill_admit_seconds', help: 'Admission (the admitBuyer script) as the ingress sees it', buckets: LATENCY_BUCKETS, registers: r }),
+    queueWaitSeconds: new Histogram({ name: 'seckill_queue_wait_seconds', help: 'From admission to the start of the ticket\'s drain batch', buckets: LATENCY_BUCKETS, registers: r }),
+    ticketSeconds: new Histogram({ name: 'seckill_ticket_seconds', help: 'From admission until the ticket is decided (end to end)', buckets: LATENCY_BUCKETS, registers: r }),
+    drainBatchSize: new Histogram({ name: 'seckill_drain_batch_size', help: 'Tickets per drain batch', buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500], registers: r }),
+    drainBatchSeconds: new Histogram({ name: 'seckill_drain_stage_seconds', help: 'Time of a drain batch by stage (reserve, order_write, batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: r }),
+    ticketsDecided: new Counter({ name: 'seckill_tickets_decided_total', help: 'Tickets decided by the drain, by status', labelNames: ['status'], registers: r }),
+    ordersCommitted: new Counter({ name: 'seckill_orders_committed_total', help: 'Orders written by the drain (rate() gives orders per second)', registers: r }),
+    recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis by the drain)', registers: r }),
+    ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline (by job or sweep)', registers: r }),
+    leaseMoves: new Counter({ name: 'seckill_lease_moves_total', help: 'Shard leases taken, given back or lost by this process', labelNames: ['move'], registers: r }),
+    watch (s) {
+      if (s.shards !== undefined) sources.shards = s.shards
+      if (s.pools !== undefined) sources.pools = s.pools
+    }
   }
 }

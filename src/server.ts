@@ -27,6 +27,16 @@ export interface Service {
   stop: () => Promise<void>
 }
 
+function poolStats (rt: Runtime): { mysqlUsed: number, mysqlFree: number, mysqlPending: number, redisReady: number } {
+  const pool = (rt.db.client as { pool?: { numUsed: () => number, numFree: () => number, numPendingAcquires: () => number } }).pool
+  return {
+    mysqlUsed: pool?.numUsed() ?? 0,
+    mysqlFree: pool?.numFree() ?? 0,
+    mysqlPending: pool?.numPendingAcquires() ?? 0,
+    redisReady: rt.redis.status === 'ready' ? 1 : 0
+  }
+}
+
 export async function startService (config: Config, log: Logger): Promise<Service> {
   if (config.jwtSecretIsDefault) {
     log.warn('JWT_SECRET is not set: using the development secret. Never run a real sale like this.')
@@ -54,8 +64,14 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       keys: runtime.keys,
       events: runtime.events,
       log,
+      onLeaseMove: (move) => runtime.metrics.leaseMoves.inc({ move }),
       onBatch: (report) => {
         const m = runtime.metrics
+        for (const t of report.admittedAt) {
+          m.queueWaitSeconds.observe(Math.max(0, report.startedAt - t) / 1000)
+          m.ticketSeconds.observe(Math.max(0, report.endedAt - t) / 1000)
+        }
+        m.ordersCommitted.inc(report.result.outcomes.filter((o) => o.status === 'won').length)
         m.drainBatchSize.observe(report.size)
         m.drainBatchSeconds.observe({ stage: 'reserve' }, report.result.reserveMs / 1000)
         m.drainBatchSeconds.observe({ stage: 'order_write' }, report.result.writeMs / 1000)
@@ -69,8 +85,11 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       }
     })
     dispatcher.start()
+    const owner = dispatcher
+    runtime.metrics.watch({ shards: { shardDepths: async () => await owner.shardDepths() } })
   }
-  if (config.role === 'worker' && config.metricsPort > 0) {
+  runtime.metrics.watch({ pools: { poolStats: () => poolStats(runtime) } })
+  if (config.metricsPort > 0) {
     metricsServer = Fastify({ logger: false })
     await metricsServer.register(metricsRoute, { rt: runtime })
     await metricsServer.listen({ host: config.host, port: config.metricsPort })

@@ -38,6 +38,7 @@ export interface DispatcherDeps {
   readonly events: EventsRepository
   readonly log: Logger
   readonly onBatch?: (report: BatchReport) => void
+  readonly onLeaseMove?: (move: 'taken' | 'given_back' | 'lost') => void
 }
 
 interface Owned {
@@ -79,6 +80,22 @@ export class Dispatcher {
 
   get ownedShards (): string[] {
     return [...this.owned.keys()]
+  }
+
+  /** Depth of every owned shard's line, for the metrics gauges. */
+  async shardDepths (): Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number }>> {
+    const now = Date.now()
+    return await Promise.all([...this.owned.values()].map(async (o) => {
+      const k = this.deps.keys.shard(o.ref)
+      const [pending, qseq, drained] = await Promise.all([this.deps.redis.get(k.pending), this.deps.redis.get(k.qseq), this.deps.redis.get(k.drained)])
+      const oldest = o.drainer.oldestWaitingSince()
+      return {
+        shard: `e${o.ref.eventId}.${o.ref.shard}`,
+        pending: Number(pending ?? 0),
+        backlog: Math.max(0, Number(qseq ?? 0) - Number(drained ?? 0)),
+        lagSeconds: oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000)
+      }
+    }))
   }
 
   start (): void {
@@ -148,6 +165,7 @@ export class Dispatcher {
       })
       this.owned.set(tag, { ref, drainer })
       drainer.start()
+      this.deps.onLeaseMove?.('taken')
       log.info({ shard: tag, owned: this.owned.size, target }, 'shard taken')
     }
     // More than a fair share (a worker joined): hand one back per round, so shards move gently.
@@ -162,7 +180,8 @@ export class Dispatcher {
     if (o === undefined) return
     this.owned.delete(tag)
     await o.drainer.stop()
-    await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), this.token)
+    const released = await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), this.token)
+    this.deps.onLeaseMove?.(released ? 'given_back' : 'lost')
     this.deps.log.info({ shard: tag }, 'shard given back')
   }
 
@@ -195,6 +214,7 @@ export class Dispatcher {
       try {
         if (!await renewLease(redis, keys.shard(o.ref), this.token, config.leaseMs)) {
           log.warn({ shard: shardTag(o.ref) }, 'lease renewal refused; stopping the shard drain')
+          this.deps.onLeaseMove?.('lost')
           this.owned.delete(shardTag(o.ref))
           await o.drainer.stop()
         }

@@ -38,6 +38,10 @@ export interface BatchReport {
   readonly recovered: number
   readonly result: DrainBatchResult
   readonly ms: number
+  /** When the batch started and ended, and when its tickets were admitted (those with a job). */
+  readonly startedAt: number
+  readonly endedAt: number
+  readonly admittedAt: readonly number[]
 }
 
 export interface ShardDrainerDeps {
@@ -232,8 +236,17 @@ export class ShardDrainer {
     return run
   }
 
+  /** When the oldest ticket waiting here was admitted (ms), for the lag gauge. */
+  oldestWaitingSince (): number | undefined {
+    let oldest: number | undefined
+    for (const job of this.buffer.values()) oldest = oldest === undefined ? job.timestamp : Math.min(oldest, job.timestamp)
+    for (const r of this.retry ?? []) if (r.job !== undefined) oldest = oldest === undefined ? r.job.timestamp : Math.min(oldest, r.job.timestamp)
+    return oldest
+  }
+
   private async process (run: RunItem[]): Promise<void> {
     const started = performance.now()
+    const startedAt = Date.now()
     const input: DrainBatchInput = {
       eventId: this.ref.eventId,
       shard: this.ref.shard,
@@ -258,7 +271,16 @@ export class ShardDrainer {
     await this.recordSiblingsFree(result)
     // Checked after every batch that leaves the shard empty: units may come back and go again.
     if (result.stock === 0) await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
-    this.deps.onBatch?.({ ref: this.ref, size: run.length, recovered: run.filter((r) => r.job === undefined).length, result, ms })
+    this.deps.onBatch?.({
+      ref: this.ref,
+      size: run.length,
+      recovered: run.filter((r) => r.job === undefined).length,
+      result,
+      ms,
+      startedAt,
+      endedAt: Date.now(),
+      admittedAt: run.flatMap((r) => r.job === undefined ? [] : [r.job.timestamp])
+    })
   }
 
   /**

@@ -27,6 +27,8 @@ export interface AdmissionDeps {
   readonly log: Logger
   /** Remembers buyers answered from the local sold-out flag. */
   readonly rejections: RejectionLog
+  /** Told how long each admission script took, in seconds (metrics). */
+  readonly onAdmitTime?: (seconds: number) => void
   /** Told the answer of every buy that got one (metrics). */
   readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local') => void
   /** Test-only: admit but do not queue (a crash between the two). */
@@ -70,7 +72,9 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   const ref = { eventId: event.id, shard }
   const k = deps.keys.shard(ref)
   const token = event.requireToken ? buyToken ?? '' : undefined
+  const started = performance.now()
   let reply = await admitBuyer(deps.redis, k, userId, deps.overbook, token)
+  deps.onAdmitTime?.((performance.now() - started) / 1000)
   if (reply.code === Admit.NOT_WARM) {
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)

@@ -9,6 +9,8 @@ import { auditSale } from '../../src/audit/sale-audit'
 import { repoPath } from '../../src/util/paths'
 import { testEnv } from '../helpers/env'
 import { createSale, httpClient, pool, saleIdle, until } from '../helpers/sale'
+import { parsePrometheus, sum } from '../helpers/prometheus'
+import type { Sample } from '../helpers/prometheus'
 
 const run = promisify(execFile)
 
@@ -25,6 +27,7 @@ t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale
     INGRESS_INSTANCES: '2',
     WORKER_INSTANCES: '2',
     WORKER_METRICS_PORT: String(port + 100),
+    INGRESS_METRICS_PORT: String(port + 200),
     WORKER_THREADS: '1',
     SHUTDOWN_DRAIN_MS: '5000'
   }
@@ -57,6 +60,16 @@ t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale
   const audit = await auditSale(env.db, env.redis, env.keys, eventId)
   for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
   t.equal(audit.liveOrders, STOCK)
+
+  // Every PM2 process has its own metrics port; each parses, and the worker counted the orders.
+  const scrape = async (p: number): Promise<Sample[]> => parsePrometheus(String((await httpClient(`http://127.0.0.1:${p}`).request('GET', '/metrics')).body))
+  const ingressMetrics = await Promise.all([port + 200, port + 201].map(scrape))
+  t.equal(ingressMetrics.length, 2, 'both ingress instances scraped')
+  t.equal(ingressMetrics.reduce((n, m) => n + sum(m, 'seckill_buy_requests_total'), 0), users.length, 'their buy counters add up to the crowd')
+  const jlist = JSON.parse(await pm2('jlist')) as Array<{ name: string, pm2_env: { METRICS_PORT?: string | number } }>
+  const workerPorts = jlist.filter((p) => p.name === 'worker').map((p) => Number(p.pm2_env.METRICS_PORT))
+  t.equal(workerPorts.length, 1, 'one worker left')
+  for (const p of workerPorts) t.ok((await scrape(p)).some((s) => s.name === 'seckill_drain_batch_size_count'), `worker metrics on ${p}`)
 
   // Reload the ingress while buyers keep asking: every request is answered.
   let stop = false
