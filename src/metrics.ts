@@ -9,7 +9,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2
 
 export interface ShardGaugeSource {
   /** Undecided tickets, positions admitted but not decided, and age of the oldest undecided (s). */
-  shardDepths: () => Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number }>>
+  shardDepths: () => Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number, stock: number }>>
 }
 
 export interface PoolGaugeSource {
@@ -63,6 +63,7 @@ export function createMetrics (role: string): Metrics {
   shardGauge('seckill_shard_pending_tickets', 'Admitted tickets of an owned shard not yet decided', (d) => d.pending)
   shardGauge('seckill_shard_backlog', 'Queue positions admitted but not yet decided (FIFO mark behind the last admitted)', (d) => d.backlog)
   shardGauge('seckill_shard_lag_seconds', 'Age of the oldest undecided ticket of an owned shard', (d) => d.lagSeconds)
+  shardGauge('seckill_shard_remaining_units', 'Unreserved units of an owned shard (sum by event for what is left of a sale)', (d) => d.stock)
   new Gauge({
     name: 'seckill_pool_connections',
     help: 'Connections of the MySQL pool by state, and Redis readiness',

@@ -83,17 +83,18 @@ export class Dispatcher {
   }
 
   /** Depth of every owned shard's line, for the metrics gauges. */
-  async shardDepths (): Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number }>> {
+  async shardDepths (): Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number, stock: number }>> {
     const now = Date.now()
     return await Promise.all([...this.owned.values()].map(async (o) => {
       const k = this.deps.keys.shard(o.ref)
-      const [pending, qseq, drained] = await Promise.all([this.deps.redis.get(k.pending), this.deps.redis.get(k.qseq), this.deps.redis.get(k.drained)])
+      const [pending, qseq, drained, stock] = await Promise.all([this.deps.redis.get(k.pending), this.deps.redis.get(k.qseq), this.deps.redis.get(k.drained), this.deps.redis.get(k.stock)])
       const oldest = o.drainer.oldestWaitingSince()
       return {
         shard: `e${o.ref.eventId}.${o.ref.shard}`,
         pending: Number(pending ?? 0),
         backlog: Math.max(0, Number(qseq ?? 0) - Number(drained ?? 0)),
-        lagSeconds: oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000)
+        lagSeconds: oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000),
+        stock: Number(stock ?? 0)
       }
     }))
   }
