@@ -74,11 +74,14 @@ t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale
   // Reload the ingress while buyers keep asking: every request is answered.
   let stop = false
   const statuses: number[] = []
+  let changedTickets = 0
   const traffic = Promise.all(Array.from({ length: 10 }, async (_, c) => {
     let i = 0
     while (!stop) {
-      const u = users[(c * 300 + i++) % users.length] as string
-      statuses.push((await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(u) }).catch(() => ({ status: 0 }))).status)
+      const n = (c * 300 + i++) % users.length
+      const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(users[n] as string) }).catch(() => ({ status: 0, body: undefined }))
+      statuses.push(r.status)
+      if (r.status === 200 && r.body?.data?.ticket_id !== first[n]?.body.data.ticket_id) changedTickets++
     }
   }))
   await pm2('reload', 'ingress')
@@ -87,4 +90,5 @@ t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale
   await traffic
   t.ok(statuses.length > 100, `${statuses.length} requests during the reload`)
   t.same([...new Set(statuses)], [200], 'all answered 200 (their tickets), none dropped')
+  t.equal(changedTickets, 0, 'I7: every resubmit returned the buyer\'s original ticket')
 })
