@@ -1,17 +1,19 @@
 /**
  * `npm run bench`: the flash-crowd benchmark.
  *
- * In one run, on this machine: a plain Fastify route (the baseline) and the service (ingress and
- * drain in one process, as `npm start` runs it) are started as child processes; this process is
- * the load generator (autocannon). Each round creates a fresh sale and sends a crowd of distinct
- * buyers (one signed JWT each) at full speed, then waits until every ticket is final and audits
- * the sale (I1–I7) from MySQL and Redis. Figures are medians of the rounds with min–max, and
- * request rates are also given as a ratio to the baseline's.
+ * In one run, on this machine: a plain Fastify route (the baseline), the ingress and the worker
+ * (separate processes, as PM2 runs them) are started as child processes; this process is the load
+ * generator (autocannon). Every round measures the baseline, then: a flash-crowd sale (distinct
+ * buyers, one signed JWT each, against a small stock, audited I1–I7), a crowd before sell-out,
+ * a crowd after sell-out, and polls of final tickets. Once per run: 10,000 long-polls waiting on a
+ * sale, and the full sale of 100,000 buyers against 20,000 units (audited). Figures are medians
+ * of the rounds with min–max; request rates are also given as a ratio to the baseline's.
  *
  * Options (environment): BENCH_BUYERS (20000), BENCH_STOCK (1000), BENCH_SHARDS (1),
  * BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PORT (18080), BENCH_BASELINE_SECONDS (5),
- * BENCH_WRITE (1: write bench/RESULTS.md), BENCH_PROFILE (1: the service writes a CPU profile
- * to bench/.runs/ on exit).
+ * BENCH_SECONDS (4, each timed scenario), BENCH_FULL_BUYERS (100000), BENCH_FULL_STOCK (20000),
+ * BENCH_LONG_POLLS (10000), BENCH_WRITE (1: write bench/RESULTS.md), BENCH_PROFILE (1: the
+ * processes write CPU profiles to bench/.runs/ on exit).
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -29,6 +31,8 @@ import { queuedTicketId, rejectedTicketId, shardOf } from '../src/domain/tickets
 import { repoPath } from '../src/util/paths'
 import { startBaseline, startService } from './processes'
 import type { Child } from './processes'
+import { api as apiClient, baseline as baselineRun, counters, createEvent, longPolls, timedRun, waitDecided } from './scenarios'
+import type { Rate } from './scenarios'
 
 const num = (name: string, fallback: number): number => {
   const v = process.env[name]
@@ -43,6 +47,10 @@ const settings = {
   connections: num('BENCH_CONNECTIONS', 100),
   port: num('BENCH_PORT', 18080),
   baselineSeconds: num('BENCH_BASELINE_SECONDS', 5),
+  seconds: num('BENCH_SECONDS', 4),
+  fullBuyers: num('BENCH_FULL_BUYERS', 100_000),
+  fullStock: num('BENCH_FULL_STOCK', 20_000),
+  longPolls: num('BENCH_LONG_POLLS', 10_000),
   write: process.env.BENCH_WRITE !== '0',
   profile: process.env.BENCH_PROFILE === '1'
 }
@@ -69,14 +77,13 @@ interface Round {
   readonly audit: SaleAudit
   readonly i7: { readonly checked: number, readonly same: number }
   readonly serviceRss: number
+  readonly workerRss: number
+  /** From the crowd's last answer to the last order committed (negative: before it). */
+  readonly lastOrderAfterCrowdMs: number
 }
 
-async function measureBaseline (url: string): Promise<{ reqPerSec: number, p50: number, p99: number }> {
-  const r = await autocannon({ url: `${url}/baseline`, connections: settings.connections, duration: settings.baselineSeconds })
-  return { reqPerSec: r.requests.total / r.duration, p50: r.latency.p50, p99: r.latency.p99 }
-}
 
-async function api (base: string, method: string, path: string, token: string, body?: unknown): Promise<any> {
+async function call (base: string, method: string, path: string, token: string, body?: unknown): Promise<any> {
   const res = await fetch(base + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -87,27 +94,33 @@ async function api (base: string, method: string, path: string, token: string, b
   return json
 }
 
-async function runRound (service: Child, round: number, redis: Redis, db: ReturnType<typeof createDb>): Promise<Round> {
+interface Service { readonly ingress: Child, readonly worker: Child, readonly url: string }
+
+async function runRound (service: Service, round: number, redis: Redis, db: ReturnType<typeof createDb>, buyers = settings.buyers, stock = settings.stock): Promise<Round> {
   const sign = createTokenSigner(SECRET)
   const admin = sign({ id: '1', role: 'admin' })
-  const product = await api(service.url, 'POST', '/api/v1/admin/products', admin, { title: 'Bench sneaker', price_cents: 19900 })
+  const product = await call(service.url, 'POST', '/api/v1/admin/products', admin, { title: 'Bench sneaker', price_cents: 19900 })
   const start = Date.now() - 1000
-  const created = await api(service.url, 'POST', '/api/v1/admin/events', admin, {
+  const created = await call(service.url, 'POST', '/api/v1/admin/events', admin, {
     product_id: product.data.id,
     title: `Bench round ${round}`,
     price_cents: 9900,
-    stock: settings.stock,
+    stock,
     shards: settings.shards,
     start_at: new Date(start).toISOString(),
     end_at: new Date(start + 3_600_000).toISOString()
   })
   const eventId = created.data.id as number
   const firstUser = 1_000_000 * (round + 1)
-  const tokens = Array.from({ length: settings.buyers }, (_, i) => sign({ id: String(firstUser + i), role: 'user' }))
+  const tokens = Array.from({ length: buyers }, (_, i) => sign({ id: String(firstUser + i), role: 'user' }))
   let next = 0
   let lastAnswer = 0
-  let peakRss = service.rss()
-  const rssTimer = setInterval(() => { peakRss = Math.max(peakRss, service.rss()) }, 100)
+  let peakRss = service.ingress.rss()
+  let peakWorkerRss = service.worker.rss()
+  const rssTimer = setInterval(() => {
+    peakRss = Math.max(peakRss, service.ingress.rss())
+    peakWorkerRss = Math.max(peakWorkerRss, service.worker.rss())
+  }, 100)
 
   const keys = createKeySpace(PREFIX)
   const watch = watchIdle(redis, keys, eventId)
@@ -115,7 +128,7 @@ async function runRound (service: Child, round: number, redis: Redis, db: Return
   const result = await autocannon({
     url: service.url,
     connections: settings.connections,
-    amount: settings.buyers,
+    amount: buyers,
     requests: [{
       method: 'POST',
       path: `/api/v1/events/${eventId}/buy`,
@@ -155,7 +168,9 @@ async function runRound (service: Child, round: number, redis: Redis, db: Return
     ordersPerSec: Number(span.n) / (ordersSpanMs / 1000),
     audit,
     i7,
-    serviceRss: peakRss
+    serviceRss: peakRss,
+    workerRss: peakWorkerRss,
+    lastOrderAfterCrowdMs: new Date(span.last).getTime() - crowdEnd
   }
 }
 
@@ -185,7 +200,7 @@ async function checkResubmits (base: string, redis: Redis, keys: ReturnType<type
     const shard = shardOf(user, settings.shards)
     const qpos = await redis.hget(keys.shard({ eventId, shard }).holders, user)
     const expected = qpos === null ? rejectedTicketId(eventId, shard, user) : queuedTicketId(eventId, shard, Number(qpos))
-    const got = await api(base, 'POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)
+    const got = await call(base, 'POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)
     if (got.data.ticket_id === expected) same++
   }))
   return { checked: sample.length, same }
@@ -202,42 +217,87 @@ function stat (xs: number[], digits = 0): string {
   return xs.length === 1 ? f(xs[0] as number) : `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
 }
 
-function report (baseline: Array<{ reqPerSec: number, p99: number }>, rounds: Round[]): string {
+interface Extra {
+  readonly before: Array<Rate & { scriptsPerBuy: number, commandsPerBuy: number, commitsPerOrder: number }>
+  readonly after: Rate[]
+  readonly poll: Rate[]
+  readonly longPoll: Awaited<ReturnType<typeof longPolls>> | undefined
+  readonly full: Round | undefined
+  readonly redisBytesPerTicket: number
+}
+
+function report (baseline: Rate[], rounds: Round[], x: Extra): string {
   const base = median(baseline.map((b) => b.reqPerSec))
-  const ratio = rounds.map((r) => (100 * r.reqPerSec) / base)
-  const checks = ['I1', 'I2', 'I3', 'I4', 'I5', 'I6'].map((id) => {
-    const okAll = rounds.every((r) => r.audit.checks.find((c) => c.id === id)?.ok === true)
-    return `| ${id} | ${okAll ? 'holds' : '**VIOLATED**'} | ${rounds.map((r) => r.audit.checks.find((c) => c.id === id)?.detail ?? '').at(-1) ?? ''} |`
+  const pct = (rs: Rate[]): number[] => rs.map((r) => (100 * r.reqPerSec) / base)
+  const checks = (rs: Round[]): string[] => ['I1', 'I2', 'I3', 'I4', 'I5', 'I6'].map((id) => {
+    const okAll = rs.every((r) => r.audit.checks.find((c) => c.id === id)?.ok === true)
+    return `| ${id} | ${okAll ? 'holds' : '**VIOLATED**'} | ${rs.map((r) => r.audit.checks.find((c) => c.id === id)?.detail ?? '').at(-1) ?? ''} |`
   })
-  const i7ok = rounds.every((r) => r.i7.same === r.i7.checked)
-  const rows = [
-    ['baseline: plain Fastify route, req/s', stat(baseline.map((b) => b.reqPerSec))],
-    ['crowd: buy requests, req/s', stat(rounds.map((r) => r.reqPerSec))],
-    ['crowd: req/s as % of baseline', stat(ratio, 1) + ' %'],
-    ['crowd: latency p50, ms', stat(rounds.map((r) => r.p50), 1)],
-    ['crowd: latency p99, ms', stat(rounds.map((r) => r.p99), 1)],
-    ['crowd: duration, ms', stat(rounds.map((r) => r.crowdMs))],
-    ['crowd: non-2xx answers / errors', `${rounds.map((r) => r.non2xx).join(', ')} / ${rounds.map((r) => r.errors).join(', ')}`],
-    ['every ticket final, ms after first request', stat(rounds.map((r) => r.allFinalMs))],
-    ['every ticket final, ms after last request', stat(rounds.map((r) => r.finalAfterCrowdMs))],
-    ['orders: first to last commit, ms', stat(rounds.map((r) => r.ordersSpanMs))],
-    ['orders committed per second', stat(rounds.map((r) => r.ordersPerSec))],
-    ['service peak RSS, MiB', stat(rounds.map((r) => r.serviceRss / 1048576))]
+  const met = (ok: boolean): string => ok ? 'met' : '**not met**'
+  const f = x.full
+  const lp = x.longPoll
+  const targets = [
+    ['crowd before sell-out, % of baseline (drain running)', stat(pct(x.before), 1) + ' %', '≥ 20 %', met(median(pct(x.before)) >= 20)],
+    ['crowd before sell-out, p99 ms', stat(x.before.map((r) => r.p99), 1), '≤ 20 ms', met(median(x.before.map((r) => r.p99)) <= 20)],
+    ['crowd after sell-out, % of baseline', stat(pct(x.after), 1) + ' %', '≥ 70 %', met(median(pct(x.after)) >= 70)],
+    ['poll of a final ticket, % of baseline', stat(pct(x.poll), 1) + ' %', '≥ 50 %', met(median(pct(x.poll)) >= 50)],
+    ['drain: orders committed per second on a backlog (long-poll scenario)', lp === undefined ? 'not run' : lp.drainPerSec.toFixed(0), '≥ 20,000 /s', met(lp !== undefined && lp.drainPerSec >= 20_000)],
+    ['full sale: last order after the last admission, ms', f === undefined ? 'not run' : stat([f.lastOrderAfterCrowdMs]), '≤ 2,000 ms', met(f !== undefined && f.lastOrderAfterCrowdMs <= 2000)],
+    ['every ticket final after the crowd\'s last request, ms (all rounds and the full sale)', stat([...rounds, ...(f === undefined ? [] : [f])].map((r) => r.finalAfterCrowdMs)), '≤ 1,000 ms', met([...rounds, ...(f === undefined ? [] : [f])].every((r) => r.finalAfterCrowdMs <= 1000))]
+  ]
+  const all = [...rounds, ...(f === undefined ? [] : [f])]
+  const rows: string[][] = [
+    ['baseline: plain Fastify route, same requests (a bearer token each), req/s', stat(baseline.map((b) => b.reqPerSec))],
+    ['before sell-out: buy req/s (every buyer admitted and queued)', stat(x.before.map((r) => r.reqPerSec))],
+    ['before sell-out: p50 / p99 ms', `${stat(x.before.map((r) => r.p50), 1)} / ${stat(x.before.map((r) => r.p99), 1)}`],
+    ['before sell-out: Redis script calls (round trips) per admitted buy, ingress and drain together', stat(x.before.map((r) => r.scriptsPerBuy), 2)],
+    ['before sell-out: Redis commands executed per admitted buy (inside scripts included)', stat(x.before.map((r) => r.commandsPerBuy), 1)],
+    ['before sell-out: MySQL commits per committed order', stat(x.before.map((r) => r.commitsPerOrder), 3)],
+    ['after sell-out: buy req/s', stat(x.after.map((r) => r.reqPerSec))],
+    ['after sell-out: p50 / p99 ms', `${stat(x.after.map((r) => r.p50), 1)} / ${stat(x.after.map((r) => r.p99), 1)}`],
+    ['poll of a final ticket: req/s', stat(x.poll.map((r) => r.reqPerSec))],
+    ['poll: p50 / p99 ms', `${stat(x.poll.map((r) => r.p50), 1)} / ${stat(x.poll.map((r) => r.p99), 1)}`],
+    [`${settings.buyers.toLocaleString('en')}-buyer crowd vs ${settings.stock.toLocaleString('en')} units: req/s`, stat(rounds.map((r) => r.reqPerSec)) + ` (${stat(rounds.map((r) => (100 * r.reqPerSec) / base), 1)} % of baseline)`],
+    ['  p50 / p99 ms', `${stat(rounds.map((r) => r.p50), 1)} / ${stat(rounds.map((r) => r.p99), 1)}`],
+    ['  every ticket final, ms after the last request', stat(rounds.map((r) => r.finalAfterCrowdMs))],
+    ...(lp === undefined ? [] : [
+      [`${lp.count.toLocaleString('en')} long-polls waiting on a sale: answered won`, `${lp.answered}`],
+      ['  after the worker resumed: p50 / p99 / last, ms', `${lp.p50} / ${lp.p99} / ${lp.lastMs}`],
+      ['  ingress RSS while they wait, MiB', lp.ingressRssMiB.toFixed(0)],
+      ['  drain pace on that backlog of queued tickets, tickets decided per second', lp.drainPerSec.toFixed(0)]
+    ]),
+    ...(f === undefined ? [] : [
+      [`full sale: ${settings.fullBuyers.toLocaleString('en')} buyers vs ${settings.fullStock.toLocaleString('en')} units: req/s`, `${f.reqPerSec.toFixed(0)} (${((100 * f.reqPerSec) / base).toFixed(1)} % of baseline), p99 ${f.p99} ms`],
+      ['  first to last order committed, ms', `${f.ordersSpanMs}`],
+      ['  orders committed per second', f.ordersPerSec.toFixed(0)],
+      ['  every ticket final after the last request, ms', `${f.finalAfterCrowdMs}`]
+    ]),
+    ['ingress / worker peak RSS, MiB', `${stat(all.map((r) => r.serviceRss / 1048576))} / ${stat(all.map((r) => r.workerRss / 1048576))}`],
+    ['Redis memory per admitted ticket (ticket, queue job, indexes), bytes', x.redisBytesPerTicket.toFixed(0)]
   ]
   return [
-    `Flash crowd: ${settings.buyers.toLocaleString('en')} distinct buyers against ${settings.stock.toLocaleString('en')} units, ${settings.shards} shard(s), ` +
-      `${settings.connections} connections, ${rounds.length} round(s); median (min–max).`,
+    `Service as ingress + worker processes; load generator on the same 2-core machine; ${settings.connections} connections; ${rounds.length} round(s), timed scenarios ${settings.seconds} s each; median (min–max).`,
+    '',
+    '### Targets',
+    '',
+    '| figure | measured | target | |',
+    '|---|---|---|---|',
+    ...targets.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    '### Scenarios',
     '',
     '| figure | value |',
     '|---|---|',
-    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    ...rows.map(([k, v]) => `| ${k ?? ''} | ${v ?? ''} |`),
     '',
-    '| invariant | result | detail (last round) |',
+    '### Invariants (every audited sale)',
+    '',
+    '| invariant | result | detail (last sale) |',
     '|---|---|---|',
-    ...checks,
-    `| I7 | ${i7ok ? 'holds' : '**VIOLATED**'} | ${rounds.map((r) => `${r.i7.same}/${r.i7.checked}`).join(', ')} resubmits returned the same ticket |`,
+    ...checks(all),
+    `| I7 | ${all.every((r) => r.i7.same === r.i7.checked) ? 'holds' : '**VIOLATED**'} | ${all.map((r) => `${r.i7.same}/${r.i7.checked}`).join(', ')} resubmits returned the same ticket |`,
     '',
-    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, service and baseline on the same machine.`
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}.`
   ].join('\n')
 }
 
@@ -255,31 +315,87 @@ function writeResults (text: string): void {
 
 async function main (): Promise<void> {
   await dropDatabase(DATABASE_URL)
+  const profileDir = settings.profile ? repoPath('bench', '.runs') : undefined
   const baselineChild = await startBaseline(settings.port + 1)
-  const service = await startService(settings.port, {
+  const env = {
     NODE_ENV: 'production',
-    PROCESS_ROLE: 'all',
     LOG_LEVEL: 'warn',
     REDIS_URL,
     REDIS_PREFIX: PREFIX,
     DATABASE_URL,
     JWT_SECRET: SECRET,
     RATE_LIMIT_BUY: '1000000',
-    RATE_LIMIT_POLL: '1000000'
-  }, settings.profile ? repoPath('bench', '.runs') : undefined)
+    RATE_LIMIT_POLL: '1000000',
+    SHUTDOWN_DRAIN_MS: '0'
+  }
+  const ingress = await startService(settings.port, { ...env, PROCESS_ROLE: 'ingress' }, profileDir)
+  const worker = await startService(settings.port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(settings.port + 3) }, profileDir, '/metrics', settings.port + 3)
+  const service: Service = { ingress, worker, url: ingress.url }
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
-  const baseline: Array<{ reqPerSec: number, p50: number, p99: number }> = []
+  const a = await apiClient(service.url)
+  const sign = createTokenSigner(SECRET)
+  const admin = sign({ id: '1', role: 'admin' })
+  const userToken = (u: string): string => sign({ id: u, role: 'user' })
+  const keys = createKeySpace(PREFIX)
+  const baseline: Rate[] = []
   const rounds: Round[] = []
+  const x: { -readonly [K in keyof Extra]: Extra[K] } = { before: [], after: [], poll: [], longPoll: undefined, full: undefined, redisBytesPerTicket: 0 }
+  const S = settings.seconds
+  const C = settings.connections
+  const baselineTokens = Array.from({ length: 50_000 }, (_, i) => userToken(String(900_000_000 + i)))
   try {
     for (let round = 0; round < settings.rounds; round++) {
-      baseline.push(await measureBaseline(baselineChild.url))
+      baseline.push(await baselineRun(baselineChild.url, settings.baselineSeconds, C, (i) => baselineTokens[i % baselineTokens.length] as string))
       const r = await runRound(service, round, redis, db)
       rounds.push(r)
-      process.stdout.write(`round ${round + 1}: ${r.reqPerSec.toFixed(0)} req/s, p99 ${r.p99} ms, all final ${r.allFinalMs} ms, audit ${r.audit.ok ? 'ok' : 'FAILED'}, I7 ${r.i7.same}/${r.i7.checked}\n`)
+      process.stdout.write(`round ${round + 1}: crowd ${r.reqPerSec.toFixed(0)} req/s, p99 ${r.p99} ms, audit ${r.audit.ok ? 'ok' : 'FAILED'}, I7 ${r.i7.same}/${r.i7.checked}\n`)
+
+      // Before sell-out: stock far above the crowd, every buyer admitted and queued.
+      const big = await createEvent(a, admin, 10_000_000, 1)
+      const users = Array.from({ length: 200_000 }, (_, i) => String(10_000_000 * (round + 1) + i))
+      const tokens = users.map(userToken)
+      const c0 = await counters(redis, db)
+      const before = await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${big}/buy`, (i) => tokens[i % tokens.length] as string)
+      await waitDecided(redis, keys, big, 1, 120_000)
+      const c1 = await counters(redis, db)
+      const admitted = Number(await redis.get(keys.shard({ eventId: big, shard: 0 }).qseq) ?? 0)
+      const orders = Number((await db('orders').where({ event_id: big }).count({ n: '*' }).first() as { n: number }).n)
+      if (round === 0) x.redisBytesPerTicket = Math.max(0, c1.redisMemory - c0.redisMemory) / Math.max(1, admitted)
+      x.before.push({
+        ...before,
+        scriptsPerBuy: (c1.scriptCalls - c0.scriptCalls) / Math.max(1, admitted),
+        commandsPerBuy: (c1.redisCommands - c0.redisCommands) / Math.max(1, admitted),
+        commitsPerOrder: (c1.mysqlCommits - c0.mysqlCommits) / Math.max(1, orders)
+      })
+
+      // Polls of final tickets (the ones just won), each by its owner.
+      const holders = await redis.hgetall(keys.shard({ eventId: big, shard: 0 }).holders)
+      const won = Object.entries(holders).slice(0, 20_000)
+      const wonTokens = won.map(([u]) => userToken(u))
+      x.poll.push(await timedRun(service.url, S, C, 'GET', (i) => `/api/v1/tickets/${big}-0-${won[i % won.length]?.[1] ?? '1'}`, (i) => wonTokens[i % wonTokens.length] as string))
+
+      // After sell-out: the event is announced sold out; new buyers are answered by the ingress.
+      const gone = await createEvent(a, admin, 1, 1)
+      await a.call('POST', `/api/v1/events/${gone}/buy`, userToken('42'))
+      await waitDecided(redis, keys, gone, 1, 30_000)
+      const deadline = Date.now() + 10_000
+      while ((await a.call('GET', `/api/v1/events/${gone}`, admin)).data.status !== 'sold_out' && Date.now() < deadline) await sleep(20)
+      await sleep(300) // the ingress loads the holders on the announcement
+      x.after.push(await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${gone}/buy`, (i) => tokens[(i + 100_000) % tokens.length] as string))
+      process.stdout.write(`round ${round + 1}: before sell-out ${before.reqPerSec.toFixed(0)} req/s, after ${x.after.at(-1)?.reqPerSec.toFixed(0) ?? ''}, poll ${x.poll.at(-1)?.reqPerSec.toFixed(0) ?? ''}\n`)
+    }
+    if (settings.longPolls > 0) {
+      x.longPoll = await longPolls(a, ingress, worker, redis, keys, admin, userToken, settings.longPolls)
+      process.stdout.write(`long-polls: ${x.longPoll.answered}/${x.longPoll.count} won, p99 ${x.longPoll.p99} ms after resume\n`)
+    }
+    if (settings.fullBuyers > 0) {
+      x.full = await runRound(service, 90, redis, db, settings.fullBuyers, settings.fullStock)
+      process.stdout.write(`full sale: ${x.full.reqPerSec.toFixed(0)} req/s, ${x.full.ordersPerSec.toFixed(0)} orders/s, audit ${x.full.audit.ok ? 'ok' : 'FAILED'}\n`)
     }
   } finally {
-    await service.stop()
+    await ingress.stop()
+    await worker.stop()
     await baselineChild.stop()
     let cursor = '0'
     do {
@@ -290,10 +406,11 @@ async function main (): Promise<void> {
     redis.disconnect()
     await db.destroy()
   }
-  const text = report(baseline, rounds)
+  const text = report(baseline, rounds, x)
   process.stdout.write(`\n${text}\n`)
   if (settings.write) writeResults(text)
-  const failed = rounds.some((r) => !r.audit.ok || r.i7.same !== r.i7.checked)
+  const all = [...rounds, ...(x.full === undefined ? [] : [x.full])]
+  const failed = all.some((r) => !r.audit.ok || r.i7.same !== r.i7.checked)
   process.exit(failed ? 1 : 0)
 }
 

@@ -63,9 +63,9 @@ export async function startBaseline (port: number): Promise<Child> {
 }
 
 /** With `profileDir`, the service writes a V8 CPU profile there when it exits. */
-export async function startService (port: number, env: Record<string, string>, profileDir?: string): Promise<Child> {
+export async function startService (port: number, env: Record<string, string>, profileDir?: string, readyPath = '/readyz', readyPort = port): Promise<Child> {
   const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
   const child = start(repoPath('dist', 'src', 'server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`, nodeArgs)
-  await waitReady(`${child.url}/readyz`, 60_000)
+  await waitReady(`http://127.0.0.1:${readyPort}${readyPath}`, 60_000)
   return child
 }

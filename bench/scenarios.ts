@@ -1,0 +1,143 @@
+/**
+ * The benchmark's scenarios, each against a running service (ingress and worker processes):
+ * crowds before and after sell-out, polls, 10,000 long-polls waiting on a sale, and the full
+ * 100,000-buyer sale. Each returns its figures; flash-crowd.ts runs them and writes the report.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Agent, request as undiciRequest } from 'undici'
+import autocannon from 'autocannon'
+import type { Knex } from 'knex'
+import type { RedisClient } from '../src/redis/scripts'
+import type { KeySpace } from '../src/redis/keys'
+import { eventDecided } from '../src/domain/sale-state'
+import type { Child } from './processes'
+
+export interface Api {
+  readonly base: string
+  call: (method: string, path: string, token: string, body?: unknown) => Promise<any>
+}
+
+export interface Rate {
+  readonly reqPerSec: number
+  readonly p50: number
+  readonly p99: number
+  readonly non2xx: number
+}
+
+export async function api (base: string): Promise<Api> {
+  return {
+    base,
+    async call (method, path, token, body) {
+      const res = await fetch(base + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body)
+      })
+      const json = await res.json()
+      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`)
+      return json
+    }
+  }
+}
+
+export async function createEvent (a: Api, admin: string, stock: number, shards: number): Promise<number> {
+  const product = await a.call('POST', '/api/v1/admin/products', admin, { title: 'Bench sneaker', price_cents: 19900 })
+  const start = Date.now() - 1000
+  const created = await a.call('POST', '/api/v1/admin/events', admin, {
+    product_id: product.data.id, title: 'Bench', price_cents: 9900, stock, shards,
+    start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString()
+  })
+  return created.data.id as number
+}
+
+/** A timed run of one request shape with a distinct token per request. */
+export async function timedRun (base: string, seconds: number, connections: number, method: 'GET' | 'POST', pathOf: (i: number) => string, tokenOf: (i: number) => string): Promise<Rate> {
+  let n = 0
+  const result = await autocannon({
+    url: base,
+    connections,
+    duration: seconds,
+    requests: [{
+      method,
+      setupRequest: (req) => {
+        const i = n++
+        return { ...req, path: pathOf(i), headers: { ...req.headers, authorization: `Bearer ${tokenOf(i)}` } }
+      }
+    }]
+  })
+  return { reqPerSec: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx }
+}
+
+/** The plain route, sent the same requests a crowd sends (a distinct bearer token each). */
+export async function baseline (base: string, seconds: number, connections: number, tokenOf: (i: number) => string): Promise<Rate> {
+  return await timedRun(base, seconds, connections, 'GET', () => '/baseline', tokenOf)
+}
+
+export async function waitDecided (redis: RedisClient, keys: KeySpace, eventId: number, shards: number, ms: number): Promise<number> {
+  const deadline = Date.now() + ms
+  while (!await eventDecided({ redis, keys }, { id: eventId, shards })) {
+    if (Date.now() > deadline) throw new Error(`event ${eventId}: tickets still queued after ${ms} ms`)
+    await sleep(5)
+  }
+  return Date.now()
+}
+
+/**
+ * 10,000 buyers hold a ticket while the worker is paused; each opens a long-poll; the worker
+ * resumes. Reports how fast every long-poll returns after the outcome exists, and the ingress's
+ * memory while they wait.
+ */
+export async function longPolls (a: Api, ingress: Child, worker: Child, redis: RedisClient, keys: KeySpace, admin: string,
+  sign: (user: string) => string, count: number): Promise<{ count: number, answered: number, p50: number, p99: number, lastMs: number, ingressRssMiB: number, drainPerSec: number }> {
+  const eventId = await createEvent(a, admin, count, 1)
+  worker.process.kill('SIGSTOP')
+  try {
+    const users = Array.from({ length: count }, (_, i) => String(5_000_000 + i))
+    const tokens = users.map(sign)
+    const tickets: string[] = new Array(count)
+    let next = 0
+    await Promise.all(Array.from({ length: 100 }, async () => {
+      while (next < count) {
+        const i = next++
+        tickets[i] = (await a.call('POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)).data.ticket_id
+      }
+    }))
+    const agent = new Agent({ connections: count + 10, pipelining: 0, headersTimeout: 60_000, bodyTimeout: 60_000 })
+    const answeredAt: number[] = []
+    const waits = tickets.map(async (id, i) => {
+      const res = await undiciRequest(`${a.base}/api/v1/tickets/${id}?wait=30000`, { dispatcher: agent, headers: { authorization: `Bearer ${tokens[i] ?? ''}` } })
+      const body = await res.body.json() as { data?: { status?: string } }
+      if (body.data?.status === 'won') answeredAt.push(Date.now())
+    })
+    await sleep(2000) // every long-poll is open and waiting
+    const rss = ingress.rss()
+    const resumed = Date.now()
+    worker.process.kill('SIGCONT')
+    const decidedAt = await waitDecided(redis, keys, eventId, 1, 60_000)
+    await Promise.all(waits)
+    await agent.close()
+    const after = answeredAt.map((t) => t - resumed).sort((x, y) => x - y)
+    const q = (p: number): number => after[Math.min(after.length - 1, Math.floor(p * after.length))] ?? 0
+    // The worker found the whole backlog queued at once: this is the drain's own pace.
+    const drainPerSec = count / Math.max(0.001, (decidedAt - resumed) / 1000)
+    return { count, answered: after.length, p50: q(0.5), p99: q(0.99), lastMs: after[after.length - 1] ?? 0, ingressRssMiB: rss / 1048576, drainPerSec }
+  } finally {
+    worker.process.kill('SIGCONT')
+  }
+}
+
+/** Redis commands processed and MySQL commits so far (to count per admitted buy and per order). */
+export async function counters (redis: RedisClient, db: Knex): Promise<{ redisCommands: number, scriptCalls: number, mysqlCommits: number, redisMemory: number }> {
+  const stats = await redis.info('stats')
+  const memory = await redis.info('memory')
+  const commandstats = await redis.info('commandstats')
+  const calls = (cmd: string): number => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(commandstats)?.[1] ?? 0)
+  const commits = await db.raw("SHOW GLOBAL STATUS LIKE 'Com_commit'") as [[{ Value: string }]]
+  return {
+    redisCommands: Number(/total_commands_processed:(\d+)/.exec(stats)?.[1] ?? 0),
+    // Each EVALSHA is one round trip of a client; the commands inside it are not.
+    scriptCalls: calls('evalsha') + calls('eval'),
+    mysqlCommits: Number(commits[0][0]?.Value ?? 0),
+    redisMemory: Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? 0)
+  }
+}
