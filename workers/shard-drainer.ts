@@ -61,6 +61,22 @@ interface RunItem {
   readonly job: Job<BuyJobData> | undefined
 }
 
+/**
+ * A BullMQ worker whose completions also hand out the next job, in the same script call (what
+ * BullMQ's own processing loop does). Completing a batch thus refills the buffer, and a backlog
+ * costs one script call per ticket instead of two.
+ */
+class DrainWorker extends Worker<BuyJobData> {
+  async completeAndFetch (job: Job<BuyJobData>, token: string): Promise<Job<BuyJobData> | undefined> {
+    const next = await job.moveToCompleted('served', token, this.isRunningDrain) as unknown[] | undefined
+    if (!Array.isArray(next) || next[0] == null) return undefined
+    return await this.nextJobFromJobData(next[0] as Parameters<Worker['nextJobFromJobData']>[0], next[1] as string, token)
+  }
+
+  /** Cleared on stop, so a stopping drain takes no more jobs. */
+  isRunningDrain = true
+}
+
 /** Parallel job fetches per round while filling a batch. */
 const FETCH_ROUND = 64
 const MAX_BACKOFF_MS = 5000
@@ -71,7 +87,7 @@ const STALLED_CHECK_MS = 1000
 export class ShardDrainer {
   private readonly k: ShardKeys
   private readonly lockToken = randomUUID()
-  private worker: Worker<BuyJobData> | undefined
+  private worker: DrainWorker | undefined
   private readonly buffer = new Map<number, Job<BuyJobData>>()
   private retry: RunItem[] | undefined
   private next = 1
@@ -102,7 +118,7 @@ export class ShardDrainer {
   start (): void {
     if (this.running) return
     this.running = true
-    this.worker = new Worker<BuyJobData>(QUEUE_NAME, null, {
+    this.worker = new DrainWorker(QUEUE_NAME, null, {
       connection: this.deps.bullConnection,
       prefix: this.deps.keys.queuePrefix(this.ref),
       autorun: false,
@@ -125,6 +141,7 @@ export class ShardDrainer {
   /** Stops after the batch in flight; the jobs it holds go back to the queue when their locks end. */
   async stop (): Promise<void> {
     this.running = false
+    if (this.worker !== undefined) this.worker.isRunningDrain = false
     clearInterval(this.lockTimer)
     clearInterval(this.hintTimer)
     await this.done
@@ -262,9 +279,13 @@ export class ShardDrainer {
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
       return
     }
-    await Promise.all(run.map(async (r) => await r.job?.moveToCompleted('served', this.lockToken, false).catch(() => undefined)))
+    const worker = this.worker
+    const next = await Promise.all(run.map(async (r) => r.job === undefined || worker === undefined
+      ? undefined
+      : await worker.completeAndFetch(r.job, this.lockToken).catch(() => undefined)))
     const last = run[run.length - 1] as RunItem
     this.next = last.qpos + 1
+    for (const job of next) if (job !== undefined) await this.accept(job)
     const ms = performance.now() - started
     const perSecond = run.length / Math.max(ms / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
