@@ -83,25 +83,15 @@ interface Round {
 }
 
 
-async function call (base: string, method: string, path: string, token: string, body?: unknown): Promise<any> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const json = await res.json()
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`)
-  return json
-}
 
 interface Service { readonly ingress: Child, readonly worker: Child, readonly url: string }
 
 async function runRound (service: Service, round: number, redis: Redis, db: ReturnType<typeof createDb>, buyers = settings.buyers, stock = settings.stock): Promise<Round> {
   const sign = createTokenSigner(SECRET)
   const admin = sign({ id: '1', role: 'admin' })
-  const product = await call(service.url, 'POST', '/api/v1/admin/products', admin, { title: 'Bench sneaker', price_cents: 19900 })
+  const product = await apiClient(service.url).call('POST', '/api/v1/admin/products', admin, { title: 'Bench sneaker', price_cents: 19900 })
   const start = Date.now() - 1000
-  const created = await call(service.url, 'POST', '/api/v1/admin/events', admin, {
+  const created = await apiClient(service.url).call('POST', '/api/v1/admin/events', admin, {
     product_id: product.data.id,
     title: `Bench round ${round}`,
     price_cents: 9900,
@@ -200,7 +190,7 @@ async function checkResubmits (base: string, redis: Redis, keys: ReturnType<type
     const shard = shardOf(user, settings.shards)
     const qpos = await redis.hget(keys.shard({ eventId, shard }).holders, user)
     const expected = qpos === null ? rejectedTicketId(eventId, shard, user) : queuedTicketId(eventId, shard, Number(qpos))
-    const got = await call(base, 'POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)
+    const got = await apiClient(base).call('POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)
     if (got.data.ticket_id === expected) same++
   }))
   return { checked: sample.length, same }
@@ -242,7 +232,7 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     ['crowd after sell-out, % of baseline', stat(pct(x.after), 1) + ' %', '≥ 70 %', met(median(pct(x.after)) >= 70)],
     ['poll of a final ticket, % of baseline', stat(pct(x.poll), 1) + ' %', '≥ 50 %', met(median(pct(x.poll)) >= 50)],
     ['drain: orders committed per second on a backlog (long-poll scenario)', lp === undefined ? 'not run' : lp.drainPerSec.toFixed(0), '≥ 20,000 /s', met(lp !== undefined && lp.drainPerSec >= 20_000)],
-    ['full sale: last order after the last admission, ms', f === undefined ? 'not run' : stat([f.lastOrderAfterCrowdMs]), '≤ 2,000 ms', met(f !== undefined && f.lastOrderAfterCrowdMs <= 2000)],
+    ['full sale: last order committed, ms after the crowd\'s last answer (negative: before it)', f === undefined ? 'not run' : stat([f.lastOrderAfterCrowdMs]), '≤ 2,000 ms', met(f !== undefined && f.lastOrderAfterCrowdMs <= 2000)],
     ['every ticket final after the crowd\'s last request, ms (all rounds and the full sale)', stat([...rounds, ...(f === undefined ? [] : [f])].map((r) => r.finalAfterCrowdMs)), '≤ 1,000 ms', met([...rounds, ...(f === undefined ? [] : [f])].every((r) => r.finalAfterCrowdMs <= 1000))]
   ]
   const all = [...rounds, ...(f === undefined ? [] : [f])]
@@ -333,7 +323,7 @@ async function main (): Promise<void> {
   const service: Service = { ingress, worker, url: ingress.url }
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
-  const a = await apiClient(service.url)
+  const a = apiClient(service.url)
   const sign = createTokenSigner(SECRET)
   const admin = sign({ id: '1', role: 'admin' })
   const userToken = (u: string): string => sign({ id: u, role: 'user' })

@@ -24,7 +24,7 @@ export interface Rate {
   readonly non2xx: number
 }
 
-export async function api (base: string): Promise<Api> {
+export function api (base: string): Api {
   return {
     base,
     async call (method, path, token, body) {

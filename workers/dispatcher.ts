@@ -78,10 +78,6 @@ export class Dispatcher {
     })
   }
 
-  get ownedShards (): string[] {
-    return [...this.owned.keys()]
-  }
-
   /** Depth of every owned shard's line, for the metrics gauges. */
   async shardDepths (): Promise<Array<{ shard: string, pending: number, backlog: number, lagSeconds: number, stock: number }>> {
     const now = Date.now()

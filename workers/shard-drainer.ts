@@ -99,8 +99,6 @@ export class ShardDrainer {
   private lockTimer: NodeJS.Timeout | undefined
   private hintTimer: NodeJS.Timeout | undefined
   private hinting = false
-  /** Why the drainer stopped by itself, if it did. */
-  lostLease = false
 
   constructor (
     readonly ref: ShardRef,
@@ -274,7 +272,6 @@ export class ShardDrainer {
     }
     const result = await this.deps.pool.run(input) as DrainBatchResult
     if (result.leaseLost) {
-      this.lostLease = true
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
       return

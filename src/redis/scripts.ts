@@ -67,12 +67,6 @@ export function defineScripts (client: RedisClient): void {
   }
 }
 
-export function scriptKeyCount (name: ScriptName): number {
-  const script = loadScripts().get(name)
-  if (script === undefined) throw new Error(`unknown script ${name}`)
-  return script.numberOfKeys
-}
-
 type Arg = string | number
 type ScriptReply = number | string | null | ScriptReply[]
 
