@@ -25,14 +25,20 @@ const USER_ID = new RegExp(USER_ID_PATTERN)
 export interface Authenticator {
   /** onRequest hook: sets `request.user` or answers 401. */
   required: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  /**
+   * The same, for routes a buyer calls about once (buy): the token is not cached. Caching a token
+   * that never comes back costs a hash and an LRU insert for nothing.
+   */
+  requiredOnce: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   /** onRequest hook: like `required`, then 403 unless the user is an admin. */
   admin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 }
 
 export function createAuthenticator (secret: string): Authenticator {
-  const verify = createVerifier({ key: secret, algorithms: ['HS256'], cache: 100_000, requiredClaims: ['sub', 'exp'] })
+  const cached = createVerifier({ key: secret, algorithms: ['HS256'], cache: 100_000, requiredClaims: ['sub', 'exp'] })
+  const uncached = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] })
 
-  const authenticate = (request: FastifyRequest): AuthUser => {
+  const authenticate = (request: FastifyRequest, verify: typeof cached = cached): AuthUser => {
     const header = request.headers.authorization
     if (header === undefined || !header.startsWith('Bearer ')) {
       throw new DomainError('UNAUTHORIZED', 'missing bearer token')
@@ -54,6 +60,9 @@ export function createAuthenticator (secret: string): Authenticator {
   return {
     async required (request) {
       request.user = authenticate(request)
+    },
+    async requiredOnce (request) {
+      request.user = authenticate(request, uncached)
     },
     async admin (request) {
       const user = authenticate(request)

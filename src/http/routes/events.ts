@@ -41,7 +41,7 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
   }
 
   app.post<{ Params: { id: string } }>('/events/:id/buy', {
-    onRequest: deps.auth.required,
+    onRequest: deps.auth.requiredOnce,
     preValidation: soldOutShortCircuit,
     config: { rateLimit: { ...deps.buyRateLimit, keyGenerator: (r: FastifyRequest) => `buy:${userOf(r).id}` } },
     schema: {
