@@ -132,7 +132,7 @@ export class Dispatcher {
           continue
         }
       } else {
-        await warmEvent(this.deps, event)
+        await warmEvent(this.deps, event, this.deps.events.orderTickets)
       }
       for (let shard = 0; shard < event.shards; shard++) {
         const ref = { eventId: event.id, shard }

@@ -130,7 +130,7 @@ export async function listEvents (deps: CatalogDeps, status: 'upcoming' | 'activ
 export async function warmUpEvent (deps: CatalogDeps, id: number): Promise<{ warmed_shards: number, shard_stock: number[] }> {
   const event = await deps.events.findById(id)
   if (event === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
-  const warmed = await warmEvent(deps.sale, event)
+  const warmed = await warmEvent(deps.sale, event, deps.events.orderTickets)
   return { warmed_shards: warmed, shard_stock: (await shardStocks(deps.sale, event)).map((s) => s ?? 0) }
 }
 

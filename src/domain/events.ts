@@ -125,6 +125,12 @@ export function eventsRepository (db: Db) {
       return { items: rows.map(toEvent), total: Number(count?.n ?? 0) }
     },
 
+    /** Ticket ids of the event's orders, and whether each still holds a unit (pending or paid). */
+    async orderTickets (id: number): Promise<Array<{ ticketId: string, live: boolean }>> {
+      const rows = await db('orders').select('ticket_id', 'status').where({ event_id: id }) as Array<{ ticket_id: string, status: string }>
+      return rows.map((r) => ({ ticketId: r.ticket_id, live: r.status === 'pending_payment' || r.status === 'paid' }))
+    },
+
     /** Events whose sale is on, or starts within `horizonMs`, or ended less than `graceMs` ago. */
     async listLive (now: Date, horizonMs: number, graceMs: number): Promise<SaleEvent[]> {
       const rows: EventRow[] = await db('seckill_events')

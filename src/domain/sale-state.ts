@@ -15,6 +15,9 @@ export interface SaleStateDeps {
   readonly keys: KeySpace
 }
 
+/** Where MySQL's orders of an event are, to rebuild shards that Redis lost. */
+export type OrderTickets = (eventId: number) => Promise<Array<{ ticketId: string, live: boolean }>>
+
 function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
   return Array.from({ length: event.shards }, (_, shard) => ({ eventId: event.id, shard }))
 }
@@ -22,14 +25,46 @@ function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
 /**
  * Puts the event's unsold units into Redis, split over its shards. Shards already warm are left
  * as they are. Returns how many shards were warmed now.
+ *
+ * A shard missing while the event already has orders was lost by Redis (a restart without
+ * persistence). It is rebuilt from MySQL. Its share is what neither MySQL's `sold` nor a surviving
+ * shard accounts for. Its queue positions start after the highest one its orders use, so a ticket
+ * id is never handed out twice. Its orders' units are marked held again.
  */
-export async function warmEvent (deps: SaleStateDeps, event: SaleEvent): Promise<number> {
-  const units = splitStock(Math.max(0, event.stock - event.sold), event.shards)
-  const results = await Promise.all(shardRefs(event).map(async (ref) => {
+export async function warmEvent (deps: SaleStateDeps, event: SaleEvent, orderTickets?: OrderTickets): Promise<number> {
+  const stocks = await shardStocks(deps, event)
+  const missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
+  if (missing.length === 0) return 0
+  const surviving = stocks.reduce<number>((a, s) => a + (s ?? 0), 0)
+  const left = Math.max(0, event.stock - event.sold - surviving)
+  const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)
+  const orders = event.sold > 0 || missing.length < event.shards ? await orderTickets?.(event.id) ?? [] : []
+  const marks = new Array<number>(event.shards).fill(0)
+  const held: string[][] = Array.from({ length: event.shards }, () => [])
+  for (const o of orders) {
+    const ref = parseTicketId(o.ticketId)
+    if (ref === undefined || ref.kind !== 'queued' || ref.shard >= event.shards) continue
+    marks[ref.shard] = Math.max(marks[ref.shard] ?? 0, ref.qpos)
+    if (o.live) held[ref.shard]?.push(o.ticketId)
+  }
+  const results = await Promise.all(missing.map(async (ref) => {
     const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)
-    return await warmShard(deps.redis, deps.keys.shard(ref), units[ref.shard] ?? 0, siblings)
+    const k = deps.keys.shard(ref)
+    const warmed = await warmShard(deps.redis, k, units[ref.shard] ?? 0, siblings, marks[ref.shard] ?? 0)
+    const ids = held[ref.shard] ?? []
+    for (let i = 0; warmed && i < ids.length; i += 1000) {
+      await deps.redis.hset(k.reserved, Object.fromEntries(ids.slice(i, i + 1000).map((id) => [id, '1'])))
+    }
+    return warmed
   }))
   return results.filter((warmed) => warmed).length
+}
+
+/** `units` over the given shards only (the others keep what they hold). */
+function spread (units: number, shards: number[], total: number): number[] {
+  const out = new Array<number>(total).fill(0)
+  splitStock(units, shards.length).forEach((u, i) => { out[shards[i] as number] = u })
+  return out
 }
 
 /** Removes an event's Redis state (before it is warmed again with new settings, or deleted). */

@@ -115,9 +115,12 @@ export async function readTicket (redis: RedisClient, k: ShardKeys, qpos: number
   return { value, drained, rate: rate === '' ? undefined : Number(rate) }
 }
 
-/** Puts a shard's units in Redis unless it is warm already; true when warmed now. */
-export async function warmShard (redis: RedisClient, k: ShardKeys, units: number, siblings: ReadonlyArray<readonly [number, number]>): Promise<boolean> {
-  const args: Array<string | number> = [units]
+/**
+ * Puts a shard's units in Redis unless it is warm already; true when warmed now. `firstMark`: the
+ * highest queue position already used by an order of the shard (0 for a new sale).
+ */
+export async function warmShard (redis: RedisClient, k: ShardKeys, units: number, siblings: ReadonlyArray<readonly [number, number]>, firstMark = 0): Promise<boolean> {
+  const args: Array<string | number> = [units, firstMark]
   for (const [shard, n] of siblings) args.push(shard, n)
   return (await runScript(redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers], args)) === 1
 }
