@@ -20,7 +20,10 @@ t.test('every process serves Prometheus metrics, and the business counters agree
   const orders = Number((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n)
 
   const fromIngress = parsePrometheus(String((await ingress.http.request('GET', '/metrics')).body))
-  const fromWorker = parsePrometheus(String((await worker.request('GET', '/metrics')).body))
+  // The drain records a batch's metrics just after its outcomes reach Redis: let the last one land.
+  const scrapeWorker = async (): Promise<ReturnType<typeof parsePrometheus>> => parsePrometheus(String((await worker.request('GET', '/metrics')).body))
+  await until(async () => sum(await scrapeWorker(), 'seckill_orders_committed_total') >= orders, 5000, 'the last batch\'s metrics')
+  const fromWorker = await scrapeWorker()
   for (const [who, samples] of [['ingress', fromIngress], ['worker', fromWorker]] as const) {
     const unknown = new Set(samples.flatMap((s) => Object.keys(s.labels)).filter((l) => !LABELS.has(l)))
     t.same([...unknown], [], `${who}: only known labels (no user ids)`)
