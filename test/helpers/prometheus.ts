@@ -5,7 +5,8 @@ export interface Sample {
   readonly value: number
 }
 
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (-?(?:[0-9.]+(?:e[+-]?[0-9]+)?|NaN|\+Inf|-Inf))$/
+// Values as Prometheus reads them (Go's ParseFloat): NaN and Inf in any letter case.
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([+-]?(?:[0-9.]+(?:e[+-]?[0-9]+)?|nan|inf))$/i
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
 
 /** Parses every line; throws on the first line that is not valid exposition format. */
