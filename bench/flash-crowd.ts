@@ -23,6 +23,7 @@ import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
+import { deleteKeysWithPrefix } from '../src/redis/client'
 import { createTokenSigner } from '../src/http/auth'
 import { auditSale } from '../src/audit/sale-audit'
 import { eventDecided } from '../src/domain/sale-state'
@@ -387,12 +388,7 @@ async function main (): Promise<void> {
     await ingress.stop()
     await worker.stop()
     await baselineChild.stop()
-    let cursor = '0'
-    do {
-      const [nextCursor, found] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000)
-      if (found.length > 0) await redis.unlink(...found)
-      cursor = nextCursor
-    } while (cursor !== '0')
+    await deleteKeysWithPrefix(redis, `${PREFIX}:`)
     redis.disconnect()
     await db.destroy()
   }

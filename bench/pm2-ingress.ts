@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { createTokenSigner } from '../src/http/auth'
 import { createKeySpace } from '../src/redis/keys'
+import { deleteKeysWithPrefix } from '../src/redis/client'
 import { dropDatabase, withDatabase } from '../src/db/knex'
 import { repoPath } from '../src/util/paths'
 import { startBaseline } from './processes'
@@ -73,12 +74,7 @@ async function measure (ingressInstances: number, baselineUrl: string): Promise<
     return result
   } finally {
     await pm2('kill').catch(() => undefined)
-    let cursor = '0'
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (found.length > 0) await redis.unlink(...found)
-      cursor = next
-    } while (cursor !== '0')
+    await deleteKeysWithPrefix(redis, `${prefix}:`)
     redis.disconnect()
     rmSync(home, { recursive: true, force: true })
   }

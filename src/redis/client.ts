@@ -49,3 +49,15 @@ export function createRedisClient (target: RedisTarget, opts: RedisClientOptions
 export function createRedis (url: string, opts: RedisClientOptions = {}): Redis {
   return createRedisClient({ url }, opts) as Redis
 }
+
+/** Deletes every key starting with `prefix` (a whole deployment's or test's keys) from one server. */
+export async function deleteKeysWithPrefix (redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0'
+  let deleted = 0
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    if (found.length > 0) deleted += await redis.unlink(...found)
+    cursor = next
+  } while (cursor !== '0')
+  return deleted
+}

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config'
 import type { Config } from '../../src/config'
 import { createDb, dropDatabase, migrateLatest, withDatabase } from '../../src/db/knex'
 import type { Db } from '../../src/db/knex'
-import { createRedis } from '../../src/redis/client'
+import { createRedis, deleteKeysWithPrefix } from '../../src/redis/client'
 import { createKeySpace } from '../../src/redis/keys'
 import type { KeySpace } from '../../src/redis/keys'
 import { createTokenSigner } from '../../src/http/auth'
@@ -61,7 +61,7 @@ export async function testEnv (t: Test, overrides: Record<string, string> = {}):
   t.teardown(async () => {
     for (const fn of deferred.reverse()) await fn()
     await db.destroy()
-    await deleteByPrefix(redis, `${config.redisPrefix}:`)
+    await deleteKeysWithPrefix(redis, `${config.redisPrefix}:`)
     redis.disconnect()
     await dropDatabase(config.databaseUrl)
   })
@@ -75,15 +75,4 @@ export async function testEnv (t: Test, overrides: Record<string, string> = {}):
     token: (userId, role = 'user') => sign({ id: String(userId), role }),
     defer: (fn) => { deferred.push(fn) }
   }
-}
-
-export async function deleteByPrefix (redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0'
-  let deleted = 0
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    if (found.length > 0) deleted += await redis.unlink(...found)
-    cursor = next
-  } while (cursor !== '0')
-  return deleted
 }
