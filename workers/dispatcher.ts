@@ -12,6 +12,7 @@ import type { Config } from '../src/config'
 import type { EventsRepository, SaleEvent } from '../src/domain/events'
 import { Queue } from 'bullmq'
 import { eventDecided, warmEvent } from '../src/domain/sale-state'
+import { changedAnything, reconcileEvent } from '../src/domain/reconciler'
 import { QUEUE_NAME, allShardKeys, shardTag } from '../src/redis/keys'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import { repoPath } from '../src/util/paths'
@@ -52,6 +53,8 @@ export class Dispatcher {
   private readonly owned = new Map<string, Owned>()
   /** Events over and fully decided, whose keys were set to expire (not looked at again). */
   private readonly finished = new Set<number>()
+  /** Events this process has reconciled (once each, when it first sees them). */
+  private readonly reconciled = new Set<number>()
   private tickTimer: NodeJS.Timeout | undefined
   private renewTimer: NodeJS.Timeout | undefined
   private ticking: Promise<void> | undefined
@@ -131,6 +134,10 @@ export class Dispatcher {
           await this.retire(event)
           continue
         }
+      } else if (!this.reconciled.has(event.id)) {
+        this.reconciled.add(event.id)
+        const report = await reconcileEvent(this.deps, event)
+        if (changedAnything(report)) this.deps.log.warn({ report }, 'Redis had drifted from MySQL; repaired')
       } else {
         await warmEvent(this.deps, event, this.deps.events.orderTickets)
       }
