@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -69,6 +69,14 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: 16 * 1024,
     routerOptions: { maxParamLength: 128 },
+    // Errors the router raises before any hook (an over-long path parameter, a malformed URL): the
+    // same envelope as every other error. The request's body was not read, so its connection
+    // cannot carry another request.
+    frameworkErrors: (error, request, reply) => {
+      if (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined) reply.header('connection', 'close')
+      const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      void (reply as FastifyReply).header('x-request-id', String(request.id)).code(status).send({ code: 'BAD_REQUEST', message: error.message, request_id: String(request.id) })
+    },
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()

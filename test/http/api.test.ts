@@ -86,6 +86,7 @@ t.test('the buy API', async (t) => {
     for (const id of ['xyz', '1-0', '1-0-0', '1-0-1-2', '1-0-x', 'a'.repeat(60)]) {
       expectError(t, await http.request('GET', `/api/v1/tickets/${id}`, { token }), 400, 'BAD_REQUEST', `ticket id ${id}`)
     }
+    expectError(t, await buy(http, token, undefined, '9'.repeat(200)), 414, 'BAD_REQUEST', 'over-long id (router error, same envelope)')
     expectError(t, await http.request('GET', `/api/v1/tickets/${eventId}-0-1?wait=-5`, { token }), 400, 'BAD_REQUEST', 'negative wait')
     expectError(t, await http.request('GET', `/api/v1/tickets/${eventId}-0-1?wait=999999999`, { token }), 400, 'BAD_REQUEST', 'huge wait')
     expectError(t, await http.request('GET', `/api/v1/tickets/${eventId}-0-1?nope=1`, { token }), 400, 'BAD_REQUEST', 'unknown query')
