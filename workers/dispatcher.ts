@@ -127,11 +127,12 @@ export class Dispatcher {
 
     const events = await this.deps.events.listLive(new Date(now), START_HORIZON_MS, LOOKBACK_MS)
     const live = new Map<string, { ref: ShardRef, event: SaleEvent }>()
+    const decided: SaleEvent[] = []
     for (const event of events) {
       if (this.finished.has(event.id)) continue
       if (event.endAt.getTime() + END_GRACE_MS < now) {
         if (await eventDecided(this.deps, event)) {
-          await this.retire(event)
+          decided.push(event)
           continue
         }
       } else if (!this.reconciled.has(event.id)) {
@@ -151,6 +152,8 @@ export class Dispatcher {
     for (const [tag, o] of this.owned) {
       if (!live.has(tag) || !o.drainer.isRunning) await this.giveBack(tag)
     }
+    // Only then retire decided events: a drain still running would write to the removed queues.
+    for (const event of decided) await this.retire(event)
 
     const target = Math.ceil(live.size / alive)
     for (const [tag, { ref, event }] of live) {
@@ -196,6 +199,10 @@ export class Dispatcher {
   private async retire (event: SaleEvent): Promise<void> {
     const { redis, keys, config, log } = this.deps
     const ttl = config.retentionSeconds
+    // A drain of another worker may still hold a shard: wait for the next round.
+    for (let shard = 0; shard < event.shards; shard++) {
+      if (await redis.exists(keys.shard({ eventId: event.id, shard }).lease) === 1) return
+    }
     for (let shard = 0; shard < event.shards; shard++) {
       const ref = { eventId: event.id, shard }
       await Promise.all(allShardKeys(keys.shard(ref)).map(async (key) => await redis.expire(key, ttl)))
