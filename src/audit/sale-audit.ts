@@ -16,6 +16,7 @@ import type { Knex } from 'knex'
 import type { RedisClient } from '../redis/scripts'
 import type { KeySpace } from '../redis/keys'
 import { parseStoredTicket, queuedTicketId } from '../domain/tickets'
+import { LIVE_ORDER_STATUSES } from '../domain/orders'
 
 export interface InvariantCheck {
   readonly id: 'I1' | 'I2' | 'I3' | 'I4' | 'I5' | 'I6'
@@ -36,13 +37,12 @@ export interface SaleAudit {
   readonly ok: boolean
 }
 
-const LIVE = ['pending_payment', 'paid']
 
 export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, eventId: number): Promise<SaleAudit> {
   const event = await db('seckill_events').first('stock', 'sold', 'shards').where({ id: eventId }) as { stock: number, sold: number, shards: number } | undefined
   if (event === undefined) throw new Error(`event ${eventId} not found`)
   const orders = await db('orders').select('id', 'ticket_id', 'user_id', 'status').where({ event_id: eventId }) as Array<{ id: number | string, ticket_id: string, user_id: number | string, status: string }>
-  const live = orders.filter((o) => LIVE.includes(o.status))
+  const live = orders.filter((o) => (LIVE_ORDER_STATUSES as readonly string[]).includes(o.status))
   const orderByTicket = new Map(orders.map((o) => [o.ticket_id, o]))
 
   const counts = { won: 0, soldOut: 0, failed: 0, queued: 0, rejectedAtGate: 0 }

@@ -5,6 +5,7 @@ import type { Knex } from 'knex'
 import type { Db } from '../db/knex'
 import { badRequest } from './errors'
 import type { PageRequest } from './orders'
+import { LIVE_ORDER_STATUSES } from './orders'
 
 export interface SaleEvent {
   readonly id: number
@@ -128,7 +129,7 @@ export function eventsRepository (db: Db) {
     /** Ticket ids of the event's orders, and whether each still holds a unit (pending or paid). */
     async orderTickets (id: number): Promise<Array<{ ticketId: string, live: boolean }>> {
       const rows = await db('orders').select('ticket_id', 'status').where({ event_id: id }) as Array<{ ticket_id: string, status: string }>
-      return rows.map((r) => ({ ticketId: r.ticket_id, live: r.status === 'pending_payment' || r.status === 'paid' }))
+      return rows.map((r) => ({ ticketId: r.ticket_id, live: (LIVE_ORDER_STATUSES as readonly string[]).includes(r.status) }))
     },
 
     /** Events whose sale is on, or starts within `horizonMs`, or ended less than `graceMs` ago. */

@@ -32,10 +32,6 @@ const STATUS: Record<ErrorCode, number> = {
   INTERNAL: 500
 }
 
-export function statusOf (code: ErrorCode): number {
-  return STATUS[code]
-}
-
 /**
  * Redis or MySQL out of reach: the request may succeed on a retry, so 503 with Retry-After rather
  * than a 500 that reads as a bug.

@@ -1,6 +1,7 @@
 /** JSON schemas shared by the routes. */
 import { MAX_SHARDS, MAX_STOCK } from '../domain/events'
 import { TICKET_ID_PATTERN } from '../domain/tickets'
+import { badRequest } from '../domain/errors'
 import type { JsonSchema } from './envelope'
 
 export const ID_PATTERN = '^[1-9][0-9]{0,15}$'
@@ -107,4 +108,11 @@ export const productChangesBody: JsonSchema = {
   }
 }
 
-export const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/
+
+/** An `Idempotency-Key` header, when given, must be well formed (400 otherwise). */
+export function checkIdempotencyKey (key: unknown): void {
+  if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
+    throw badRequest('Idempotency-Key must be 1-128 characters of letters, digits, _ . : -')
+  }
+}

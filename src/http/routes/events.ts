@@ -8,7 +8,7 @@ import type { AdmissionDeps, BuyTokenDeps } from '../../domain/admission'
 import { badRequest } from '../../domain/errors'
 import type { EventCache } from '../../domain/event-cache'
 import { commonErrors, errorSchema, ok, okSchema } from '../envelope'
-import { ID_PATTERN, IDEMPOTENCY_KEY, eventSchema, idParams, ticketSchema } from '../schemas'
+import { ID_PATTERN, checkIdempotencyKey, eventSchema, idParams, ticketSchema } from '../schemas'
 
 export interface EventRouteDeps {
   readonly buyTokens: BuyTokenDeps
@@ -50,11 +50,8 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
       response: { 200: okSchema(ticketSchema), 202: okSchema(ticketSchema), ...commonErrors }
     }
   }, async (request, reply) => {
-    const key = request.headers['idempotency-key']
     // A buy is idempotent per (buyer, event) whatever the key; a malformed key is still refused.
-    if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
-      throw badRequest('Idempotency-Key must be 1-128 characters of letters, digits, _ . : -')
-    }
+    checkIdempotencyKey(request.headers['idempotency-key'])
     const buyToken = request.headers['x-buy-token']
     if (buyToken !== undefined && (typeof buyToken !== 'string' || !BUY_TOKEN.test(buyToken))) throw badRequest('X-Buy-Token is malformed')
     const outcome = await buy(deps.admission, Number(request.params.id), userOf(request).id, buyToken)

@@ -5,12 +5,11 @@ import type { LifecycleDeps } from '../../domain/order-lifecycle'
 import { cancelOrder, getOrder, payOrder } from '../../domain/order-lifecycle'
 import { ORDER_STATUSES, orderView } from '../../domain/orders'
 import type { OrderFilter, OrderSortField, OrderStatus } from '../../domain/orders'
-import { badRequest } from '../../domain/errors'
 import { commonErrors, ok, okSchema } from '../envelope'
 import type { JsonSchema } from '../envelope'
 import { pageQueryProperties, pageRequest, pageSchema } from '../pagination'
 import type { PageQuery } from '../pagination'
-import { ID_PATTERN, IDEMPOTENCY_KEY, idParams } from '../schemas'
+import { ID_PATTERN, checkIdempotencyKey, idParams } from '../schemas'
 
 const SORT_FIELDS: readonly OrderSortField[] = ['created_at', 'id', 'price_cents']
 
@@ -45,12 +44,6 @@ const listQuery = (admin: boolean): JsonSchema => ({
     ...(admin ? { event_id: { type: 'string', pattern: ID_PATTERN }, user_id: { type: 'string', pattern: ID_PATTERN } } : {})
   }
 })
-
-function checkIdempotencyKey (key: unknown): void {
-  if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key))) {
-    throw badRequest('Idempotency-Key must be 1-128 characters of letters, digits, _ . : -')
-  }
-}
 
 /** The buyer's orders: list, read, pay (simulated), cancel. */
 export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator }): Promise<void> {
