@@ -164,7 +164,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     })
     await api.register(ticketRoutes, {
       auth,
-      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus },
+      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders },
       waitMaxMs: config.ticketWaitMaxMs,
       pollRateLimit: { max: config.pollRateLimit, ...window }
     })

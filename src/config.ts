@@ -29,6 +29,9 @@ export interface Config {
   readonly workerThreads: number
   /** Most tickets a drain batch carries (one Lua reservation, one MySQL transaction). */
   readonly drainBatch: number
+  /** A batch running longer than this (a hung thread) is abandoned: its thread is ended and the
+   *  batch retried, which is safe because every step of a batch is idempotent per ticket. */
+  readonly drainBatchTimeoutMs: number
   /** How long a shard lease lives without renewal; a dead owner's shards move after this. */
   readonly leaseMs: number
   /** BullMQ lock of a job taken by a drain. */
@@ -172,6 +175,7 @@ export function loadConfig (env: Env = process.env): Config {
     gateOverbook: r.num('GATE_OVERBOOK', 1.1, 1, 10),
     workerThreads: r.int('WORKER_THREADS', 2, 1, 64),
     drainBatch: r.int('DRAIN_BATCH', 500, 1, 5000),
+    drainBatchTimeoutMs: r.int('DRAIN_BATCH_TIMEOUT_MS', 20_000, 500, 600_000),
     leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
     jobLockMs: r.int('JOB_LOCK_MS', 30_000, 1000, 3_600_000),
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),

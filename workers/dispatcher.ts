@@ -140,7 +140,7 @@ export class Dispatcher {
         const report = await reconcileEvent(this.deps, event)
         if (changedAnything(report)) this.deps.log.warn({ report }, 'Redis had drifted from MySQL; repaired')
       } else {
-        await warmEvent(this.deps, event, this.deps.events.orderTickets)
+        await warmEvent(this.deps, event, this.deps.events)
       }
       for (let shard = 0; shard < event.shards; shard++) {
         const ref = { eventId: event.id, shard }

@@ -46,18 +46,23 @@ function init (): ThreadState {
 /**
  * Test-only faults, named `drain:<what>-<where>`, each firing once per Redis prefix:
  *   drain:thread-exit-after-reserve   the thread ends mid-batch, after reserving
+ *   drain:thread-throw-after-reserve  the batch throws after reserving
+ *   drain:thread-hang-after-reserve   the thread blocks for good after reserving (a hung batch)
  *   drain:process-kill-after-reserve  the whole worker process is killed (SIGKILL)
  *   drain:process-kill-after-commit   the same, after the orders committed, before outcomes
  */
 function faultInjector (spec: string | undefined, redis: RedisClient, keys: KeySpace): DrainDeps['fault'] {
   if (spec === undefined || !spec.startsWith('drain:')) return undefined
-  const m = /^drain:(thread-exit|process-kill)-(after-reserve|after-commit)$/.exec(spec)
+  const m = /^drain:(thread-exit|thread-throw|thread-hang|process-kill)-(after-reserve|after-commit)$/.exec(spec)
   if (m === null) throw new Error(`SECKILL_FAULT: unknown drain fault ${spec}`)
   const [, what, where] = m
   return async (point) => {
     if (point !== where) return
     if (await redis.set(keys.faultFired, spec, 'NX') !== 'OK') return
     if (what === 'thread-exit') process.exit(1)
+    if (what === 'thread-throw') throw new Error(`injected fault ${spec}`)
+    // Blocks this thread's event loop for good: nothing but ending the thread stops it.
+    if (what === 'thread-hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
     process.kill(process.pid, 'SIGKILL')
   }
 }

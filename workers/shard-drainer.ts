@@ -28,6 +28,7 @@ import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 
 export interface DrainerSettings {
   readonly drainBatch: number
+  readonly drainBatchTimeoutMs: number
   readonly jobLockMs: number
   readonly gapGraceMs: number
 }
@@ -270,7 +271,9 @@ export class ShardDrainer {
       tickets: run.map((r) => ({ qpos: r.qpos, userId: r.userId })),
       rate: this.rate
     }
-    const result = await this.deps.pool.run(input) as DrainBatchResult
+    // A hung thread must not hold the shard: past the timeout piscina ends the thread, the run
+    // rejects, and the loop retries the batch (on a fresh thread) after a backoff.
+    const result = await this.deps.pool.run(input, { signal: AbortSignal.timeout(this.deps.settings.drainBatchTimeoutMs) }) as DrainBatchResult
     if (result.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')

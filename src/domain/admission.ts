@@ -79,7 +79,7 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)
     if (fresh === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
-    await warmEvent(deps, fresh, deps.repo.orderTickets)
+    await warmEvent(deps, fresh, deps.repo)
     reply = await admitBuyer(deps.redis, k, userId, deps.overbook, token)
     if (reply.code === Admit.NOT_WARM) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
   }

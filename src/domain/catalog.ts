@@ -106,7 +106,7 @@ export async function updateEvent (deps: CatalogDeps, id: number, changes: Event
   }
   const after = await deps.events.findById(id) as SaleEvent
   await clearEvent(deps.sale, before)
-  await warmEvent(deps.sale, after)
+  await warmEvent(deps.sale, after, deps.events)
   await deps.changed(`event:${id}`)
   return await eventView(deps, after, now.getTime())
 }
@@ -130,7 +130,7 @@ export async function listEvents (deps: CatalogDeps, status: 'upcoming' | 'activ
 export async function warmUpEvent (deps: CatalogDeps, id: number): Promise<{ warmed_shards: number, shard_stock: number[] }> {
   const event = await deps.events.findById(id)
   if (event === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
-  const warmed = await warmEvent(deps.sale, event, deps.events.orderTickets)
+  const warmed = await warmEvent(deps.sale, event, deps.events)
   return { warmed_shards: warmed, shard_stock: (await shardStocks(deps.sale, event)).map((s) => s ?? 0) }
 }
 
@@ -141,7 +141,7 @@ export async function createEvent (deps: CatalogDeps, input: NewEvent, now = new
   const id = await deps.events.insert(input)
   const event = await deps.events.findById(id)
   if (event === undefined) throw new Error(`event ${id} vanished after insert`)
-  await warmEvent(deps.sale, event)
+  await warmEvent(deps.sale, event, deps.events)
   return await eventView(deps, event, now.getTime())
 }
 

@@ -43,7 +43,12 @@ export class EventCache {
     }
     // A stale entry keeps answering while it refreshes; only a first load waits.
     if (entry !== undefined) {
-      p.catch((err: unknown) => this.deps.log.warn({ err, eventId: id }, 'event refresh failed'))
+      p.catch((err: unknown) => {
+        // MySQL is away: keep answering from the stale row, and try again after another ttl
+        // rather than on every request.
+        entry.loadedAt = Date.now()
+        this.deps.log.warn({ err, eventId: id }, 'event refresh failed; serving the cached row')
+      })
       return entry.value
     }
     return await p

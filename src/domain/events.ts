@@ -19,6 +19,8 @@ export interface SaleEvent {
   readonly endAt: Date
   /** Buyers need a buy token (issued shortly before the start) to buy. */
   readonly requireToken: boolean
+  /** When the sale's state first went into Redis; null until then. */
+  readonly warmedAt: Date | null
 }
 
 export type EventStatus = 'upcoming' | 'active' | 'sold_out' | 'ended'
@@ -52,6 +54,7 @@ interface EventRow {
   start_at: Date
   end_at: Date
   require_token: number | boolean
+  warmed_at: Date | null
 }
 
 function toEvent (row: EventRow): SaleEvent {
@@ -65,11 +68,12 @@ function toEvent (row: EventRow): SaleEvent {
     shards: row.shards,
     startAt: row.start_at,
     endAt: row.end_at,
-    requireToken: Boolean(row.require_token)
+    requireToken: Boolean(row.require_token),
+    warmedAt: row.warmed_at
   }
 }
 
-const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token']
+const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token', 'warmed_at']
 
 /** Columns of an event's fields, for inserts and updates. */
 function columnsOf (e: EventChanges): Record<string, unknown> {
@@ -130,6 +134,11 @@ export function eventsRepository (db: Db) {
     async orderTickets (id: number): Promise<Array<{ ticketId: string, live: boolean }>> {
       const rows = await db('orders').select('ticket_id', 'status').where({ event_id: id }) as Array<{ ticket_id: string, status: string }>
       return rows.map((r) => ({ ticketId: r.ticket_id, live: (LIVE_ORDER_STATUSES as readonly string[]).includes(r.status) }))
+    },
+
+    /** Records that the event's sale state went into Redis (the first time only). */
+    async markWarmed (id: number): Promise<void> {
+      await db('seckill_events').where({ id }).whereNull('warmed_at').update({ warmed_at: db.raw('CURRENT_TIMESTAMP(3)') })
     },
 
     /** Events whose sale is on, or starts within `horizonMs`, or ended less than `graceMs` ago. */

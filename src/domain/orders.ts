@@ -111,6 +111,11 @@ export function ordersRepository (db: Db) {
       return row === undefined ? undefined : toOrder(row)
     },
 
+    async findByTicketId (ticketId: string): Promise<Order | undefined> {
+      const row = await db('orders').first(COLUMNS).where({ ticket_id: ticketId }) as OrderRow | undefined
+      return row === undefined ? undefined : toOrder(row)
+    },
+
     async list (f: OrderFilter, p: PageRequest<OrderSortField>): Promise<{ items: Order[], total: number }> {
       const [rows, count] = await Promise.all([
         filtered(f, db('orders').select(COLUMNS)).orderBy(p.sort.field, p.sort.direction).orderBy('id', p.sort.direction)

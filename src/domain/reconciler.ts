@@ -38,8 +38,7 @@ export interface ReconcileDeps extends SaleStateDeps {
 }
 
 export async function reconcileEvent (deps: ReconcileDeps, event: SaleEvent): Promise<ReconcileReport> {
-  const orderTickets: OrderTickets = deps.events.orderTickets
-  const rebuiltShards = await warmEvent(deps, event, orderTickets)
+  const rebuiltShards = await warmEvent(deps, event, deps.events)
   const report = { eventId: event.id, rebuiltShards, atRest: false, markedHeld: 0, returned: 0, freed: 0, stockAdjusted: 0 }
   const token = `reconcile:${randomUUID()}`
   const shards = Array.from({ length: event.shards }, (_, shard) => deps.keys.shard({ eventId: event.id, shard }))

@@ -18,6 +18,22 @@ export interface SaleStateDeps {
 /** Where MySQL's orders of an event are, to rebuild shards that Redis lost. */
 export type OrderTickets = (eventId: number) => Promise<Array<{ ticketId: string, live: boolean }>>
 
+/** What MySQL knows of a sale's past, for warm-ups that may be rebuilds (the events repository). */
+export interface SaleHistory {
+  readonly orderTickets: OrderTickets
+  /** Records the first warm-up, so a later one that finds Redis empty knows it is a rebuild. */
+  readonly markWarmed: (eventId: number) => Promise<void>
+}
+
+/**
+ * First queue position of a shard rebuilt at `now`: past any position handed out since the start.
+ * Redis runs far less than one script per microsecond, so a shard cannot have handed out more
+ * positions than microseconds have passed since the start, counting any earlier rebuild's floor.
+ */
+export function rebuildFloor (event: Pick<SaleEvent, 'startAt'>, now: number): number {
+  return Math.max(0, Math.ceil((now - event.startAt.getTime()) * 1000))
+}
+
 function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
   return Array.from({ length: event.shards }, (_, shard) => ({ eventId: event.id, shard }))
 }
@@ -28,17 +44,20 @@ function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
  *
  * A shard missing while the event already has orders was lost by Redis (a restart without
  * persistence). It is rebuilt from MySQL. Its share is what neither MySQL's `sold` nor a surviving
- * shard accounts for. Its queue positions start after the highest one its orders use, so a ticket
+ * shard accounts for. Its queue positions start after the highest one its orders use and, when
+ * MySQL says the sale was in Redis before, after any position that may have been handed out (the
+ * tickets at or under that floor whose state is gone read as failed, `lost_in_redis`). So a ticket
  * id is never handed out twice. Its orders' units are marked held again.
  */
-export async function warmEvent (deps: SaleStateDeps, event: SaleEvent, orderTickets?: OrderTickets): Promise<number> {
+export async function warmEvent (deps: SaleStateDeps, event: SaleEvent, history?: SaleHistory): Promise<number> {
   const stocks = await shardStocks(deps, event)
   const missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
   if (missing.length === 0) return 0
   const surviving = stocks.reduce<number>((a, s) => a + (s ?? 0), 0)
   const left = Math.max(0, event.stock - event.sold - surviving)
   const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)
-  const orders = event.sold > 0 || missing.length < event.shards ? await orderTickets?.(event.id) ?? [] : []
+  const orders = event.sold > 0 || missing.length < event.shards ? await history?.orderTickets(event.id) ?? [] : []
+  const floor = history !== undefined && event.warmedAt !== null ? rebuildFloor(event, Date.now()) : 0
   const marks = new Array<number>(event.shards).fill(0)
   const held: string[][] = Array.from({ length: event.shards }, () => [])
   for (const o of orders) {
@@ -50,13 +69,14 @@ export async function warmEvent (deps: SaleStateDeps, event: SaleEvent, orderTic
   const results = await Promise.all(missing.map(async (ref) => {
     const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)
     const k = deps.keys.shard(ref)
-    const warmed = await warmShard(deps.redis, k, units[ref.shard] ?? 0, siblings, marks[ref.shard] ?? 0)
+    const warmed = await warmShard(deps.redis, k, units[ref.shard] ?? 0, siblings, marks[ref.shard] ?? 0, floor)
     const ids = held[ref.shard] ?? []
     for (let i = 0; warmed && i < ids.length; i += 1000) {
       await deps.redis.hset(k.reserved, Object.fromEntries(ids.slice(i, i + 1000).map((id) => [id, '1'])))
     }
     return warmed
   }))
+  if (event.warmedAt === null) await history?.markWarmed(event.id)
   return results.filter((warmed) => warmed).length
 }
 

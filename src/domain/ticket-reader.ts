@@ -9,6 +9,7 @@ import { badRequest, notFound } from './errors'
 import type { EventCache } from './event-cache'
 import type { OutcomeBus } from './outcome-bus'
 import { parseStoredTicket, parseTicketId, ticketView } from './tickets'
+import type { OrdersRepository } from './orders'
 import type { TicketView } from './tickets'
 
 export interface Reader {
@@ -21,6 +22,8 @@ export interface TicketReaderDeps {
   readonly keys: KeySpace
   readonly events: EventCache
   readonly bus: OutcomeBus
+  /** MySQL's orders, for tickets whose Redis state was lost. */
+  readonly orders: Pick<OrdersRepository, 'findByTicketId'>
 }
 
 export async function readTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader): Promise<TicketView> {
@@ -34,11 +37,24 @@ export async function readTicket (deps: TicketReaderDeps, ticketId: string, read
     return { ticket_id: ticketId, status: 'sold_out' }
   }
 
-  const { value, drained, rate } = await readStoredTicket(deps.redis, deps.keys.shard(ref), ref.qpos)
+  const { value, drained, rate, lostBelow } = await readStoredTicket(deps.redis, deps.keys.shard(ref), ref.qpos)
   const stored = value === '' ? undefined : parseStoredTicket(value)
+  if (stored === undefined && ref.qpos <= lostBelow) return await lostTicket(deps, ticketId, reader)
   if (stored === undefined) throw notFound('TICKET_NOT_FOUND', 'ticket')
   if (stored.userId !== reader.userId && !reader.isAdmin) throw notFound('TICKET_NOT_FOUND', 'ticket')
   return ticketView(ticketId, stored, ref.qpos, drained, rate)
+}
+
+/**
+ * A ticket handed out before Redis lost its shard (no persistence, a restart). MySQL still knows
+ * the ones that won; the rest end `failed` with reason `lost_in_redis` instead of hanging. Their
+ * owner is gone with the state, so any signed-in reader learns only that the id was lost.
+ */
+async function lostTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader): Promise<TicketView> {
+  const order = await deps.orders.findByTicketId(ticketId)
+  if (order === undefined) return { ticket_id: ticketId, status: 'failed', reason: 'lost_in_redis' }
+  if (String(order.userId) !== reader.userId && !reader.isAdmin) throw notFound('TICKET_NOT_FOUND', 'ticket')
+  return { ticket_id: ticketId, status: 'won', order_id: String(order.id) }
 }
 
 /**

@@ -108,21 +108,24 @@ export interface TicketRead {
   readonly drained: number
   /** Drain rate in tickets per second, when measured. */
   readonly rate: number | undefined
+  /** Positions up to this were handed out before Redis lost the shard (0 when it never did). */
+  readonly lostBelow: number
 }
 
 export async function readTicket (redis: RedisClient, k: ShardKeys, qpos: number): Promise<TicketRead> {
-  const [value, drained, rate] = await runScript(redis, 'readTicket', [k.tickets, k.drained, k.rate], [qpos]) as [string, number, string]
-  return { value, drained, rate: rate === '' ? undefined : Number(rate) }
+  const [value, drained, rate, lostBelow] = await runScript(redis, 'readTicket', [k.tickets, k.drained, k.rate, k.lostBelow], [qpos]) as [string, number, string, number]
+  return { value, drained, rate: rate === '' ? undefined : Number(rate), lostBelow }
 }
 
 /**
  * Puts a shard's units in Redis unless it is warm already; true when warmed now. `firstMark`: the
- * highest queue position already used by an order of the shard (0 for a new sale).
+ * highest queue position already used by an order of the shard (0 for a new sale). `floor`: for a
+ * rebuild, a position past any handed out before Redis lost the shard (0 for a first warm-up).
  */
-export async function warmShard (redis: RedisClient, k: ShardKeys, units: number, siblings: ReadonlyArray<readonly [number, number]>, firstMark = 0): Promise<boolean> {
-  const args: Array<string | number> = [units, firstMark]
+export async function warmShard (redis: RedisClient, k: ShardKeys, units: number, siblings: ReadonlyArray<readonly [number, number]>, firstMark = 0, floor = 0): Promise<boolean> {
+  const args: Array<string | number> = [units, firstMark, floor]
   for (const [shard, n] of siblings) args.push(shard, n)
-  return (await runScript(redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers], args)) === 1
+  return (await runScript(redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers, k.lostBelow], args)) === 1
 }
 
 /** Closes a sold-out shard's gate; false when a unit is left there. */

@@ -22,6 +22,8 @@
  * | rate                                        | string | drain rate, tickets per second                       |
  * | buy-tokens                                  | hash   | user -> "<token>:<expires at ms>" (single use)       |
  * | lease                                       | string | token of the worker that owns the shard's drain      |
+ * | lost-below                                  | int    | positions up to this were handed out before Redis    |
+ * |                                             |        | lost the shard (set by a rebuild)                    |
  */
 
 export interface ShardRef {
@@ -46,6 +48,7 @@ export interface ShardKeys {
   readonly rate: string
   readonly buyTokens: string
   readonly lease: string
+  readonly lostBelow: string
 }
 
 export interface EventKeys {
@@ -110,7 +113,8 @@ export function createKeySpace (prefix: string): KeySpace {
           epochs: base + 'epochs',
           rate: base + 'rate',
           buyTokens: base + 'buy-tokens',
-          lease: base + 'lease'
+          lease: base + 'lease',
+          lostBelow: base + 'lost-below'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         if (shardCache.size > 10_000) shardCache.clear()

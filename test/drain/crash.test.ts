@@ -60,6 +60,18 @@ t.test('a drain thread that dies mid-batch: the batch is retried on another thre
   await expectInvariants(t, env, eventId)
 })
 
+for (const fault of ['drain:thread-throw-after-reserve', 'drain:thread-hang-after-reserve'] as const) {
+  t.test(`a batch that ${fault.includes('hang') ? 'hangs' : 'throws'} mid-way does not hold its shard: retried, nothing twice`, async (t) => {
+    const env = await testEnv(t, { SECKILL_FAULT: fault, DRAIN_BATCH: '50', DRAIN_BATCH_TIMEOUT_MS: '1000' })
+    const { http } = await startTestService(env)
+    const eventId = await createSale(http, env, { stock: STOCK })
+    await crowd(http, env, eventId)
+    await until(async () => await saleIdle(env, eventId, 1), 60_000, 'the sale to finish')
+    t.equal(await env.redis.get(env.keys.faultFired), fault, 'the fault did fire')
+    await expectInvariants(t, env, eventId)
+  })
+}
+
 t.test('tickets admitted whose jobs never reached the queue are found and served in order', async (t) => {
   const env = await testEnv(t, { DRAIN_BATCH: '50' })
   const { http } = await startTestService(env)

@@ -32,7 +32,8 @@ export interface TestEnv {
   defer: (fn: () => Promise<unknown> | unknown) => void
 }
 
-export async function testEnv (t: Test, overrides: Record<string, string> = {}): Promise<TestEnv> {
+/** An isolated environment, removed by `dispose` (tests use `testEnv`; fault drills use this). */
+export async function isolatedEnv (overrides: Record<string, string> = {}): Promise<{ env: TestEnv, dispose: () => Promise<void> }> {
   const id = randomBytes(5).toString('hex')
   const env: Record<string, string> = {
     NODE_ENV: 'test',
@@ -58,21 +59,30 @@ export async function testEnv (t: Test, overrides: Record<string, string> = {}):
   const db = createDb(config.databaseUrl, { poolMax: 4 })
   const sign = createTokenSigner(TEST_SECRET)
   const deferred: Array<() => Promise<unknown> | unknown> = []
-  t.teardown(async () => {
+  const dispose = async (): Promise<void> => {
     for (const fn of deferred.reverse()) await fn()
     await db.destroy()
     await deleteKeysWithPrefix(redis, `${config.redisPrefix}:`)
     redis.disconnect()
     await dropDatabase(config.databaseUrl)
-  })
-  return {
-    id,
-    config,
-    env,
-    redis,
-    db,
-    keys: createKeySpace(config.redisPrefix),
-    token: (userId, role = 'user') => sign({ id: String(userId), role }),
-    defer: (fn) => { deferred.push(fn) }
   }
+  return {
+    env: {
+      id,
+      config,
+      env,
+      redis,
+      db,
+      keys: createKeySpace(config.redisPrefix),
+      token: (userId, role = 'user') => sign({ id: String(userId), role }),
+      defer: (fn) => { deferred.push(fn) }
+    },
+    dispose
+  }
+}
+
+export async function testEnv (t: Test, overrides: Record<string, string> = {}): Promise<TestEnv> {
+  const { env, dispose } = await isolatedEnv(overrides)
+  t.teardown(dispose)
+  return env
 }

@@ -14,7 +14,7 @@ import type { TestEnv } from '../helpers/env'
 const LEASE = 'lease-token-under-test'
 
 function saleEvent (id: number, stock: number, shards = 1): SaleEvent {
-  return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000), requireToken: false }
+  return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000), requireToken: false, warmedAt: null }
 }
 
 async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1): Promise<AdmitReply> {
