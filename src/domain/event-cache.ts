@@ -40,17 +40,17 @@ export class EventCache {
     if (p === undefined) {
       p = this.load(id, entry?.value).finally(() => this.loading.delete(id))
       this.loading.set(id, p)
+      if (entry !== undefined) {
+        p.catch((err: unknown) => {
+          // MySQL is away: keep answering from the stale row, and try again after another ttl
+          // rather than on every request.
+          entry.loadedAt = Date.now()
+          this.deps.log.warn({ err, eventId: id }, 'event refresh failed; serving the cached row')
+        })
+      }
     }
     // A stale entry keeps answering while it refreshes; only a first load waits.
-    if (entry !== undefined) {
-      p.catch((err: unknown) => {
-        // MySQL is away: keep answering from the stale row, and try again after another ttl
-        // rather than on every request.
-        entry.loadedAt = Date.now()
-        this.deps.log.warn({ err, eventId: id }, 'event refresh failed; serving the cached row')
-      })
-      return entry.value
-    }
+    if (entry !== undefined) return entry.value
     return await p
   }
 

@@ -1,0 +1,130 @@
+/**
+ * Drill 6: hostile input during a sale. One abusive buyer hammers the buy route far past its
+ * quota while honest buyers buy; a volley of malformed requests (bad JSON, oversized bodies,
+ * wrong types, huge headers, SQL- and Lua-looking strings, absurd numbers) hits every kind of
+ * route. Expected: only 4xx for the bad requests, 429 with Retry-After for the abuser past the
+ * quota, honest buyers neither limited nor slowed, and no state changed by any bad request.
+ * (The seeded 1,500-request fuzz over every route is `test/http/fuzz.test.ts`.)
+ */
+import { request as rawRequest } from 'node:http'
+import type { Drill } from './harness'
+import { withSale } from './harness'
+import { pool } from '../../test/helpers/sale'
+import type { DrillSale } from './harness'
+
+const BUY_QUOTA = 20
+
+function p99 (ms: number[]): number {
+  const sorted = [...ms].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0
+}
+
+/** Honest buyers, timed; returns their latencies and how many were rate limited. */
+async function honest (sale: DrillSale, from: number, count: number): Promise<{ ms: number[], limited: number }> {
+  const ms: number[] = []
+  let limited = 0
+  await pool(Array.from({ length: count }, (_, i) => String(from + i)), 10, async (u) => {
+    const t0 = performance.now()
+    const r = await sale.http().request('POST', `/api/v1/events/${sale.eventId}/buy`, { token: sale.env.token(u) })
+    ms.push(performance.now() - t0)
+    sale.requests++
+    if (r.status < 500) sale.served++
+    if (r.status === 429) limited++
+    const record = { user: u, tickets: new Set<string>(), status: undefined as string | undefined }
+    if (r.status === 200 || r.status === 202) record.tickets.add(r.body.data.ticket_id as string)
+    sale.buyers.set(u, record)
+  })
+  return { ms, limited }
+}
+
+/** A raw request (for bodies and headers fetch will not send), answered status or 0. */
+async function raw (base: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<number> {
+  const url = new URL(path, base)
+  return await new Promise((resolve) => {
+    const req = rawRequest({ host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: { ...headers, connection: 'close' } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', () => resolve(0))
+    if (body !== undefined) req.end(body)
+    else req.end()
+  })
+}
+
+async function stateCounts (sale: DrillSale): Promise<string> {
+  const [products, events, orders] = await Promise.all(['products', 'seckill_events', 'orders'].map(async (t) =>
+    Number((await sale.env.db(t).count({ n: '*' }).first() as { n: number | string }).n)))
+  const holders = await sale.env.redis.hlen(sale.env.keys.shard({ eventId: sale.eventId, shard: 0 }).holders)
+  return `products ${products}, events ${events}, orders ${orders}, ticket holders ${holders}`
+}
+
+export const hostileInput: Drill = {
+  name: 'hostile-input',
+  run: async () => await withSale({ RATE_LIMIT_BUY: String(BUY_QUOTA), RATE_LIMIT_WINDOW_MS: '60000' }, { stock: 1000 }, async (sale) => {
+    await sale.process('all')
+    await sale.createEvent()
+    const quiet = await honest(sale, 80_000, 400)
+
+    const base = sale.http().base
+    const user = sale.env.token('80999')
+    const admin = sale.env.token('1', 'admin')
+    const json = { 'content-type': 'application/json' }
+    const buyPath = `/api/v1/events/${sale.eventId}/buy`
+    const volley: Array<() => Promise<number>> = []
+    const nasty = ["' OR '1'='1", 'redis.call("FLUSHALL")', '-1', '1e309', '99999999999999999999999', '😀'.repeat(40), '../../etc/passwd', '%00']
+    for (const s of nasty) {
+      volley.push(async () => await raw(base, 'POST', `/api/v1/events/${encodeURIComponent(s)}/buy`, { authorization: `Bearer ${user}` }))
+      volley.push(async () => await raw(base, 'GET', `/api/v1/tickets/${encodeURIComponent(s)}`, { authorization: `Bearer ${user}` }))
+      volley.push(async () => await raw(base, 'POST', '/api/v1/admin/events', { ...json, authorization: `Bearer ${admin}` }, JSON.stringify({ product_id: s, title: s, price_cents: s, stock: -5, start_at: s, end_at: s })))
+      volley.push(async () => await raw(base, 'POST', '/api/v1/auth/login', json, JSON.stringify({ email: s, password: s })))
+    }
+    volley.push(async () => await raw(base, 'POST', '/api/v1/admin/products', { ...json, authorization: `Bearer ${admin}` }, '{"title": '))
+    volley.push(async () => await raw(base, 'POST', '/api/v1/admin/products', { ...json, authorization: `Bearer ${admin}` }, 'x'.repeat(2_000_000)))
+    volley.push(async () => await raw(base, 'POST', '/api/v1/admin/products', { ...json, authorization: `Bearer ${user}` }, JSON.stringify({ title: 'x', price_cents: 1 })))
+    volley.push(async () => await raw(base, 'POST', buyPath, { authorization: `Bearer ${user}`, 'x-huge': 'h'.repeat(32_000) }))
+    volley.push(async () => await raw(base, 'POST', buyPath, { authorization: 'Bearer not.a.jwt' }))
+    volley.push(async () => await raw(base, 'POST', buyPath, { authorization: `Bearer ${user}`, 'idempotency-key': 'k'.repeat(5000) }))
+    volley.push(async () => await raw(base, 'GET', `/api/v1/tickets/${sale.eventId}-0-1?wait=-1`, { authorization: `Bearer ${user}` }))
+
+    const before = await stateCounts(sale)
+    const abuser = sale.env.token('81000')
+    let abuserOk = 0
+    let abuserLimited = 0
+    let limitedWithoutRetryAfter = 0
+    const abuse = pool(Array.from({ length: 600 }, (_, i) => i), 20, async () => {
+      const r = await sale.http().request('POST', buyPath, { token: abuser })
+      if (r.status === 429) {
+        abuserLimited++
+        if (r.headers.get('retry-after') === null) limitedWithoutRetryAfter++
+      } else if (r.status < 300) abuserOk++
+    })
+    const statuses = await pool(volley, 8, async (send) => await send())
+    const busy = await honest(sale, 90_000, 400)
+    await abuse
+    const after = await stateCounts(sale)
+    sale.buyers.set('81000', { user: '81000', tickets: new Set(), status: undefined })
+
+    const recoverMs = await sale.settle()
+    const bad = statuses.filter((s) => s === 0 || s >= 500 || s < 400)
+    return await sale.verdict({
+      name: 'hostile-input',
+      broke: `${volley.length} malformed requests and one buyer sending 600 buys (quota ${BUY_QUOTA} a minute) during the sale`,
+      brokenMs: 0,
+      recoverMs,
+      extra: [
+        { what: `every malformed request answered 4xx (${bad.length} not: ${bad.join(',')})`, ok: bad.length === 0 },
+        { what: `the abuser held to the quota (${abuserOk} answered, ${abuserLimited} limited, ${limitedWithoutRetryAfter} 429s without Retry-After)`, ok: abuserOk <= BUY_QUOTA && abuserLimited >= 600 - BUY_QUOTA && limitedWithoutRetryAfter === 0 },
+        { what: `honest buyers not limited (${quiet.limited + busy.limited} limited)`, ok: quiet.limited + busy.limited === 0 },
+        { what: `honest buyers not slowed: p99 ${p99(busy.ms).toFixed(1)} ms under abuse vs ${p99(quiet.ms).toFixed(1)} ms quiet`, ok: p99(busy.ms) <= Math.max(5 * p99(quiet.ms), 100) },
+        { what: `bad requests changed nothing (before: ${before}; after, less the honest buyers: ${after})`, ok: sameBesidesHolders(before, after, 400 + 1) }
+      ]
+    })
+  })
+}
+
+/** Counts equal except ticket holders, which grow by exactly the honest buyers and the abuser. */
+function sameBesidesHolders (before: string, after: string, newHolders: number): boolean {
+  const nums = (s: string): number[] => [...s.matchAll(/\d+/g)].map((m) => Number(m[0]))
+  const [b, a] = [nums(before), nums(after)]
+  return b.slice(0, 2).join() === a.slice(0, 2).join() && (a[3] ?? 0) - (b[3] ?? 0) === newHolders
+}
