@@ -7,6 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
+import { LatencyWindow } from './http/latency-window'
+import { webRoutes } from './http/routes/web'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { Runtime } from './runtime'
@@ -137,8 +139,9 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     rt.metrics.httpDuration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
   await app.register(healthRoutes, { rt, state })
+  await app.register(webRoutes)
   await app.register(async (api) => {
-    await api.register(adminRoutes, { prefix: '/admin', catalog, auth, lifecycle: rt.lifecycle })
+    await api.register(adminRoutes, { prefix: '/admin', catalog, auth, lifecycle: rt.lifecycle, buyLatency: new LatencyWindow(rt.metrics.httpDuration, '/api/v1/events/:id/buy') })
     await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth })
     await api.register(catalogRoutes, { catalog })
     await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })

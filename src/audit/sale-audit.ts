@@ -4,6 +4,7 @@
  *
  *   I1  live orders of the event <= stock, and `sold` counts exactly the live orders
  *   I2  at most one live order per (event, user); every won ticket has its order and vice versa
+ *       (bar orders whose ticket Redis lost in a restart without persistence: MySQL has them)
  *   I3  no ticket is still queued, nothing pending, every admitted position decided
  *   I4  FIFO per shard: no ticket lost to sold_out while a later ticket of the shard won, judged
  *       within each epoch (a unit that came back from a cancelled or expired order starts one)
@@ -15,7 +16,7 @@
 import type { Knex } from 'knex'
 import type { RedisClient } from '../redis/scripts'
 import type { KeySpace } from '../redis/keys'
-import { parseStoredTicket, queuedTicketId } from '../domain/tickets'
+import { parseStoredTicket, parseTicketId, queuedTicketId } from '../domain/tickets'
 import { LIVE_ORDER_STATUSES } from '../domain/orders'
 
 export interface InvariantCheck {
@@ -53,6 +54,8 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
   const progressProblems: string[] = []
   const pairingProblems: string[] = []
   const wonTickets = new Set<string>()
+  /** Tickets Redis lost (handed out before a rebuild): MySQL alone knows the ones that won. */
+  const lostWithRedis: Array<(shard: number, qpos: number) => boolean> = []
 
   for (let shard = 0; shard < event.shards; shard++) {
     const k = keys.shard({ eventId, shard })
@@ -60,6 +63,8 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
       redis.get(k.stock), redis.get(k.pending), redis.get(k.qseq), redis.get(k.drained), redis.get(k.rejectedAt),
       redis.scard(k.rejected), redis.hlen(k.reserved), redis.hgetall(k.tickets), redis.lrange(k.epochs, 0, -1)
     ])
+    const lostBelow = Number(await redis.get(k.lostBelow) ?? 0)
+    lostWithRedis.push((s, qpos) => s === shard && qpos <= lostBelow && tickets[String(qpos)] === undefined)
     // Epoch i holds the positions decided before the i-th reopen; the last epoch runs to now.
     const epochs = epochList.map((e) => {
       const [decidedUpTo, rejectedAtThen] = e.split(':')
@@ -104,7 +109,9 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
     })
   }
   for (const o of orders) {
-    if (!wonTickets.has(o.ticket_id)) pairingProblems.push(`order ${o.id} has no won ticket ${o.ticket_id}`)
+    const ref = parseTicketId(o.ticket_id)
+    const lost = ref?.kind === 'queued' && lostWithRedis.some((isLost) => isLost(ref.shard, ref.qpos))
+    if (!wonTickets.has(o.ticket_id) && !lost) pairingProblems.push(`order ${o.id} has no won ticket ${o.ticket_id}`)
   }
   const perUser = new Map<string, number>()
   for (const o of live) perUser.set(String(o.user_id), (perUser.get(String(o.user_id)) ?? 0) + 1)

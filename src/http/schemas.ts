@@ -50,6 +50,32 @@ export const eventSchema: JsonSchema = {
   }
 }
 
+const shardStatsSchema: JsonSchema = {
+  type: 'object',
+  required: ['shard', 'admitted', 'decided', 'waiting', 'units_left', 'turned_away'],
+  properties: {
+    shard: { type: 'integer' },
+    admitted: { type: 'integer' },
+    decided: { type: 'integer' },
+    waiting: { type: 'integer' },
+    units_left: { type: 'integer' },
+    turned_away: { type: 'integer' }
+  }
+}
+
+export const saleStatsSchema: JsonSchema = {
+  type: 'object',
+  required: ['event_id', 'at', 'stock', 'sold', 'shards', 'buy_p99_ms'],
+  properties: {
+    event_id: { type: 'integer' },
+    at: { type: 'integer' },
+    stock: { type: 'integer' },
+    sold: { type: 'integer' },
+    shards: { type: 'array', items: shardStatsSchema },
+    buy_p99_ms: { type: ['number', 'null'] }
+  }
+}
+
 export const productSchema: JsonSchema = {
   type: 'object',
   required: ['id', 'title', 'description', 'price_cents'],

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig } from '../../src/config'
 import { createRedis } from '../../src/redis/client'
 import { eventDecided } from '../../src/domain/sale-state'
+import { auditSale } from '../../src/audit/sale-audit'
 import { testEnv } from '../helpers/env'
 import { createSale, pool, startTestService, until } from '../helpers/sale'
 import { startPrivateRedis } from '../helpers/redis-server'
@@ -62,4 +63,7 @@ t.test('Redis restarted without persistence mid-sale: rebuilt from MySQL, no tic
   t.equal(new Set(orders.map((o: { user_id: number }) => o.user_id)).size, STOCK, 'no buyer with two orders')
   t.equal(await redis.get(env.keys.shard({ eventId, shard: 0 }).stock), '0', 'Redis stock agrees with MySQL (stock − sold)')
   t.equal(await redis.hlen(env.keys.shard({ eventId, shard: 0 }).reserved), STOCK, 'units held in Redis = live orders (rebuilt)')
+  // The audit pairs orders with won tickets; orders whose tickets Redis lost are MySQL's alone.
+  const audit = await auditSale(env.db, redis, env.keys, eventId)
+  for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
 })

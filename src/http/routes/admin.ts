@@ -5,8 +5,10 @@ import { createEvent, createProduct, deleteEvent, deleteProduct, updateEvent, up
 import type { EventChanges } from '../../domain/events'
 import { badRequest } from '../../domain/errors'
 import { commonErrors, ok, okSchema } from '../envelope'
-import { eventChangesBody, eventSchema, idParams, newEventBody, newProductBody, productChangesBody, productSchema } from '../schemas'
+import { eventChangesBody, eventSchema, saleStatsSchema, idParams, newEventBody, newProductBody, productChangesBody, productSchema } from '../schemas'
 import { adminOrderRoutes } from './orders'
+import { saleStats } from '../../domain/sale-stats'
+import type { LatencyWindow } from '../latency-window'
 import type { LifecycleDeps } from '../../domain/order-lifecycle'
 
 interface ProductBody { title: string, price_cents: number, description?: string | null }
@@ -34,7 +36,7 @@ function eventChanges (b: Partial<EventBody>): EventChanges {
 const noContent = { 204: { type: 'null' }, ...commonErrors }
 
 /** Everything under /admin: products, events, orders. Admins only (403 for buyers). */
-export async function adminRoutes (app: FastifyInstance, opts: { catalog: CatalogDeps, auth: Authenticator, lifecycle: LifecycleDeps }): Promise<void> {
+export async function adminRoutes (app: FastifyInstance, opts: { catalog: CatalogDeps, auth: Authenticator, lifecycle: LifecycleDeps, buyLatency: LatencyWindow }): Promise<void> {
   const { catalog, auth } = opts
   app.addHook('onRequest', auth.admin)
   await app.register(adminOrderRoutes, { lifecycle: opts.lifecycle })
@@ -93,4 +95,11 @@ export async function adminRoutes (app: FastifyInstance, opts: { catalog: Catalo
       }
     }
   }, async (request) => ok(await warmUpEvent(catalog, Number(request.params.id))))
+
+  /** Live figures of one sale for the operator page (polled about once a second). */
+  app.get<{ Params: { id: string } }>('/events/:id/stats', {
+    schema: { params: idParams, response: { 200: okSchema(saleStatsSchema), ...commonErrors } }
+  }, async (request) => ({
+    ...ok({ ...await saleStats(catalog, Number(request.params.id)), buy_p99_ms: await opts.buyLatency.p99Ms() })
+  }))
 }

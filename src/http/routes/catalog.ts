@@ -39,6 +39,11 @@ export async function catalogRoutes (app: FastifyInstance, opts: { catalog: Cata
     return ok(await listProducts(catalog, { q: q.q, minPrice: q.min_price, maxPrice: q.max_price }, pageRequest(q, PRODUCT_SORT, 'id', 'asc')))
   })
 
+  /** The server's clock, so pages count down to a sale's start by it rather than by the device's. */
+  app.get('/time', {
+    schema: { response: { 200: okSchema({ type: 'object', required: ['now'], properties: { now: { type: 'integer' } } }) } }
+  }, async () => ok({ now: Date.now() }))
+
   app.get<{ Params: { id: string } }>('/products/:id', {
     schema: { params: idParams, response: { 200: okSchema(productSchema), ...commonErrors } }
   }, async (request) => ok(await getProduct(catalog, Number(request.params.id))))

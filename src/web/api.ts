@@ -1,0 +1,133 @@
+/** The service's JSON API as the pages use it: the envelope, the session, the server clock. */
+
+export interface ApiError {
+  readonly status: number
+  readonly code: string
+  readonly message: string
+}
+
+export interface SaleEvent {
+  readonly id: number
+  readonly title: string
+  readonly price_cents: number
+  readonly stock: number
+  readonly sold: number
+  readonly remaining: number
+  readonly shards: number
+  readonly start_at: string
+  readonly end_at: string
+  readonly require_token?: boolean
+  readonly status: 'upcoming' | 'active' | 'sold_out' | 'ended'
+}
+
+export interface Ticket {
+  readonly ticket_id: string
+  readonly status: 'queued' | 'won' | 'sold_out' | 'failed'
+  readonly position?: number
+  readonly eta_ms?: number
+  readonly order_id?: string
+  readonly reason?: string
+}
+
+export interface Order {
+  readonly id: string
+  readonly event_id: number
+  readonly price_cents: number
+  readonly status: 'pending_payment' | 'paid' | 'cancelled' | 'expired'
+  readonly created_at: string
+  readonly expires_at: string | null
+  readonly paid_at: string | null
+}
+
+export interface Page<T> {
+  readonly items: readonly T[]
+  readonly total: number
+}
+
+export interface Session {
+  readonly email: string
+  readonly role: 'user' | 'admin'
+  readonly access_token: string
+}
+
+const SESSION_KEY = 'seckill.session'
+
+export function loadSession (): Session | undefined {
+  try {
+    const raw = localStorage.getItem(SESSION_KEY)
+    return raw === null ? undefined : JSON.parse(raw) as Session
+  } catch {
+    return undefined
+  }
+}
+
+export function saveSession (s: Session | undefined): void {
+  if (s === undefined) localStorage.removeItem(SESSION_KEY)
+  else localStorage.setItem(SESSION_KEY, JSON.stringify(s))
+}
+
+export function isApiError (err: unknown): err is ApiError {
+  return typeof err === 'object' && err !== null && 'status' in err && 'code' in err
+}
+
+/** Words for an error, for the page (never a bare code). */
+export function describe (err: unknown): string {
+  if (isApiError(err)) {
+    if (err.status === 429) return 'Too many tries — wait a moment and try again.'
+    if (err.status === 401) return 'Please sign in again.'
+    return err.message
+  }
+  return 'The service could not be reached. Check the connection and try again.'
+}
+
+export async function api<T> (method: string, path: string, opts: { body?: unknown, headers?: Record<string, string>, session?: Session } = {}): Promise<T> {
+  const headers: Record<string, string> = { ...opts.headers }
+  if (opts.session !== undefined) headers.authorization = `Bearer ${opts.session.access_token}`
+  if (opts.body !== undefined) headers['content-type'] = 'application/json'
+  const res = await fetch(`/api/v1${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+  const text = await res.text()
+  const parsed = text === '' ? {} : JSON.parse(text) as { code?: string | number, message?: string, data?: T }
+  if (!res.ok) throw { status: res.status, code: String(parsed.code ?? res.status), message: parsed.message ?? res.statusText } satisfies ApiError
+  return parsed.data as T
+}
+
+/** Signs in (or up) and returns the session, with the role read from the token. */
+export async function signIn (mode: 'login' | 'register', email: string, password: string): Promise<Session> {
+  const r = await api<{ access_token: string }>('POST', `/auth/${mode}`, { body: { email, password } })
+  const claims = JSON.parse(atob((r.access_token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'))) as { role?: string }
+  return { email, role: claims.role === 'admin' ? 'admin' : 'user', access_token: r.access_token }
+}
+
+/**
+ * Server time minus this device's time (ms), measured over one round trip; countdowns use the
+ * server's clock so a device set wrong still sees the sale open on time.
+ */
+export async function clockOffset (): Promise<number> {
+  const sent = Date.now()
+  const { now } = await api<{ now: number }>('GET', '/time')
+  const received = Date.now()
+  return now - (sent + received) / 2
+}
+
+export function money (cents: number): string {
+  return (cents / 100).toFixed(2)
+}
+
+/** "1 h 02 min 05 s" style, for countdowns. */
+export function duration (ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000))
+  const h = Math.floor(total / 3600)
+  const m = Math.floor((total % 3600) / 60)
+  const s = total % 60
+  if (h > 0) return `${h} h ${String(m).padStart(2, '0')} min ${String(s).padStart(2, '0')} s`
+  if (m > 0) return `${m} min ${String(s).padStart(2, '0')} s`
+  return `${s} s`
+}
+
+/** Builds an element: `el('p', { class: 'x' }, 'text', child)`. */
+export function el<K extends keyof HTMLElementTagNameMap> (tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v)
+  node.append(...children)
+  return node
+}
