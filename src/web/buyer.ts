@@ -101,7 +101,7 @@ async function showSale (id: number): Promise<void> {
   const message = el('p', { class: 'message', role: 'alert' })
   view.replaceChildren(el('article', { class: 'sale' },
     el('h2', {}, event.title),
-    el('p', {}, `Price ${money(event.price_cents)} · ${event.stock} units · one per buyer`),
+    el('p', {}, `Price ${money(event.price_cents)} · ${event.stock} ${event.stock === 1 ? 'unit' : 'units'} · one per buyer`),
     countdown, stock, buy, message, ticketBox))
 
   let buying = false

@@ -123,12 +123,12 @@ function watch (panel: HTMLElement, id: number): void {
     charts.depth.push(Object.fromEntries(s.shards.map((x) => [`shard ${x.shard}`, x.waiting])))
     charts.left.push({ 'units left': s.stock - s.sold })
     charts.latency.push({ p99: s.buy_p99_ms ?? 0 })
-    const row = (k: string, v: string | number): HTMLElement[] => [el('dt', {}, k), el('dd', { 'data-stat': k }, String(v))]
+    const row = (k: string, v: string | number): HTMLElement => el('div', {}, el('dt', {}, k), el('dd', { 'data-stat': k }, String(v)))
     numbers.replaceChildren(
-      ...row('Units', s.stock), ...row('Sold (orders)', s.sold), ...row('Units left', s.stock - s.sold),
-      ...row('Admitted to the line', admitted), ...row('Decided by the drain', decided),
-      ...row('Waiting in line', sum((x) => x.waiting)), ...row('Turned away (sold out)', turned),
-      ...row('Buy p99 (this ingress)', s.buy_p99_ms === null ? '—' : `${s.buy_p99_ms} ms`))
+      row('Units', s.stock), row('Sold (orders)', s.sold), row('Units left', s.stock - s.sold),
+      row('Admitted to the line', admitted), row('Decided by the drain', decided),
+      row('Waiting in line', sum((x) => x.waiting)), row('Turned away (sold out)', turned),
+      row('Buy p99 (this ingress)', s.buy_p99_ms === null ? 'no buys this second' : `${s.buy_p99_ms} ms`))
     previous = s
   }
   const tick = (): void => { sample().then(() => { message.textContent = '' }).catch((err: unknown) => { message.textContent = describe(err) }) }

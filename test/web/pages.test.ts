@@ -1,0 +1,97 @@
+import t from 'tap'
+import { existsSync, mkdirSync } from 'node:fs'
+import { chromium } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { loadConfig } from '../../src/config'
+import { repoPath } from '../../src/util/paths'
+import { testEnv } from '../helpers/env'
+import { createSale, startTestService } from '../helpers/sale'
+
+const CHROMIUM = '/usr/bin/chromium'
+const SHOTS = repoPath('src', 'web', 'screenshots')
+
+async function shot (page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
+}
+
+async function signUp (page: Page, email: string): Promise<void> {
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill('correct horse battery')
+  await page.click('#sign-up')
+  await page.waitForSelector('#signed-in')
+}
+
+t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a second buyer sees sold out; the operator page shows the counts change', async (t) => {
+  t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install -y chromium)`)
+  if (!existsSync(CHROMIUM)) return
+  mkdirSync(SHOTS, { recursive: true })
+  const admin = { ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'operator password 1' }
+  const env = await testEnv(t, { ...admin, PAYMENT_TIMEOUT_MS: '600000' })
+  // Ingress alone at first, so the buyers' tickets wait in line where the page can show them.
+  const { http } = await startTestService(env, loadConfig({ ...env.env, ...admin, PROCESS_ROLE: 'ingress' }))
+  const eventId = await createSale(http, env, { stock: 1, startInMs: 6000 })
+
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
+  })
+  env.defer(async () => { await browser.close() })
+  const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage()
+  const desktop = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
+  const operator = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage()
+
+  // The buyer page lists the sale; the sale page counts down by the server's clock.
+  await phone.goto(`${http.base}/`)
+  await phone.getByText('Coming up').waitFor()
+  t.ok(await phone.getByRole('link', { name: 'Flash drop' }).isVisible(), 'the upcoming sale is listed')
+  await signUp(phone, `first-${env.id}@example.com`)
+  await phone.getByRole('link', { name: 'Flash drop' }).click()
+  await phone.waitForSelector('#countdown:has-text("Starts in")')
+  t.ok(await phone.isDisabled('#buy'), 'Buy is disabled before the start')
+  await shot(phone, '1-buyer-countdown')
+
+  await desktop.goto(`${http.base}/#/events/${eventId}`)
+  await signUp(desktop, `second-${env.id}@example.com`)
+
+  // At the start Buy enables; a double click sends one buy.
+  await phone.waitForSelector('#buy:not([disabled])', { timeout: 15_000 })
+  await phone.dblclick('#buy')
+  await phone.waitForSelector('#ticket-status:has-text("You are in line")')
+  t.match(await phone.textContent('#ticket'), /Place in line: 1/, 'the place in line is shown')
+  await shot(phone, '2-buyer-in-line')
+  await desktop.waitForSelector('#buy:not([disabled])', { timeout: 15_000 })
+  await desktop.click('#buy')
+  await desktop.waitForSelector('#ticket-status:has-text("You are in line")')
+
+  await operator.goto(`${http.base}/ops#${eventId}`)
+  await operator.getByLabel('Email').fill(admin.ADMIN_EMAIL)
+  await operator.getByLabel('Password').fill(admin.ADMIN_PASSWORD)
+  await operator.click('#sign-in')
+  await operator.waitForSelector('dd[data-stat="Admitted to the line"]:text-is("2")')
+  t.equal(await operator.textContent('dd[data-stat="Sold (orders)"]'), '0', 'nothing sold while no worker drains')
+
+  // A worker starts draining: the first in line wins, the second is told sold out.
+  await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker' }))
+  await phone.waitForSelector('#ticket-status:has-text("You won!")', { timeout: 30_000 })
+  await phone.waitForSelector('.order-status:has-text("pending payment")')
+  t.match(await phone.textContent('.order-status'), /pay within \d+ min/, 'the payment deadline counts down')
+  await shot(phone, '3-buyer-won')
+  await phone.click('button[data-action="pay"]')
+  await phone.waitForSelector('.order-status:has-text("paid")')
+  await shot(phone, '4-buyer-paid')
+  await desktop.waitForSelector('#ticket-status:has-text("Sold out")', { timeout: 30_000 })
+  await shot(desktop, '5-second-buyer-sold-out')
+
+  await operator.waitForSelector('dd[data-stat="Sold (orders)"]:text-is("1")', { timeout: 10_000 })
+  t.equal(await operator.textContent('dd[data-stat="Units left"]'), '0', 'the operator sees the stock gone')
+  await operator.waitForTimeout(1500) // a few more samples on the charts
+  await shot(operator, '6-operator-live')
+
+  const orders = await env.db('orders').where({ event_id: eventId }).select('status')
+  t.same(orders.map((o: { status: string }) => o.status), ['paid'], 'one order, paid, in MySQL')
+
+  // My orders lists it.
+  await phone.goto(`${http.base}/#/orders`)
+  await phone.waitForSelector('.order-status:has-text("paid")')
+  await shot(phone, '7-buyer-orders')
+})
