@@ -58,7 +58,10 @@ function body (r: () => number): string | undefined {
 }
 
 function segment (r: () => number): string {
-  return encodeURIComponent(String(value(r))).slice(0, 300) || '1'
+  const v = value(r)
+  // An object built with a `__proto__` field may have no toString: spell objects as JSON.
+  const text = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)
+  return encodeURIComponent(text).slice(0, 300) || '1'
 }
 
 /** One request on its own connection (a server closing a connection must not fail the next). */
