@@ -152,6 +152,8 @@ export interface BuyOptions {
 export class DrillSale {
   requests = 0
   served = 0
+  /** Requests answered 5xx or dropped (each retried). */
+  failed = 0
   readonly buyers = new Map<string, BuyerRecord>()
   eventId = 0
   private readonly children: ServiceChild[] = []
@@ -211,6 +213,7 @@ export class DrillSale {
       try {
         const r = await this.http().request('POST', `/api/v1/events/${this.eventId}/buy`, { token: this.env.token(user), headers })
         if (r.status < 500) this.served++
+        else this.failed++
         if (r.status === 200 || r.status === 202) {
           record.tickets.add(r.body.data.ticket_id as string)
           record.status = r.body.data.status as string
@@ -220,6 +223,7 @@ export class DrillSale {
       } catch (err) {
         if (err instanceof Error && err.message.startsWith('buy answered')) throw err
         // A dropped connection: the client retries.
+        this.failed++
       }
       await sleep(100)
     }
