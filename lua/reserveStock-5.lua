@@ -16,8 +16,8 @@
     ARGV[2] ticket id prefix of the shard ("<event>-<shard>-"); a ticket id is prefix .. position
     ARGV[3..] queue positions, in FIFO order
 
-  Output: { code, stock after, pending after, r1, r2, ... } with code 0, or { -1 } when the lease
-  is not the caller's. Per ticket r:
+  Output: { code, stock after, pending after, r1, user1, r2, user2, ... } with code 0, or { -1 }
+  when the lease is not the caller's. Per ticket, its buyer as stored ("" when unknown) and r:
     0  no unit left here (borrow from a sibling or lose)
     1  reserved now (pending decremented)
     2  reserved before (a replay)
@@ -36,21 +36,26 @@ for i = 3, #ARGV do
   local id = ARGV[2] .. qpos
   local value = redis.call('HGET', KEYS[5], qpos)
   local r
+  local user = ''
   if not value then
     r = 4
-  elseif not string.find(value, '|queued|', 1, true) then
-    r = 3
-  elseif redis.call('HEXISTS', KEYS[3], id) == 1 then
-    r = 2
-  elseif stock > 0 then
-    stock = stock - 1
-    taken = taken + 1
-    redis.call('HSET', KEYS[3], id, '1')
-    r = 1
   else
-    r = 0
+    user = string.match(value, '^[^|]*')
+    if not string.find(value, '|queued|', 1, true) then
+      r = 3
+    elseif redis.call('HEXISTS', KEYS[3], id) == 1 then
+      r = 2
+    elseif stock > 0 then
+      stock = stock - 1
+      taken = taken + 1
+      redis.call('HSET', KEYS[3], id, '1')
+      r = 1
+    else
+      r = 0
+    end
   end
   out[#out + 1] = r
+  out[#out + 1] = user
 end
 
 if taken > 0 then

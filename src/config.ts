@@ -35,7 +35,6 @@ export interface Config {
   /** How long a shard lease lives without renewal; a dead owner's shards move after this. */
   readonly leaseMs: number
   /** BullMQ lock of a job taken by a drain. */
-  readonly jobLockMs: number
   /** How long a drain waits for an admitted ticket whose job has not arrived before it recovers it. */
   readonly gapGraceMs: number
   /** How often the worker looks for new events and free shards. */
@@ -177,7 +176,6 @@ export function loadConfig (env: Env = process.env): Config {
     drainBatch: r.int('DRAIN_BATCH', 500, 1, 5000),
     drainBatchTimeoutMs: r.int('DRAIN_BATCH_TIMEOUT_MS', 20_000, 500, 600_000),
     leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
-    jobLockMs: r.int('JOB_LOCK_MS', 30_000, 1000, 3_600_000),
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
     discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),

@@ -80,8 +80,8 @@ export async function startService (config: Config, log: Logger): Promise<Servic
         for (const o of report.result.outcomes) if (o.status !== 'skipped') m.ticketsDecided.inc({ status: o.status })
         // Deadlines run from the commit; scheduling from now is a little later, never earlier.
         const expiresAt = Date.now() + config.paymentTimeoutMs
-        const won = report.result.outcomes.flatMap((o) => o.status === 'won' ? [{ orderId: Number(o.orderId), expiresAt }] : [])
-        paymentDeadlines.schedule(won).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
+        const won = report.result.outcomes.flatMap((o) => o.status === 'won' ? [Number(o.orderId)] : [])
+        paymentDeadlines.schedule(won, expiresAt).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
       }
     })
     dispatcher.start()

@@ -34,7 +34,7 @@ export interface DrainBatchInput {
   readonly shards: number
   readonly leaseToken: string
   /** A contiguous run of queue positions, in order. */
-  readonly tickets: readonly BatchTicket[]
+  readonly positions: readonly number[]
   /** Drain rate to record for ETAs (tickets per second), or 0 to keep the last one. */
   readonly rate: number
 }
@@ -79,14 +79,16 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
   const t0 = performance.now()
 
   // 1. Own stock.
-  const reserved = await reserveStock(deps.redis, own, input.leaseToken, prefix, input.tickets.map((t) => t.qpos))
+  const reserved = await reserveStock(deps.redis, own, input.leaseToken, prefix, input.positions)
   if (reserved.leaseLost) return leaseLost()
 
+  // The buyers come from the stored tickets, read by the reservation itself.
+  const tickets: BatchTicket[] = input.positions.map((qpos, i) => ({ qpos, userId: reserved.results[i]?.userId ?? '' }))
   const holding = new Map<number, Holding>()
   const open: BatchTicket[] = []
   const skipped = new Set<number>()
-  input.tickets.forEach((t, i) => {
-    const r = reserved.results[i]
+  tickets.forEach((t, i) => {
+    const r = reserved.results[i]?.result
     if (r === Reserve.NOW || r === Reserve.BEFORE) holding.set(t.qpos, { shard, local: true })
     else if (r === Reserve.NONE) open.push(t)
     else skipped.add(t.qpos)
@@ -113,7 +115,7 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
   await deps.fault?.('after-reserve')
 
   // 3. Orders for the winners, in one transaction.
-  const winners = input.tickets.filter((t) => holding.has(t.qpos))
+  const winners = tickets.filter((t) => holding.has(t.qpos))
   const written = winners.length > 0
     ? await writeOrders(deps.db, eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.paymentTimeoutMs)
     : new Map<number, WriteResult>()
@@ -138,7 +140,7 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
   // 5. Outcomes.
   const outcomes: TicketOutcome[] = []
   const decisions: TicketDecision[] = []
-  for (const t of input.tickets) {
+  for (const t of tickets) {
     let outcome: TicketOutcome
     if (skipped.has(t.qpos)) {
       outcome = { qpos: t.qpos, status: 'skipped' }

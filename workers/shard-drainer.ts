@@ -1,35 +1,35 @@
 /**
  * The drain of one event shard, run by the worker that holds the shard's lease.
  *
- * Jobs come from the shard's BullMQ queue, but the order of service is the tickets' queue
- * positions, not the order jobs reached Redis: two buyers admitted 1 and 2 may have their jobs
- * added 2 then 1. The drainer keeps the jobs it fetched in a small buffer and serves only the
- * contiguous run that starts at the next undecided position. A position that was admitted but
- * whose job does not arrive within `gapGraceMs` (its ingress died between admission and enqueue,
- * or a dead former owner still holds its lock) is recovered from the ticket stored in Redis. So
- * every admitted ticket is served, once, in FIFO order.
+ * Jobs come from the shard's BullMQ queue, taken and settled in batches by one script call
+ * (lua/takeJobs), so a backlog costs a few Redis commands per ticket rather than BullMQ's
+ * fetch-lock-complete round trips for each job. The shard lease says who may hold the jobs; a new
+ * owner adopts the ones its predecessor had taken.
  *
- * Batches run on the piscina pool; this thread only fetches, orders and completes jobs, so BullMQ
- * lock renewal never starves.
+ * The order of service is the tickets' queue positions, not the order jobs reached Redis: two
+ * buyers admitted 1 and 2 may have their jobs added 2 then 1. The drainer keeps the jobs it took
+ * in a small buffer and serves only the contiguous run that starts at the next undecided
+ * position. A position that was admitted but whose job does not arrive within `gapGraceMs` (its
+ * ingress died between admission and enqueue) is served from the ticket stored in Redis. So every
+ * admitted ticket is served, once, in FIFO order. A job is deleted only once its ticket's outcome
+ * is written.
+ *
+ * Batches run on the piscina pool; this thread only takes, orders and settles jobs.
  */
-import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Worker } from 'bullmq'
-import type { Job } from 'bullmq'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Logger } from 'pino'
 import type Piscina from 'piscina'
-import { QUEUE_NAME } from '../src/redis/keys'
-import type { KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
-import type { BuyJobData } from '../src/queue/shard-queues'
+import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
+import { takeJobs } from '../src/redis/commands'
+import type { TakenJob } from '../src/redis/commands'
 import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
-import { parseStoredTicket } from '../src/domain/tickets'
+import { ticketIdPrefix } from '../src/domain/tickets'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 
 export interface DrainerSettings {
   readonly drainBatch: number
   readonly drainBatchTimeoutMs: number
-  readonly jobLockMs: number
   readonly gapGraceMs: number
 }
 
@@ -47,7 +47,7 @@ export interface BatchReport {
 
 export interface ShardDrainerDeps {
   readonly redis: RedisClient
-  /** Connection for BullMQ (maxRetriesPerRequest null); BullMQ duplicates it for blocking. */
+  /** Connection duplicated for the drain's blocking wait for new jobs (maxRetriesPerRequest null). */
   readonly bullConnection: RedisClient
   readonly keys: KeySpace
   readonly pool: Piscina
@@ -58,38 +58,25 @@ export interface ShardDrainerDeps {
 
 interface RunItem {
   readonly qpos: number
-  readonly userId: string
-  readonly job: Job<BuyJobData> | undefined
+  /** Undefined for a ticket served without its job (recovered from Redis). */
+  readonly job: TakenJob | undefined
 }
 
-/**
- * A BullMQ worker whose completions also hand out the next job, in the same script call (what
- * BullMQ's own processing loop does). Completing a batch thus refills the buffer, and a backlog
- * costs one script call per ticket instead of two.
- */
-class DrainWorker extends Worker<BuyJobData> {
-  async completeAndFetch (job: Job<BuyJobData>, token: string): Promise<Job<BuyJobData> | undefined> {
-    const next = await job.moveToCompleted('served', token, this.isRunningDrain) as unknown[] | undefined
-    if (!Array.isArray(next) || next[0] == null) return undefined
-    return await this.nextJobFromJobData(next[0] as Parameters<Worker['nextJobFromJobData']>[0], next[1] as string, token)
-  }
-
-  /** Cleared on stop, so a stopping drain takes no more jobs. */
-  isRunningDrain = true
-}
-
-/** Parallel job fetches per round while filling a batch. */
-const FETCH_ROUND = 64
 const MAX_BACKOFF_MS = 5000
 /** How often a multi-shard drain tells its siblings how many units it could lend. */
 const FREE_HINT_MS = 50
-const STALLED_CHECK_MS = 1000
+/** Longest blocking wait for new jobs; the loop then looks for gaps and stop requests again. */
+const IDLE_WAIT_SECONDS = 1
 
 export class ShardDrainer {
   private readonly k: ShardKeys
-  private readonly lockToken = randomUUID()
-  private worker: DrainWorker | undefined
-  private readonly buffer = new Map<number, Job<BuyJobData>>()
+  private readonly q: BuyQueueKeys
+  private readonly idPrefix: string
+  private blocking: RedisClient | undefined
+  private readonly buffer = new Map<number, TakenJob>()
+  /** Jobs whose tickets are decided: deleted by the next take. */
+  private settled: string[] = []
+  private adopted = false
   private retry: RunItem[] | undefined
   private next = 1
   private gapSince: number | undefined
@@ -97,7 +84,6 @@ export class ShardDrainer {
   private failures = 0
   private running = false
   private done: Promise<void> | undefined
-  private lockTimer: NodeJS.Timeout | undefined
   private hintTimer: NodeJS.Timeout | undefined
   private hinting = false
 
@@ -108,6 +94,8 @@ export class ShardDrainer {
     private readonly deps: ShardDrainerDeps
   ) {
     this.k = deps.keys.shard(ref)
+    this.q = deps.keys.buyQueue(ref)
+    this.idPrefix = ticketIdPrefix(ref.eventId, ref.shard)
   }
 
   get isRunning (): boolean {
@@ -117,34 +105,23 @@ export class ShardDrainer {
   start (): void {
     if (this.running) return
     this.running = true
-    this.worker = new DrainWorker(QUEUE_NAME, null, {
-      connection: this.deps.bullConnection,
-      prefix: this.deps.keys.queuePrefix(this.ref),
-      autorun: false,
-      lockDuration: this.deps.settings.jobLockMs,
-      // Jobs whose lock ran out (a dead owner's) go back to the queue. Checked every second: cheap,
-      // and BullMQ can arm one more interval when closed mid-check, which then holds the process.
-      stalledInterval: STALLED_CHECK_MS,
-      drainDelay: 1
-    })
-    this.worker.on('error', (err) => this.deps.log.warn({ err, shard: this.k.tag }, 'bullmq worker error'))
-    this.worker.startStalledCheckTimer().catch((err: unknown) => {
-      // Fails only when the worker closes while starting (its connection is already gone).
-      if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'stalled-job check did not start')
-    })
-    this.lockTimer = setInterval(() => { void this.extendLocks() }, Math.max(500, Math.floor(this.deps.settings.jobLockMs / 3)))
+    this.blocking = this.deps.bullConnection.duplicate()
+    this.blocking.on('error', (err) => { if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'drain wait connection error') })
     if (this.shards > 1) this.hintTimer = setInterval(() => { void this.shareFreeUnits() }, FREE_HINT_MS)
     this.done = this.loop()
   }
 
-  /** Stops after the batch in flight; the jobs it holds go back to the queue when their locks end. */
+  /** Stops after the batch in flight; the jobs it holds stay taken for the next owner to adopt. */
   async stop (): Promise<void> {
     this.running = false
-    if (this.worker !== undefined) this.worker.isRunningDrain = false
-    clearInterval(this.lockTimer)
     clearInterval(this.hintTimer)
+    this.blocking?.disconnect()
     await this.done
-    await this.worker?.close(true).catch(() => undefined)
+    if (this.settled.length > 0) {
+      // Best effort: a job left behind is found decided by the next owner and deleted then.
+      await takeJobs(this.deps.redis, this.k, this.q, this.leaseToken, 0, false, this.settled).catch(() => undefined)
+      this.settled = []
+    }
     this.buffer.clear()
   }
 
@@ -159,6 +136,7 @@ export class ShardDrainer {
         this.retry = undefined
         this.failures = 0
       } catch (err) {
+        if (!this.running) break
         this.failures++
         const wait = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(this.failures, 7))
         this.deps.log.error({ err, shard: this.k.tag, retryInMs: wait }, 'drain batch failed; retrying')
@@ -169,7 +147,8 @@ export class ShardDrainer {
 
   /** The next contiguous run to serve, or undefined when there is none yet. */
   private async nextRun (): Promise<RunItem[] | undefined> {
-    await this.fill()
+    const took = await this.fill()
+    if (!this.running) return undefined
     const run = this.takeRun()
     if (run.length > 0) {
       this.gapSince = undefined
@@ -178,7 +157,9 @@ export class ShardDrainer {
     const qseq = Number(await this.deps.redis.get(this.k.qseq) ?? '0')
     if (qseq < this.next) {
       this.gapSince = undefined
-      if (this.buffer.size > 0) await sleep(5)
+      // Nothing admitted is undecided: wait for BullMQ's marker (set by every add).
+      if (took === 0 && this.buffer.size === 0) await this.blocking?.bzpopmin(this.q.marker, IDLE_WAIT_SECONDS)
+      else await sleep(5)
       return undefined
     }
     // Positions up to qseq were admitted; the job for `next` has not come.
@@ -187,38 +168,31 @@ export class ShardDrainer {
       await sleep(Math.min(20, this.deps.settings.gapGraceMs))
       return undefined
     }
-    return await this.recover(qseq)
+    return this.recover(qseq)
   }
 
-  private async fill (): Promise<void> {
-    const worker = this.worker
-    if (worker === undefined) return
-    let want = this.deps.settings.drainBatch - this.buffer.size
-    if (want <= 0) return
-    const block = this.buffer.size === 0 && this.gapSince === undefined
-    const first = await worker.getNextJob(this.lockToken, { block })
-    if (first === undefined) return
-    await this.accept(first)
-    want--
-    while (want > 0 && this.running) {
-      const round = Math.min(want, FETCH_ROUND)
-      const jobs = await Promise.all(Array.from({ length: round }, async () => await worker.getNextJob(this.lockToken, { block: false })))
-      let got = 0
-      for (const job of jobs) {
-        if (job === undefined) continue
-        got++
-        await this.accept(job)
-      }
-      want -= round
-      if (got < round) break
+  /** Settles decided jobs and takes more, up to two batches in the buffer; returns how many came. */
+  private async fill (): Promise<number> {
+    const want = Math.max(0, 2 * this.deps.settings.drainBatch - this.buffer.size)
+    if (want === 0 && this.settled.length === 0 && this.adopted) return 0
+    const reply = await takeJobs(this.deps.redis, this.k, this.q, this.leaseToken, want, !this.adopted, this.settled)
+    if (reply.leaseLost) {
+      this.running = false
+      this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
+      return 0
     }
+    this.settled = []
+    this.adopted = true
+    for (const job of reply.jobs) this.accept(job)
+    return reply.jobs.length
   }
 
-  private async accept (job: Job<BuyJobData>): Promise<void> {
-    const qpos = Number(job.data?.q)
+  private accept (job: TakenJob): void {
+    const qpos = job.id.startsWith(this.idPrefix) ? Number(job.id.slice(this.idPrefix.length)) : NaN
+    if (this.buffer.get(qpos)?.id === job.id) return
     if (!Number.isSafeInteger(qpos) || qpos < this.next || this.buffer.has(qpos)) {
-      // Served already (a stalled job coming back, or a ticket recovered without its job).
-      await job.moveToCompleted('served', this.lockToken, false).catch(() => undefined)
+      // Decided already (its ticket was served without the job), or not a ticket of this shard.
+      this.settled.push(job.id)
       return
     }
     this.buffer.set(qpos, job)
@@ -231,23 +205,18 @@ export class ShardDrainer {
       const job = this.buffer.get(q)
       if (job === undefined) break
       this.buffer.delete(q)
-      run.push({ qpos: q, userId: String(job.data.u), job })
+      run.push({ qpos: q, job })
       q++
     }
     return run
   }
 
   /** Serves admitted positions whose jobs are missing, from the tickets stored in Redis. */
-  private async recover (qseq: number): Promise<RunItem[] | undefined> {
-    const positions: number[] = []
-    for (let q = this.next; q <= qseq && positions.length < this.deps.settings.drainBatch && !this.buffer.has(q); q++) positions.push(q)
-    if (positions.length === 0) return undefined
-    const values = await this.deps.redis.hmget(this.k.tickets, ...positions.map(String))
-    const run = positions.map((qpos, i) => {
-      const stored = values[i] == null ? undefined : parseStoredTicket(values[i] as string)
-      return { qpos, userId: stored?.userId ?? '0', job: undefined }
-    })
-    this.deps.log.warn({ shard: this.k.tag, from: positions[0], count: positions.length }, 'recovered admitted tickets whose jobs were missing')
+  private recover (qseq: number): RunItem[] | undefined {
+    const run: RunItem[] = []
+    for (let q = this.next; q <= qseq && run.length < this.deps.settings.drainBatch && !this.buffer.has(q); q++) run.push({ qpos: q, job: undefined })
+    if (run.length === 0) return undefined
+    this.deps.log.warn({ shard: this.k.tag, from: run[0]?.qpos, count: run.length }, 'recovered admitted tickets whose jobs were missing')
     this.gapSince = undefined
     return run
   }
@@ -255,8 +224,8 @@ export class ShardDrainer {
   /** When the oldest ticket waiting here was admitted (ms), for the lag gauge. */
   oldestWaitingSince (): number | undefined {
     let oldest: number | undefined
-    for (const job of this.buffer.values()) oldest = oldest === undefined ? job.timestamp : Math.min(oldest, job.timestamp)
-    for (const r of this.retry ?? []) if (r.job !== undefined) oldest = oldest === undefined ? r.job.timestamp : Math.min(oldest, r.job.timestamp)
+    for (const job of this.buffer.values()) oldest = oldest === undefined ? job.addedAt : Math.min(oldest, job.addedAt)
+    for (const r of this.retry ?? []) if (r.job !== undefined) oldest = oldest === undefined ? r.job.addedAt : Math.min(oldest, r.job.addedAt)
     return oldest
   }
 
@@ -268,7 +237,7 @@ export class ShardDrainer {
       shard: this.ref.shard,
       shards: this.shards,
       leaseToken: this.leaseToken,
-      tickets: run.map((r) => ({ qpos: r.qpos, userId: r.userId })),
+      positions: run.map((r) => r.qpos),
       rate: this.rate
     }
     // A hung thread must not hold the shard: past the timeout piscina ends the thread, the run
@@ -279,13 +248,9 @@ export class ShardDrainer {
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
       return
     }
-    const worker = this.worker
-    const next = await Promise.all(run.map(async (r) => r.job === undefined || worker === undefined
-      ? undefined
-      : await worker.completeAndFetch(r.job, this.lockToken).catch(() => undefined)))
+    for (const r of run) if (r.job !== undefined) this.settled.push(r.job.id)
     const last = run[run.length - 1] as RunItem
     this.next = last.qpos + 1
-    for (const job of next) if (job !== undefined) await this.accept(job)
     const ms = performance.now() - started
     const perSecond = run.length / Math.max(ms / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
@@ -300,7 +265,7 @@ export class ShardDrainer {
       ms,
       startedAt,
       endedAt: Date.now(),
-      admittedAt: run.flatMap((r) => r.job === undefined ? [] : [r.job.timestamp])
+      admittedAt: run.flatMap((r) => r.job === undefined ? [] : [r.job.addedAt])
     })
   }
 
@@ -329,10 +294,5 @@ export class ShardDrainer {
   /** Records the free units a batch saw at siblings while borrowing (fresher than their hints). */
   private async recordSiblingsFree (result: DrainBatchResult): Promise<void> {
     await Promise.all(result.siblingsFree.map(async ([s, f]) => await this.deps.redis.hset(this.k.peers, String(s), f)))
-  }
-
-  private async extendLocks (): Promise<void> {
-    const jobs = [...this.buffer.values(), ...(this.retry ?? []).map((r) => r.job)]
-    await Promise.all(jobs.map(async (job) => await job?.extendLock(this.lockToken, this.deps.settings.jobLockMs).catch(() => undefined)))
   }
 }

@@ -1,8 +1,10 @@
 /**
- * Payment deadlines. Each won order gets a delayed BullMQ job (id `order-<id>`, so scheduling it
- * twice is a no-op) that expires the order when its time is up. A backstop sweep every
- * SWEEP_MS expires overdue orders whose job never made it to the queue (a worker that died between
- * committing orders and scheduling their deadlines).
+ * Payment deadlines. The orders of one drain batch were committed together and share a deadline,
+ * so they get one delayed BullMQ job (id from the batch's orders, so scheduling it twice is a
+ * no-op) that expires those still unpaid when their time is up. One job per batch rather than
+ * per order: at a flash sale's pace, a job per order cost the drain half its speed. A backstop
+ * sweep every SWEEP_MS expires overdue orders whose job never made it to the queue (a worker that
+ * died between committing orders and scheduling their deadlines).
  */
 import { DelayedError, Queue, Worker } from 'bullmq'
 import type { Job } from 'bullmq'
@@ -14,7 +16,7 @@ import { expireOrder } from './order-lifecycle'
 import type { LifecycleDeps } from './order-lifecycle'
 
 interface ExpiryJob {
-  readonly orderId: number
+  readonly orderIds: readonly number[]
 }
 
 const SWEEP_MS = 30_000
@@ -37,36 +39,39 @@ export class PaymentDeadlines {
     this.queue.on('error', (err) => this.log.warn({ err }, 'expiry queue error'))
   }
 
-  /** Schedules the expiry of newly won orders. */
-  async schedule (orders: ReadonlyArray<{ readonly orderId: number, readonly expiresAt: number }>): Promise<void> {
-    if (orders.length === 0) return
-    const now = Date.now()
-    await this.queue.addBulk(orders.map((o) => ({
-      name: 'expire',
-      data: { orderId: o.orderId },
-      opts: {
-        jobId: `order-${o.orderId}`,
-        delay: Math.max(0, o.expiresAt - now),
-        attempts: 20,
-        backoff: { type: 'exponential', delay: 1000 },
-        removeOnComplete: true,
-        removeOnFail: { age: 86_400 }
-      }
-    })))
+  /** Schedules the expiry of orders committed together, due at `expiresAt` (ms). */
+  async schedule (orderIds: readonly number[], expiresAt: number): Promise<void> {
+    if (orderIds.length === 0) return
+    const first = orderIds.reduce((a, b) => Math.min(a, b))
+    await this.queue.add('expire', { orderIds }, {
+      jobId: `orders-${first}-${orderIds.length}`,
+      delay: Math.max(0, expiresAt - Date.now()),
+      attempts: 20,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 86_400 }
+    })
   }
 
   /** Runs the expiry jobs and the backstop sweep in this process. */
   start (): void {
     this.worker = new Worker<ExpiryJob>(EXPIRY_QUEUE_NAME, async (job: Job<ExpiryJob>, token?: string) => {
-      const result = await expireOrder(this.lifecycle, job.data.orderId)
-      if (result === 'not_due') {
-        // Fired before the deadline MySQL holds (clocks differ): wait for it.
-        const order = await this.lifecycle.orders.findById(job.data.orderId)
-        await job.moveToDelayed(Math.max(Date.now() + 1000, order?.expiresAt?.getTime() ?? 0), token)
+      const notDue: number[] = []
+      let expired = 0
+      for (const id of job.data.orderIds) {
+        const result = await expireOrder(this.lifecycle, id)
+        if (result === 'expired') expired++
+        if (result === 'not_due') notDue.push(id)
+      }
+      if (expired > 0) this.onExpired?.(expired)
+      if (notDue.length > 0) {
+        // Fired before the deadline MySQL holds (clocks differ): wait for it, for those orders only.
+        const deadlines = await Promise.all(notDue.map(async (id) => (await this.lifecycle.orders.findById(id))?.expiresAt?.getTime() ?? 0))
+        await job.updateData({ orderIds: notDue })
+        await job.moveToDelayed(Math.max(Date.now() + 1000, ...deadlines), token)
         throw new DelayedError()
       }
-      if (result === 'expired') this.onExpired?.(1)
-      return result
+      return expired
     }, { connection: this.connection, prefix: this.queue.opts.prefix, concurrency: 8 })
     this.worker.on('error', (err) => this.log.warn({ err }, 'expiry worker error'))
     this.sweeper = setInterval(() => { void this.sweep() }, SWEEP_MS)

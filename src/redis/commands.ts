@@ -2,7 +2,7 @@
  * Typed calls of the product's Lua scripts. Each function knows its script's KEYS order and turns
  * the raw reply into named results; nothing else in the code base passes KEYS by hand.
  */
-import type { ShardKeys } from './keys'
+import type { BuyQueueKeys, ShardKeys } from './keys'
 import { runScript } from './scripts'
 import type { RedisClient } from './scripts'
 
@@ -46,15 +46,47 @@ export const Reserve = {
 } as const
 export type ReserveResult = typeof Reserve[keyof typeof Reserve]
 
+export interface ReservedTicket {
+  readonly result: ReserveResult
+  /** The ticket's buyer as stored ('' for an unknown ticket). */
+  readonly userId: string
+}
+
 export type ReserveReply =
   | { readonly leaseLost: true }
-  | { readonly leaseLost: false, readonly stock: number, readonly pending: number, readonly results: readonly ReserveResult[] }
+  | { readonly leaseLost: false, readonly stock: number, readonly pending: number, readonly results: readonly ReservedTicket[] }
 
 export async function reserveStock (redis: RedisClient, k: ShardKeys, leaseToken: string, ticketIdPrefix: string, qposes: readonly number[]): Promise<ReserveReply> {
   const reply = await runScript(redis, 'reserveStock', [k.stock, k.pending, k.reserved, k.lease, k.tickets],
-    [leaseToken, ticketIdPrefix, ...qposes]) as number[]
+    [leaseToken, ticketIdPrefix, ...qposes]) as Array<number | string>
   if (reply[0] === -1) return { leaseLost: true }
-  return { leaseLost: false, stock: reply[1] ?? 0, pending: reply[2] ?? 0, results: reply.slice(3) as ReserveResult[] }
+  const results: ReservedTicket[] = []
+  for (let i = 3; i < reply.length; i += 2) results.push({ result: reply[i] as ReserveResult, userId: String(reply[i + 1] ?? '') })
+  return { leaseLost: false, stock: Number(reply[1] ?? 0), pending: Number(reply[2] ?? 0), results }
+}
+
+/** A job taken from a shard's buy queue: its id (the ticket id) and when BullMQ added it (ms). */
+export interface TakenJob {
+  readonly id: string
+  readonly addedAt: number
+}
+
+export type TakeReply =
+  | { readonly leaseLost: true }
+  | { readonly leaseLost: false, readonly jobs: readonly TakenJob[] }
+
+/**
+ * Deletes the jobs of decided tickets (`settled`) and takes up to `count` more, oldest first;
+ * `adopt` first returns the jobs a former owner of the shard had taken.
+ */
+export async function takeJobs (redis: RedisClient, k: ShardKeys, q: BuyQueueKeys, leaseToken: string,
+  count: number, adopt: boolean, settled: readonly string[]): Promise<TakeReply> {
+  const reply = await runScript(redis, 'takeJobs', [k.lease, q.wait, q.active, q.jobPrefix],
+    [leaseToken, count, adopt ? '1' : '0', ...settled]) as Array<number | string>
+  if (reply[0] === -1) return { leaseLost: true }
+  const jobs: TakenJob[] = []
+  for (let i = 1; i < reply.length; i += 2) jobs.push({ id: String(reply[i]), addedAt: Number(reply[i + 1]) })
+  return { leaseLost: false, jobs }
 }
 
 /** Per-ticket results of lua/borrowStock. */

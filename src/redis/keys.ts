@@ -24,7 +24,12 @@
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  * | lost-below                                  | int    | positions up to this were handed out before Redis    |
  * |                                             |        | lost the shard (set by a rebuild)                    |
+ *
+ * The shard's buy queue lives under `<prefix>:q:{e<event>.<shard>}:buy:` in BullMQ's own layout
+ * (`wait` and `active` lists of job ids, a hash per job, `marker`, `meta`, `events`). The ingress
+ * adds jobs with BullMQ; the drain takes and settles them in batches (lua/takeJobs).
  */
+import { QueueKeys } from 'bullmq'
 
 export interface ShardRef {
   readonly eventId: number
@@ -61,6 +66,8 @@ export interface KeySpace {
   event: (eventId: number) => EventKeys
   /** Prefix handed to BullMQ for a shard's queue (hash-tagged like the shard's own keys). */
   queuePrefix: (ref: ShardRef) => string
+  /** The BullMQ keys of a shard's buy queue that the drain reads (built by BullMQ's QueueKeys). */
+  buyQueue: (ref: ShardRef) => BuyQueueKeys
   /** Prefix of the payment-deadline queue (one queue, its own hash tag). */
   expiryQueuePrefix: string
   /** Prefix of the rate-limit counters. */
@@ -81,6 +88,16 @@ export interface KeySpace {
   eventStateChannel: string
 }
 
+/** Keys of a shard's BullMQ buy queue, as BullMQ names them. */
+export interface BuyQueueKeys {
+  readonly wait: string
+  readonly active: string
+  readonly marker: string
+  readonly meta: string
+  /** A job's hash is this prefix followed by the job id. */
+  readonly jobPrefix: string
+}
+
 export const QUEUE_NAME = 'buy'
 export const EXPIRY_QUEUE_NAME = 'expiry'
 
@@ -90,6 +107,7 @@ export function shardTag (ref: ShardRef): string {
 
 export function createKeySpace (prefix: string): KeySpace {
   const shardCache = new Map<string, ShardKeys>()
+  const queuePrefix = (ref: ShardRef): string => `${prefix}:q:${shardTag(ref)}`
   return {
     prefix,
     shard (ref) {
@@ -125,8 +143,17 @@ export function createKeySpace (prefix: string): KeySpace {
     event (eventId) {
       return { soldOut: `${prefix}:{e${eventId}}:sold-out` }
     },
-    queuePrefix (ref) {
-      return `${prefix}:q:${shardTag(ref)}`
+    queuePrefix,
+    buyQueue (ref) {
+      const bull = new QueueKeys(queuePrefix(ref))
+      const k = bull.getKeys(QUEUE_NAME)
+      return {
+        wait: k.wait as string,
+        active: k.active as string,
+        marker: k.marker as string,
+        meta: k.meta as string,
+        jobPrefix: bull.toKey(QUEUE_NAME, '')
+      }
     },
     expiryQueuePrefix: `${prefix}:q:{expiry}`,
     rateLimit: `${prefix}:rl:`,

@@ -27,7 +27,8 @@ export const SCRIPT_NAMES = [
   'reopenShard',
   'rotateRefresh',
   'renewLease',
-  'releaseLease'
+  'releaseLease',
+  'takeJobs'
 ] as const
 export type ScriptName = typeof SCRIPT_NAMES[number]
 

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { Queue } from 'bullmq'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { auditSale } from '../../src/audit/sale-audit'
 import { testEnv } from '../helpers/env'
@@ -131,4 +132,29 @@ t.test('pay and expiry race: each order ends paid or expired, units come back on
   t.equal(event.sold, paid, 'sold counts the paid orders only')
   t.equal(Number(await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock)), expired, 'a unit came back for each expired order, once')
   await checks(t, env, eventId, ['I1', 'I2', 'I3', 'I4', 'I6'])
+})
+
+t.test('payment deadlines: one expiry job per drain batch; an order MySQL says is not yet due waits for its own deadline', async (t) => {
+  const env = await testEnv(t, { PAYMENT_TIMEOUT_MS: '600000' })
+  const { http } = await startTestService(env)
+  const eventId = await createSale(http, env, { stock: 3 })
+  const orders = await buyAndWin(http, env, eventId, [31, 32, 33])
+  t.equal(orders.size, 3)
+  const expiryQueue = new Queue('expiry', { connection: env.redis, prefix: env.keys.expiryQueuePrefix })
+  t.teardown(async () => { await expiryQueue.close() })
+  const delayed = await expiryQueue.getDelayed()
+  t.equal(delayed.length, 1, 'the three orders of one batch share one deadline job')
+  t.same([...(delayed[0]?.data.orderIds as number[])].sort(), [...orders.values()].map(Number).sort(), 'naming every order of the batch')
+
+  // The job fires early (clocks differ): orders 31 and 32 are overdue in MySQL, 33 not for 1.5 s.
+  const [a, b, c] = [31, 32, 33].map((u) => Number(orders.get(u)))
+  await env.db('orders').whereIn('id', [a, b]).update({ expires_at: new Date(Date.now() - 1000) })
+  await env.db('orders').where({ id: c }).update({ expires_at: new Date(Date.now() + 1500) })
+  await delayed[0]?.promote()
+  const status = async (id: number | undefined): Promise<string> => (await env.db('orders').first('status').where({ id }) as { status: string }).status
+  await until(async () => await status(a) === 'expired' && await status(b) === 'expired', 10_000, 'the overdue orders to expire')
+  t.equal(await status(c), 'pending_payment', 'the order not yet due is left alone')
+  await until(async () => await status(c) === 'expired', 10_000, 'the last order to expire at its own deadline')
+  t.equal(Number(await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock)), 3, 'each unit came back once')
+  await checks(t, env, eventId, ['I1', 'I2', 'I6'])
 })

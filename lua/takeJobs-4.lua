@@ -1,0 +1,54 @@
+--[[
+  Settle the jobs a shard's drain has served and take the next ones from the shard's BullMQ queue,
+  oldest first, in one call per batch.
+
+  The keys are BullMQ's own (built by its QueueKeys): the ingress adds jobs with BullMQ's `add`,
+  which pushes ids on the left of `wait`, so the oldest job is on the right. Taking moves ids from
+  the right of `wait` to the left of `active`. The shard lease, not a lock per job, says who may
+  hold them: a new owner first adopts every job its predecessor left in `active`.
+
+  Input:
+    KEYS[1] lease   str   token of the shard's owner
+    KEYS[2] wait    list  BullMQ's waiting job ids
+    KEYS[3] active  list  job ids taken by the shard's owner and not yet settled
+    KEYS[4] jobs    key prefix of BullMQ's job hashes: a job's hash is this prefix followed by its
+                    id (same hash tag, so the same cluster slot)
+
+    ARGV[1] lease token of the caller
+    ARGV[2] how many jobs to take from `wait` at most
+    ARGV[3] "1": first return every job already in `active` (adopted from a former owner)
+    ARGV[4..] ids of jobs whose tickets are decided: removed from `active`, their hashes deleted
+
+  Output: { -1 } when the lease is not the caller's; else { 0, id, timestamp, id, timestamp, ... }
+  with the adopted jobs, then the jobs taken, oldest first. The timestamp is BullMQ's (ms, when
+  the job was added).
+]]
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return { -1 }
+end
+
+for i = 4, #ARGV do
+  -- Served jobs are the oldest taken, so they sit at the right end: search from there.
+  redis.call('LREM', KEYS[3], -1, ARGV[i])
+  redis.call('DEL', KEYS[4] .. ARGV[i])
+end
+
+local out = { 0 }
+local function add (id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[4] .. id, 'timestamp') or '0'
+end
+
+if ARGV[3] == '1' then
+  local held = redis.call('LRANGE', KEYS[3], 0, -1)
+  for i = #held, 1, -1 do
+    add(held[i])
+  end
+end
+
+for _ = 1, tonumber(ARGV[2]) do
+  local id = redis.call('RPOPLPUSH', KEYS[2], KEYS[3])
+  if not id then break end
+  add(id)
+end
+return out

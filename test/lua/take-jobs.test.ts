@@ -1,0 +1,91 @@
+/**
+ * lua/takeJobs works on BullMQ's own queue layout: jobs are added by the product's enqueue (BullMQ's
+ * `add`) and taken, adopted and settled by the script. These tests pin that layout, so a BullMQ
+ * upgrade that changes it fails here first.
+ */
+import t from 'tap'
+import { createLogger } from '../../src/logger'
+import { takeJobs } from '../../src/redis/commands'
+import type { TakeReply } from '../../src/redis/commands'
+import { createShardQueues } from '../../src/queue/shard-queues'
+import { queuedTicketId } from '../../src/domain/tickets'
+import { testEnv } from '../helpers/env'
+import type { TestEnv } from '../helpers/env'
+
+const LEASE = 'lease-token-under-test'
+const ref = { eventId: 31, shard: 0 }
+
+function ids (reply: TakeReply): string[] {
+  return reply.leaseLost ? ['lease lost'] : reply.jobs.map((j) => j.id)
+}
+
+async function withJobs (t: Parameters<typeof testEnv>[0], positions: number[]): Promise<TestEnv> {
+  const env = await testEnv(t)
+  const queues = createShardQueues(env.redis, env.keys, createLogger('silent', 'test'))
+  env.defer(async () => { await queues.close() })
+  for (const q of positions) await queues.enqueue(ref, queuedTicketId(ref.eventId, ref.shard, q), { u: String(100 + q), q })
+  await env.redis.set(env.keys.shard(ref).lease, LEASE)
+  return env
+}
+
+t.test('takeJobs: takes the oldest jobs in the order BullMQ received them, with their add times', async (t) => {
+  const env = await withJobs(t, [1, 3, 2, 4, 5])
+  const k = env.keys.shard(ref)
+  const q = env.keys.buyQueue(ref)
+  const before = Date.now()
+  const first = await takeJobs(env.redis, k, q, LEASE, 3, true, [])
+  t.same(ids(first), ['31-0-1', '31-0-3', '31-0-2'], 'oldest first, as added')
+  t.ok(!first.leaseLost && first.jobs.every((j) => j.addedAt > before - 60_000 && j.addedAt <= Date.now()), 'BullMQ\'s add time comes back')
+  t.equal(await env.redis.llen(q.wait), 2, 'two left waiting')
+  t.equal(await env.redis.llen(q.active), 3, 'three held by the owner')
+})
+
+t.test('takeJobs: a caller without the lease takes and deletes nothing', async (t) => {
+  const env = await withJobs(t, [1, 2])
+  const k = env.keys.shard(ref)
+  const q = env.keys.buyQueue(ref)
+  await takeJobs(env.redis, k, q, LEASE, 1, true, [])
+  const stale = await takeJobs(env.redis, k, q, 'someone-else', 10, true, ['31-0-1'])
+  t.equal(stale.leaseLost, true, 'fenced')
+  t.equal(await env.redis.llen(q.wait), 1)
+  t.equal(await env.redis.llen(q.active), 1)
+  t.equal(await env.redis.exists(q.jobPrefix + '31-0-1'), 1, 'the held job was not deleted')
+})
+
+t.test('takeJobs: settling deletes the served jobs; a new owner adopts the ones still held', async (t) => {
+  const env = await withJobs(t, [1, 2, 3, 4])
+  const k = env.keys.shard(ref)
+  const q = env.keys.buyQueue(ref)
+  await takeJobs(env.redis, k, q, LEASE, 3, true, [])
+  const more = await takeJobs(env.redis, k, q, LEASE, 10, false, ['31-0-1', '31-0-2'])
+  t.same(ids(more), ['31-0-4'], 'the rest of the queue')
+  t.equal(await env.redis.exists(q.jobPrefix + '31-0-1', q.jobPrefix + '31-0-2'), 0, 'served jobs deleted')
+  t.same(await env.redis.lrange(q.active, 0, -1), ['31-0-4', '31-0-3'], 'unserved jobs stay held')
+
+  // The owner dies; the next one adopts what it held, oldest first, then takes new jobs.
+  const queues = createShardQueues(env.redis, env.keys, createLogger('silent', 'test'))
+  t.teardown(async () => { await queues.close() })
+  await queues.enqueue(ref, '31-0-5', { u: '105', q: 5 })
+  await env.redis.set(k.lease, 'next-owner')
+  const adopted = await takeJobs(env.redis, k, q, 'next-owner', 10, true, [])
+  t.same(ids(adopted), ['31-0-3', '31-0-4', '31-0-5'], 'adopted first, then new')
+  t.same((await queues.queue(ref).getJobCounts('wait', 'active')), { wait: 0, active: 3 }, 'BullMQ counts the held jobs as active')
+
+  await takeJobs(env.redis, k, q, 'next-owner', 0, false, ['31-0-3', '31-0-4', '31-0-5'])
+  t.equal(await env.redis.llen(q.active), 0, 'nothing held once all are settled')
+  t.equal(await env.redis.exists(q.jobPrefix + '31-0-5'), 0)
+})
+
+t.test('takeJobs: BullMQ\'s add sets the marker the drain blocks on', async (t) => {
+  const env = await withJobs(t, [])
+  const q = env.keys.buyQueue(ref)
+  const blocking = env.redis.duplicate()
+  t.teardown(() => blocking.disconnect())
+  const woke = blocking.bzpopmin(q.marker, 5)
+  const queues = createShardQueues(env.redis, env.keys, createLogger('silent', 'test'))
+  t.teardown(async () => { await queues.close() })
+  const started = Date.now()
+  await queues.enqueue(ref, '31-0-1', { u: '101', q: 1 })
+  t.not(await woke, null, 'the add wakes a drain waiting for jobs')
+  t.ok(Date.now() - started < 4000, 'at once, not at the timeout')
+})
