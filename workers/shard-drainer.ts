@@ -86,6 +86,9 @@ export class ShardDrainer {
   private done: Promise<void> | undefined
   private hintTimer: NodeJS.Timeout | undefined
   private hinting = false
+  /** Resolves when stop() is called, to end a blocking wait at once. */
+  private stopped: Promise<void> = Promise.resolve()
+  private signalStop: () => void = () => undefined
 
   constructor (
     readonly ref: ShardRef,
@@ -105,6 +108,7 @@ export class ShardDrainer {
   start (): void {
     if (this.running) return
     this.running = true
+    this.stopped = new Promise((resolve) => { this.signalStop = resolve })
     this.blocking = this.deps.bullConnection.duplicate()
     this.blocking.on('error', (err) => { if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'drain wait connection error') })
     if (this.shards > 1) this.hintTimer = setInterval(() => { void this.shareFreeUnits() }, FREE_HINT_MS)
@@ -115,8 +119,10 @@ export class ShardDrainer {
   async stop (): Promise<void> {
     this.running = false
     clearInterval(this.hintTimer)
-    this.blocking?.disconnect()
+    this.signalStop()
     await this.done
+    // After the loop ended: a cluster client does not fail a pending blocking call on disconnect.
+    this.blocking?.disconnect()
     if (this.settled.length > 0) {
       // Best effort: a job left behind is found decided by the next owner and deleted then.
       await takeJobs(this.deps.redis, this.k, this.q, this.leaseToken, 0, false, this.settled).catch(() => undefined)
@@ -158,7 +164,7 @@ export class ShardDrainer {
     if (qseq < this.next) {
       this.gapSince = undefined
       // Nothing admitted is undecided: wait for BullMQ's marker (set by every add).
-      if (took === 0 && this.buffer.size === 0) await this.blocking?.bzpopmin(this.q.marker, IDLE_WAIT_SECONDS)
+      if (took === 0 && this.buffer.size === 0) await this.waitForJobs()
       else await sleep(5)
       return undefined
     }
@@ -169,6 +175,13 @@ export class ShardDrainer {
       return undefined
     }
     return this.recover(qseq)
+  }
+
+  /** Blocks until BullMQ marks new jobs, IDLE_WAIT_SECONDS pass, or the drain stops. */
+  private async waitForJobs (): Promise<void> {
+    const blocking = this.blocking
+    if (blocking === undefined) return
+    await Promise.race([blocking.bzpopmin(this.q.marker, IDLE_WAIT_SECONDS).catch(async () => await sleep(100)), this.stopped])
   }
 
   /** Settles decided jobs and takes more, up to two batches in the buffer; returns how many came. */
