@@ -87,7 +87,7 @@ export function createMetrics (role: string): Metrics {
     queueWaitSeconds: new Histogram({ name: 'seckill_queue_wait_seconds', help: 'From admission to the start of the ticket\'s drain batch', buckets: LATENCY_BUCKETS, registers: r }),
     ticketSeconds: new Histogram({ name: 'seckill_ticket_seconds', help: 'From admission until the ticket is decided (end to end)', buckets: LATENCY_BUCKETS, registers: r }),
     drainBatchSize: new Histogram({ name: 'seckill_drain_batch_size', help: 'Tickets per drain batch', buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500], registers: r }),
-    drainBatchSeconds: new Histogram({ name: 'seckill_drain_stage_seconds', help: 'Time of a drain batch by stage (reserve, order_write, batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: r }),
+    drainBatchSeconds: new Histogram({ name: 'seckill_drain_stage_seconds', help: 'Time of a drain batch by stage (reserve, order_write, finish, and the whole batch)', labelNames: ['stage'], buckets: LATENCY_BUCKETS, registers: r }),
     ticketsDecided: new Counter({ name: 'seckill_tickets_decided_total', help: 'Tickets decided by the drain, by status', labelNames: ['status'], registers: r }),
     ordersCommitted: new Counter({ name: 'seckill_orders_committed_total', help: 'Orders written by the drain (rate() gives orders per second)', registers: r }),
     recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis by the drain)', registers: r }),

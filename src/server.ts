@@ -42,82 +42,84 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     log.warn('JWT_SECRET is not set: using the development secret. Never run a real sale like this.')
   }
   const runtime = await createRuntime(config, log)
-  if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
-    const admin = await ensureAdmin(runtime, config.adminEmail, config.adminPassword)
-    log.info({ adminId: admin.id }, 'admin account ready')
-  }
   let ingress: Ingress | undefined
   let dispatcher: Dispatcher | undefined
   let address: string | undefined
   let metricsServer: FastifyInstance | undefined
   let deadlines: PaymentDeadlines | undefined
-  if (config.role !== 'ingress') {
-    const bullConnection = runtime.connect('bullmq', { maxRetriesPerRequest: null })
-    const paymentDeadlines = new PaymentDeadlines(bullConnection, runtime.keys, runtime.lifecycle, log,
-      (n) => runtime.metrics.ordersExpired.inc(n))
-    deadlines = paymentDeadlines
-    paymentDeadlines.start()
-    dispatcher = new Dispatcher({
-      config,
-      redis: runtime.redis,
-      bullConnection,
-      keys: runtime.keys,
-      events: runtime.events,
-      log,
-      onLeaseMove: (move) => runtime.metrics.leaseMoves.inc({ move }),
-      onBatch: (report) => {
-        const m = runtime.metrics
-        for (const t of report.admittedAt) {
-          m.queueWaitSeconds.observe(Math.max(0, report.startedAt - t) / 1000)
-          m.ticketSeconds.observe(Math.max(0, report.endedAt - t) / 1000)
-        }
-        m.ordersCommitted.inc(report.result.outcomes.filter((o) => o.status === 'won').length)
-        m.drainBatchSize.observe(report.size)
-        m.drainBatchSeconds.observe({ stage: 'reserve' }, report.result.reserveMs / 1000)
-        m.drainBatchSeconds.observe({ stage: 'order_write' }, report.result.writeMs / 1000)
-        m.drainBatchSeconds.observe({ stage: 'batch' }, report.ms / 1000)
-        m.recoveredTickets.inc(report.recovered)
-        for (const o of report.result.outcomes) if (o.status !== 'skipped') m.ticketsDecided.inc({ status: o.status })
-        // Deadlines run from the commit; scheduling from now is a little later, never earlier.
-        const expiresAt = Date.now() + config.paymentTimeoutMs
-        const won = report.result.outcomes.flatMap((o) => o.status === 'won' ? [Number(o.orderId)] : [])
-        paymentDeadlines.schedule(won, expiresAt).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
-      }
-    })
-    dispatcher.start()
-    const owner = dispatcher
-    runtime.metrics.watch({ shards: { shardDepths: async () => await owner.shardDepths() } })
-  }
-  runtime.metrics.watch({ pools: { poolStats: () => poolStats(runtime) } })
-  if (config.metricsPort > 0) {
-    metricsServer = Fastify({ logger: false })
-    await metricsServer.register(metricsRoute, { rt: runtime })
-    await metricsServer.listen({ host: config.host, port: config.metricsPort })
-  }
-  if (config.role !== 'worker') {
-    ingress = await buildIngress(runtime)
-    address = await ingress.app.listen({ host: config.host, port: config.port })
-    log.info({ address }, 'ingress listening')
-    // PM2 (wait_ready) routes traffic to a reloaded instance only once it listens.
-    process.send?.('ready')
-  }
   let stopping: Promise<void> | undefined
-  return {
-    runtime,
-    ingress,
-    dispatcher,
-    address,
-    async stop () {
-      stopping ??= (async () => {
-        await ingress?.close()
-        await dispatcher?.stop()
-        await deadlines?.close()
-        await metricsServer?.close()
-        await runtime.close()
-      })()
-      await stopping
-    }
+  // Stops whatever has started, so a start that fails part-way leaves nothing running.
+  const stop = async (): Promise<void> => {
+    stopping ??= (async () => {
+      await ingress?.close()
+      await dispatcher?.stop()
+      await deadlines?.close()
+      await metricsServer?.close()
+      await runtime.close()
+    })()
+    await stopping
   }
+  try {
+    if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
+      const admin = await ensureAdmin(runtime, config.adminEmail, config.adminPassword)
+      log.info({ adminId: admin.id }, 'admin account ready')
+    }
+    if (config.role !== 'ingress') {
+      const bullConnection = runtime.connect('bullmq', { maxRetriesPerRequest: null })
+      const paymentDeadlines = new PaymentDeadlines(bullConnection, runtime.keys, runtime.lifecycle, log,
+        (n) => runtime.metrics.ordersExpired.inc(n))
+      deadlines = paymentDeadlines
+      paymentDeadlines.start()
+      dispatcher = new Dispatcher({
+        config,
+        redis: runtime.redis,
+        bullConnection,
+        keys: runtime.keys,
+        events: runtime.events,
+        log,
+        onLeaseMove: (move) => runtime.metrics.leaseMoves.inc({ move }),
+        onBatch: (report) => {
+          const m = runtime.metrics
+          for (const t of report.admittedAt) {
+            m.queueWaitSeconds.observe(Math.max(0, report.startedAt - t) / 1000)
+            m.ticketSeconds.observe(Math.max(0, report.endedAt - t) / 1000)
+          }
+          m.ordersCommitted.inc(report.result.outcomes.filter((o) => o.status === 'won').length)
+          m.drainBatchSize.observe(report.size)
+          m.drainBatchSeconds.observe({ stage: 'reserve' }, report.result.reserveMs / 1000)
+          m.drainBatchSeconds.observe({ stage: 'order_write' }, report.result.writeMs / 1000)
+          m.drainBatchSeconds.observe({ stage: 'finish' }, report.result.finishMs / 1000)
+          m.drainBatchSeconds.observe({ stage: 'batch' }, report.ms / 1000)
+          m.recoveredTickets.inc(report.recovered)
+          for (const o of report.result.outcomes) if (o.status !== 'skipped') m.ticketsDecided.inc({ status: o.status })
+          // Deadlines run from the commit; scheduling from now is a little later, never earlier.
+          const expiresAt = Date.now() + config.paymentTimeoutMs
+          const won = report.result.outcomes.flatMap((o) => o.status === 'won' ? [Number(o.orderId)] : [])
+          paymentDeadlines.schedule(won, expiresAt).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
+        }
+      })
+      dispatcher.start()
+      const owner = dispatcher
+      runtime.metrics.watch({ shards: { shardDepths: async () => await owner.shardDepths() } })
+    }
+    runtime.metrics.watch({ pools: { poolStats: () => poolStats(runtime) } })
+    if (config.metricsPort > 0) {
+      metricsServer = Fastify({ logger: false })
+      await metricsServer.register(metricsRoute, { rt: runtime })
+      await metricsServer.listen({ host: config.host, port: config.metricsPort })
+    }
+    if (config.role !== 'worker') {
+      ingress = await buildIngress(runtime)
+      address = await ingress.app.listen({ host: config.host, port: config.port })
+      log.info({ address }, 'ingress listening')
+      // PM2 (wait_ready) routes traffic to a reloaded instance only once it listens.
+      process.send?.('ready')
+    }
+  } catch (err) {
+    await stop().catch((stopErr: unknown) => log.error({ err: stopErr }, 'stopping a failed start failed'))
+    throw err
+  }
+  return { runtime, ingress, dispatcher, address, stop }
 }
 
 async function main (): Promise<void> {

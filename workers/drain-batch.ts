@@ -56,6 +56,8 @@ export interface DrainBatchResult {
   readonly siblingsFree: ReadonlyArray<readonly [number, number]>
   readonly reserveMs: number
   readonly writeMs: number
+  /** Giving back units of winners without an order, and writing the outcomes. */
+  readonly finishMs: number
 }
 
 export interface DrainDeps {
@@ -158,6 +160,7 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
   }
   const finished = await finishTickets(deps.redis, own, input.leaseToken, deps.keys.outcomeChannel, `e${eventId}.${shard}`, input.rate, decisions)
   if (finished.leaseLost) return leaseLost()
+  const t3 = performance.now()
 
   return {
     leaseLost: false,
@@ -166,11 +169,12 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
     pending: finished.pending,
     siblingsFree,
     reserveMs: t1 - t0,
-    writeMs: t2 - t1
+    writeMs: t2 - t1,
+    finishMs: t3 - t2
   }
 
   function leaseLost (): DrainBatchResult {
-    return { leaseLost: true, outcomes: [], stock: 0, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0 }
+    return { leaseLost: true, outcomes: [], stock: 0, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 }
   }
 }
 
