@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { repoPath } from '../../src/util/paths'
@@ -17,6 +16,7 @@ import { eventDecided } from '../../src/domain/sale-state'
 import { LIVE_ORDER_STATUSES } from '../../src/domain/orders'
 import { createRedis } from '../../src/redis/client'
 import { isolatedEnv } from '../../test/helpers/env'
+import { freePort } from '../../test/helpers/ports'
 import type { TestEnv } from '../../test/helpers/env'
 import { createSale, httpClient, pool } from '../../test/helpers/sale'
 import type { Http, SaleSpec } from '../../test/helpers/sale'
@@ -50,17 +50,7 @@ export interface Drill {
   readonly run: () => Promise<DrillResult>
 }
 
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
-}
+export { freePort }
 
 /** A service process of the drill: `all`, `ingress` or `worker`. */
 export class ServiceChild {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './ports'
 
 export interface LocalCluster {
   readonly nodes: string[]
@@ -12,11 +13,15 @@ export interface LocalCluster {
 }
 
 export async function startLocalCluster (masters = 3): Promise<LocalCluster> {
-  const base = 20000 + Math.floor(Math.random() * 20000)
-  const ports = Array.from({ length: masters }, (_, i) => base + i)
+  const ports: number[] = []
+  const busPorts: number[] = []
+  for (let i = 0; i < masters; i++) {
+    ports.push(await freePort())
+    busPorts.push(await freePort())
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sk-cluster-'))
-  const children: ChildProcess[] = ports.map((port) => spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+  const children: ChildProcess[] = ports.map((port, i) => spawn('redis-server', [
+    '--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
     '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no'
   ], { stdio: 'ignore' }))
   const stop = async (): Promise<void> => {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './ports'
 
 export interface PrivateRedis {
   readonly url: string
@@ -22,7 +23,7 @@ export interface PrivateRedisOptions {
 }
 
 export async function startPrivateRedis (opts: PrivateRedisOptions = {}): Promise<PrivateRedis> {
-  const port = 21000 + Math.floor(Math.random() * 9000)
+  const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'seckill-redis-'))
   const persistence = opts.aof === true
     ? ['--appendonly', 'yes', '--appendfsync', 'everysec']

@@ -3,12 +3,13 @@ import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'
 import { createSale, httpClient, pool, saleIdle, startTestService, until } from '../helpers/sale'
 import { parsePrometheus, sum } from '../helpers/prometheus'
+import { freePort } from '../helpers/ports'
 
 const LABELS = new Set(['role', 'route', 'method', 'status', 'outcome', 'stage', 'shard', 'pool', 'state', 'move', 'le', 'quantile', 'version', 'major', 'minor', 'patch', 'kind', 'type', 'space'])
 
 t.test('every process serves Prometheus metrics, and the business counters agree with MySQL after a sale', async (t) => {
   const env = await testEnv(t)
-  const metricsPort = 40000 + Math.floor(Math.random() * 10000)
+  const metricsPort = await freePort()
   const ingress = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
   await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker', METRICS_PORT: String(metricsPort) }))
   const worker = httpClient(`http://127.0.0.1:${metricsPort}`)

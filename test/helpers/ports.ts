@@ -1,0 +1,15 @@
+/** Loopback ports for the servers tests start, chosen by the OS so parallel tests never collide. */
+import { createServer } from 'node:net'
+
+/** A port nothing listens on now (the OS picked it; it stays free unless someone races for it). */
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const address = s.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      s.close(() => resolve(port))
+    })
+  })
+}
