@@ -29,12 +29,13 @@ export interface Config {
   readonly workerThreads: number
   /** Most tickets a drain batch carries (one Lua reservation, one MySQL transaction). */
   readonly drainBatch: number
-  /** A batch running longer than this (a hung thread) is abandoned: its thread is ended and the
-   *  batch retried, which is safe because every step of a batch is idempotent per ticket. */
+  /** A batch stage running longer than this (a hung thread) is abandoned: its thread is ended and
+   *  the batch retried, which is safe because every step of a batch is idempotent per ticket. */
   readonly drainBatchTimeoutMs: number
+  /** Batches of one shard in flight at once, in overlapping stages (1: one after the other). */
+  readonly drainPipeline: number
   /** How long a shard lease lives without renewal; a dead owner's shards move after this. */
   readonly leaseMs: number
-  /** BullMQ lock of a job taken by a drain. */
   /** How long a drain waits for an admitted ticket whose job has not arrived before it recovers it. */
   readonly gapGraceMs: number
   /** How often the worker looks for new events and free shards. */
@@ -175,6 +176,7 @@ export function loadConfig (env: Env = process.env): Config {
     workerThreads: r.int('WORKER_THREADS', 2, 1, 64),
     drainBatch: r.int('DRAIN_BATCH', 500, 1, 5000),
     drainBatchTimeoutMs: r.int('DRAIN_BATCH_TIMEOUT_MS', 20_000, 500, 600_000),
+    drainPipeline: r.int('DRAIN_PIPELINE', 3, 1, 8),
     leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
     discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),

@@ -8,12 +8,16 @@
  *   4. units of tickets that cannot get an order are given back (lua releaseStock);
  *   5. outcomes are written, the FIFO mark advances, pollers are told (lua finishTickets).
  *
- * Any step may be interrupted and the whole batch run again: nothing is reserved twice (step 1 and
- * 2 remember each ticket), nothing is written twice (orders.ticket_id is unique and existing orders
- * are found first), nothing is given back twice (step 4 forgets the unit as it returns it).
+ * The steps form three stages, reserve (1, 2), write (3) and finish (4, 5), which the drainer may
+ * run as separate tasks so that consecutive batches overlap: batch k+1 reserves while batch k
+ * writes, and writes while batch k finishes. Each stage runs in batch order, so FIFO holds.
+ *
+ * Any stage may be interrupted and the whole batch run again: nothing is reserved twice (steps 1
+ * and 2 remember each ticket), nothing is written twice (orders.ticket_id is unique and existing
+ * orders are found first), nothing is given back twice (step 4 forgets the unit as it returns it).
  *
  * This module is plain logic over a Redis client and a Knex instance; `drain-task.ts` runs it on
- * a piscina thread.
+ * piscina threads.
  */
 import type { Knex } from 'knex'
 import type { KeySpace } from '../src/redis/keys'
@@ -71,29 +75,46 @@ export interface DrainDeps {
 }
 
 /** Where a ticket's unit is held: its own shard, or the sibling it borrowed from. */
-type Holding = { readonly shard: number, readonly local: boolean }
+export interface Holding { readonly shard: number, readonly local: boolean }
 
-export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Promise<DrainBatchResult> {
+/** What the reserve stage found: every ticket's buyer, and where each winner's unit is held. */
+export interface Reservation {
+  readonly leaseLost: boolean
+  readonly tickets: readonly BatchTicket[]
+  readonly holding: ReadonlyArray<readonly [number, Holding]>
+  /** Positions already final (or unknown): nothing to do for them. */
+  readonly skipped: readonly number[]
+  readonly siblingsFree: ReadonlyArray<readonly [number, number]>
+  readonly reserveMs: number
+}
+
+/** What the write stage decided for each reserved ticket, by queue position. */
+export interface Written {
+  readonly results: ReadonlyArray<readonly [number, WriteResult]>
+  readonly writeMs: number
+}
+
+/** Steps 1 and 2: units for the batch's tickets, own stock first, then borrowed. */
+export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Promise<Reservation> {
   const { eventId, shard, shards } = input
   const own = deps.keys.shard({ eventId, shard })
-  const prefix = ticketIdPrefix(eventId, shard)
-  const idOf = (qpos: number): string => prefix + String(qpos)
+  const idOf = ticketIdOf(eventId, shard)
   const t0 = performance.now()
 
   // 1. Own stock.
-  const reserved = await reserveStock(deps.redis, own, input.leaseToken, prefix, input.positions)
-  if (reserved.leaseLost) return leaseLost()
+  const reserved = await reserveStock(deps.redis, own, input.leaseToken, ticketIdPrefix(eventId, shard), input.positions)
+  if (reserved.leaseLost) return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
 
   // The buyers come from the stored tickets, read by the reservation itself.
   const tickets: BatchTicket[] = input.positions.map((qpos, i) => ({ qpos, userId: reserved.results[i]?.userId ?? '' }))
   const holding = new Map<number, Holding>()
   const open: BatchTicket[] = []
-  const skipped = new Set<number>()
+  const skipped: number[] = []
   tickets.forEach((t, i) => {
     const r = reserved.results[i]?.result
     if (r === Reserve.NOW || r === Reserve.BEFORE) holding.set(t.qpos, { shard, local: true })
     else if (r === Reserve.NONE) open.push(t)
-    else skipped.add(t.qpos)
+    else skipped.push(t.qpos)
   })
 
   // 2. Borrow from siblings, in a fixed order so every retry looks in the same places.
@@ -113,20 +134,36 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
       }
     }
   }
-  const t1 = performance.now()
-  await deps.fault?.('after-reserve')
+  return { leaseLost: false, tickets, holding: [...holding], skipped, siblingsFree, reserveMs: performance.now() - t0 }
+}
 
-  // 3. Orders for the winners, in one transaction.
-  const winners = tickets.filter((t) => holding.has(t.qpos))
+/** Step 3: the winners' orders, in one transaction. */
+export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reservation: Reservation): Promise<Written> {
+  await deps.fault?.('after-reserve')
+  const t1 = performance.now()
+  const idOf = ticketIdOf(input.eventId, input.shard)
+  const holding = new Map(reservation.holding)
+  const winners = reservation.tickets.filter((t) => holding.has(t.qpos))
   const written = winners.length > 0
-    ? await writeOrders(deps.db, eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.paymentTimeoutMs)
+    ? await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.paymentTimeoutMs)
     : new Map<number, WriteResult>()
-  const t2 = performance.now()
+  return { results: [...written], writeMs: performance.now() - t1 }
+}
+
+/** Steps 4 and 5: units of winners without an order go back; outcomes are written and announced. */
+export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, reservation: Reservation, writtenStage: Written): Promise<DrainBatchResult> {
   await deps.fault?.('after-commit')
+  const t2 = performance.now()
+  const { eventId, shard } = input
+  const own = deps.keys.shard({ eventId, shard })
+  const idOf = ticketIdOf(eventId, shard)
+  const holding = new Map(reservation.holding)
+  const written = new Map(writtenStage.results)
+  const skipped = new Set(reservation.skipped)
 
   // 4. Give back units of winners that got no order.
   const giveBack = new Map<number, string[]>()
-  for (const t of winners) {
+  for (const t of reservation.tickets) {
     const w = written.get(t.qpos)
     if (w?.kind === 'failed' && w.reason === 'already_ordered') {
       const h = holding.get(t.qpos) as Holding
@@ -142,7 +179,7 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
   // 5. Outcomes.
   const outcomes: TicketOutcome[] = []
   const decisions: TicketDecision[] = []
-  for (const t of tickets) {
+  for (const t of reservation.tickets) {
     let outcome: TicketOutcome
     if (skipped.has(t.qpos)) {
       outcome = { qpos: t.qpos, status: 'skipped' }
@@ -159,26 +196,29 @@ export async function drainBatch (deps: DrainDeps, input: DrainBatchInput): Prom
     decisions.push({ qpos: t.qpos, status: outcome.status, detail, leavesPending })
   }
   const finished = await finishTickets(deps.redis, own, input.leaseToken, deps.keys.outcomeChannel, `e${eventId}.${shard}`, input.rate, decisions)
-  if (finished.leaseLost) return leaseLost()
-  const t3 = performance.now()
+  if (finished.leaseLost) return LEASE_LOST
 
   return {
     leaseLost: false,
     outcomes,
     stock: finished.stock,
     pending: finished.pending,
-    siblingsFree,
-    reserveMs: t1 - t0,
-    writeMs: t2 - t1,
-    finishMs: t3 - t2
-  }
-
-  function leaseLost (): DrainBatchResult {
-    return { leaseLost: true, outcomes: [], stock: 0, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 }
+    siblingsFree: reservation.siblingsFree,
+    reserveMs: reservation.reserveMs,
+    writeMs: writtenStage.writeMs,
+    finishMs: performance.now() - t2
   }
 }
 
-type WriteResult =
+/** The result of a batch whose drain lost the shard's lease: nothing was decided. */
+export const LEASE_LOST: DrainBatchResult = Object.freeze({ leaseLost: true, outcomes: [], stock: 0, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 })
+
+function ticketIdOf (eventId: number, shard: number): (qpos: number) => string {
+  const prefix = ticketIdPrefix(eventId, shard)
+  return (qpos) => prefix + String(qpos)
+}
+
+export type WriteResult =
   | { readonly kind: 'won', readonly orderId: string }
   | { readonly kind: 'failed', readonly reason: FailReason }
 

@@ -9,8 +9,8 @@ import { createRedisClient } from '../src/redis/client'
 import { createKeySpace } from '../src/redis/keys'
 import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
-import { drainBatch } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult, DrainDeps } from './drain-batch'
+import { finishBatch, reserveBatch, writeBatch } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from './drain-batch'
 
 /** What the dispatcher hands every thread at start. */
 export interface DrainThreadData {
@@ -73,7 +73,19 @@ export async function warm (): Promise<void> {
   await Promise.all([s.redis.ping(), s.db.raw('SELECT 1')])
 }
 
-export default async function run (input: DrainBatchInput): Promise<DrainBatchResult> {
-  const s = init()
-  return await drainBatch(s.deps, input)
+/** One task: one stage of a batch (the drainer overlaps the stages of consecutive batches). */
+export type DrainTask =
+  | { readonly stage: 'reserve', readonly input: DrainBatchInput }
+  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
+  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
+
+export type DrainTaskResult = DrainBatchResult | Reservation | Written
+
+export default async function run (task: DrainTask): Promise<DrainTaskResult> {
+  const { deps } = init()
+  switch (task.stage) {
+    case 'reserve': return await reserveBatch(deps, task.input)
+    case 'write': return await writeBatch(deps, task.input, task.reservation)
+    case 'finish': return await finishBatch(deps, task.input, task.reservation, task.written)
+  }
 }

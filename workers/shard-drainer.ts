@@ -14,7 +14,8 @@
  * admitted ticket is served, once, in FIFO order. A job is deleted only once its ticket's outcome
  * is written.
  *
- * Batches run on the piscina pool; this thread only takes, orders and settles jobs.
+ * Batches run on the piscina pool, up to `drainPipeline` of them at once in overlapping stages
+ * (batch-pipeline.ts); this thread only takes, orders and settles jobs.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClient } from '../src/redis/scripts'
@@ -26,10 +27,13 @@ import type { TakenJob } from '../src/redis/commands'
 import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
+import { BatchPipeline } from './batch-pipeline'
 
 export interface DrainerSettings {
   readonly drainBatch: number
   readonly drainBatchTimeoutMs: number
+  /** Batches in flight at once (1: one after the other). */
+  readonly drainPipeline: number
   readonly gapGraceMs: number
 }
 
@@ -62,6 +66,14 @@ interface RunItem {
   readonly job: TakenJob | undefined
 }
 
+/** A batch launched on the pipeline and not yet landed. */
+interface Flight {
+  readonly run: readonly RunItem[]
+  readonly started: number
+  readonly startedAt: number
+  readonly finished: Promise<DrainBatchResult>
+}
+
 const MAX_BACKOFF_MS = 5000
 /** How often a multi-shard drain tells its siblings how many units it could lend. */
 const FREE_HINT_MS = 50
@@ -77,8 +89,13 @@ export class ShardDrainer {
   /** Jobs whose tickets are decided: deleted by the next take. */
   private settled: string[] = []
   private adopted = false
-  private retry: RunItem[] | undefined
+  private readonly pipeline: BatchPipeline
+  private flights: Flight[] = []
+  /** Runs of a failed flight and those behind it, served again in order before any new one. */
+  private retry: Array<readonly RunItem[]> = []
+  /** Next queue position to put in a run (those before it are decided or in flight). */
   private next = 1
+  private lastLanded = 0
   private gapSince: number | undefined
   private rate = 0
   private failures = 0
@@ -99,6 +116,7 @@ export class ShardDrainer {
     this.k = deps.keys.shard(ref)
     this.q = deps.keys.buyQueue(ref)
     this.idPrefix = ticketIdPrefix(ref.eventId, ref.shard)
+    this.pipeline = new BatchPipeline(deps.pool, deps.settings.drainBatchTimeoutMs)
   }
 
   get isRunning (): boolean {
@@ -115,7 +133,7 @@ export class ShardDrainer {
     this.done = this.loop()
   }
 
-  /** Stops after the batch in flight; the jobs it holds stay taken for the next owner to adopt. */
+  /** Stops after the batches in flight; the jobs it holds stay taken for the next owner to adopt. */
   async stop (): Promise<void> {
     this.running = false
     clearInterval(this.hintTimer)
@@ -135,11 +153,9 @@ export class ShardDrainer {
     this.next = Number(await this.deps.redis.get(this.k.drained) ?? '0') + 1
     while (this.running) {
       try {
-        const run = this.retry ?? await this.nextRun()
-        if (run === undefined) continue
-        this.retry = run
-        await this.process(run)
-        this.retry = undefined
+        const run = this.flights.length < this.deps.settings.drainPipeline ? this.retry.shift() ?? await this.nextRun() : undefined
+        if (run !== undefined) this.launch(run)
+        else if (this.flights.length > 0) await this.land()
         this.failures = 0
       } catch (err) {
         if (!this.running) break
@@ -149,6 +165,8 @@ export class ShardDrainer {
         await sleep(wait)
       }
     }
+    // Stopping: let the batches in flight end (their outcomes are written either way).
+    while (this.flights.length > 0) await this.land().catch(() => undefined)
   }
 
   /** The next contiguous run to serve, or undefined when there is none yet. */
@@ -163,7 +181,9 @@ export class ShardDrainer {
     const qseq = Number(await this.deps.redis.get(this.k.qseq) ?? '0')
     if (qseq < this.next) {
       this.gapSince = undefined
-      // Nothing admitted is undecided: wait for BullMQ's marker (set by every add).
+      // Nothing admitted is undecided: wait for BullMQ's marker (set by every add), unless
+      // batches in flight need landing.
+      if (this.flights.length > 0) return undefined
       if (took === 0 && this.buffer.size === 0) await this.waitForJobs()
       else await sleep(5)
       return undefined
@@ -171,7 +191,7 @@ export class ShardDrainer {
     // Positions up to qseq were admitted; the job for `next` has not come.
     this.gapSince ??= Date.now()
     if (Date.now() - this.gapSince < this.deps.settings.gapGraceMs) {
-      await sleep(Math.min(20, this.deps.settings.gapGraceMs))
+      if (this.flights.length === 0) await sleep(Math.min(20, this.deps.settings.gapGraceMs))
       return undefined
     }
     return this.recover(qseq)
@@ -184,9 +204,9 @@ export class ShardDrainer {
     await Promise.race([blocking.bzpopmin(this.q.marker, IDLE_WAIT_SECONDS).catch(async () => await sleep(100)), this.stopped])
   }
 
-  /** Settles decided jobs and takes more, up to two batches in the buffer; returns how many came. */
+  /** Settles decided jobs and takes more, a batch beyond those the pipeline can hold; returns how many came. */
   private async fill (): Promise<number> {
-    const want = Math.max(0, 2 * this.deps.settings.drainBatch - this.buffer.size)
+    const want = Math.max(0, (this.deps.settings.drainPipeline + 1) * this.deps.settings.drainBatch - this.buffer.size)
     if (want === 0 && this.settled.length === 0 && this.adopted) return 0
     const reply = await takeJobs(this.deps.redis, this.k, this.q, this.leaseToken, want, !this.adopted, this.settled)
     if (reply.leaseLost) {
@@ -221,6 +241,7 @@ export class ShardDrainer {
       run.push({ qpos: q, job })
       q++
     }
+    this.next = q
     return run
   }
 
@@ -229,6 +250,7 @@ export class ShardDrainer {
     const run: RunItem[] = []
     for (let q = this.next; q <= qseq && run.length < this.deps.settings.drainBatch && !this.buffer.has(q); q++) run.push({ qpos: q, job: undefined })
     if (run.length === 0) return undefined
+    this.next += run.length
     this.deps.log.warn({ shard: this.k.tag, from: run[0]?.qpos, count: run.length }, 'recovered admitted tickets whose jobs were missing')
     this.gapSince = undefined
     return run
@@ -238,13 +260,13 @@ export class ShardDrainer {
   oldestWaitingSince (): number | undefined {
     let oldest: number | undefined
     for (const job of this.buffer.values()) oldest = oldest === undefined ? job.addedAt : Math.min(oldest, job.addedAt)
-    for (const r of this.retry ?? []) if (r.job !== undefined) oldest = oldest === undefined ? r.job.addedAt : Math.min(oldest, r.job.addedAt)
+    for (const run of [...this.retry, ...this.flights.map((f) => f.run)]) {
+      for (const r of run) if (r.job !== undefined) oldest = oldest === undefined ? r.job.addedAt : Math.min(oldest, r.job.addedAt)
+    }
     return oldest
   }
 
-  private async process (run: RunItem[]): Promise<void> {
-    const started = performance.now()
-    const startedAt = Date.now()
+  private launch (run: readonly RunItem[]): void {
     const input: DrainBatchInput = {
       eventId: this.ref.eventId,
       shard: this.ref.shard,
@@ -253,19 +275,37 @@ export class ShardDrainer {
       positions: run.map((r) => r.qpos),
       rate: this.rate
     }
-    // A hung thread must not hold the shard: past the timeout piscina ends the thread, the run
-    // rejects, and the loop retries the batch (on a fresh thread) after a backoff.
-    const result = await this.deps.pool.run(input, { signal: AbortSignal.timeout(this.deps.settings.drainBatchTimeoutMs) }) as DrainBatchResult
+    this.flights.push({ run, started: performance.now(), startedAt: Date.now(), finished: this.pipeline.launch(input) })
+  }
+
+  /** Waits for the oldest batch in flight and records it; on failure queues it and those behind it again. */
+  private async land (): Promise<void> {
+    const flight = this.flights[0] as Flight
+    let result: DrainBatchResult
+    try {
+      result = await flight.finished
+    } catch (err) {
+      // Every later batch waits on this one's stages, so none got past the stage that failed.
+      await Promise.allSettled(this.flights.map(async (f) => await f.finished))
+      this.retry = [...this.flights.map((f) => f.run), ...this.retry]
+      this.flights = []
+      this.pipeline.reset()
+      throw err
+    }
+    this.flights.shift()
     if (result.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
       return
     }
+    const { run } = flight
     for (const r of run) if (r.job !== undefined) this.settled.push(r.job.id)
-    const last = run[run.length - 1] as RunItem
-    this.next = last.qpos + 1
-    const ms = performance.now() - started
-    const perSecond = run.length / Math.max(ms / 1000, 0.001)
+    const now = performance.now()
+    const ms = now - flight.started
+    // Batches overlap: the pace is the time between landings, or the batch's own time when alone.
+    const span = this.lastLanded > flight.started ? now - this.lastLanded : ms
+    this.lastLanded = now
+    const perSecond = run.length / Math.max(span / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
     await this.recordSiblingsFree(result)
     // Checked after every batch that leaves the shard empty: units may come back and go again.
@@ -276,7 +316,7 @@ export class ShardDrainer {
       recovered: run.filter((r) => r.job === undefined).length,
       result,
       ms,
-      startedAt,
+      startedAt: flight.startedAt,
       endedAt: Date.now(),
       admittedAt: run.flatMap((r) => r.job === undefined ? [] : [r.job.addedAt])
     })

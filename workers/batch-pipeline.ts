@@ -1,0 +1,62 @@
+/**
+ * Runs a shard's drain batches as three tasks each on the piscina pool -- reserve, write, finish
+ * (see drain-batch.ts) -- so that consecutive batches overlap: while batch k writes its orders to
+ * MySQL, batch k+1 reserves in Redis; while k writes its outcomes, k+1 writes its orders.
+ *
+ * Each stage of a batch starts only once the same stage of the batch before it has succeeded, so
+ * units are reserved, orders written and outcomes published in FIFO order. When a stage fails,
+ * the same stage of every later batch fails with it (none runs ahead of a batch that has to be
+ * retried); the drainer then retries them all, in order, on a fresh chain.
+ */
+import type Piscina from 'piscina'
+import { LEASE_LOST } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from './drain-batch'
+import type { DrainTask } from './drain-task'
+
+interface Stages {
+  readonly reserved: Promise<Reservation>
+  readonly written: Promise<Written>
+  readonly finished: Promise<DrainBatchResult>
+}
+
+const NOTHING_WRITTEN: Written = { results: [], writeMs: 0 }
+
+export class BatchPipeline {
+  private last: Stages | undefined
+
+  /** `stageTimeoutMs`: a hung thread is ended past it (the stage rejects, the batch is retried). */
+  constructor (private readonly pool: Piscina, private readonly stageTimeoutMs: number) {}
+
+  /** Starts a batch behind the ones already launched; resolves when its outcomes are written. */
+  launch (input: DrainBatchInput): Promise<DrainBatchResult> {
+    const prev = this.last
+    const reserved = (async () => {
+      await prev?.reserved
+      return await this.run<Reservation>({ stage: 'reserve', input })
+    })()
+    const written = (async () => {
+      const reservation = await reserved
+      await prev?.written
+      return reservation.leaseLost ? NOTHING_WRITTEN : await this.run<Written>({ stage: 'write', input, reservation })
+    })()
+    const finished = (async () => {
+      const reservation = await reserved
+      const w = await written
+      await prev?.finished
+      return reservation.leaseLost ? LEASE_LOST : await this.run<DrainBatchResult>({ stage: 'finish', input, reservation, written: w })
+    })()
+    // Marked handled now: the caller awaits `finished` later, the other two only gate later batches.
+    for (const stage of [reserved, written, finished]) stage.catch(() => undefined)
+    this.last = { reserved, written, finished }
+    return finished
+  }
+
+  /** Starts a new chain; call only once every launched batch has settled. */
+  reset (): void {
+    this.last = undefined
+  }
+
+  private async run<T> (task: DrainTask): Promise<T> {
+    return await this.pool.run(task, { signal: AbortSignal.timeout(this.stageTimeoutMs) }) as T
+  }
+}
