@@ -19,6 +19,7 @@ import { errorHandler } from './http/error-handler'
 import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
 import { EventCache } from './domain/event-cache'
+import { FinalTickets } from './domain/final-tickets'
 import { OutcomeBus } from './domain/outcome-bus'
 import { RejectionLog } from './domain/rejection-log'
 import type { CatalogDeps } from './domain/catalog'
@@ -167,7 +168,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     })
     await api.register(ticketRoutes, {
       auth,
-      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders },
+      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals: new FinalTickets(config.finalTicketCache) },
       waitMaxMs: config.ticketWaitMaxMs,
       pollRateLimit: { max: config.pollRateLimit, ...window }
     })

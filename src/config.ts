@@ -44,6 +44,8 @@ export interface Config {
   /** How long an ingress keeps public catalog answers (cleared on every write). */
   readonly catalogCacheMs: number
   readonly ticketWaitMaxMs: number
+  /** Final tickets an ingress remembers, to answer polls of them without Redis (0: none). */
+  readonly finalTicketCache: number
   /** Redis keys of an event live this long after its end. */
   readonly retentionSeconds: number
   readonly buyRateLimit: number
@@ -183,6 +185,7 @@ export function loadConfig (env: Env = process.env): Config {
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
     catalogCacheMs: r.int('CATALOG_CACHE_MS', 2000, 0, 600_000),
     ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),
+    finalTicketCache: r.int('FINAL_TICKET_CACHE', 100_000, 0, 10_000_000),
     retentionSeconds: r.int('RETENTION_SECONDS', 86_400, 60, 30 * 86_400),
     buyRateLimit: r.int('RATE_LIMIT_BUY', 20, 1, 1_000_000),
     pollRateLimit: r.int('RATE_LIMIT_POLL', 120, 1, 1_000_000),

@@ -11,6 +11,7 @@ import type { OutcomeBus } from './outcome-bus'
 import { parseStoredTicket, parseTicketId, ticketView } from './tickets'
 import type { OrdersRepository } from './orders'
 import type { TicketView } from './tickets'
+import type { FinalTickets } from './final-tickets'
 
 export interface Reader {
   readonly userId: string
@@ -24,11 +25,15 @@ export interface TicketReaderDeps {
   readonly bus: OutcomeBus
   /** MySQL's orders, for tickets whose Redis state was lost. */
   readonly orders: Pick<OrdersRepository, 'findByTicketId'>
+  /** Tickets known final in this process, answered without Redis. */
+  readonly finals?: FinalTickets
 }
 
 export async function readTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader): Promise<TicketView> {
   const ref = parseTicketId(ticketId)
   if (ref === undefined) throw badRequest('malformed ticket id')
+  const known = deps.finals?.get(ticketId, reader.userId, reader.isAdmin)
+  if (known !== undefined) return known
   const cached = await deps.events.get(ref.eventId)
   if (cached === undefined || ref.shard >= cached.event.shards) throw notFound('TICKET_NOT_FOUND', 'ticket')
 
@@ -42,7 +47,9 @@ export async function readTicket (deps: TicketReaderDeps, ticketId: string, read
   if (stored === undefined && ref.qpos <= lostBelow) return await lostTicket(deps, ticketId, reader)
   if (stored === undefined) throw notFound('TICKET_NOT_FOUND', 'ticket')
   if (stored.userId !== reader.userId && !reader.isAdmin) throw notFound('TICKET_NOT_FOUND', 'ticket')
-  return ticketView(ticketId, stored, ref.qpos, drained, rate)
+  const view = ticketView(ticketId, stored, ref.qpos, drained, rate)
+  deps.finals?.remember(ticketId, stored.userId, view)
+  return view
 }
 
 /**

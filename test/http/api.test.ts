@@ -137,6 +137,22 @@ t.test('the buy API', async (t) => {
     expectError(t, await http.request('GET', '/api/v1/nope'), 404, 'NOT_FOUND', 'unknown route')
   })
 
+  t.test('a final ticket is answered from the ingress\'s memory, still to its owner only', async (t) => {
+    const token = env.token(1200)
+    const id = String((await buy(http, token)).body.data.ticket_id)
+    const won = await http.request('GET', `/api/v1/tickets/${id}?wait=10000`, { token })
+    t.equal(won.body.data.status, 'won')
+    // Remove the stored ticket: only the ingress's memory can answer now.
+    const k = env.keys.shard({ eventId, shard: 0 })
+    const qpos = id.split('-')[2] ?? ''
+    const stored = await env.redis.hget(k.tickets, qpos)
+    await env.redis.hdel(k.tickets, qpos)
+    t.teardown(async () => { if (stored !== null) await env.redis.hset(k.tickets, qpos, stored) })
+    const again = await http.request('GET', `/api/v1/tickets/${id}`, { token })
+    t.same(again.body.data, won.body.data, 'the same final answer, without Redis')
+    expectError(t, await http.request('GET', `/api/v1/tickets/${id}`, { token: env.token(1201) }), 404, 'TICKET_NOT_FOUND', 'another buyer still gets 404')
+  })
+
   t.test('long-poll: returns as soon as the outcome is known', async (t) => {
     const token = env.token(1100)
     const { body } = await buy(http, token)
