@@ -173,6 +173,10 @@ export class ShardDrainer {
   private async nextRun (): Promise<RunItem[] | undefined> {
     const took = await this.fill()
     if (!this.running) return undefined
+    // Only full batches overlap. A partial one waits for the batches in flight to land, and
+    // gathers the tickets that arrive meanwhile: under a steady crowd each batch carries what came
+    // during the last one, instead of a few tickets paying a whole batch's fixed cost.
+    if (this.flights.length > 0 && this.readyCount() < this.deps.settings.drainBatch) return undefined
     const run = this.takeRun()
     if (run.length > 0) {
       this.gapSince = undefined
@@ -229,6 +233,13 @@ export class ShardDrainer {
       return
     }
     this.buffer.set(qpos, job)
+  }
+
+  /** Contiguous positions from `next` whose jobs are here, up to a batch. */
+  private readyCount (): number {
+    let n = 0
+    while (n < this.deps.settings.drainBatch && this.buffer.has(this.next + n)) n++
+    return n
   }
 
   private takeRun (): RunItem[] {
