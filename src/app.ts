@@ -114,6 +114,10 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     redis: rt.redis,
     nameSpace: rt.keys.rateLimit,
     skipOnError: true,
+    // A refused request carries Retry-After; an accepted one carries no quota headers (three
+    // headers on every buy and poll of a crowd, which clients do not read).
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
     errorResponseBuilder: (_req, ctx) => new DomainError('RATE_LIMITED', `too many requests; retry in ${ctx.after}`)
   })
 
