@@ -1,7 +1,8 @@
 --[[
   Write the outcome of a drained batch: each ticket still queued becomes final, the FIFO mark
-  advances, and one message tells waiting pollers which tickets changed. Once per ticket: a ticket
-  already final keeps its outcome. Fenced by the shard lease.
+  advances, and one message tells waiting pollers which tickets changed and how, so they answer
+  without reading the ticket again. Once per ticket: a ticket already final keeps its outcome.
+  Fenced by the shard lease.
 
   Input:
     KEYS[1] tickets   hash  queue position -> "user|status|detail"
@@ -17,6 +18,8 @@
     ARGV[4] drain rate to record ("" keeps the last one)
     ARGV[5..] groups of four: queue position, status, detail, "1" when the ticket still counts
               in pending (it was not reserved in this shard's own stock)
+
+  Message on the channel: "<shard label>:<qpos>=<status>[/<detail>],..." for the tickets changed.
 
   Output: { code, stock, pending, tickets changed } with code 0, or { -1 } when the lease is not
   the caller's.
@@ -36,7 +39,11 @@ for i = 5, #ARGV, 4 do
     if status == 'queued' then
       redis.call('HSET', KEYS[1], qpos, user .. '|' .. ARGV[i + 1] .. '|' .. ARGV[i + 2])
       if ARGV[i + 3] == '1' then decided = decided + 1 end
-      changed[#changed + 1] = qpos
+      if ARGV[i + 2] == '' then
+        changed[#changed + 1] = qpos .. '=' .. ARGV[i + 1]
+      else
+        changed[#changed + 1] = qpos .. '=' .. ARGV[i + 1] .. '/' .. ARGV[i + 2]
+      end
     end
   end
   local n = tonumber(qpos)

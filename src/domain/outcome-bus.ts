@@ -1,15 +1,27 @@
 /**
  * Listens to the drains' outcome messages and the sold-out announcements on one subscriber
- * connection, and wakes the long-polls waiting on the tickets that changed.
+ * connection, and wakes the long-polls waiting on the tickets that changed, handing each the
+ * outcome the message carries.
  */
 import type { RedisClient } from '../redis/scripts'
 import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
+import { TICKET_STATUSES } from './tickets'
+import type { TicketStatus } from './tickets'
+
+/** A ticket's new state as the drain announced it. */
+export interface Outcome {
+  readonly status: TicketStatus
+  readonly detail: string
+}
 
 export interface Waiter {
-  readonly changed: Promise<void>
+  /** The ticket's outcome when the drain announced one; undefined on timeout or cancel. */
+  readonly changed: Promise<Outcome | undefined>
   cancel: () => void
 }
+
+type Wake = (outcome?: Outcome) => void
 
 export interface EventStateListener {
   onSoldOut: (eventId: number) => void
@@ -18,7 +30,7 @@ export interface EventStateListener {
 }
 
 export class OutcomeBus {
-  private readonly waiters = new Map<string, Set<() => void>>()
+  private readonly waiters = new Map<string, Set<Wake>>()
   private count = 0
 
   constructor (
@@ -48,11 +60,11 @@ export class OutcomeBus {
    */
   wait (ticketId: string, ms: number): Waiter | undefined {
     if (this.count >= this.maxWaiters) return undefined
-    let wake!: () => void
+    let wake!: Wake
     let timer: NodeJS.Timeout | undefined
-    const changed = new Promise<void>((resolve) => {
+    const changed = new Promise<Outcome | undefined>((resolve) => {
       wake = resolve
-      timer = setTimeout(resolve, ms)
+      timer = setTimeout(() => resolve(undefined), ms)
     })
     let set = this.waiters.get(ticketId)
     if (set === undefined) {
@@ -71,20 +83,25 @@ export class OutcomeBus {
         const s = this.waiters.get(ticketId)
         if (s?.delete(wake) === true) this.count--
         if (s !== undefined && s.size === 0) this.waiters.delete(ticketId)
-        wake()
+        wake(undefined)
       }
     }
   }
 
-  /** Message `e<event>.<shard>:q1,q2,…` — wakes waiters of tickets `<event>-<shard>-q`. */
+  /**
+   * Message `e<event>.<shard>:q1=status[/detail],q2=…` — wakes waiters of tickets
+   * `<event>-<shard>-q` with their outcome (a bare `q` wakes them to read the ticket themselves).
+   */
   private onOutcome (message: string): void {
     const colon = message.indexOf(':')
     if (colon < 2 || message[0] !== 'e') return
     const prefix = message.slice(1, colon).replace('.', '-') + '-'
-    for (const q of message.slice(colon + 1).split(',')) {
-      const set = this.waiters.get(prefix + q)
+    for (const entry of message.slice(colon + 1).split(',')) {
+      const eq = entry.indexOf('=')
+      const set = this.waiters.get(prefix + (eq < 0 ? entry : entry.slice(0, eq)))
       if (set === undefined) continue
-      for (const wake of set) wake()
+      const outcome = eq < 0 ? undefined : parseOutcome(entry.slice(eq + 1))
+      for (const wake of set) wake(outcome)
     }
   }
 
@@ -99,9 +116,16 @@ export class OutcomeBus {
   }
 
   async close (): Promise<void> {
-    for (const set of this.waiters.values()) for (const wake of set) wake()
+    for (const set of this.waiters.values()) for (const wake of set) wake(undefined)
     this.waiters.clear()
     this.count = 0
     await this.subscriber.quit().catch(() => undefined)
   }
+}
+
+function parseOutcome (text: string): Outcome | undefined {
+  const slash = text.indexOf('/')
+  const status = (slash < 0 ? text : text.slice(0, slash)) as TicketStatus
+  if (!TICKET_STATUSES.includes(status)) return undefined
+  return { status, detail: slash < 0 ? '' : text.slice(slash + 1) }
 }

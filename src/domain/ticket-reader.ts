@@ -74,8 +74,12 @@ export async function waitForTicket (deps: TicketReaderDeps, ticketId: string, r
   try {
     const first = await readTicket(deps, ticketId, reader)
     if (first.status !== 'queued' || waiter === undefined) return first
-    await waiter.changed
-    return await readTicket(deps, ticketId, reader)
+    const outcome = await waiter.changed
+    if (outcome === undefined || outcome.status === 'queued') return await readTicket(deps, ticketId, reader)
+    // The drain announced the outcome: answer from the message, no second read.
+    const view = ticketView(ticketId, { userId: reader.userId, ...outcome }, 0, 0, undefined)
+    if (!reader.isAdmin) deps.finals?.remember(ticketId, reader.userId, view)
+    return view
   } finally {
     waiter?.cancel()
   }

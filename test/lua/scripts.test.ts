@@ -186,5 +186,5 @@ t.test('finishTickets: writes each outcome once, advances the FIFO mark, tells p
   t.match(second, { changed: 0 }, 'a replay changes nothing')
   t.equal(await env.redis.get(k.pending), '1', 'nor decrements twice')
   await new Promise((resolve) => setTimeout(resolve, 50))
-  t.same(messages, ['e9.0:1,2'], 'one message for the changed tickets')
+  t.same(messages, ['e9.0:1=won/501,2=sold_out'], 'one message for the changed tickets, with their outcomes')
 })
