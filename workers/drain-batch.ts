@@ -26,6 +26,8 @@ import { Borrow, Reserve, borrowStock, finishTickets, releaseStock, reserveStock
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
+import { writeOrders } from './order-writer'
+import type { OrderWriteSettings, WriteResult } from './order-writer'
 
 export interface BatchTicket {
   readonly qpos: number
@@ -68,8 +70,7 @@ export interface DrainDeps {
   readonly redis: RedisClient
   readonly db: Knex
   readonly keys: KeySpace
-  /** Each order must be paid within this time. */
-  readonly paymentTimeoutMs: number
+  readonly orderWrites: OrderWriteSettings
   /** Test-only fault injection; called at named points. */
   readonly fault?: (point: 'after-reserve' | 'after-commit') => Promise<void>
 }
@@ -145,7 +146,7 @@ export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reser
   const holding = new Map(reservation.holding)
   const winners = reservation.tickets.filter((t) => holding.has(t.qpos))
   const written = winners.length > 0
-    ? await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.paymentTimeoutMs)
+    ? await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.orderWrites)
     : new Map<number, WriteResult>()
   return { results: [...written], writeMs: performance.now() - t1 }
 }
@@ -216,74 +217,4 @@ export const LEASE_LOST: DrainBatchResult = Object.freeze({ leaseLost: true, out
 function ticketIdOf (eventId: number, shard: number): (qpos: number) => string {
   const prefix = ticketIdPrefix(eventId, shard)
   return (qpos) => prefix + String(qpos)
-}
-
-export type WriteResult =
-  | { readonly kind: 'won', readonly orderId: string }
-  | { readonly kind: 'failed', readonly reason: FailReason }
-
-interface Winner extends BatchTicket {
-  readonly ticketId: string
-}
-
-/**
- * One transaction: lock the event row, find orders that already exist for these buyers (a replayed
- * batch, or a buyer who somehow holds two tickets), insert the rest in FIFO order up to the stock
- * MySQL still has, and bump `sold` with the guard `sold + n <= stock`.
- */
-async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], paymentTimeoutMs: number): Promise<Map<number, WriteResult>> {
-  return await db.transaction(async (trx) => {
-    const out = new Map<number, WriteResult>()
-    const event = await trx('seckill_events').forUpdate().first('stock', 'sold', 'price_cents').where({ id: eventId }) as
-      { stock: number, sold: number, price_cents: number } | undefined
-    if (event === undefined) {
-      for (const w of winners) out.set(w.qpos, { kind: 'failed', reason: 'event_gone' })
-      return out
-    }
-    const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
-      .where({ event_id: eventId })
-      .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
-    const byUser = new Map(existing.map((o) => [String(o.user_id), o]))
-
-    const fresh: Winner[] = []
-    let room = event.stock - event.sold
-    for (const w of winners) {
-      const prior = byUser.get(w.userId)
-      if (prior !== undefined) {
-        out.set(w.qpos, prior.ticket_id === w.ticketId
-          ? { kind: 'won', orderId: String(prior.id) }
-          : { kind: 'failed', reason: 'already_ordered' })
-      } else if (room > 0) {
-        fresh.push(w)
-        room--
-      } else {
-        // Redis held more units than MySQL has: keep the unit out of the sale, the reconciler
-        // corrects Redis. Never oversell.
-        out.set(w.qpos, { kind: 'failed', reason: 'stock_mismatch' })
-      }
-    }
-    if (fresh.length === 0) return out
-
-    const expiresAt = trx.raw('DATE_ADD(CURRENT_TIMESTAMP(3), INTERVAL ? MICROSECOND)', [paymentTimeoutMs * 1000])
-    await trx('orders').insert(fresh.map((w) => ({
-      ticket_id: w.ticketId,
-      event_id: eventId,
-      user_id: w.userId,
-      price_cents: event.price_cents,
-      expires_at: expiresAt
-    })))
-    const bumped = await trx('seckill_events')
-      .where({ id: eventId })
-      .andWhereRaw('sold + ? <= stock', [fresh.length])
-      .increment('sold', fresh.length)
-    if (bumped !== 1) throw new Error(`event ${eventId}: sold guard refused ${fresh.length} orders`)
-    const ids = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', fresh.map((w) => w.ticketId)) as Array<{ id: number | string, ticket_id: string }>
-    const idByTicket = new Map(ids.map((r) => [r.ticket_id, String(r.id)]))
-    for (const w of fresh) {
-      const orderId = idByTicket.get(w.ticketId)
-      if (orderId === undefined) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
-      out.set(w.qpos, { kind: 'won', orderId })
-    }
-    return out
-  })
 }

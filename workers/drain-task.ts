@@ -9,6 +9,7 @@ import { createRedisClient } from '../src/redis/client'
 import { createKeySpace } from '../src/redis/keys'
 import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
+import { probeConsecutiveIds } from './order-writer'
 import { finishBatch, reserveBatch, writeBatch } from './drain-batch'
 import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from './drain-batch'
 
@@ -25,22 +26,25 @@ export interface DrainThreadData {
 interface ThreadState {
   readonly redis: RedisClient
   readonly db: Knex
-  readonly keys: KeySpace
   readonly deps: DrainDeps
 }
 
-let state: ThreadState | undefined
+let state: Promise<ThreadState> | undefined
 
-function init (): ThreadState {
-  if (state !== undefined) return state
-  const data = workerData as DrainThreadData
-  const redis = createRedisClient({ url: data.redisUrl, clusterNodes: data.redisClusterNodes }, { name: 'drain-thread' })
-  const db = createDb(data.databaseUrl, { poolMax: 2 })
-  const keys = createKeySpace(data.redisPrefix)
-  const fault = faultInjector(data.faultPoint, redis, keys)
-  const base = { redis, db, keys, paymentTimeoutMs: data.paymentTimeoutMs }
-  state = { redis, db, keys, deps: fault === undefined ? base : { ...base, fault } }
-  return state
+async function init (): Promise<ThreadState> {
+  state ??= (async () => {
+    const data = workerData as DrainThreadData
+    const redis = createRedisClient({ url: data.redisUrl, clusterNodes: data.redisClusterNodes }, { name: 'drain-thread' })
+    const db = createDb(data.databaseUrl, { poolMax: 2 })
+    const keys = createKeySpace(data.redisPrefix)
+    const fault = faultInjector(data.faultPoint, redis, keys)
+    const orderWrites = { paymentTimeoutMs: data.paymentTimeoutMs, consecutiveIds: await probeConsecutiveIds(db) }
+    const base = { redis, db, keys, orderWrites }
+    return { redis, db, deps: fault === undefined ? base : { ...base, fault } }
+  })()
+  // A failed start (MySQL down) is tried again by the next task.
+  state.catch(() => { state = undefined })
+  return await state
 }
 
 /**
@@ -69,7 +73,7 @@ function faultInjector (spec: string | undefined, redis: RedisClient, keys: KeyS
 
 /** Opens the thread's connections before the first batch arrives (a cold first batch is slow). */
 export async function warm (): Promise<void> {
-  const s = init()
+  const s = await init()
   await Promise.all([s.redis.ping(), s.db.raw('SELECT 1')])
 }
 
@@ -82,7 +86,7 @@ export type DrainTask =
 export type DrainTaskResult = DrainBatchResult | Reservation | Written
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
-  const { deps } = init()
+  const { deps } = await init()
   switch (task.stage) {
     case 'reserve': return await reserveBatch(deps, task.input)
     case 'write': return await writeBatch(deps, task.input, task.reservation)

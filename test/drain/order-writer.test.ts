@@ -1,0 +1,58 @@
+/** The drain's order write against the real MySQL, on both ways of learning the new orders' ids. */
+import t from 'tap'
+import { probeConsecutiveIds, writeOrders } from '../../workers/order-writer'
+import type { Winner, WriteResult } from '../../workers/order-writer'
+import { testEnv } from '../helpers/env'
+import type { TestEnv } from '../helpers/env'
+
+async function event (env: TestEnv, stock: number): Promise<number> {
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const [eventId] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+  return eventId as number
+}
+
+const winner = (eventId: number, qpos: number, userId: number): Winner => ({ qpos, userId: String(userId), ticketId: `${eventId}-0-${qpos}` })
+
+async function idsInMysql (env: TestEnv, eventId: number): Promise<Map<string, string>> {
+  const rows = await env.db('orders').where({ event_id: eventId }).select('id', 'ticket_id') as Array<{ id: number, ticket_id: string }>
+  return new Map(rows.map((r) => [r.ticket_id, String(r.id)]))
+}
+
+t.test('this MySQL hands a multi-row insert consecutive ids', async (t) => {
+  const env = await testEnv(t)
+  t.equal(await probeConsecutiveIds(env.db), true, 'MariaDB 10.11 defaults: innodb_autoinc_lock_mode 1, increment 1')
+})
+
+for (const consecutiveIds of [true, false]) {
+  const settings = { paymentTimeoutMs: 600_000, consecutiveIds }
+  const how = consecutiveIds ? 'ids from the insert' : 'ids looked up'
+
+  t.test(`${how}: each winner gets its own order; a replay finds them; a second ticket of a buyer does not`, async (t) => {
+    const env = await testEnv(t)
+    const eventId = await event(env, 10)
+    // Another event's orders in between, so ids are not simply 1..n.
+    await writeOrders(env.db, await event(env, 5), [winner(99, 1, 7)], settings)
+    const batch = [1, 2, 3].map((q) => winner(eventId, q, 100 + q))
+    const first = await writeOrders(env.db, eventId, batch, settings)
+    const stored = await idsInMysql(env, eventId)
+    t.same(batch.map((w) => first.get(w.qpos)), batch.map((w) => ({ kind: 'won', orderId: stored.get(w.ticketId) })), 'each order id is the one MySQL stored for that ticket')
+
+    const replay = await writeOrders(env.db, eventId, batch, settings)
+    t.same(batch.map((w) => replay.get(w.qpos)), batch.map((w) => first.get(w.qpos)), 'a replayed batch gets the same orders')
+    const sold = async (): Promise<number> => (await env.db('seckill_events').first('sold').where({ id: eventId }) as { sold: number }).sold
+    t.equal(await sold(), 3, 'and sells nothing twice')
+
+    const mixed = await writeOrders(env.db, eventId, [winner(eventId, 4, 104), winner(eventId, 5, 101)], settings)
+    t.same(mixed.get(5), { kind: 'failed', reason: 'already_ordered' } satisfies WriteResult, 'a buyer with an order already gets no second one')
+    t.same(mixed.get(4), { kind: 'won', orderId: (await idsInMysql(env, eventId)).get(`${eventId}-0-4`) }, 'the other buyer of that batch still wins')
+    t.equal(await sold(), 4)
+  })
+
+  t.test(`${how}: never past the stock MySQL holds`, async (t) => {
+    const env = await testEnv(t)
+    const eventId = await event(env, 2)
+    const out = await writeOrders(env.db, eventId, [1, 2, 3, 4].map((q) => winner(eventId, q, 200 + q)), settings)
+    t.same([1, 2, 3, 4].map((q) => out.get(q)).map((r) => r?.kind === 'won' ? 'won' : r?.reason), ['won', 'won', 'stock_mismatch', 'stock_mismatch'], 'the first two in line, no more')
+    t.equal((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n, 2)
+  })
+}

@@ -1,0 +1,120 @@
+/**
+ * The drain's MySQL write: one transaction per batch that inserts the winners' orders and bumps
+ * `seckill_events.sold` under the guard `sold + n <= stock`.
+ *
+ * It is the drain's slowest stage, so it does the least a batch needs. The common case -- new
+ * tickets, no buyer with an order already -- is one locking read, one multi-row insert and one
+ * update. A replayed batch or a buyer who somehow holds two tickets makes the insert hit a unique
+ * key; the statement is undone and the batch takes the careful path, which looks up existing
+ * orders first. The new orders' ids come from the insert itself when MySQL hands out consecutive
+ * auto-increment values for it (innodb_autoinc_lock_mode 0 or 1, increment 1: checked once per
+ * connection pool), else from a look-up by ticket id.
+ */
+import type { Knex } from 'knex'
+import type { FailReason } from '../src/domain/tickets'
+
+export interface Winner {
+  readonly qpos: number
+  readonly userId: string
+  readonly ticketId: string
+}
+
+export type WriteResult =
+  | { readonly kind: 'won', readonly orderId: string }
+  | { readonly kind: 'failed', readonly reason: FailReason }
+
+export interface OrderWriteSettings {
+  /** Each order must be paid within this time. */
+  readonly paymentTimeoutMs: number
+  /** A multi-row insert gets consecutive ids, in row order (see probeConsecutiveIds). */
+  readonly consecutiveIds: boolean
+}
+
+/** Whether this MySQL gives a multi-row insert consecutive auto-increment ids. */
+export async function probeConsecutiveIds (db: Knex): Promise<boolean> {
+  const [rows] = await db.raw('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step') as [Array<{ mode: number | string, step: number | string }>]
+  const row = rows[0]
+  return row !== undefined && Number(row.mode) <= 1 && Number(row.step) === 1
+}
+
+interface EventRow { readonly stock: number, readonly sold: number, readonly price_cents: number }
+
+const DUPLICATE_KEY = 'ER_DUP_ENTRY'
+
+export async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], settings: OrderWriteSettings): Promise<Map<number, WriteResult>> {
+  return await db.transaction(async (trx) => {
+    const out = new Map<number, WriteResult>()
+    const event = await trx('seckill_events').forUpdate().first('stock', 'sold', 'price_cents').where({ id: eventId }) as EventRow | undefined
+    if (event === undefined) {
+      for (const w of winners) out.set(w.qpos, { kind: 'failed', reason: 'event_gone' })
+      return out
+    }
+    let fresh = withinRoom(winners, event, new Map(), out)
+    try {
+      await insert(trx, eventId, fresh, event, settings, out)
+    } catch (err) {
+      if ((err as { code?: string }).code !== DUPLICATE_KEY) throw err
+      // The failed statement was undone and the transaction goes on: the careful path.
+      out.clear()
+      const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
+        .where({ event_id: eventId })
+        .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
+      fresh = withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
+      await insert(trx, eventId, fresh, event, settings, out)
+    }
+    return out
+  })
+}
+
+/**
+ * The winners to insert, in FIFO order, up to the room MySQL has; records the others' results:
+ * the order a buyer already has, or `stock_mismatch` past the room.
+ */
+function withinRoom (winners: readonly Winner[], event: EventRow, byUser: Map<string, { id: number | string, ticket_id: string }>, out: Map<number, WriteResult>): Winner[] {
+  const fresh: Winner[] = []
+  let room = event.stock - event.sold
+  for (const w of winners) {
+    const prior = byUser.get(w.userId)
+    if (prior !== undefined) {
+      out.set(w.qpos, prior.ticket_id === w.ticketId
+        ? { kind: 'won', orderId: String(prior.id) }
+        : { kind: 'failed', reason: 'already_ordered' })
+    } else if (room > 0) {
+      fresh.push(w)
+      room--
+    } else {
+      // Redis held more units than MySQL has: keep the unit out of the sale, the reconciler
+      // corrects Redis. Never oversell.
+      out.set(w.qpos, { kind: 'failed', reason: 'stock_mismatch' })
+    }
+  }
+  return fresh
+}
+
+async function insert (trx: Knex.Transaction, eventId: number, fresh: readonly Winner[], event: EventRow, settings: OrderWriteSettings, out: Map<number, WriteResult>): Promise<void> {
+  if (fresh.length === 0) return
+  const expiresAt = trx.raw('DATE_ADD(CURRENT_TIMESTAMP(3), INTERVAL ? MICROSECOND)', [settings.paymentTimeoutMs * 1000])
+  const [firstId] = await trx('orders').insert(fresh.map((w) => ({
+    ticket_id: w.ticketId,
+    event_id: eventId,
+    user_id: w.userId,
+    price_cents: event.price_cents,
+    expires_at: expiresAt
+  }))) as number[]
+  const bumped = await trx('seckill_events')
+    .where({ id: eventId })
+    .andWhereRaw('sold + ? <= stock', [fresh.length])
+    .increment('sold', fresh.length)
+  if (bumped !== 1) throw new Error(`event ${eventId}: sold guard refused ${fresh.length} orders`)
+  if (settings.consecutiveIds && typeof firstId === 'number' && firstId > 0) {
+    fresh.forEach((w, i) => out.set(w.qpos, { kind: 'won', orderId: String(firstId + i) }))
+    return
+  }
+  const ids = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', fresh.map((w) => w.ticketId)) as Array<{ id: number | string, ticket_id: string }>
+  const idByTicket = new Map(ids.map((r) => [r.ticket_id, String(r.id)]))
+  for (const w of fresh) {
+    const orderId = idByTicket.get(w.ticketId)
+    if (orderId === undefined) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
+    out.set(w.qpos, { kind: 'won', orderId })
+  }
+}
