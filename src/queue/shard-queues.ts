@@ -1,6 +1,8 @@
 /**
  * The BullMQ queue of each event shard. A job carries one admitted ticket; its id is the ticket
- * id, so adding it again is a no-op.
+ * id, so adding it again is a no-op. Jobs carry no options: the drain takes them in batches and
+ * deletes each once its ticket is decided (lua/takeJobs), so BullMQ's completion settings never
+ * apply, and an add stays as small as BullMQ allows.
  */
 import { Queue } from 'bullmq'
 import type { Logger } from 'pino'
@@ -13,11 +15,6 @@ export interface BuyJobData {
   readonly u: string
   readonly q: number
 }
-
-export const BUY_JOB_OPTIONS = {
-  removeOnComplete: true,
-  removeOnFail: { age: 86_400 }
-} as const
 
 export interface ShardQueues {
   enqueue: (ref: ShardRef, ticketId: string, data: BuyJobData) => Promise<void>
@@ -45,7 +42,7 @@ export function createShardQueues (connection: RedisClient, keys: KeySpace, log:
   return {
     queue,
     async enqueue (ref, ticketId, data) {
-      await queue(ref).add('buy', data, { ...BUY_JOB_OPTIONS, jobId: ticketId })
+      await queue(ref).add('buy', data, { jobId: ticketId })
     },
     async close () {
       await Promise.all([...queues.values()].map(async (q) => await q.close()))
