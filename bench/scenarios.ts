@@ -82,6 +82,41 @@ export async function waitDecided (redis: RedisClient, keys: KeySpace, eventId: 
   return Date.now()
 }
 
+/** Admits `count` distinct buyers to an event, 100 at a time; returns their tokens and tickets. */
+async function admit (a: Api, eventId: number, sign: (user: string) => string, count: number, firstUser: number): Promise<{ tokens: string[], tickets: string[] }> {
+  const tokens = Array.from({ length: count }, (_, i) => sign(String(firstUser + i)))
+  const tickets: string[] = new Array(count)
+  let next = 0
+  await Promise.all(Array.from({ length: 100 }, async () => {
+    while (next < count) {
+      const i = next++
+      tickets[i] = (await a.call('POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)).data.ticket_id
+    }
+  }))
+  return { tokens, tickets }
+}
+
+/**
+ * The drain's own pace: `count` buyers admitted against `count` units while the worker is paused,
+ * no one polling; the worker resumes and decides the backlog. Orders committed per second, from
+ * the resume until every ticket is final.
+ */
+export async function backlogDrain (a: Api, worker: Child, redis: RedisClient, keys: KeySpace, admin: string,
+  sign: (user: string) => string, count: number, firstUser: number): Promise<{ eventId: number, count: number, ms: number, ordersPerSec: number }> {
+  const eventId = await createEvent(a, admin, count, 1)
+  worker.process.kill('SIGSTOP')
+  let resumed: number
+  try {
+    await admit(a, eventId, sign, count, firstUser)
+  } finally {
+    resumed = Date.now()
+    worker.process.kill('SIGCONT')
+  }
+  const decidedAt = await waitDecided(redis, keys, eventId, 1, 120_000)
+  const ms = decidedAt - resumed
+  return { eventId, count, ms, ordersPerSec: count / Math.max(0.001, ms / 1000) }
+}
+
 /**
  * 10,000 buyers hold a ticket while the worker is paused; each opens a long-poll; the worker
  * resumes. Reports how fast every long-poll returns after the outcome exists, and the ingress's
@@ -92,16 +127,7 @@ export async function longPolls (a: Api, ingress: Child, worker: Child, redis: R
   const eventId = await createEvent(a, admin, count, 1)
   worker.process.kill('SIGSTOP')
   try {
-    const users = Array.from({ length: count }, (_, i) => String(5_000_000 + i))
-    const tokens = users.map(sign)
-    const tickets: string[] = new Array(count)
-    let next = 0
-    await Promise.all(Array.from({ length: 100 }, async () => {
-      while (next < count) {
-        const i = next++
-        tickets[i] = (await a.call('POST', `/api/v1/events/${eventId}/buy`, tokens[i] as string)).data.ticket_id
-      }
-    }))
+    const { tokens, tickets } = await admit(a, eventId, sign, count, 5_000_000)
     const agent = new Agent({ connections: count + 10, pipelining: 0, headersTimeout: 60_000, bodyTimeout: 60_000 })
     const answeredAt: number[] = []
     const waits = tickets.map(async (id, i) => {
@@ -118,7 +144,7 @@ export async function longPolls (a: Api, ingress: Child, worker: Child, redis: R
     await agent.close()
     const after = answeredAt.map((t) => t - resumed).sort((x, y) => x - y)
     const q = (p: number): number => after[Math.min(after.length - 1, Math.floor(p * after.length))] ?? 0
-    // The worker found the whole backlog queued at once: this is the drain's own pace.
+    // The worker found the whole backlog queued at once, while the ingress answered the polls.
     const drainPerSec = count / Math.max(0.001, (decidedAt - resumed) / 1000)
     return { count, answered: after.length, p50: q(0.5), p99: q(0.99), lastMs: after[after.length - 1] ?? 0, ingressRssMiB: rss / 1048576, drainPerSec }
   } finally {
