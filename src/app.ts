@@ -20,6 +20,7 @@ import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
 import { EventCache } from './domain/event-cache'
 import { FinalTickets } from './domain/final-tickets'
+import { quotaStore } from './http/quota-store'
 import { OutcomeBus } from './domain/outcome-bus'
 import { RejectionLog } from './domain/rejection-log'
 import type { CatalogDeps } from './domain/catalog'
@@ -111,8 +112,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   await app.register(rateLimit, {
     global: false,
     hook: 'preHandler',
-    redis: rt.redis,
-    nameSpace: rt.keys.rateLimit,
+    // Exact across processes, one Redis call per block of a key's requests (see quota-store.ts).
+    store: quotaStore(rt.redis, rt.keys.rateLimit),
     skipOnError: true,
     // A refused request carries Retry-After; an accepted one carries no quota headers (three
     // headers on every buy and poll of a crowd, which clients do not read).

@@ -185,3 +185,19 @@ export async function renewLease (redis: RedisClient, k: ShardKeys, token: strin
 export async function releaseLease (redis: RedisClient, k: ShardKeys, token: string): Promise<boolean> {
   return (await runScript(redis, 'releaseLease', [k.lease], [token])) === 1
 }
+
+export interface QuotaBlock {
+  /** The counter after this reservation: the block is requests (after - granted + 1) .. after. */
+  readonly after: number
+  /** Requests granted to the caller now (0: the window's quota is spent). */
+  readonly granted: number
+  /** Milliseconds left in the window. */
+  readonly ttlMs: number
+}
+
+/** Reserves up to `block` requests of a rate limit's window for this process (lua/reserveQuota). */
+export async function reserveQuota (redis: RedisClient, key: string, max: number, block: number, windowMs: number): Promise<QuotaBlock> {
+  const [after, granted, ttlMs] = await runScript(redis, 'reserveQuota', [key], [max, block, windowMs]) as [number, number, number]
+  return { after, granted, ttlMs }
+}
+

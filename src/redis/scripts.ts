@@ -28,7 +28,8 @@ export const SCRIPT_NAMES = [
   'rotateRefresh',
   'renewLease',
   'releaseLease',
-  'takeJobs'
+  'takeJobs',
+  'reserveQuota'
 ] as const
 export type ScriptName = typeof SCRIPT_NAMES[number]
 
