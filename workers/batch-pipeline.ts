@@ -8,10 +8,10 @@
  * the same stage of every later batch fails with it (none runs ahead of a batch that has to be
  * retried); the drainer then retries them all, in order, on a fresh chain.
  */
-import type Piscina from 'piscina'
 import { LEASE_LOST } from './drain-batch'
 import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from './drain-batch'
 import type { DrainTask } from './drain-task'
+import type { StagePool } from './stage-pool'
 
 interface Stages {
   readonly reserved: Promise<Reservation>
@@ -25,7 +25,7 @@ export class BatchPipeline {
   private last: Stages | undefined
 
   /** `stageTimeoutMs`: a hung thread is ended past it (the stage rejects, the batch is retried). */
-  constructor (private readonly pool: Piscina, private readonly stageTimeoutMs: number) {}
+  constructor (private readonly pool: StagePool, private readonly stageTimeoutMs: number) {}
 
   /** Starts a batch behind the ones already launched; resolves when its outcomes are written. */
   launch (input: DrainBatchInput): Promise<DrainBatchResult> {
@@ -57,6 +57,6 @@ export class BatchPipeline {
   }
 
   private async run<T> (task: DrainTask): Promise<T> {
-    return await this.pool.run(task, { signal: AbortSignal.timeout(this.stageTimeoutMs) }) as T
+    return await this.pool.run<T>(task, this.stageTimeoutMs)
   }
 }

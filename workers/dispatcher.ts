@@ -20,6 +20,7 @@ import { acquireLease, releaseLease, renewLease } from './shard-lease'
 import { ShardDrainer } from './shard-drainer'
 import type { BatchReport } from './shard-drainer'
 import type { DrainThreadData } from './drain-task'
+import { StagePool } from './stage-pool'
 
 /** Shards of events starting within this window are warmed and owned ahead of the start. */
 const START_HORIZON_MS = 60_000
@@ -50,6 +51,8 @@ interface Owned {
 export class Dispatcher {
   readonly token = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
   readonly pool: Piscina
+  /** The pool as every drainer runs its stages on it: one stage per thread at a time. */
+  private readonly stages: StagePool
   private readonly owned = new Map<string, Owned>()
   /** Events over and fully decided, whose keys were set to expire (not looked at again). */
   private readonly finished = new Set<number>()
@@ -79,6 +82,7 @@ export class Dispatcher {
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData
     })
+    this.stages = new StagePool(this.pool, config.workerThreads)
   }
 
   /** Depth of every owned shard's line, for the metrics gauges. */
@@ -165,7 +169,7 @@ export class Dispatcher {
         redis,
         bullConnection: this.deps.bullConnection,
         keys,
-        pool: this.pool,
+        pool: this.stages,
         settings: config,
         log,
         onBatch: this.deps.onBatch

@@ -2,7 +2,7 @@
  * Piscina task file: runs one drain batch on a worker thread. Connections are opened once per
  * thread, on its first task, and reused.
  */
-import { workerData } from 'node:worker_threads'
+import { isMainThread, workerData } from 'node:worker_threads'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Knex } from 'knex'
 import { createRedisClient } from '../src/redis/client'
@@ -70,6 +70,9 @@ function faultInjector (spec: string | undefined, redis: RedisClient, keys: KeyS
     process.kill(process.pid, 'SIGKILL')
   }
 }
+
+// Connections open as the thread starts, not inside its first stage (whose time is limited).
+if (!isMainThread) init().catch(() => undefined)
 
 /** Opens the thread's connections before the first batch arrives (a cold first batch is slow). */
 export async function warm (): Promise<void> {

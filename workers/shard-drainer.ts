@@ -20,7 +20,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Logger } from 'pino'
-import type Piscina from 'piscina'
+import type { StagePool } from './stage-pool'
 import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
 import { takeJobs } from '../src/redis/commands'
 import type { TakenJob } from '../src/redis/commands'
@@ -54,7 +54,7 @@ export interface ShardDrainerDeps {
   /** Connection duplicated for the drain's blocking wait for new jobs (maxRetriesPerRequest null). */
   readonly bullConnection: RedisClient
   readonly keys: KeySpace
-  readonly pool: Piscina
+  readonly pool: StagePool
   readonly settings: DrainerSettings
   readonly log: Logger
   readonly onBatch?: (report: BatchReport) => void

@@ -62,7 +62,7 @@ t.test('a drain thread that dies mid-batch: the batch is retried on another thre
 
 for (const fault of ['drain:thread-throw-after-reserve', 'drain:thread-hang-after-reserve'] as const) {
   t.test(`a batch that ${fault.includes('hang') ? 'hangs' : 'throws'} mid-way does not hold its shard: retried, nothing twice`, async (t) => {
-    const env = await testEnv(t, { SECKILL_FAULT: fault, DRAIN_BATCH: '50', DRAIN_BATCH_TIMEOUT_MS: '1000' })
+    const env = await testEnv(t, { SECKILL_FAULT: fault, DRAIN_BATCH: '50', DRAIN_BATCH_TIMEOUT_MS: '3000' })
     const { http } = await startTestService(env)
     const eventId = await createSale(http, env, { stock: STOCK })
     await crowd(http, env, eventId)

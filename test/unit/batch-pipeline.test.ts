@@ -5,15 +5,15 @@
  */
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type Piscina from 'piscina'
 import { BatchPipeline } from '../../workers/batch-pipeline'
+import type { StagePool } from '../../workers/stage-pool'
 import type { DrainTask } from '../../workers/drain-task'
 import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from '../../workers/drain-batch'
 
 type Stage = DrainTask['stage']
 interface Entry { readonly batch: number, readonly stage: Stage, readonly at: 'start' | 'end' }
 
-function recordingPool (ms: Record<Stage, number>, failAt?: { batch: number, stage: Stage }): { pool: Piscina, log: Entry[] } {
+function recordingPool (ms: Record<Stage, number>, failAt?: { batch: number, stage: Stage }): { pool: StagePool, log: Entry[] } {
   const log: Entry[] = []
   let failed = false
   const pool = {
@@ -31,7 +31,7 @@ function recordingPool (ms: Record<Stage, number>, failAt?: { batch: number, sta
       return { leaseLost: false, outcomes: [], stock: 1, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 }
     }
   }
-  return { pool: pool as unknown as Piscina, log }
+  return { pool: pool as unknown as StagePool, log }
 }
 
 const input = (batch: number): DrainBatchInput => ({ eventId: batch, shard: 0, shards: 1, leaseToken: 'l', positions: [batch], rate: 0 })
@@ -76,7 +76,7 @@ t.test('a batch whose reservation found the lease gone writes nothing', async (t
       calls.push(task.stage)
       return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
     }
-  } as unknown as Piscina
+  } as unknown as StagePool
   const result = await new BatchPipeline(pool, 10_000).launch(input(1))
   t.equal(result.leaseLost, true)
   t.same(calls, ['reserve'], 'no write, no finish')
