@@ -10,7 +10,11 @@ import type { KeySpace, ShardRef } from '../redis/keys'
 import { QUEUE_NAME } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 
-/** Payload of a buy job: the buyer and the ticket's queue position in its shard. */
+/**
+ * Payload of a buy job: the buyer and the ticket's queue position in its shard, for people looking
+ * at the queue. The drain itself reads the position from the job id and the buyer from the stored
+ * ticket.
+ */
 export interface BuyJobData {
   readonly u: string
   readonly q: number
