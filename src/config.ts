@@ -176,7 +176,7 @@ export function loadConfig (env: Env = process.env): Config {
     jwtSecretIsDefault: secret === undefined,
     gateOverbook: r.num('GATE_OVERBOOK', 1.1, 1, 10),
     workerThreads: r.int('WORKER_THREADS', 2, 1, 64),
-    drainBatch: r.int('DRAIN_BATCH', 500, 1, 5000),
+    drainBatch: r.int('DRAIN_BATCH', 1000, 1, 5000),
     drainBatchTimeoutMs: r.int('DRAIN_BATCH_TIMEOUT_MS', 20_000, 500, 600_000),
     drainPipeline: r.int('DRAIN_PIPELINE', 3, 1, 8),
     leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
