@@ -21,7 +21,7 @@ t.test('a sale that ended with tickets still queued is drained anyway, then reti
   t.equal(audit.liveOrders, 10)
 
   const k = env.keys.shard({ eventId, shard: 0 })
-  const queueMeta = `${env.keys.queuePrefix({ eventId, shard: 0 })}:buy:meta`
+  const queueMeta = env.keys.buyQueue({ eventId, shard: 0 }).meta
   await until(async () => (await env.redis.ttl(k.tickets)) > 0 && (await env.redis.exists(queueMeta)) === 0, 10_000, 'the event to be retired')
   const ttl = await env.redis.ttl(k.stock)
   t.ok(ttl > 500 && ttl <= 600, `shard keys expire after the retention time (ttl ${ttl})`)
