@@ -17,7 +17,9 @@ const run = promisify(execFile)
 t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale, ingress reloaded, nothing lost', async (t) => {
   const env = await testEnv(t)
   const home = mkdtempSync(join(tmpdir(), 'sk-pm2-'))
-  const port = 30000 + Math.floor(Math.random() * 10000)
+  // PM2 numbers each instance's metrics port from a base, so this test needs a block of ports: it
+  // takes them below the OS's ephemeral range (32768+), where other tests' OS-chosen ports land.
+  const port = 12000 + Math.floor(Math.random() * 16000)
   const pm2Env = {
     ...env.env,
     PATH: process.env.PATH ?? '',
