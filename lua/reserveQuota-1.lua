@@ -15,24 +15,21 @@
   Output: { counter after, granted, ms left in the window }. granted = 0 when the quota is spent;
   the requests granted are numbers (counter after - granted + 1) .. counter after.
 ]]
-local max = tonumber(ARGV[1])
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current >= max then
+-- Milliseconds left in the window; a counter without one (just created) starts its window now.
+local function windowLeft ()
   local ttl = redis.call('PTTL', KEYS[1])
   if ttl < 0 then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     ttl = tonumber(ARGV[3])
   end
-  return { current, 0, ttl }
+  return ttl
+end
+
+local max = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= max then
+  return { current, 0, windowLeft() }
 end
 local granted = math.min(tonumber(ARGV[2]), max - current)
 local after = redis.call('INCRBY', KEYS[1], granted)
-if after == granted then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  ttl = tonumber(ARGV[3])
-end
-return { after, granted, ttl }
+return { after, granted, windowLeft() }
