@@ -15,6 +15,7 @@ import type { Runtime } from './runtime'
 import { createAuthenticator, createTokenSigner } from './http/auth'
 import type { AccountDeps } from './domain/accounts'
 import { authRoutes } from './http/routes/auth'
+import { lingerUntilBodyRead } from './http/lingering-close'
 import { errorHandler } from './http/error-handler'
 import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
@@ -92,6 +93,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   app.setNotFoundHandler(async (request, reply) => {
     await reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`, request_id: String(request.id) })
   })
+  app.addHook('onSend', lingerUntilBodyRead)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id))
     // While draining, requests still arriving on open connections are served (a reload drops

@@ -3,6 +3,7 @@
  * thread, on its first task, and reused.
  */
 import { isMainThread, workerData } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Knex } from 'knex'
 import { createRedisClient } from '../src/redis/client'
@@ -81,15 +82,21 @@ export async function warm (): Promise<void> {
 }
 
 /** One task: one stage of a batch (the drainer overlaps the stages of consecutive batches). */
-export type DrainTask =
+export type DrainTask = (
   | { readonly stage: 'reserve', readonly input: DrainBatchInput }
   | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
   | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
+) & {
+  /** Told once the thread is ready and begins the stage: the stage's timeout starts there. */
+  readonly started?: MessagePort
+}
 
 export type DrainTaskResult = DrainBatchResult | Reservation | Written
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
+  task.started?.postMessage(1)
+  task.started?.close()
   switch (task.stage) {
     case 'reserve': return await reserveBatch(deps, task.input)
     case 'write': return await writeBatch(deps, task.input, task.reservation)
