@@ -16,7 +16,7 @@ import Fastify from 'fastify'
 import type { FastifyInstance } from 'fastify'
 import { metricsRoute } from './http/routes/health'
 import { PaymentDeadlines } from './domain/payment-deadline'
-import { ensureAdmin } from './domain/accounts'
+import { AdminPasswordMismatchError, ensureAdmin } from './domain/accounts'
 
 export interface Service {
   readonly runtime: Runtime
@@ -134,7 +134,17 @@ async function main (): Promise<void> {
     throw err
   }
   const log = createLogger(config.logLevel, config.role)
-  const service = await startService(config, log)
+  let service: Service
+  try {
+    service = await startService(config, log)
+  } catch (err) {
+    if (err instanceof AdminPasswordMismatchError) {
+      log.fatal(err.message)
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
   let signalled = false
   const shutdown = (signal: string): void => {
     if (signalled) return

@@ -1,10 +1,12 @@
 /**
  * `npm run create-admin -- <email> <password>`: creates an admin account, or makes an existing
- * account admin. Uses DATABASE_URL like the service (migrating first if needed).
+ * account admin and sets its password to the one given (so an account someone else registered
+ * with that address does not keep their password). Uses DATABASE_URL like the service (migrating
+ * first if needed).
  */
 import { loadConfig } from '../config'
 import { createDb, migrateLatest } from '../db/knex'
-import { ensureAdmin, usersRepository } from '../domain/accounts'
+import { setAdmin, usersRepository } from '../domain/accounts'
 
 async function main (): Promise<void> {
   const [email, password] = process.argv.slice(2)
@@ -16,8 +18,10 @@ async function main (): Promise<void> {
   await migrateLatest(config.databaseUrl)
   const db = createDb(config.databaseUrl, { poolMax: 1 })
   try {
-    const admin = await ensureAdmin({ users: usersRepository(db) }, email, password)
-    process.stdout.write(`admin ${admin.email} (id ${admin.id}) is ready\n`)
+    const { user, created } = await setAdmin({ users: usersRepository(db) }, email, password)
+    process.stdout.write(created
+      ? `admin ${user.email} (id ${user.id}) created with the password given\n`
+      : `existing account ${user.email} (id ${user.id}) is now admin; its password was set to the one given\n`)
   } finally {
     await db.destroy()
   }

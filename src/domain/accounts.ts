@@ -22,6 +22,8 @@ export interface User {
   readonly email: string
   readonly role: Role
   readonly passwordHash: string | null
+  /** Sign-ins issued before this are void (null: all valid). */
+  readonly sessionsSince: Date | null
 }
 
 export interface UserView {
@@ -37,26 +39,27 @@ export interface Tokens {
   readonly expires_in: number
 }
 
-interface UserRow { id: number | string, email: string, role: Role, password_hash: string | null }
+interface UserRow { id: number | string, email: string, role: Role, password_hash: string | null, sessions_since: Date | null }
 
-const toUser = (r: UserRow): User => ({ id: String(r.id), email: r.email, role: r.role, passwordHash: r.password_hash })
+const USER_COLUMNS = ['id', 'email', 'role', 'password_hash', 'sessions_since'] as const
+const toUser = (r: UserRow): User => ({ id: String(r.id), email: r.email, role: r.role, passwordHash: r.password_hash, sessionsSince: r.sessions_since })
 export const userView = (u: User): UserView => ({ id: u.id, email: u.email, role: u.role })
 
 export function usersRepository (db: Db) {
   return {
     async findByEmail (email: string, trx?: Knex.Transaction): Promise<User | undefined> {
-      const row = await (trx ?? db)('users').first('id', 'email', 'role', 'password_hash').where({ email }) as UserRow | undefined
+      const row = await (trx ?? db)('users').first(...USER_COLUMNS).where({ email }) as UserRow | undefined
       return row === undefined ? undefined : toUser(row)
     },
     async findById (id: string): Promise<User | undefined> {
-      const row = await db('users').first('id', 'email', 'role', 'password_hash').where({ id }) as UserRow | undefined
+      const row = await db('users').first(...USER_COLUMNS).where({ id }) as UserRow | undefined
       return row === undefined ? undefined : toUser(row)
     },
     /** Inserts a user; undefined when the email is taken. */
     async insert (email: string, passwordHash: string, role: Role): Promise<User | undefined> {
       try {
         const [id] = await db('users').insert({ email, password_hash: passwordHash, role })
-        return { id: String(id), email, role, passwordHash }
+        return { id: String(id), email, role, passwordHash, sessionsSince: null }
       } catch (err) {
         if ((err as { code?: string }).code === 'ER_DUP_ENTRY') return undefined
         throw err
@@ -64,6 +67,10 @@ export function usersRepository (db: Db) {
     },
     async setRole (id: string, role: Role): Promise<void> {
       await db('users').where({ id }).update({ role })
+    },
+    /** Sets the password and role, and voids every sign-in issued so far. */
+    async setPasswordAndRole (id: string, passwordHash: string, role: Role): Promise<void> {
+      await db('users').where({ id }).update({ password_hash: passwordHash, role, sessions_since: new Date() })
     }
   }
 }
@@ -88,7 +95,7 @@ async function issueTokens (deps: AccountDeps, user: { id: string, role: Role })
   const family = randomBytes(16).toString('base64url')
   const secret = randomBytes(32).toString('base64url')
   const key = deps.keys.refreshFamily(family)
-  await deps.redis.hset(key, 'user', user.id, 'current', sha256(secret))
+  await deps.redis.hset(key, 'user', user.id, 'current', sha256(secret), 'issued', Date.now())
   await deps.redis.pexpire(key, deps.refreshTtlMs)
   return { access_token: deps.signAccess(user), refresh_token: `${family}.${secret}`, expires_in: Math.floor(deps.accessTtlMs / 1000) }
 }
@@ -119,11 +126,17 @@ function splitRefresh (token: string): { family: string, secret: string } {
 export async function refresh (deps: AccountDeps, token: string): Promise<Tokens> {
   const { family, secret } = splitRefresh(token)
   const nextSecret = randomBytes(32).toString('base64url')
-  const userId = await rotateRefresh(deps.redis, deps.keys.refreshFamily(family), sha256(secret), sha256(nextSecret), deps.refreshTtlMs)
+  const key = deps.keys.refreshFamily(family)
+  const issued = Number(await deps.redis.hget(key, 'issued') ?? 0)
+  const userId = await rotateRefresh(deps.redis, key, sha256(secret), sha256(nextSecret), deps.refreshTtlMs)
   if (userId === Rotate.UNKNOWN || userId === Rotate.REPLAYED) throw invalidRefresh()
   // The role is read again: a promotion or demotion takes effect at the next refresh.
   const user = await deps.users.findById(userId)
   if (user === undefined) throw invalidRefresh()
+  if (user.sessionsSince !== null && issued < user.sessionsSince.getTime()) {
+    await deps.redis.del(key)
+    throw invalidRefresh()
+  }
   return { access_token: deps.signAccess(user), refresh_token: `${family}.${nextSecret}`, expires_in: Math.floor(deps.accessTtlMs / 1000) }
 }
 
@@ -132,15 +145,47 @@ export async function logout (deps: AccountDeps, token: string): Promise<void> {
   await deps.redis.del(deps.keys.refreshFamily(family))
 }
 
-/** Creates the admin account, or makes an existing account admin (its password is kept). */
+/** The admin from the environment names an account whose password is something else. */
+export class AdminPasswordMismatchError extends Error {
+  constructor (readonly email: string) {
+    super(`ADMIN_EMAIL names an existing account (${email}) whose password is not ADMIN_PASSWORD; ` +
+      'refusing to make it admin (anyone may have registered that address). Use the account\'s own password, ' +
+      'or set a new one with `npm run create-admin -- <email> <password>`.')
+    this.name = 'AdminPasswordMismatchError'
+  }
+}
+
+/**
+ * The first admin, from the environment: the account is created with the password given, or an
+ * existing account is made admin -- only when the password given is its password. Otherwise
+ * anyone who registered the operator's address before the first start would become admin with a
+ * password of their choosing.
+ */
 export async function ensureAdmin (deps: Pick<AccountDeps, 'users'>, email: string, password: string): Promise<UserView> {
   const normalized = normalizeEmail(email)
   const existing = await deps.users.findByEmail(normalized)
   if (existing !== undefined) {
+    if (!await verifyPassword(password, existing.passwordHash)) throw new AdminPasswordMismatchError(normalized)
     if (existing.role !== 'admin') await deps.users.setRole(existing.id, 'admin')
     return { ...userView(existing), role: 'admin' }
   }
   const created = await deps.users.insert(normalized, await hashPassword(password), 'admin')
   if (created !== undefined) return userView(created)
   return await ensureAdmin(deps, email, password) // created meanwhile by another process
+}
+
+/**
+ * `create-admin`, run by someone with access to the database: the account gets the password given
+ * and the admin role, whether it existed or not. Its sign-ins elsewhere end (refresh tokens are
+ * not tied to the password, so they live on until they expire or are used; see README).
+ */
+export async function setAdmin (deps: Pick<AccountDeps, 'users'>, email: string, password: string): Promise<{ user: UserView, created: boolean }> {
+  const normalized = normalizeEmail(email)
+  const hash = await hashPassword(password)
+  const created = await deps.users.insert(normalized, hash, 'admin')
+  if (created !== undefined) return { user: userView(created), created: true }
+  const existing = await deps.users.findByEmail(normalized)
+  if (existing === undefined) return await setAdmin(deps, email, password) // deleted meanwhile
+  await deps.users.setPasswordAndRole(existing.id, hash, 'admin')
+  return { user: { ...userView(existing), role: 'admin' }, created: false }
 }

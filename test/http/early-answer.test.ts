@@ -3,18 +3,9 @@
 // in about 2 % of requests (the hostile-input drill's "1 not answered: 0").
 import t from 'tap'
 import { request as rawRequest } from 'node:http'
-import { createServer } from 'node:net'
 import { testEnv } from '../helpers/env'
-import { httpClient, until } from '../helpers/sale'
-import { spawnService } from '../helpers/processes'
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+import { httpClient } from '../helpers/sale'
+import { freePort, spawnService, whenReady } from '../helpers/processes'
 
 async function post (base: string, path: string, headers: Record<string, string>, body: string): Promise<string> {
   const url = new URL(path, base)
@@ -33,9 +24,9 @@ t.test('a body still arriving when the answer is ready: the client reads the sta
   // The service in a process of its own: in the test's process, client and server share one event
   // loop, which orders their writes and closes so that the reset never shows.
   const port = await freePort()
-  spawnService(env, { PROCESS_ROLE: 'all', PORT: String(port) })
+  const service = spawnService(env, { PROCESS_ROLE: 'all', PORT: String(port) })
   const http = httpClient(`http://127.0.0.1:${port}`)
-  await until(async () => await http.request('GET', '/readyz').then((r) => r.status === 200, () => false), 30_000, 'the service to be ready')
+  await whenReady(service, http.base)
   const big = 'x'.repeat(2_000_000)
   const admin = env.token(1, 'admin')
   const answers = new Map<string, number>()
