@@ -124,12 +124,12 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     errorResponseBuilder: (_req, ctx) => new DomainError('RATE_LIMITED', `too many requests; retry in ${ctx.after}`)
   })
 
-  const auth = createAuthenticator(config.jwtSecret)
+  const auth = createAuthenticator(rt.jwtSecret)
   const accounts: AccountDeps = {
     users: rt.users,
     redis: rt.redis,
     keys: rt.keys,
-    signAccess: createTokenSigner(config.jwtSecret, config.accessTokenTtlMs),
+    signAccess: createTokenSigner(rt.jwtSecret, config.accessTokenTtlMs),
     accessTtlMs: config.accessTokenTtlMs,
     refreshTtlMs: config.refreshTokenTtlMs
   }

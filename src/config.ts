@@ -21,9 +21,9 @@ export interface Config {
   readonly redisClusterNodes: readonly string[]
   readonly redisPrefix: string
   readonly databaseUrl: string
-  readonly jwtSecret: string
-  /** True when JWT_SECRET was not set and the development default is in use. */
-  readonly jwtSecretIsDefault: boolean
+  /** HS256 key; undefined outside production when JWT_SECRET is not set: the process then uses a
+   *  random development secret kept in the database (src/db/development-secret.ts), never a known one. */
+  readonly jwtSecret: string | undefined
   /** Admitted tickets may reach (remaining stock × overbook) before the gate answers sold_out. */
   readonly gateOverbook: number
   readonly workerThreads: number
@@ -70,8 +70,6 @@ export interface Config {
   /** Test-only fault injection, e.g. `drain:after-reserve`; never set in production. */
   readonly faultPoint: string | undefined
 }
-
-const DEV_JWT_SECRET = 'dev-only-secret-change-me-dev-only-secret'
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -172,8 +170,7 @@ export function loadConfig (env: Env = process.env): Config {
     redisClusterNodes: clusterNodes,
     redisPrefix: prefix,
     databaseUrl: r.url('DATABASE_URL', 'mysql://root@127.0.0.1:3306/seckill', ['mysql:']),
-    jwtSecret: secret ?? DEV_JWT_SECRET,
-    jwtSecretIsDefault: secret === undefined,
+    jwtSecret: secret,
     gateOverbook: r.num('GATE_OVERBOOK', 1.1, 1, 10),
     workerThreads: r.int('WORKER_THREADS', 2, 1, 64),
     drainBatch: r.int('DRAIN_BATCH', 1000, 1, 5000),

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { Config } from './config'
 import { createDb, migrateLatest } from './db/knex'
+import { developmentJwtSecret } from './db/development-secret'
 import type { Db } from './db/knex'
 import { eventsRepository } from './domain/events'
 import type { EventsRepository } from './domain/events'
@@ -38,6 +39,10 @@ export interface Runtime {
   readonly lifecycle: LifecycleDeps
   readonly queues: ShardQueues
   readonly metrics: Metrics
+  /** The JWT key: JWT_SECRET, or this deployment's own development secret. */
+  readonly jwtSecret: string
+  /** True when JWT_SECRET was not set and the development secret is in use. */
+  readonly jwtSecretIsDevelopment: boolean
   /** A new connection with the runtime's settings (subscribers, BullMQ blocking clients). */
   connect: (name: string, opts?: { maxRetriesPerRequest?: number | null }) => RedisClient
   close: () => Promise<void>
@@ -56,6 +61,7 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
   const redis = createRedisClient(target, { name: 'main' })
   redis.on('error', (err) => log.warn({ err }, 'redis error'))
   const db = createDb(config.databaseUrl)
+  const jwtSecret = config.jwtSecret ?? await developmentJwtSecret(db)
   const keys = createKeySpace(config.redisPrefix)
   const queues = createShardQueues(redis, keys, log)
   const events = eventsRepository(db)
@@ -73,6 +79,8 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
     lifecycle: { db, orders, events, sale: { redis, keys }, log },
     queues,
     metrics: createMetrics(config.role),
+    jwtSecret,
+    jwtSecretIsDevelopment: config.jwtSecret === undefined,
     connect,
     async close () {
       await queues.close()

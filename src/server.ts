@@ -38,10 +38,10 @@ function poolStats (rt: Runtime): { mysqlUsed: number, mysqlFree: number, mysqlP
 }
 
 export async function startService (config: Config, log: Logger): Promise<Service> {
-  if (config.jwtSecretIsDefault) {
-    log.warn('JWT_SECRET is not set: using the development secret. Never run a real sale like this.')
-  }
   const runtime = await createRuntime(config, log)
+  if (runtime.jwtSecretIsDevelopment) {
+    log.warn('JWT_SECRET is not set: tokens are signed with this deployment\'s random development secret (kept in its database). Set JWT_SECRET for a real sale; NODE_ENV=production requires it.')
+  }
   let ingress: Ingress | undefined
   let dispatcher: Dispatcher | undefined
   let address: string | undefined
