@@ -88,7 +88,7 @@ t.test('npm run create-admin makes an admin', async (t) => {
   const env = await testEnv(t)
   const r = spawnSync(process.execPath, [repoPath('dist', 'src', 'cli', 'create-admin.js'), 'ops@example.com', 'ops-password-1'], { env: { PATH: process.env.PATH ?? '', ...env.env }, encoding: 'utf8' })
   t.equal(r.status, 0, r.stderr)
-  t.match(r.stdout, /admin ops@example.com .* is ready/)
+  t.match(r.stdout, /admin ops@example.com \(id \d+\) created with the password given/)
   const row = await env.db('users').first('role').where({ email: 'ops@example.com' }) as { role: string }
   t.equal(row.role, 'admin')
   const bad = spawnSync(process.execPath, [repoPath('dist', 'src', 'cli', 'create-admin.js'), 'x'], { env: { PATH: process.env.PATH ?? '', ...env.env }, encoding: 'utf8' })
