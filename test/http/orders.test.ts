@@ -142,8 +142,11 @@ t.test('payment deadlines: a job per drain batch names its orders; an order MySQ
   t.equal(orders.size, 3)
   const expiryQueue = new Queue('expiry', { connection: env.redis, prefix: env.keys.expiryQueuePrefix })
   t.teardown(async () => { await expiryQueue.close() })
+  // The deadline job is added once the batch is decided, after the buyers are told they won.
+  const namedIn = (jobs: Array<{ data: { orderIds: number[] } }>): number[] => jobs.flatMap((job) => job.data.orderIds)
+  await until(async () => namedIn(await expiryQueue.getDelayed()).length >= orders.size, 10_000, 'the deadline jobs to be added')
   const delayed = await expiryQueue.getDelayed()
-  const named = delayed.flatMap((job) => job.data.orderIds as number[])
+  const named = namedIn(delayed)
   t.same([...named].sort(), [...orders.values()].map(Number).sort(), 'the deadline jobs name every order once')
   const batches = (await service.runtime.metrics.drainBatchSize.get()).values.find((v) => v.metricName === 'seckill_drain_batch_size_count')?.value
   t.equal(delayed.length, batches, `one job per drain batch (${delayed.length} for 3 orders)`)
