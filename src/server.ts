@@ -73,6 +73,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       dispatcher = new Dispatcher({
         config,
         redis: runtime.redis,
+        db: runtime.db,
         bullConnection,
         keys: runtime.keys,
         events: runtime.events,

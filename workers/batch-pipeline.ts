@@ -19,7 +19,7 @@ interface Stages {
   readonly finished: Promise<DrainBatchResult>
 }
 
-const NOTHING_WRITTEN: Written = { results: [], writeMs: 0 }
+const NOTHING_WRITTEN: Written = { leaseLost: true, results: [], writeMs: 0 }
 
 export class BatchPipeline {
   private last: Stages | undefined
@@ -43,7 +43,7 @@ export class BatchPipeline {
       const reservation = await reserved
       const w = await written
       await prev?.finished
-      return reservation.leaseLost ? LEASE_LOST : await this.run<DrainBatchResult>({ stage: 'finish', input, reservation, written: w })
+      return reservation.leaseLost || w.leaseLost ? LEASE_LOST : await this.run<DrainBatchResult>({ stage: 'finish', input, reservation, written: w })
     })()
     // Marked handled now: the caller awaits `finished` later, the other two only gate later batches.
     for (const stage of [reserved, written, finished]) stage.catch(() => undefined)

@@ -16,7 +16,9 @@ import { changedAnything, reconcileEvent } from '../src/domain/reconciler'
 import { QUEUE_NAME, allShardKeys, shardTag } from '../src/redis/keys'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import { repoPath } from '../src/util/paths'
-import { acquireLease, releaseLease, renewLease } from './shard-lease'
+import { acquireLease, releaseLease, renewLease } from '../src/domain/shard-lease'
+import type { Lease } from '../src/domain/shard-lease'
+import type { Knex } from 'knex'
 import { ShardDrainer } from './shard-drainer'
 import type { BatchReport } from './shard-drainer'
 import type { DrainThreadData } from './drain-task'
@@ -35,6 +37,8 @@ const LOOKBACK_MS = 7 * 86_400_000
 export interface DispatcherDeps {
   readonly config: Config
   readonly redis: RedisClient
+  /** MySQL, for the shards' fencing tokens (taking a lease raises one). */
+  readonly db: Knex
   readonly bullConnection: RedisClient
   readonly keys: KeySpace
   readonly events: EventsRepository
@@ -45,6 +49,7 @@ export interface DispatcherDeps {
 
 interface Owned {
   readonly ref: ShardRef
+  readonly lease: Lease
   readonly drainer: ShardDrainer
 }
 
@@ -164,8 +169,9 @@ export class Dispatcher {
       if (this.owned.size >= target) break
       if (this.owned.has(tag)) continue
       const k = keys.shard(ref)
-      if (!await acquireLease(redis, k, this.token, config.leaseMs)) continue
-      const drainer = new ShardDrainer(ref, event.shards, this.token, {
+      const lease = await acquireLease(redis, this.deps.db, k, ref, this.token, config.leaseMs)
+      if (lease === undefined) continue
+      const drainer = new ShardDrainer(ref, event.shards, lease, {
         redis,
         bullConnection: this.deps.bullConnection,
         keys,
@@ -174,7 +180,7 @@ export class Dispatcher {
         log,
         onBatch: this.deps.onBatch
       })
-      this.owned.set(tag, { ref, drainer })
+      this.owned.set(tag, { ref, lease, drainer })
       drainer.start()
       this.deps.onLeaseMove?.('taken')
       log.info({ shard: tag, owned: this.owned.size, target }, 'shard taken')
@@ -191,7 +197,7 @@ export class Dispatcher {
     if (o === undefined) return
     this.owned.delete(tag)
     await o.drainer.stop()
-    const released = await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), this.token)
+    const released = await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), o.lease.token)
     this.deps.onLeaseMove?.(released ? 'given_back' : 'lost')
     this.deps.log.info({ shard: tag }, 'shard given back')
   }
@@ -227,7 +233,7 @@ export class Dispatcher {
     const { redis, keys, config, log } = this.deps
     await Promise.all([...this.owned.values()].map(async (o) => {
       try {
-        if (!await renewLease(redis, keys.shard(o.ref), this.token, config.leaseMs)) {
+        if (!await renewLease(redis, keys.shard(o.ref), o.lease.token, config.leaseMs)) {
           log.warn({ shard: shardTag(o.ref) }, 'lease renewal refused; stopping the shard drain')
           this.deps.onLeaseMove?.('lost')
           this.owned.delete(shardTag(o.ref))

@@ -39,6 +39,8 @@ export interface DrainBatchInput {
   readonly shard: number
   readonly shards: number
   readonly leaseToken: string
+  /** The shard's fencing number under that lease: the order write commits only while it is current. */
+  readonly fence: number
   /** A contiguous run of queue positions, in order. */
   readonly positions: readonly number[]
   /** Drain rate to record for ETAs (tickets per second), or 0 to keep the last one. */
@@ -91,6 +93,8 @@ export interface Reservation {
 
 /** What the write stage decided for each reserved ticket, by queue position. */
 export interface Written {
+  /** The shard changed owner: nothing was written. */
+  readonly leaseLost: boolean
   readonly results: ReadonlyArray<readonly [number, WriteResult]>
   readonly writeMs: number
 }
@@ -145,14 +149,16 @@ export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reser
   const idOf = ticketIdOf(input.eventId, input.shard)
   const holding = new Map(reservation.holding)
   const winners = reservation.tickets.filter((t) => holding.has(t.qpos))
-  const written = winners.length > 0
-    ? await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.orderWrites)
-    : new Map<number, WriteResult>()
-  return { results: [...written], writeMs: performance.now() - t1 }
+  if (winners.length === 0) return { leaseLost: false, results: [], writeMs: performance.now() - t1 }
+  const fence = { shard: input.shard, fence: input.fence }
+  const written = await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.orderWrites, fence)
+  if (written === 'lease_lost') return { leaseLost: true, results: [], writeMs: performance.now() - t1 }
+  return { leaseLost: false, results: [...written], writeMs: performance.now() - t1 }
 }
 
 /** Steps 4 and 5: units of winners without an order go back; outcomes are written and announced. */
 export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, reservation: Reservation, writtenStage: Written): Promise<DrainBatchResult> {
+  if (writtenStage.leaseLost) return LEASE_LOST
   await deps.fault?.('after-commit')
   const t2 = performance.now()
   const { eventId, shard } = input

@@ -12,6 +12,7 @@
  */
 import type { Knex } from 'knex'
 import type { FailReason } from '../src/domain/tickets'
+import { holdsFence } from '../src/db/shard-fences'
 
 export interface Winner {
   readonly qpos: number
@@ -41,8 +42,19 @@ interface EventRow { readonly stock: number, readonly sold: number, readonly pri
 
 const DUPLICATE_KEY = 'ER_DUP_ENTRY'
 
-export async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], settings: OrderWriteSettings): Promise<Map<number, WriteResult>> {
+/** The shard a batch drains and the fencing number its owner took the lease with. */
+export interface WriteFence {
+  readonly shard: number
+  readonly fence: number
+}
+
+/**
+ * Writes a batch's orders; `lease_lost` (and nothing written) when the shard's fencing number has
+ * moved past the batch's: another worker owns the shard now and decides these tickets.
+ */
+export async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], settings: OrderWriteSettings, fence: WriteFence): Promise<Map<number, WriteResult> | 'lease_lost'> {
   return await db.transaction(async (trx) => {
+    if (!await holdsFence(trx, { eventId, shard: fence.shard }, fence.fence)) return 'lease_lost' as const
     const out = new Map<number, WriteResult>()
     const event = await trx('seckill_events').forUpdate().first('stock', 'sold', 'price_cents').where({ id: eventId }) as EventRow | undefined
     if (event === undefined) {

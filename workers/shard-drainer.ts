@@ -28,6 +28,7 @@ import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 import { BatchPipeline } from './batch-pipeline'
+import type { Lease } from '../src/domain/shard-lease'
 
 export interface DrainerSettings {
   readonly drainBatch: number
@@ -110,7 +111,7 @@ export class ShardDrainer {
   constructor (
     readonly ref: ShardRef,
     private readonly shards: number,
-    private readonly leaseToken: string,
+    private readonly lease: Lease,
     private readonly deps: ShardDrainerDeps
   ) {
     this.k = deps.keys.shard(ref)
@@ -143,7 +144,7 @@ export class ShardDrainer {
     this.blocking?.disconnect()
     if (this.settled.length > 0) {
       // Best effort: a job left behind is found decided by the next owner and deleted then.
-      await takeJobs(this.deps.redis, this.k, this.q, this.leaseToken, 0, false, this.settled).catch(() => undefined)
+      await takeJobs(this.deps.redis, this.k, this.q, this.lease.token, 0, false, this.settled).catch(() => undefined)
       this.settled = []
     }
     this.buffer.clear()
@@ -212,7 +213,7 @@ export class ShardDrainer {
   private async fill (): Promise<number> {
     const want = Math.max(0, (this.deps.settings.drainPipeline + 1) * this.deps.settings.drainBatch - this.buffer.size)
     if (want === 0 && this.settled.length === 0 && this.adopted) return 0
-    const reply = await takeJobs(this.deps.redis, this.k, this.q, this.leaseToken, want, !this.adopted, this.settled)
+    const reply = await takeJobs(this.deps.redis, this.k, this.q, this.lease.token, want, !this.adopted, this.settled)
     if (reply.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
@@ -282,7 +283,8 @@ export class ShardDrainer {
       eventId: this.ref.eventId,
       shard: this.ref.shard,
       shards: this.shards,
-      leaseToken: this.leaseToken,
+      leaseToken: this.lease.token,
+      fence: this.lease.fence,
       positions: run.map((r) => r.qpos),
       rate: this.rate
     }

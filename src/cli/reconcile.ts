@@ -17,7 +17,7 @@ async function main (): Promise<void> {
   const redis = createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes }, { name: 'reconcile' })
   try {
     const events = eventsRepository(db)
-    const deps = { redis, keys: createKeySpace(config.redisPrefix), events }
+    const deps = { redis, db, keys: createKeySpace(config.redisPrefix), events }
     let changed = 0
     for (const event of await events.listLive(new Date(), 60_000, 7 * 86_400_000)) {
       const report = await reconcileEvent(deps, event)

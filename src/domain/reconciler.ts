@@ -15,7 +15,10 @@ import type { OrderTickets, SaleStateDeps } from './sale-state'
 import { eventDecided, isDeclaredSoldOut, reopenSale, returnUnit, shardStocks, warmEvent } from './sale-state'
 import { parseTicketId } from './tickets'
 import { randomUUID } from 'node:crypto'
-import { releaseLease } from '../redis/commands'
+import { acquireLease, releaseLease } from './shard-lease'
+import type { Lease } from './shard-lease'
+import type { ShardKeys } from '../redis/keys'
+import type { Knex } from 'knex'
 
 export interface ReconcileReport {
   readonly eventId: number
@@ -35,25 +38,31 @@ export interface ReconcileReport {
 
 export interface ReconcileDeps extends SaleStateDeps {
   readonly events: EventsRepository
+  /** For the shards' fencing numbers: the reconciler takes the leases like a new owner would. */
+  readonly db: Knex
 }
 
 export async function reconcileEvent (deps: ReconcileDeps, event: SaleEvent): Promise<ReconcileReport> {
   const rebuiltShards = await warmEvent(deps, event, deps.events)
   const report = { eventId: event.id, rebuiltShards, atRest: false, markedHeld: 0, returned: 0, freed: 0, stockAdjusted: 0 }
-  const token = `reconcile:${randomUUID()}`
-  const shards = Array.from({ length: event.shards }, (_, shard) => deps.keys.shard({ eventId: event.id, shard }))
-  const taken: typeof shards = []
+  const owner = `reconcile:${randomUUID()}`
+  const taken: Array<{ k: ShardKeys, lease: Lease }> = []
   try {
-    for (const k of shards) {
-      if (await deps.redis.set(k.lease, token, 'PX', LEASE_MS, 'NX') !== 'OK') return report
-      taken.push(k)
+    // Taken like a new owner takes them: the fencing numbers rise, so a drain that stalled
+    // before and wakes up during the repair writes nothing.
+    for (let shard = 0; shard < event.shards; shard++) {
+      const ref = { eventId: event.id, shard }
+      const k = deps.keys.shard(ref)
+      const lease = await acquireLease(deps.redis, deps.db, k, ref, owner, LEASE_MS)
+      if (lease === undefined) return report
+      taken.push({ k, lease })
     }
     if (!await eventDecided(deps, event)) return report
     report.atRest = true
     await repair(deps, event, report)
     return report
   } finally {
-    await Promise.all(taken.map(async (k) => await releaseLease(deps.redis, k, token)))
+    await Promise.all(taken.map(async ({ k, lease }) => await releaseLease(deps.redis, k, lease.token)))
   }
 }
 

@@ -182,6 +182,10 @@ export async function renewLease (redis: RedisClient, k: ShardKeys, token: strin
   return (await runScript(redis, 'renewLease', [k.lease], [token, ms])) === 1
 }
 
+export async function swapLease (redis: RedisClient, k: ShardKeys, provisional: string, token: string, ms: number): Promise<boolean> {
+  return (await runScript(redis, 'swapLease', [k.lease], [provisional, token, ms])) === 1
+}
+
 export async function releaseLease (redis: RedisClient, k: ShardKeys, token: string): Promise<boolean> {
   return (await runScript(redis, 'releaseLease', [k.lease], [token])) === 1
 }

@@ -28,6 +28,7 @@ export const SCRIPT_NAMES = [
   'rotateRefresh',
   'renewLease',
   'releaseLease',
+  'swapLease',
   'takeJobs',
   'reserveQuota'
 ] as const

@@ -1,7 +1,9 @@
 /** The drain's order write against the real MySQL, on both ways of learning the new orders' ids. */
 import t from 'tap'
-import { probeConsecutiveIds, writeOrders } from '../../workers/order-writer'
-import type { Winner, WriteResult } from '../../workers/order-writer'
+import { probeConsecutiveIds, writeOrders as writeFenced } from '../../workers/order-writer'
+import type { OrderWriteSettings, Winner, WriteResult } from '../../workers/order-writer'
+import { raiseFence } from '../../src/db/shard-fences'
+import type { Knex } from 'knex'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 
@@ -9,6 +11,14 @@ async function event (env: TestEnv, stock: number): Promise<number> {
   const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
   const [eventId] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
   return eventId as number
+}
+
+/** Writes as the shard's current owner (the fencing number raised for it now). */
+async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], settings: OrderWriteSettings): Promise<Map<number, WriteResult>> {
+  const fence = await raiseFence(db, { eventId, shard: 0 })
+  const out = await writeFenced(db, eventId, winners, settings, { shard: 0, fence })
+  if (out === 'lease_lost') throw new Error('the current owner was refused')
+  return out
 }
 
 const winner = (eventId: number, qpos: number, userId: number): Winner => ({ qpos, userId: String(userId), ticketId: `${eventId}-0-${qpos}` })
@@ -56,3 +66,16 @@ for (const consecutiveIds of [true, false]) {
     t.equal((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n, 2)
   })
 }
+
+t.test('a batch whose owner lost the shard writes nothing (the fencing number moved on)', async (t) => {
+  const env = await testEnv(t)
+  const eventId = await event(env, 10)
+  const settings = { paymentTimeoutMs: 600_000, consecutiveIds: true }
+  const stale = await raiseFence(env.db, { eventId, shard: 0 })
+  const current = await raiseFence(env.db, { eventId, shard: 0 }) // a takeover
+  t.equal(await writeFenced(env.db, eventId, [winner(eventId, 1, 301)], settings, { shard: 0, fence: stale }), 'lease_lost', 'the former owner is refused')
+  t.equal((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n, 0, 'and wrote no order')
+  const now = await writeFenced(env.db, eventId, [winner(eventId, 1, 301)], settings, { shard: 0, fence: current })
+  t.not(now, 'lease_lost', 'the current owner writes')
+  t.equal(await writeFenced(env.db, eventId, [winner(eventId, 2, 302)], settings, { shard: 1, fence: current }), 'lease_lost', 'a shard never owned has no fence to match')
+})

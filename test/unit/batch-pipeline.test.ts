@@ -27,14 +27,14 @@ function recordingPool (ms: Record<Stage, number>, failAt?: { batch: number, sta
       }
       log.push({ batch, stage: task.stage, at: 'end' })
       if (task.stage === 'reserve') return { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
-      if (task.stage === 'write') return { results: [], writeMs: 0 }
+      if (task.stage === 'write') return { leaseLost: false, results: [], writeMs: 0 }
       return { leaseLost: false, outcomes: [], stock: 1, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 }
     }
   }
   return { pool: pool as unknown as StagePool, log }
 }
 
-const input = (batch: number): DrainBatchInput => ({ eventId: batch, shard: 0, shards: 1, leaseToken: 'l', positions: [batch], rate: 0 })
+const input = (batch: number): DrainBatchInput => ({ eventId: batch, shard: 0, shards: 1, leaseToken: 'l', fence: 1, positions: [batch], rate: 0 })
 const index = (log: Entry[], batch: number, stage: Stage, at: Entry['at']): number => log.findIndex((e) => e.batch === batch && e.stage === stage && e.at === at)
 
 t.test('each stage runs in batch order, and consecutive batches overlap', async (t) => {

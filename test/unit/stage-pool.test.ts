@@ -21,7 +21,7 @@ t.test('one stage per thread at a time; a stage\'s timeout counts its run, not i
     }
   } as unknown as Piscina
   const stages = new StagePool(threads, 2)
-  const task = { stage: 'reserve', input: { eventId: 1, shard: 0, shards: 1, leaseToken: 'l', positions: [1], rate: 0 } } as const
+  const task = { stage: 'reserve', input: { eventId: 1, shard: 0, shards: 1, leaseToken: 'l', fence: 1, positions: [1], rate: 0 } } as const
   // Six stages of 150 ms on two threads: the last ones wait 300 ms, longer than their 250 ms limit.
   const results = await Promise.allSettled(Array.from({ length: 6 }, async () => await stages.run<string>(task, 250)))
   t.equal(most, 2, 'never more stages running than threads')

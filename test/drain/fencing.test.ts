@@ -1,0 +1,79 @@
+// Regression (stock ownership): the lease token was one per process, so a process whose drain had
+// lost a shard and taken it again ran the old drain's stages under the same token; and the order
+// write checked no lease at all, so an owner that stalled after reserving committed orders for
+// tickets its successor had already decided. A takeover now raises a fencing number that the
+// token carries and the order write checks in MySQL.
+import t from 'tap'
+import { loadConfig } from '../../src/config'
+import { acquireLease } from '../../src/domain/shard-lease'
+import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
+import type { DrainBatchInput, DrainDeps } from '../../workers/drain-batch'
+import { auditSale } from '../../src/audit/sale-audit'
+import { testEnv } from '../helpers/env'
+import { createSale, startTestService } from '../helpers/sale'
+
+t.test('an owner that stalls after reserving and wakes after a takeover (even by its own process) changes nothing', async (t) => {
+  const env = await testEnv(t)
+  const { http } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
+  const eventId = await createSale(http, env, { stock: 1 })
+  for (const u of [701, 702]) {
+    const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(u) })
+    t.equal(r.status, 202, `buyer ${u} queued`)
+  }
+  const ref = { eventId, shard: 0 }
+  const k = env.keys.shard(ref)
+  const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
+  const input = (lease: { token: string, fence: number }): DrainBatchInput => ({ eventId, shard: 0, shards: 1, leaseToken: lease.token, fence: lease.fence, positions: [1, 2], rate: 0 })
+
+  // The first drain reserves the unit for position 1, then stalls.
+  const first = await acquireLease(env.redis, env.db, k, ref, 'worker-1', 60_000)
+  if (first === undefined) throw new Error('no lease')
+  const staleReservation = await reserveBatch(deps, input(first))
+  t.equal(staleReservation.leaseLost, false)
+
+  // Its lease expires; the same process takes the shard again, under a new token.
+  await env.redis.del(k.lease)
+  const second = await acquireLease(env.redis, env.db, k, ref, 'worker-1', 60_000)
+  if (second === undefined) throw new Error('no lease')
+  t.not(second.token, first.token, 'a takeover by the same process gets a new token')
+  t.ok(second.fence > first.fence, 'with a higher fencing number')
+
+  // The new drain decides the batch.
+  const reservation = await reserveBatch(deps, input(second))
+  const written = await writeBatch(deps, input(second), reservation)
+  const result = await finishBatch(deps, input(second), reservation, written)
+  t.same(result.outcomes.map((o) => o.status), ['won', 'sold_out'])
+
+  // The stalled drain wakes up: its reserve, write and finish are all refused.
+  t.equal((await reserveBatch(deps, input(first))).leaseLost, true, 'its reservation is refused')
+  const staleWrite = await writeBatch(deps, input(first), staleReservation)
+  t.equal(staleWrite.leaseLost, true, 'its order write is refused in MySQL')
+  t.equal((await finishBatch(deps, input(first), staleReservation, staleWrite)).leaseLost, true, 'and it writes no outcome')
+  const orders = await env.db('orders').where({ event_id: eventId }).select('ticket_id')
+  t.same(orders.map((o: { ticket_id: string }) => o.ticket_id), [`${eventId}-0-1`], 'one order, for the ticket the current owner decided')
+
+  await env.redis.del(k.lease)
+  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
+  for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
+})
+
+t.test('a stale write that began before the takeover commits first; the takeover waits for it', async (t) => {
+  const env = await testEnv(t)
+  const ref = { eventId: 424242, shard: 0 }
+  const k = env.keys.shard(ref)
+  const first = await acquireLease(env.redis, env.db, k, ref, 'w', 60_000)
+  if (first === undefined) throw new Error('no lease')
+  // A write transaction of the first owner holds its fence check (a shared lock) ...
+  const trx = await env.db.transaction()
+  const { holdsFence } = await import('../../src/db/shard-fences')
+  t.equal(await holdsFence(trx, ref, first.fence), true)
+  await env.redis.del(k.lease)
+  // ... so the takeover's raise waits until it ends.
+  let raised = false
+  const takeover = acquireLease(env.redis, env.db, k, ref, 'w', 60_000).then((l) => { raised = true; return l })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(raised, false, 'the takeover waits for the write in flight')
+  await trx.commit()
+  const second = await takeover
+  t.ok(second !== undefined && second.fence === first.fence + 1, 'then takes the shard with the next number')
+})
