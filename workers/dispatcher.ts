@@ -13,6 +13,7 @@ import type { EventsRepository, SaleEvent } from '../src/domain/events'
 import { Queue } from 'bullmq'
 import { eventDecided, warmEvent } from '../src/domain/sale-state'
 import { changedAnything, reconcileEvent } from '../src/domain/reconciler'
+import { shardsWithPendingReturns } from '../src/domain/unit-returns'
 import { QUEUE_NAME, allShardKeys, shardTag } from '../src/redis/keys'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import { repoPath } from '../src/util/paths'
@@ -173,6 +174,7 @@ export class Dispatcher {
       if (lease === undefined) continue
       const drainer = new ShardDrainer(ref, event.shards, lease, {
         redis,
+        db: this.deps.db,
         bullConnection: this.deps.bullConnection,
         keys,
         pool: this.stages,
@@ -184,6 +186,11 @@ export class Dispatcher {
       drainer.start()
       this.deps.onLeaseMove?.('taken')
       log.info({ shard: tag, owned: this.owned.size, target }, 'shard taken')
+    }
+    // Units that came back to owned shards whose flag was lost (Redis down after the commit).
+    if (this.owned.size > 0) {
+      const owned = [...new Set([...this.owned.values()].map((o) => o.ref.eventId))]
+      for (const ref of await shardsWithPendingReturns(this.deps.db, owned)) this.owned.get(shardTag(ref))?.drainer.notifyReturns()
     }
     // More than a fair share (a worker joined): hand one back per round, so shards move gently.
     if (this.owned.size > target) {

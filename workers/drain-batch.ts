@@ -5,7 +5,8 @@
  *   2. tickets left without a unit borrow one from sibling shards (lua borrowStock, check every
  *      sibling first so a retried batch never holds units in two shards);
  *   3. one MySQL transaction writes the winners' orders and bumps `sold` under `sold + n <= stock`;
- *   4. units of tickets that cannot get an order are given back (lua releaseStock);
+ *   4. units of tickets that cannot get an order go back to the sale: the write records them
+ *      (unit_returns) and the shard holding each applies it between its batches;
  *   5. outcomes are written, the FIFO mark advances, pollers are told (lua finishTickets).
  *
  * The steps form three stages, reserve (1, 2), write (3) and finish (4, 5), which the drainer may
@@ -14,7 +15,8 @@
  *
  * Any stage may be interrupted and the whole batch run again: nothing is reserved twice (steps 1
  * and 2 remember each ticket), nothing is written twice (orders.ticket_id is unique and existing
- * orders are found first), nothing is given back twice (step 4 forgets the unit as it returns it).
+ * orders are found first), nothing is given back twice (a ticket's return is recorded once, and
+ * applied only once the ticket is final, so a replayed batch still finds its unit reserved).
  *
  * This module is plain logic over a Redis client and a Knex instance; `drain-task.ts` runs it on
  * piscina threads.
@@ -22,7 +24,8 @@
 import type { Knex } from 'knex'
 import type { KeySpace } from '../src/redis/keys'
 import type { RedisClient } from '../src/redis/scripts'
-import { Borrow, Reserve, borrowStock, finishTickets, releaseStock, reserveStock } from '../src/redis/commands'
+import { Borrow, Reserve, borrowStock, finishTickets, reserveStock } from '../src/redis/commands'
+import { signalReturns } from '../src/domain/unit-returns'
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
@@ -151,7 +154,7 @@ export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reser
   const winners = reservation.tickets.filter((t) => holding.has(t.qpos))
   if (winners.length === 0) return { leaseLost: false, results: [], writeMs: performance.now() - t1 }
   const fence = { shard: input.shard, fence: input.fence }
-  const written = await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos) })), deps.orderWrites, fence)
+  const written = await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos), unitShard: (holding.get(t.qpos) as Holding).shard })), deps.orderWrites, fence)
   if (written === 'lease_lost') return { leaseLost: true, results: [], writeMs: performance.now() - t1 }
   return { leaseLost: false, results: [...written], writeMs: performance.now() - t1 }
 }
@@ -163,24 +166,16 @@ export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, rese
   const t2 = performance.now()
   const { eventId, shard } = input
   const own = deps.keys.shard({ eventId, shard })
-  const idOf = ticketIdOf(eventId, shard)
   const holding = new Map(reservation.holding)
   const written = new Map(writtenStage.results)
   const skipped = new Set(reservation.skipped)
 
-  // 4. Give back units of winners that got no order.
-  const giveBack = new Map<number, string[]>()
+  // 4. Units of winners that got no order (they hold one already) were recorded as returns by
+  // the write; the shards holding them apply them between their batches.
+  const holders = new Set<number>()
   for (const t of reservation.tickets) {
     const w = written.get(t.qpos)
-    if (w?.kind === 'failed' && w.reason === 'already_ordered') {
-      const h = holding.get(t.qpos) as Holding
-      const list = giveBack.get(h.shard) ?? []
-      list.push(idOf(t.qpos))
-      giveBack.set(h.shard, list)
-    }
-  }
-  for (const [holder, ids] of giveBack) {
-    await releaseStock(deps.redis, deps.keys.shard({ eventId, shard: holder }), ids)
+    if (w?.kind === 'failed' && w.reason === 'already_ordered') holders.add((holding.get(t.qpos) as Holding).shard)
   }
 
   // 5. Outcomes.
@@ -204,6 +199,7 @@ export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, rese
   }
   const finished = await finishTickets(deps.redis, own, input.leaseToken, deps.keys.outcomeChannel, `e${eventId}.${shard}`, input.rate, decisions)
   if (finished.leaseLost) return LEASE_LOST
+  await signalReturns(deps, [...holders].map((s) => ({ eventId, shard: s })))
 
   return {
     leaseLost: false,

@@ -13,11 +13,14 @@
 import type { Knex } from 'knex'
 import type { FailReason } from '../src/domain/tickets'
 import { holdsFence } from '../src/db/shard-fences'
+import { recordReturns } from '../src/domain/unit-returns'
 
 export interface Winner {
   readonly qpos: number
   readonly userId: string
   readonly ticketId: string
+  /** The shard whose stock holds the winner's unit (the ticket's own, or a sibling it borrowed from). */
+  readonly unitShard: number
 }
 
 export type WriteResult =
@@ -73,6 +76,12 @@ export async function writeOrders (db: Knex, eventId: number, winners: readonly 
         .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
       fresh = withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
       await insert(trx, eventId, fresh, event, settings, out)
+      // Units of winners who already hold an order go back to the sale, recorded with this
+      // transaction; the shard holding each applies it between its batches.
+      await recordReturns(trx, eventId, winners.filter((w) => {
+        const r = out.get(w.qpos)
+        return r?.kind === 'failed' && r.reason === 'already_ordered'
+      }).map((w) => ({ shard: w.unitShard, ticketId: w.ticketId, reason: 'already_ordered' as const })))
     }
     return out
   })
@@ -111,7 +120,8 @@ async function insert (trx: Knex.Transaction, eventId: number, fresh: readonly W
     event_id: eventId,
     user_id: w.userId,
     price_cents: event.price_cents,
-    expires_at: expiresAt
+    expires_at: expiresAt,
+    unit_shard: w.unitShard
   }))) as number[]
   const bumped = await trx('seckill_events')
     .where({ id: eventId })

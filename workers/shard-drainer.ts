@@ -24,8 +24,11 @@ import type { StagePool } from './stage-pool'
 import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
 import { takeJobs } from '../src/redis/commands'
 import type { TakenJob } from '../src/redis/commands'
-import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
-import { ticketIdPrefix } from '../src/domain/tickets'
+import { declareSoldOutIfEmpty, reopenSiblings } from '../src/domain/sale-state'
+import { markApplied, pendingReturns } from '../src/domain/unit-returns'
+import { ApplyReturn, applyReturn } from '../src/redis/commands'
+import { parseTicketId, ticketIdPrefix } from '../src/domain/tickets'
+import type { Knex } from 'knex'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 import { BatchPipeline } from './batch-pipeline'
 import type { Lease } from '../src/domain/shard-lease'
@@ -52,6 +55,8 @@ export interface BatchReport {
 
 export interface ShardDrainerDeps {
   readonly redis: RedisClient
+  /** MySQL, for the units that came back (unit_returns), applied between batches. */
+  readonly db: Knex
   /** Connection duplicated for the drain's blocking wait for new jobs (maxRetriesPerRequest null). */
   readonly bullConnection: RedisClient
   readonly keys: KeySpace
@@ -76,6 +81,10 @@ interface Flight {
 }
 
 const MAX_BACKOFF_MS = 5000
+/** How often the loop looks at the shard's returns-due flag (a GET) when nothing else says so. */
+const RETURNS_CHECK_MS = 50
+/** How soon a return whose ticket was still undecided is looked at again. */
+const RETURNS_RETRY_MS = 200
 /** How often a multi-shard drain tells its siblings how many units it could lend. */
 const FREE_HINT_MS = 50
 /** Longest blocking wait for new jobs; the loop then looks for gaps and stop requests again. */
@@ -103,6 +112,11 @@ export class ShardDrainer {
   private running = false
   private done: Promise<void> | undefined
   private hintTimer: NodeJS.Timeout | undefined
+  /** Units came back (unit_returns) or a sibling reopened: apply between batches. */
+  private returnsDue = false
+  private returnsCheckedAt = 0
+  /** A return waits for its ticket's batch: looked at again from this time (ms), or after a landing. */
+  private returnsRetryAt: number | undefined
   private hinting = false
   /** Resolves when stop() is called, to end a blocking wait at once. */
   private stopped: Promise<void> = Promise.resolve()
@@ -154,6 +168,13 @@ export class ShardDrainer {
     this.next = Number(await this.deps.redis.get(this.k.drained) ?? '0') + 1
     while (this.running) {
       try {
+        if (await this.returnsPending()) {
+          // Between batches only: land every batch in flight first, so the new epoch starts
+          // after the last position decided and no reservation made before the return is in use.
+          if (this.flights.length > 0) await this.land()
+          else await this.applyReturns()
+          continue
+        }
         const run = this.flights.length < this.deps.settings.drainPipeline ? this.retry.shift() ?? await this.nextRun() : undefined
         if (run !== undefined) this.launch(run)
         else if (this.flights.length > 0) await this.land()
@@ -268,6 +289,72 @@ export class ShardDrainer {
     return run
   }
 
+  /** Returns are due here (told by the dispatcher, which looks in MySQL once per round). */
+  notifyReturns (): void {
+    this.returnsDue = true
+  }
+
+  private async returnsPending (): Promise<boolean> {
+    if (this.returnsDue) return true
+    const now = Date.now()
+    if (this.returnsRetryAt !== undefined && now >= this.returnsRetryAt) {
+      this.returnsRetryAt = undefined
+      this.returnsDue = true
+      return true
+    }
+    if (now - this.returnsCheckedAt < RETURNS_CHECK_MS) return false
+    this.returnsCheckedAt = now
+    this.returnsDue = await this.deps.redis.get(this.k.returnsDue) !== null
+    return this.returnsDue
+  }
+
+  /**
+   * Applies the units that came back to this shard, with no batch in flight (see
+   * src/domain/unit-returns.ts). A return whose ticket is still queued waits: its batch may be
+   * replayed and must find the unit reserved. When a unit came back, the gates reopen and every
+   * ingress is told.
+   */
+  private async applyReturns (): Promise<void> {
+    this.returnsDue = false
+    await this.deps.redis.del(this.k.returnsDue)
+    const due = await pendingReturns(this.deps.db, this.ref)
+    const done: number[] = []
+    let returned = 0
+    let waiting = false
+    for (const r of due) {
+      if (await this.ticketQueued(r.ticketId)) {
+        waiting = true
+        continue
+      }
+      const applied = await applyReturn(this.deps.redis, this.k, this.lease.token, r.ticketId)
+      if (applied === ApplyReturn.LEASE_LOST) {
+        this.running = false
+        this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
+        return
+      }
+      if (applied === ApplyReturn.RETURNED) returned++
+      done.push(r.id)
+    }
+    await markApplied(this.deps.db, done)
+    // Looked at again after the next landing, or soon (the ticket may be a sibling's); the
+    // drain goes on meanwhile, since the batch that decides the ticket may be this shard's.
+    if (waiting) this.returnsRetryAt = Date.now() + RETURNS_RETRY_MS
+    if (returned > 0) {
+      this.deps.log.info({ shard: this.k.tag, returned }, 'units came back to the sale')
+      // This shard's gate reopened in the script; the siblings' gates reopen now (they may lend
+      // nothing, but their buyers can borrow the unit), then every ingress is told.
+      await reopenSiblings(this.deps, { id: this.ref.eventId, shards: this.shards }, this.ref.shard)
+    }
+  }
+
+  /** True while the ticket is undecided (its batch may still run or be replayed). */
+  private async ticketQueued (ticketId: string): Promise<boolean> {
+    const t = parseTicketId(ticketId)
+    if (t === undefined || t.kind !== 'queued') return false
+    const value = await this.deps.redis.hget(this.deps.keys.shard({ eventId: t.eventId, shard: t.shard }).tickets, String(t.qpos))
+    return value !== null && value.includes('|queued|')
+  }
+
   /** When the oldest ticket waiting here was admitted (ms), for the lag gauge. */
   oldestWaitingSince (): number | undefined {
     let oldest: number | undefined
@@ -306,6 +393,7 @@ export class ShardDrainer {
       throw err
     }
     this.flights.shift()
+    if (this.returnsRetryAt !== undefined) this.returnsRetryAt = 0
     if (result.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')

@@ -1,9 +1,8 @@
 /**
  * What happens to an order after the sale: paid, cancelled by its buyer, or expired at its
  * payment deadline. Cancel and expiry give the unit back to the sale exactly once: `sold` goes down
- * in the same transaction as the status change (which only one caller can make), and the Redis
- * unit comes back through `returnUnit`, which is itself once-only, so a retry after a crash between
- * the two repairs Redis without returning twice.
+ * and the return is recorded (unit_returns) in the same transaction as the status change, which
+ * only one caller can make; the shard's owner applies the return to Redis, once.
  */
 import type { Logger } from 'pino'
 import type { Db } from '../db/knex'
@@ -12,7 +11,8 @@ import type { EventsRepository } from './events'
 import type { Order, OrderView, OrdersRepository } from './orders'
 import { orderView } from './orders'
 import type { SaleStateDeps } from './sale-state'
-import { returnUnit } from './sale-state'
+import { parseTicketId } from './tickets'
+import { recordReturns, signalReturns } from './unit-returns'
 import type { Reader } from './ticket-reader'
 
 export interface LifecycleDeps {
@@ -72,20 +72,25 @@ export async function expireOrder (deps: LifecycleDeps, id: number): Promise<Exp
   return after.status === 'expired' ? 'expired' : 'settled'
 }
 
+/**
+ * Ends an unpaid order. The status change, `sold` going down and the unit's return (the outbox)
+ * commit together, and only one caller's status change can succeed; the owner of the shard
+ * holding the unit then puts it back in the sale (src/domain/unit-returns.ts).
+ */
 async function endOrder (deps: LifecycleDeps, order: Order, to: 'cancelled' | 'expired'): Promise<Order> {
   if (order.status === 'pending_payment') {
-    await deps.db.transaction(async (trx) => {
-      if (await deps.orders.transition(order.id, to, trx)) {
-        await trx('seckill_events').where({ id: order.eventId }).andWhere('sold', '>', 0).decrement('sold', 1)
-      }
+    const holder = { eventId: order.eventId, shard: order.unitShard ?? parseTicketId(order.ticketId)?.shard ?? 0 }
+    const ended = await deps.db.transaction(async (trx) => {
+      if (!await deps.orders.transition(order.id, to, trx)) return false
+      await trx('seckill_events').where({ id: order.eventId }).andWhere('sold', '>', 0).decrement('sold', 1)
+      await recordReturns(trx, order.eventId, [{ shard: holder.shard, ticketId: order.ticketId, reason: to }])
+      return true
     })
-  }
-  const after = await deps.orders.findById(order.id) as Order
-  if (after.status === 'cancelled' || after.status === 'expired') {
-    const event = await deps.events.findById(after.eventId)
-    if (event !== undefined && await returnUnit(deps.sale, event, after.ticketId)) {
-      deps.log.info({ orderId: after.id, eventId: after.eventId, status: after.status }, 'unit returned to the sale')
+    if (ended) {
+      deps.log.info({ orderId: order.id, eventId: order.eventId, status: to }, 'order ended; its unit goes back to the sale')
+      // Best effort: a lost signal is found by the workers' next discovery round.
+      await signalReturns(deps.sale, [holder]).catch((err: unknown) => deps.log.warn({ err, orderId: order.id }, 'signalling a returned unit failed'))
     }
   }
-  return after
+  return await deps.orders.findById(order.id) as Order
 }

@@ -21,6 +21,8 @@ export interface Order {
   readonly createdAt: Date
   readonly expiresAt: Date | null
   readonly paidAt: Date | null
+  /** The shard whose stock the order's unit came from (null: the ticket's own shard). */
+  readonly unitShard: number | null
 }
 
 export interface OrderView {
@@ -45,9 +47,10 @@ interface OrderRow {
   created_at: Date
   expires_at: Date | null
   paid_at: Date | null
+  unit_shard: number | null
 }
 
-const COLUMNS = ['id', 'ticket_id', 'event_id', 'user_id', 'price_cents', 'status', 'created_at', 'expires_at', 'paid_at']
+const COLUMNS = ['id', 'ticket_id', 'event_id', 'user_id', 'price_cents', 'status', 'created_at', 'expires_at', 'paid_at', 'unit_shard']
 
 function toOrder (r: OrderRow): Order {
   return {
@@ -59,7 +62,8 @@ function toOrder (r: OrderRow): Order {
     status: r.status,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
-    paidAt: r.paid_at
+    paidAt: r.paid_at,
+    unitShard: r.unit_shard
   }
 }
 

@@ -137,6 +137,27 @@ export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<Sa
   return true
 }
 
+/**
+ * After `holder`'s owner applied a returned unit (its own gate reopened with it): the siblings learn
+ * at once that the holder can lend again, their gates reopen, and the sold-out announcement is
+ * withdrawn. The siblings' gates are still reopened from here, at their FIFO mark, not by their
+ * owners between their batches (see README, "Units that come back").
+ */
+export async function reopenSiblings (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>, holder: number): Promise<void> {
+  const siblings = shardRefs(event).filter((r) => r.shard !== holder)
+  if (siblings.length > 0) {
+    const k = deps.keys.shard({ eventId: event.id, shard: holder })
+    const [stock, pending] = await deps.redis.mget(k.stock, k.pending)
+    const free = Math.max(0, Number(stock ?? 0) - Number(pending ?? 0))
+    await Promise.all(siblings.map(async (r) => {
+      await deps.redis.hset(deps.keys.shard(r).peers, String(holder), free)
+      await reopenShard(deps.redis, deps.keys.shard(r))
+    }))
+  }
+  await deps.redis.del(deps.keys.event(event.id).soldOut)
+  await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:0`)
+}
+
 /** Reopens every shard's gate and withdraws the sold-out announcement (a unit came back). */
 export async function reopenSale (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<void> {
   await Promise.all(shardRefs(event).map(async (ref) => await reopenShard(deps.redis, deps.keys.shard(ref))))

@@ -182,6 +182,14 @@ export async function renewLease (redis: RedisClient, k: ShardKeys, token: strin
   return (await runScript(redis, 'renewLease', [k.lease], [token, ms])) === 1
 }
 
+/** Outcome of applying a returned unit (lua/applyReturn). */
+export const ApplyReturn = { LEASE_LOST: -1, NOTHING_HELD: 0, RETURNED: 1 } as const
+export type ApplyReturnResult = typeof ApplyReturn[keyof typeof ApplyReturn]
+
+export async function applyReturn (redis: RedisClient, k: ShardKeys, leaseToken: string, ticketId: string): Promise<ApplyReturnResult> {
+  return Number(await runScript(redis, 'applyReturn', [k.lease, k.reserved, k.stock, k.closed, k.rejectedAt, k.epochs, k.drained], [leaseToken, ticketId])) as ApplyReturnResult
+}
+
 export async function swapLease (redis: RedisClient, k: ShardKeys, provisional: string, token: string, ms: number): Promise<boolean> {
   return (await runScript(redis, 'swapLease', [k.lease], [provisional, token, ms])) === 1
 }

@@ -24,6 +24,8 @@
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  * | lost-below                                  | int    | positions up to this were handed out before Redis    |
  * |                                             |        | lost the shard (set by a rebuild)                    |
+ * | returns-due                                 | flag   | units came back to the sale (MySQL's unit_returns):  |
+ * |                                             |        | the owner applies them and reopens its gate          |
  *
  * The shard's buy queue lives under `<prefix>:q:{e<event>.<shard>}:buy:` in BullMQ's own layout
  * (`wait` and `active` lists of job ids, a hash per job, `marker`, `meta`, `events`). The ingress
@@ -54,6 +56,7 @@ export interface ShardKeys {
   readonly buyTokens: string
   readonly lease: string
   readonly lostBelow: string
+  readonly returnsDue: string
 }
 
 export interface EventKeys {
@@ -132,7 +135,8 @@ export function createKeySpace (prefix: string): KeySpace {
           rate: base + 'rate',
           buyTokens: base + 'buy-tokens',
           lease: base + 'lease',
-          lostBelow: base + 'lost-below'
+          lostBelow: base + 'lost-below',
+          returnsDue: base + 'returns-due'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         if (shardCache.size > 10_000) shardCache.clear()

@@ -25,6 +25,7 @@ export const SCRIPT_NAMES = [
   'warmShard',
   'closeShard',
   'reopenShard',
+  'applyReturn',
   'rotateRefresh',
   'renewLease',
   'releaseLease',

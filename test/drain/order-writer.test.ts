@@ -21,7 +21,7 @@ async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[
   return out
 }
 
-const winner = (eventId: number, qpos: number, userId: number): Winner => ({ qpos, userId: String(userId), ticketId: `${eventId}-0-${qpos}` })
+const winner = (eventId: number, qpos: number, userId: number): Winner => ({ qpos, userId: String(userId), ticketId: `${eventId}-0-${qpos}`, unitShard: 0 })
 
 async function idsInMysql (env: TestEnv, eventId: number): Promise<Map<string, string>> {
   const rows = await env.db('orders').where({ event_id: eventId }).select('id', 'ticket_id') as Array<{ id: number, ticket_id: string }>

@@ -94,3 +94,9 @@ export async function until (check: () => Promise<boolean>, ms: number, what: st
 export async function saleIdle (env: TestEnv, eventId: number, shards: number): Promise<boolean> {
   return await eventDecided(env, { id: eventId, shards })
 }
+
+/** True once every unit that came back to the event (unit_returns) has been applied by its shard's owner. */
+export async function returnsApplied (env: TestEnv, eventId: number): Promise<boolean> {
+  const row = await env.db('unit_returns').where({ event_id: eventId }).whereNull('applied_at').count({ n: '*' }).first() as { n: number | string }
+  return Number(row.n) === 0
+}

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { auditSale } from '../../src/audit/sale-audit'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
-import { createSale, pool, saleIdle, startTestService, until } from '../helpers/sale'
+import { createSale, pool, returnsApplied, saleIdle, startTestService, until } from '../helpers/sale'
 import type { Http } from '../helpers/sale'
 import type { Test } from '../helpers/tap-types'
 
@@ -68,6 +68,8 @@ t.test('orders: read, list, pay, cancel', async (t) => {
   const payCancelled = await http.request('POST', `/api/v1/orders/${other}/pay`, { token: env.token(12) })
   t.equal(payCancelled.status, 409)
   t.equal(payCancelled.body.code, 'ORDER_NOT_PAYABLE')
+  // The shard's owner puts the unit back between its batches.
+  await until(async () => await returnsApplied(env, eventId), 10_000, 'the return to be applied')
   t.equal((await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock)), '1', 'the unit came back once')
   await checks(t, env, eventId, ['I1', 'I2', 'I3', 'I4', 'I6'])
 })
@@ -130,6 +132,7 @@ t.test('pay and expiry race: each order ends paid or expired, units come back on
   t.equal(paid + expired, N, `every order paid (${paid}) or expired (${expired})`)
   const event = await env.db('seckill_events').first('sold').where({ id: eventId }) as { sold: number }
   t.equal(event.sold, paid, 'sold counts the paid orders only')
+  await until(async () => await returnsApplied(env, eventId), 10_000, 'the returns to be applied')
   t.equal(Number(await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock)), expired, 'a unit came back for each expired order, once')
   await checks(t, env, eventId, ['I1', 'I2', 'I3', 'I4', 'I6'])
 })

@@ -1,0 +1,55 @@
+/**
+ * Units that come back to a sale, and the one path they take (the stock-ownership rule).
+ *
+ * Whoever gives a unit back -- a buyer's cancel, a payment deadline, a drain batch that finds its
+ * winner already holds an order -- records the return in MySQL (`unit_returns`) inside the same
+ * transaction that changes (or finds) the order, then raises the `returns-due` flag of the shard
+ * holding the unit. Nobody else touches that shard's stock: its owner, between two batches (none in
+ * flight), reads the unapplied returns, applies each once its ticket is final (lua/applyReturn:
+ * the unit goes back to the stock, a new FIFO epoch, the gate reopens), stamps it applied, reopens
+ * the siblings' gates and withdraws the event's sold-out announcement.
+ *
+ * A lost flag (Redis down after the commit) delays a return, never loses it: workers also look for
+ * unapplied returns of the shards they own once per discovery round.
+ */
+import type { Knex } from 'knex'
+import type { ShardRef } from '../redis/keys'
+import type { SaleStateDeps } from './sale-state'
+
+export type ReturnReason = 'cancelled' | 'expired' | 'already_ordered'
+
+export interface UnitReturn {
+  readonly id: number
+  readonly ticketId: string
+  readonly reason: ReturnReason
+}
+
+/** Records returns inside the caller's transaction; a ticket's unit is recorded once. */
+export async function recordReturns (trx: Knex.Transaction, eventId: number, returns: ReadonlyArray<{ shard: number, ticketId: string, reason: ReturnReason }>): Promise<void> {
+  if (returns.length === 0) return
+  await trx('unit_returns').insert(returns.map((r) => ({ event_id: eventId, shard: r.shard, ticket_id: r.ticketId, reason: r.reason }))).onConflict('ticket_id').ignore()
+}
+
+/** Tells the shard holding the units that returns are due (after the recording transaction committed). */
+export async function signalReturns (deps: SaleStateDeps, refs: readonly ShardRef[]): Promise<void> {
+  await Promise.all(refs.map(async (ref) => await deps.redis.set(deps.keys.shard(ref).returnsDue, '1')))
+}
+
+/** Unapplied returns of one shard, oldest first. */
+export async function pendingReturns (db: Knex, ref: ShardRef): Promise<UnitReturn[]> {
+  const rows = await db('unit_returns').select('id', 'ticket_id', 'reason')
+    .whereNull('applied_at').andWhere({ event_id: ref.eventId, shard: ref.shard }).orderBy('id') as Array<{ id: number | string, ticket_id: string, reason: ReturnReason }>
+  return rows.map((r) => ({ id: Number(r.id), ticketId: r.ticket_id, reason: r.reason }))
+}
+
+export async function markApplied (db: Knex, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return
+  await db('unit_returns').whereIn('id', ids).whereNull('applied_at').update({ applied_at: db.raw('CURRENT_TIMESTAMP(3)') })
+}
+
+/** Shards of the given events with unapplied returns (one query per discovery round, for flags that were lost). */
+export async function shardsWithPendingReturns (db: Knex, eventIds: readonly number[]): Promise<ShardRef[]> {
+  if (eventIds.length === 0) return []
+  const rows = await db('unit_returns').distinct('event_id', 'shard').whereNull('applied_at').whereIn('event_id', eventIds) as Array<{ event_id: number | string, shard: number }>
+  return rows.map((r) => ({ eventId: Number(r.event_id), shard: Number(r.shard) }))
+}
