@@ -24,10 +24,9 @@ import type { StagePool } from './stage-pool'
 import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
 import { takeJobs } from '../src/redis/commands'
 import type { TakenJob } from '../src/redis/commands'
-import { declareSoldOutIfEmpty, reopenSiblings } from '../src/domain/sale-state'
-import { markApplied, pendingReturns } from '../src/domain/unit-returns'
-import { ApplyReturn, applyReturn } from '../src/redis/commands'
-import { parseTicketId, ticketIdPrefix } from '../src/domain/tickets'
+import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
+import { applyDueReturns } from './return-applier'
+import { ticketIdPrefix } from '../src/domain/tickets'
 import type { Knex } from 'knex'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 import { BatchPipeline } from './batch-pipeline'
@@ -308,51 +307,19 @@ export class ShardDrainer {
     return this.returnsDue
   }
 
-  /**
-   * Applies the units that came back to this shard, with no batch in flight (see
-   * src/domain/unit-returns.ts). A return whose ticket is still queued waits: its batch may be
-   * replayed and must find the unit reserved. When a unit came back, the gates reopen and every
-   * ingress is told.
-   */
+  /** Applies the units that came back to this shard; called with no batch in flight. */
   private async applyReturns (): Promise<void> {
     this.returnsDue = false
-    await this.deps.redis.del(this.k.returnsDue)
-    const due = await pendingReturns(this.deps.db, this.ref)
-    const done: number[] = []
-    let returned = 0
-    let waiting = false
-    for (const r of due) {
-      if (await this.ticketQueued(r.ticketId)) {
-        waiting = true
-        continue
-      }
-      const applied = await applyReturn(this.deps.redis, this.k, this.lease.token, r.ticketId)
-      if (applied === ApplyReturn.LEASE_LOST) {
-        this.running = false
-        this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
-        return
-      }
-      if (applied === ApplyReturn.RETURNED) returned++
-      done.push(r.id)
+    const outcome = await applyDueReturns(this.deps, this.ref, this.shards, this.lease.token)
+    if (outcome.leaseLost) {
+      this.running = false
+      this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
+      return
     }
-    await markApplied(this.deps.db, done)
     // Looked at again after the next landing, or soon (the ticket may be a sibling's); the
     // drain goes on meanwhile, since the batch that decides the ticket may be this shard's.
-    if (waiting) this.returnsRetryAt = Date.now() + RETURNS_RETRY_MS
-    if (returned > 0) {
-      this.deps.log.info({ shard: this.k.tag, returned }, 'units came back to the sale')
-      // This shard's gate reopened in the script; the siblings' gates reopen now (they may lend
-      // nothing, but their buyers can borrow the unit), then every ingress is told.
-      await reopenSiblings(this.deps, { id: this.ref.eventId, shards: this.shards }, this.ref.shard)
-    }
-  }
-
-  /** True while the ticket is undecided (its batch may still run or be replayed). */
-  private async ticketQueued (ticketId: string): Promise<boolean> {
-    const t = parseTicketId(ticketId)
-    if (t === undefined || t.kind !== 'queued') return false
-    const value = await this.deps.redis.hget(this.deps.keys.shard({ eventId: t.eventId, shard: t.shard }).tickets, String(t.qpos))
-    return value !== null && value.includes('|queued|')
+    if (outcome.waiting > 0) this.returnsRetryAt = Date.now() + RETURNS_RETRY_MS
+    if (outcome.returned > 0) this.deps.log.info({ shard: this.k.tag, returned: outcome.returned }, 'units came back to the sale')
   }
 
   /** When the oldest ticket waiting here was admitted (ms), for the lag gauge. */
