@@ -24,7 +24,7 @@
 import type { Knex } from 'knex'
 import type { KeySpace } from '../src/redis/keys'
 import type { RedisClient } from '../src/redis/scripts'
-import { Borrow, Reserve, borrowStock, finishTickets, reserveStock } from '../src/redis/commands'
+import { Borrow, Reserve, borrowStock, finishTickets, reserveStock, startEpoch } from '../src/redis/commands'
 import { signalReturns } from '../src/domain/unit-returns'
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
@@ -140,6 +140,16 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
           if (r === Borrow.NOW || r === Borrow.BEFORE) holding.set(t.qpos, { shard: sibling, local: false })
         })
       }
+    }
+  }
+  // Units borrowed from a sibling that got units back since this shard last looked may be such
+  // units: this shard's FIFO epoch ends before this batch (lua/startEpoch).
+  const lenders = [...new Set([...holding.values()].filter((h) => !h.local).map((h) => h.shard))]
+  if (lenders.length > 0) {
+    const gens = await Promise.all(lenders.map(async (s) => [s, Number(await deps.redis.get(deps.keys.shard({ eventId, shard: s }).returnsGen) ?? 0)] as const))
+    const boundary = (input.positions[0] ?? 1) - 1
+    if (await startEpoch(deps.redis, own, input.leaseToken, boundary, gens) === 'lease_lost') {
+      return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
     }
   }
   return { leaseLost: false, tickets, holding: [...holding], skipped, siblingsFree, reserveMs: performance.now() - t0 }

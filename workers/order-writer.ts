@@ -64,25 +64,32 @@ export async function writeOrders (db: Knex, eventId: number, winners: readonly 
       for (const w of winners) out.set(w.qpos, { kind: 'failed', reason: 'event_gone' })
       return out
     }
-    let fresh = withinRoom(winners, event, new Map(), out)
-    try {
-      await insert(trx, eventId, fresh, event, settings, out)
-    } catch (err) {
-      if ((err as { code?: string }).code !== DUPLICATE_KEY) throw err
-      // The failed statement was undone and the transaction goes on: the careful path.
+    const careful = async (): Promise<Winner[]> => {
       out.clear()
       const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
         .where({ event_id: eventId })
         .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
-      fresh = withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
-      await insert(trx, eventId, fresh, event, settings, out)
-      // Units of winners who already hold an order go back to the sale, recorded with this
-      // transaction; the shard holding each applies it between its batches.
-      await recordReturns(trx, eventId, winners.filter((w) => {
-        const r = out.get(w.qpos)
-        return r?.kind === 'failed' && r.reason === 'already_ordered'
-      }).map((w) => ({ shard: w.unitShard, ticketId: w.ticketId, reason: 'already_ordered' as const })))
+      return withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
     }
+    let fresh = withinRoom(winners, event, new Map(), out)
+    // Winners past the room MySQL has may be a replayed batch's, whose orders are written already
+    // (and counted in `sold`): look before refusing them.
+    const looked = fresh.length < winners.length
+    if (looked) fresh = await careful()
+    try {
+      await insert(trx, eventId, fresh, event, settings, out)
+    } catch (err) {
+      if ((err as { code?: string }).code !== DUPLICATE_KEY || looked) throw err
+      // The failed statement was undone and the transaction goes on: the careful path.
+      fresh = await careful()
+      await insert(trx, eventId, fresh, event, settings, out)
+    }
+    // Units of winners who already hold an order go back to the sale, recorded with this
+    // transaction; the shard holding each applies it between its batches.
+    await recordReturns(trx, eventId, winners.filter((w) => {
+      const r = out.get(w.qpos)
+      return r?.kind === 'failed' && r.reason === 'already_ordered'
+    }).map((w) => ({ shard: w.unitShard, ticketId: w.ticketId, reason: 'already_ordered' as const })))
     return out
   })
 }

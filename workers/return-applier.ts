@@ -1,6 +1,8 @@
 /**
  * The owner's half of a unit that comes back (src/domain/unit-returns.ts): with no batch of the
- * shard in flight, apply the shard's unapplied returns, each once, in the order they were recorded.
+ * shard in flight, apply the shard's unapplied returns, each once, in the order they were recorded,
+ * and reopen the shard's gate when a sibling got units back. The sold-out announcement is withdrawn
+ * by whichever owner reopens the last closed gate.
  *
  * Must never run while a batch of the shard is between reserve and finish: the new FIFO epoch
  * starts at the shard's FIFO mark, which is right only when every position reserved so far is
@@ -12,9 +14,9 @@ import type { Knex } from 'knex'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import type { RedisClient } from '../src/redis/scripts'
 import { ApplyReturn, applyReturn } from '../src/redis/commands'
-import { reopenSiblings } from '../src/domain/sale-state'
+import { reopenGate, shareFreeUnits, withdrawSoldOutIfOpen } from '../src/domain/sale-state'
 import { parseTicketId } from '../src/domain/tickets'
-import { markApplied, pendingReturns } from '../src/domain/unit-returns'
+import { markApplied, pendingReturns, signalReturns } from '../src/domain/unit-returns'
 
 export interface ReturnApplierDeps {
   readonly redis: RedisClient
@@ -51,7 +53,17 @@ export async function applyDueReturns (deps: ReturnApplierDeps, ref: ShardRef, s
     done.push(r.id)
   }
   await markApplied(deps.db, done)
-  if (returned > 0) await reopenSiblings(deps, { id: ref.eventId, shards }, ref.shard)
+  const event = { id: ref.eventId, shards }
+  if (returned > 0) {
+    // This gate reopened with the unit; siblings learn they can borrow it and reopen their own
+    // gates between their own batches.
+    await shareFreeUnits(deps, event, ref.shard)
+    await signalReturns(deps, Array.from({ length: shards }, (_, s) => s).filter((s) => s !== ref.shard).map((s) => ({ eventId: ref.eventId, shard: s })))
+  } else {
+    // Raised by a sibling that got units back: this gate reopens in a new epoch.
+    await reopenGate(deps, ref)
+  }
+  await withdrawSoldOutIfOpen(deps, event)
   return { leaseLost: false, returned, waiting }
 }
 

@@ -138,24 +138,40 @@ export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<Sa
 }
 
 /**
- * After `holder`'s owner applied a returned unit (its own gate reopened with it): the siblings learn
- * at once that the holder can lend again, their gates reopen, and the sold-out announcement is
- * withdrawn. The siblings' gates are still reopened from here, at their FIFO mark, not by their
- * owners between their batches (see README, "Units that come back").
+ * Reopens one shard's gate in a new FIFO epoch when it is closed or has turned buyers away. Only
+ * the shard's owner calls this, between its batches (none in flight), so the epoch starts exactly
+ * after the last position decided; a sibling that got a unit back raises this shard's returns-due
+ * flag instead of reopening it from outside.
  */
-export async function reopenSiblings (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>, holder: number): Promise<void> {
-  const siblings = shardRefs(event).filter((r) => r.shard !== holder)
-  if (siblings.length > 0) {
-    const k = deps.keys.shard({ eventId: event.id, shard: holder })
-    const [stock, pending] = await deps.redis.mget(k.stock, k.pending)
-    const free = Math.max(0, Number(stock ?? 0) - Number(pending ?? 0))
-    await Promise.all(siblings.map(async (r) => {
-      await deps.redis.hset(deps.keys.shard(r).peers, String(holder), free)
-      await reopenShard(deps.redis, deps.keys.shard(r))
-    }))
+export async function reopenGate (deps: SaleStateDeps, ref: ShardRef): Promise<boolean> {
+  const k = deps.keys.shard(ref)
+  const [closed, rejectedAt] = await deps.redis.mget(k.closed, k.rejectedAt)
+  if (closed === null && rejectedAt === null) return false
+  await reopenShard(deps.redis, k)
+  return true
+}
+
+/**
+ * Withdraws the event's sold-out announcement once no shard's gate is closed any more, and tells
+ * every ingress. Called by each owner after it reopened its gate: the last one to reopen withdraws
+ * it, so a buyer who sees the sale open again is never turned away by a gate still closed.
+ */
+export async function withdrawSoldOutIfOpen (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>): Promise<boolean> {
+  const closed = await Promise.all(shardRefs(event).map(async (ref) => await deps.redis.exists(deps.keys.shard(ref).closed)))
+  if (closed.some((c) => c === 1)) return false
+  if (await deps.redis.del(deps.keys.event(event.id).soldOut) === 1) {
+    await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:0`)
   }
-  await deps.redis.del(deps.keys.event(event.id).soldOut)
-  await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:0`)
+  return true
+}
+
+/** Tells siblings how many units `holder` can lend now, so their gates admit buyers for them. */
+export async function shareFreeUnits (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>, holder: number): Promise<void> {
+  const k = deps.keys.shard({ eventId: event.id, shard: holder })
+  const [stock, pending] = await deps.redis.mget(k.stock, k.pending)
+  const free = Math.max(0, Number(stock ?? 0) - Number(pending ?? 0))
+  await Promise.all(shardRefs(event).filter((r) => r.shard !== holder).map(async (r) =>
+    await deps.redis.hset(deps.keys.shard(r).peers, String(holder), free)))
 }
 
 /** Reopens every shard's gate and withdraws the sold-out announcement (a unit came back). */

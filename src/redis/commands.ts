@@ -187,7 +187,16 @@ export const ApplyReturn = { LEASE_LOST: -1, NOTHING_HELD: 0, RETURNED: 1 } as c
 export type ApplyReturnResult = typeof ApplyReturn[keyof typeof ApplyReturn]
 
 export async function applyReturn (redis: RedisClient, k: ShardKeys, leaseToken: string, ticketId: string): Promise<ApplyReturnResult> {
-  return Number(await runScript(redis, 'applyReturn', [k.lease, k.reserved, k.stock, k.closed, k.rejectedAt, k.epochs, k.drained], [leaseToken, ticketId])) as ApplyReturnResult
+  return Number(await runScript(redis, 'applyReturn', [k.lease, k.reserved, k.stock, k.closed, k.rejectedAt, k.epochs, k.drained, k.returnsGen], [leaseToken, ticketId])) as ApplyReturnResult
+}
+
+/**
+ * Starts a new FIFO epoch after `boundary` when a lender's returns-gen grew since this shard last
+ * looked (lua/startEpoch); true when one started, 'lease_lost' when the lease is not the caller's.
+ */
+export async function startEpoch (redis: RedisClient, k: ShardKeys, leaseToken: string, boundary: number, lenderGens: ReadonlyArray<readonly [number, number]>): Promise<boolean | 'lease_lost'> {
+  const r = Number(await runScript(redis, 'startEpoch', [k.lease, k.lenderGens, k.epochs, k.closed, k.rejectedAt], [leaseToken, boundary, ...lenderGens.flat()]))
+  return r < 0 ? 'lease_lost' : r === 1
 }
 
 export async function swapLease (redis: RedisClient, k: ShardKeys, provisional: string, token: string, ms: number): Promise<boolean> {

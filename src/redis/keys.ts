@@ -26,6 +26,9 @@
  * |                                             |        | lost the shard (set by a rebuild)                    |
  * | returns-due                                 | flag   | units came back to the sale (MySQL's unit_returns):  |
  * |                                             |        | the owner applies them and reopens its gate          |
+ * | returns-gen                                 | int    | units returned to this shard so far                  |
+ * | lender-gens                                 | hash   | sibling -> its returns-gen when this shard last      |
+ * |                                             |        | started an epoch for units it borrows from there     |
  *
  * The shard's buy queue lives under `<prefix>:q:{e<event>.<shard>}:buy:` in BullMQ's own layout
  * (`wait` and `active` lists of job ids, a hash per job, `marker`, `meta`, `events`). The ingress
@@ -57,6 +60,8 @@ export interface ShardKeys {
   readonly lease: string
   readonly lostBelow: string
   readonly returnsDue: string
+  readonly returnsGen: string
+  readonly lenderGens: string
 }
 
 export interface EventKeys {
@@ -136,7 +141,9 @@ export function createKeySpace (prefix: string): KeySpace {
           buyTokens: base + 'buy-tokens',
           lease: base + 'lease',
           lostBelow: base + 'lost-below',
-          returnsDue: base + 'returns-due'
+          returnsDue: base + 'returns-due',
+          returnsGen: base + 'returns-gen',
+          lenderGens: base + 'lender-gens'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         if (shardCache.size > 10_000) shardCache.clear()

@@ -26,6 +26,7 @@ export const SCRIPT_NAMES = [
   'closeShard',
   'reopenShard',
   'applyReturn',
+  'startEpoch',
   'rotateRefresh',
   'renewLease',
   'releaseLease',

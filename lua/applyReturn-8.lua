@@ -17,6 +17,8 @@
     KEYS[5] rejected-at  int   qseq at the first gate rejection of the current epoch
     KEYS[6] epochs       list  "<drained at reopen>:<rejected-at or empty>" per reopen
     KEYS[7] drained      int   highest queue position decided
+    KEYS[8] returns-gen  int   units returned here so far: a sibling that borrows after it grew
+                               starts a new epoch of its own (lua/startEpoch)
 
     ARGV[1] lease token of the caller
     ARGV[2] ticket id whose unit comes back
@@ -31,6 +33,7 @@ if redis.call('HDEL', KEYS[2], ARGV[2]) == 0 then
   return 0
 end
 redis.call('INCR', KEYS[3])
+redis.call('INCR', KEYS[8])
 local rejectedAt = redis.call('GET', KEYS[5]) or ''
 local drained = redis.call('GET', KEYS[7]) or '0'
 redis.call('RPUSH', KEYS[6], drained .. ':' .. rejectedAt)

@@ -1,0 +1,45 @@
+--[[
+  A shard's reserve stage borrowed units from siblings. If a lender got units back since this
+  shard last looked (its returns-gen grew), the borrowed unit may be one that came back, so this
+  shard starts a new FIFO epoch after `boundary` (the position before the batch: every position up
+  to it was reserved before, without that unit) and its gate reopens. Run by the shard's owner in
+  its reserve stage, which runs in batch order; fenced by the shard lease.
+
+  Input:
+    KEYS[1] lease        str   token of the shard's owner
+    KEYS[2] lender-gens  hash  sibling -> its returns-gen when last looked at
+    KEYS[3] epochs       list  "<decided up to>:<rejected-at or empty>" per epoch
+    KEYS[4] closed       flag  set when the event sold out
+    KEYS[5] rejected-at  int   qseq at the first gate rejection of the current epoch
+
+    ARGV[1] lease token of the caller
+    ARGV[2] boundary: the last queue position of the old epoch
+    ARGV[3..] pairs: lender shard, its returns-gen read after the borrow
+
+  Output: 1 a new epoch started, 0 nothing new, -1 the lease is not the caller's.
+]]
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+local newer = false
+for i = 3, #ARGV, 2 do
+  local seen = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > seen then
+    newer = true
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+if not newer then
+  return 0
+end
+-- Epoch boundaries never go back (a replayed batch starts at or after the last boundary).
+local boundary = tonumber(ARGV[2])
+local last = redis.call('LINDEX', KEYS[3], -1)
+if last then
+  local upTo = tonumber(string.match(last, '^([^:]*)'))
+  if upTo and upTo > boundary then boundary = upTo end
+end
+local rejectedAt = redis.call('GET', KEYS[5]) or ''
+redis.call('RPUSH', KEYS[3], boundary .. ':' .. rejectedAt)
+redis.call('DEL', KEYS[4], KEYS[5])
+return 1

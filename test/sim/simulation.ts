@@ -1,0 +1,262 @@
+/**
+ * Deterministic simulation of a sale's drain, in the manner of FoundationDB's and TigerBeetle's
+ * simulators: every scheduling decision -- which buyer arrives, which stage of which batch runs
+ * next, when an owner crashes or stalls and a new owner takes over, when a buyer pays, cancels or
+ * lets the deadline pass, when a returned unit is applied -- comes from one seeded random source,
+ * and every step is awaited before the next is chosen. The code under test is the real one: the
+ * admission script behind the real HTTP ingress, the drain's reserve/write/finish stages with the
+ * real Lua scripts and MySQL transactions, the fenced leases, the return applier and the order
+ * lifecycle. A run that breaks an invariant prints its seed; the same seed replays the same
+ * interleaving.
+ *
+ * After the random part the run settles: stalled owners wake up (and must change nothing), the
+ * current owners drain everything and apply every return, and new buyers arrive while units are
+ * left. Then the audit judges I1-I6, buying again must return the same ticket (I7), and the event
+ * must be able to retire: nothing undecided, `pending` never negative, no return left unapplied.
+ */
+import type { TestEnv } from '../helpers/env'
+import type { Http } from '../helpers/sale'
+import { acquireLease } from '../../src/domain/shard-lease'
+import type { Lease } from '../../src/domain/shard-lease'
+import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
+import type { DrainBatchInput, DrainDeps, Reservation, Written } from '../../workers/drain-batch'
+import { applyDueReturns } from '../../workers/return-applier'
+import { declareSoldOutIfEmpty, eventDecided } from '../../src/domain/sale-state'
+import { cancelOrder, expireOrder, payOrder } from '../../src/domain/order-lifecycle'
+import type { LifecycleDeps } from '../../src/domain/order-lifecycle'
+import { auditSale } from '../../src/audit/sale-audit'
+
+export interface SimContext {
+  readonly env: TestEnv
+  readonly http: Http
+  readonly lifecycle: LifecycleDeps
+}
+
+export interface SimResult {
+  readonly seed: number
+  readonly steps: number
+  readonly problems: readonly string[]
+  /** What happened, by kind, for the summary. */
+  readonly counts: Readonly<Record<string, number>>
+  /** Every step, in order (printed when one seed is replayed). */
+  readonly trace: readonly string[]
+}
+
+/** A small, fast, seeded generator (mulberry32). */
+export function rng (seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let x = s
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Flight {
+  readonly positions: number[]
+  readonly reservation: Reservation
+  written?: Written
+}
+
+interface Owner {
+  readonly shard: number
+  readonly lease: Lease
+  /** Next queue position this owner puts in a batch. */
+  next: number
+  flights: Flight[]
+}
+
+const PIPELINE = 3
+const MAX_BATCH = 3
+
+export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult> {
+  const { env, http } = ctx
+  const random = rng(seed)
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
+  const counts: Record<string, number> = {}
+  const trace: string[] = []
+  const count = (what: string, detail = ''): void => {
+    counts[what] = (counts[what] ?? 0) + 1
+    trace.push(detail === '' ? what : `${what} ${detail}`)
+  }
+  const problems: string[] = []
+
+  const shards = random() < 0.5 ? 1 : 2
+  const stock = 2 + Math.floor(random() * 4)
+  const eventId = await createEvent(ctx, stock, shards)
+  const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
+  const current: Array<Owner | undefined> = new Array(shards).fill(undefined)
+  const stale: Owner[] = []
+  let nextUser = seed * 1000 + 1
+  const buyers: string[] = []
+  const tickets = new Map<string, string>()
+  let owners = 0
+
+  const input = (o: Owner, positions: number[]): DrainBatchInput =>
+    ({ eventId, shard: o.shard, shards, leaseToken: o.lease.token, fence: o.lease.fence, positions, rate: 0 })
+  const k = (shard: number): ReturnType<TestEnv['keys']['shard']> => env.keys.shard({ eventId, shard })
+  const num = async (key: string): Promise<number> => Number(await env.redis.get(key) ?? 0)
+
+  const takeOver = async (shard: number): Promise<void> => {
+    await env.redis.del(k(shard).lease) // the previous lease ran out
+    const lease = await acquireLease(env.redis, env.db, k(shard), { eventId, shard }, `owner-${++owners}`, 600_000)
+    if (lease === undefined) throw new Error('lease not taken')
+    current[shard] = { shard, lease, next: await num(k(shard).drained) + 1, flights: [] }
+  }
+  for (let s = 0; s < shards; s++) await takeOver(s)
+
+  const buy = async (user: string): Promise<void> => {
+    const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
+    if (r.status !== 200 && r.status !== 202) { problems.push(`buy by ${user} answered ${r.status}`); return }
+    const id = String(r.body.data.ticket_id)
+    const before = tickets.get(user)
+    if (before !== undefined && before !== id) problems.push(`I7: buyer ${user} got ticket ${id} after ${before}`)
+    tickets.set(user, id)
+  }
+
+  /** Runs one stage of an owner's batches that may run now (each stage runs in batch order). */
+  const step = async (o: Owner): Promise<void> => {
+    const head = o.flights[0]
+    const writable = o.flights.find((f) => f.written === undefined)
+    if (head?.written !== undefined && (writable === undefined || random() < 0.5)) {
+      o.flights.shift()
+      const result = await finishBatch(deps, input(o, head.positions), head.reservation, head.written)
+      count(result.leaseLost ? 'stale finish refused' : 'finish', `${o.lease.token} [${head.positions.join(',')}] ${result.outcomes.map((x) => x.status).join(',')} stock ${result.stock}`)
+      if (result.leaseLost) o.flights = []
+      else if (result.stock === 0) await declareSoldOutIfEmpty(deps, { id: eventId, shards })
+      return
+    }
+    if (writable !== undefined) {
+      writable.written = await writeBatch(deps, input(o, writable.positions), writable.reservation)
+      count(writable.written.leaseLost ? 'stale write refused' : 'write', `${o.lease.token} [${writable.positions.join(',')}] ${writable.written.results.map(([q, w]) => `${q}:${w.kind === 'won' ? w.orderId : w.reason}`).join(',')}`)
+      if (writable.written.leaseLost) o.flights = o.flights.filter((f) => f !== writable)
+    }
+  }
+  const launch = async (o: Owner): Promise<boolean> => {
+    const qseq = await num(k(o.shard).qseq)
+    if (o.flights.length >= PIPELINE || o.next > qseq) return false
+    const n = 1 + Math.floor(random() * MAX_BATCH)
+    const positions = Array.from({ length: Math.min(n, qseq - o.next + 1) }, (_, i) => o.next + i)
+    o.next += positions.length
+    const reservation = await reserveBatch(deps, input(o, positions))
+    count(reservation.leaseLost ? 'stale reserve refused' : 'reserve', `${o.lease.token} shard ${o.shard} [${positions.join(',')}] holding ${reservation.holding.map(([q, h]) => `${q}@${h.shard}`).join(',')}`)
+    if (!reservation.leaseLost) o.flights.push({ positions, reservation })
+    return true
+  }
+  const apply = async (o: Owner): Promise<void> => {
+    const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
+    count(r.leaseLost ? 'stale apply refused' : 'apply', `${o.lease.token} returned ${r.returned} waiting ${r.waiting}`)
+    if (r.returned > 0) count('unit returned')
+  }
+  const liveOrders = async (): Promise<Array<{ id: number, user_id: number | string, status: string }>> =>
+    await env.db('orders').select('id', 'user_id', 'status').where({ event_id: eventId }).orderBy('id')
+
+  const steps = 40 + Math.floor(random() * 80)
+  for (let i = 0; i < steps; i++) {
+    const shard = Math.floor(random() * shards)
+    const o = current[shard] as Owner
+    const roll = random()
+    if (roll < 0.22) {
+      const user = String(nextUser++)
+      buyers.push(user)
+      await buy(user)
+      count('buy', `${user} -> ${tickets.get(user) ?? '?'}`)
+    } else if (roll < 0.27 && buyers.length > 0) {
+      await buy(pick(buyers))
+      count('buy again')
+    } else if (roll < 0.42) {
+      if (!await launch(o)) await step(o)
+    } else if (roll < 0.60) {
+      await step(o)
+    } else if (roll < 0.66) {
+      if (o.flights.length === 0) await apply(o)
+    } else if (roll < 0.70) {
+      // The owner dies at a stage boundary: its batches in flight vanish; a new owner replays.
+      await takeOver(shard)
+      count('crash', `shard ${shard} -> ${current[shard]?.lease.token ?? ''}`)
+    } else if (roll < 0.74) {
+      // The owner stalls; its lease runs out and a new owner takes over. It may wake up later.
+      stale.push(o)
+      await takeOver(shard)
+      count('stall', `${o.lease.token} -> ${current[shard]?.lease.token ?? ''}`)
+    } else if (roll < 0.80 && stale.length > 0) {
+      const s = pick(stale)
+      if (random() < 0.5 || !await launch(s)) await step(s)
+      count('stale owner wakes')
+    } else if (roll < 0.92) {
+      const orders = await liveOrders()
+      const order = orders.length > 0 ? pick(orders) : undefined
+      if (order !== undefined) {
+        const reader = { userId: String(order.user_id), isAdmin: false }
+        const what = random()
+        const done = what < 0.4
+          ? await payOrder(ctx.lifecycle, order.id, reader).then(() => 'pay', () => 'pay refused')
+          : what < 0.75
+            ? await cancelOrder(ctx.lifecycle, order.id, reader).then(() => 'cancel', () => 'cancel refused')
+            : await env.db('orders').where({ id: order.id }).update({ expires_at: new Date(Date.now() - 1000) })
+              .then(async () => await expireOrder(ctx.lifecycle, order.id))
+        count(done, `order ${order.id} of ${String(order.user_id)}`)
+      }
+    } else {
+      await step(o)
+    }
+  }
+
+  // Settle: stalled owners wake and run what they had (all refused), current owners drain all.
+  for (const s of stale) {
+    while (s.flights.length > 0 || await launch(s)) await step(s)
+  }
+  const drainAll = async (): Promise<void> => {
+    for (let round = 0; round < 200; round++) {
+      let busy = false
+      for (const o of current as Owner[]) {
+        if (o.flights.length > 0) { await step(o); busy = true } else if (await launch(o)) busy = true
+        else {
+          const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
+          if (r.returned > 0 || r.waiting > 0) busy = true
+        }
+      }
+      if (!busy) return
+    }
+    problems.push('the drain did not settle in 200 rounds')
+  }
+  await drainAll()
+  // Units left (returns, or never sold): new buyers come while any is left, as a crowd would.
+  for (let round = 0; round < 3 * stock; round++) {
+    const left = (await Promise.all(Array.from({ length: shards }, async (_, s) => await num(k(s).stock)))).reduce((a, b) => a + b, 0)
+    if (left === 0) break
+    const user = String(nextUser++)
+    await buy(user)
+    await drainAll()
+  }
+
+  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
+  for (const c of audit.checks) if (!c.ok) problems.push(`${c.id}: ${c.detail}`)
+  for (const [user, id] of tickets) {
+    const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
+    if (String(r.body?.data?.ticket_id) !== id) problems.push(`I7: buyer ${user} asked again and got ${String(r.body?.data?.ticket_id)}, not ${id}`)
+  }
+  for (let s = 0; s < shards; s++) {
+    const pending = await num(k(s).pending)
+    if (pending < 0) problems.push(`shard ${s}: pending ${pending}`)
+  }
+  if (!await eventDecided(env, { id: eventId, shards })) problems.push('the event cannot retire: tickets left undecided')
+  const unapplied = await env.db('unit_returns').where({ event_id: eventId }).whereNull('applied_at').count({ n: '*' }).first() as { n: number | string }
+  if (Number(unapplied.n) > 0) problems.push(`${String(unapplied.n)} returned units never applied`)
+  for (const o of current as Owner[]) await env.redis.del(k(o.shard).lease)
+  return { seed, steps, problems, counts, trace }
+}
+
+async function createEvent (ctx: SimContext, stock: number, shards: number): Promise<number> {
+  const admin = ctx.env.token(1, 'admin')
+  const product = await ctx.http.request('POST', '/api/v1/admin/products', { token: admin, body: { title: 'Sim', price_cents: 100 } })
+  const start = Date.now() - 1000
+  const event = await ctx.http.request('POST', '/api/v1/admin/events', {
+    token: admin,
+    body: { product_id: product.body.data.id, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString() }
+  })
+  if (event.status !== 201) throw new Error(`create event: ${event.status}`)
+  return event.body.data.id as number
+}
