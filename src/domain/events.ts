@@ -1,6 +1,8 @@
 /**
  * Sale events: the repository over `seckill_events` and the rules of an event's window.
  */
+import { raiseFence } from '../db/shard-fences'
+import type { ShardRef } from '../redis/keys'
 import type { Knex } from 'knex'
 import type { Db } from '../db/knex'
 import { badRequest } from './errors'
@@ -130,10 +132,15 @@ export function eventsRepository (db: Db) {
       return { items: rows.map(toEvent), total: Number(count?.n ?? 0) }
     },
 
-    /** Ticket ids of the event's orders, and whether each still holds a unit (pending or paid). */
-    async orderTickets (id: number): Promise<Array<{ ticketId: string, live: boolean }>> {
-      const rows = await db('orders').select('ticket_id', 'status').where({ event_id: id }) as Array<{ ticket_id: string, status: string }>
-      return rows.map((r) => ({ ticketId: r.ticket_id, live: (LIVE_ORDER_STATUSES as readonly string[]).includes(r.status) }))
+    /** Ticket ids of the event's orders, whether each still holds a unit (pending or paid), and the shard it came from. */
+    async orderTickets (id: number): Promise<Array<{ ticketId: string, live: boolean, unitShard: number | null }>> {
+      const rows = await db('orders').select('ticket_id', 'status', 'unit_shard').where({ event_id: id }) as Array<{ ticket_id: string, status: string, unit_shard: number | null }>
+      return rows.map((r) => ({ ticketId: r.ticket_id, live: (LIVE_ORDER_STATUSES as readonly string[]).includes(r.status), unitShard: r.unit_shard }))
+    },
+
+    /** Raises a shard's fencing number (a rebuild fences out the owner of the lost state). */
+    async raiseFence (ref: ShardRef): Promise<number> {
+      return await raiseFence(db, ref)
     },
 
     /** Records that the event's sale state went into Redis (the first time only). */

@@ -16,11 +16,15 @@ export interface SaleStateDeps {
 }
 
 /** Where MySQL's orders of an event are, to rebuild shards that Redis lost. */
-export type OrderTickets = (eventId: number) => Promise<Array<{ ticketId: string, live: boolean }>>
+export type OrderTickets = (eventId: number) => Promise<Array<{ ticketId: string, live: boolean, unitShard: number | null }>>
 
 /** What MySQL knows of a sale's past, for warm-ups that may be rebuilds (the events repository). */
 export interface SaleHistory {
   readonly orderTickets: OrderTickets
+  /** The event as MySQL has it now (read again after fencing). */
+  readonly findById: (eventId: number) => Promise<SaleEvent | undefined>
+  /** Raises a shard's fencing number: from then on its former owner commits nothing. */
+  readonly raiseFence: (ref: ShardRef) => Promise<number>
   /** Records the first warm-up, so a later one that finds Redis empty knows it is a rebuild. */
   readonly markWarmed: (eventId: number) => Promise<void>
 }
@@ -49,14 +53,33 @@ function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
  * tickets at or under that floor whose state is gone read as failed, `lost_in_redis`). So a ticket
  * id is never handed out twice. Its orders' units are marked held again.
  */
-export async function warmEvent (deps: SaleStateDeps, event: SaleEvent, history?: SaleHistory): Promise<number> {
-  const stocks = await shardStocks(deps, event)
-  const missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
+export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?: SaleHistory): Promise<number> {
+  let event = given
+  let stocks = await shardStocks(deps, event)
+  let missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
   if (missing.length === 0) return 0
-  const surviving = stocks.reduce<number>((a, s) => a + (s ?? 0), 0)
+  if (history !== undefined && event.warmedAt !== null) {
+    // A rebuild: the lost shards' former owners may have batches between reserve and commit.
+    // Fence them out first (the raise waits for a write in flight to commit), then read `sold`.
+    for (const ref of missing) await history.raiseFence(ref)
+    event = await history.findById(event.id) ?? event
+    stocks = await shardStocks(deps, event)
+    missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
+    if (missing.length === 0) return 0
+  }
+  const orders = event.sold > 0 || missing.length < event.shards ? await history?.orderTickets(event.id) ?? [] : []
+  // Units the surviving shards account for: their unreserved stock, and units they hold for
+  // tickets with no live order (a batch not yet written, or a return not yet applied), which
+  // MySQL's `sold` does not count.
+  const live = new Set(orders.filter((o) => o.live).map((o) => o.ticketId))
+  let surviving = 0
+  for (const ref of shardRefs(event)) {
+    if (stocks[ref.shard] === undefined) continue
+    surviving += stocks[ref.shard] ?? 0
+    for (const id of await deps.redis.hkeys(deps.keys.shard(ref).reserved)) if (!live.has(id)) surviving++
+  }
   const left = Math.max(0, event.stock - event.sold - surviving)
   const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)
-  const orders = event.sold > 0 || missing.length < event.shards ? await history?.orderTickets(event.id) ?? [] : []
   const floor = history !== undefined && event.warmedAt !== null ? rebuildFloor(event, Date.now()) : 0
   const marks = new Array<number>(event.shards).fill(0)
   const held: string[][] = Array.from({ length: event.shards }, () => [])
@@ -64,7 +87,10 @@ export async function warmEvent (deps: SaleStateDeps, event: SaleEvent, history?
     const ref = parseTicketId(o.ticketId)
     if (ref === undefined || ref.kind !== 'queued' || ref.shard >= event.shards) continue
     marks[ref.shard] = Math.max(marks[ref.shard] ?? 0, ref.qpos)
-    if (o.live) held[ref.shard]?.push(o.ticketId)
+    // The unit is held where it was reserved (a sibling it borrowed from, maybe); only a rebuilt
+    // shard needs the mark again.
+    const holder = o.unitShard ?? ref.shard
+    if (o.live && stocks[holder] === undefined) held[holder]?.push(o.ticketId)
   }
   const results = await Promise.all(missing.map(async (ref) => {
     const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)

@@ -12,7 +12,7 @@ export async function simulate (seeds: readonly number[], onResult?: (r: SimResu
   const config = loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' })
   const service = await startService(config, createLogger(config.logLevel, 'sim'))
   try {
-    const ctx: SimContext = { env, http: httpClient(service.address as string), lifecycle: service.runtime.lifecycle }
+    const ctx: SimContext = { env, http: httpClient(service.address as string), lifecycle: service.runtime.lifecycle, events: service.runtime.events }
     const results: SimResult[] = []
     for (const seed of seeds) {
       const r = await runSeed(ctx, seed)

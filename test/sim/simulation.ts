@@ -21,7 +21,10 @@ import type { Lease } from '../../src/domain/shard-lease'
 import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
 import type { DrainBatchInput, DrainDeps, Reservation, Written } from '../../workers/drain-batch'
 import { applyDueReturns } from '../../workers/return-applier'
-import { declareSoldOutIfEmpty, eventDecided } from '../../src/domain/sale-state'
+import { declareSoldOutIfEmpty, eventDecided, warmEvent } from '../../src/domain/sale-state'
+import { allShardKeys } from '../../src/redis/keys'
+import { reconcileEvent } from '../../src/domain/reconciler'
+import type { EventsRepository } from '../../src/domain/events'
 import { cancelOrder, expireOrder, payOrder } from '../../src/domain/order-lifecycle'
 import type { LifecycleDeps } from '../../src/domain/order-lifecycle'
 import { auditSale } from '../../src/audit/sale-audit'
@@ -30,6 +33,7 @@ export interface SimContext {
   readonly env: TestEnv
   readonly http: Http
   readonly lifecycle: LifecycleDeps
+  readonly events: EventsRepository
 }
 
 export interface SimResult {
@@ -66,6 +70,8 @@ interface Owner {
   /** Next queue position this owner puts in a batch. */
   next: number
   flights: Flight[]
+  /** A stage was refused: the owner knows it lost the shard and stops, as the drainer does. */
+  lost: boolean
 }
 
 const PIPELINE = 3
@@ -80,6 +86,7 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
   const count = (what: string, detail = ''): void => {
     counts[what] = (counts[what] ?? 0) + 1
     trace.push(detail === '' ? what : `${what} ${detail}`)
+    if (process.env.SIM_TRACE === '1') process.stderr.write(`${trace[trace.length - 1] ?? ''}\n`)
   }
   const problems: string[] = []
 
@@ -103,7 +110,7 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
     await env.redis.del(k(shard).lease) // the previous lease ran out
     const lease = await acquireLease(env.redis, env.db, k(shard), { eventId, shard }, `owner-${++owners}`, 600_000)
     if (lease === undefined) throw new Error('lease not taken')
-    current[shard] = { shard, lease, next: await num(k(shard).drained) + 1, flights: [] }
+    current[shard] = { shard, lease, next: await num(k(shard).drained) + 1, flights: [], lost: false }
   }
   for (let s = 0; s < shards; s++) await takeOver(s)
 
@@ -124,25 +131,26 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
       o.flights.shift()
       const result = await finishBatch(deps, input(o, head.positions), head.reservation, head.written)
       count(result.leaseLost ? 'stale finish refused' : 'finish', `${o.lease.token} [${head.positions.join(',')}] ${result.outcomes.map((x) => x.status).join(',')} stock ${result.stock}`)
-      if (result.leaseLost) o.flights = []
+      if (result.leaseLost) { o.flights = []; o.lost = true }
       else if (result.stock === 0) await declareSoldOutIfEmpty(deps, { id: eventId, shards })
       return
     }
     if (writable !== undefined) {
       writable.written = await writeBatch(deps, input(o, writable.positions), writable.reservation)
       count(writable.written.leaseLost ? 'stale write refused' : 'write', `${o.lease.token} [${writable.positions.join(',')}] ${writable.written.results.map(([q, w]) => `${q}:${w.kind === 'won' ? w.orderId : w.reason}`).join(',')}`)
-      if (writable.written.leaseLost) o.flights = o.flights.filter((f) => f !== writable)
+      if (writable.written.leaseLost) { o.flights = []; o.lost = true }
     }
   }
   const launch = async (o: Owner): Promise<boolean> => {
     const qseq = await num(k(o.shard).qseq)
-    if (o.flights.length >= PIPELINE || o.next > qseq) return false
+    if (o.lost || o.flights.length >= PIPELINE || o.next > qseq) return false
     const n = 1 + Math.floor(random() * MAX_BATCH)
     const positions = Array.from({ length: Math.min(n, qseq - o.next + 1) }, (_, i) => o.next + i)
     o.next += positions.length
     const reservation = await reserveBatch(deps, input(o, positions))
     count(reservation.leaseLost ? 'stale reserve refused' : 'reserve', `${o.lease.token} shard ${o.shard} [${positions.join(',')}] holding ${reservation.holding.map(([q, h]) => `${q}@${h.shard}`).join(',')}`)
     if (!reservation.leaseLost) o.flights.push({ positions, reservation })
+    else o.lost = true
     return true
   }
   const apply = async (o: Owner): Promise<void> => {
@@ -185,6 +193,30 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
       const s = pick(stale)
       if (random() < 0.5 || !await launch(s)) await step(s)
       count('stale owner wakes')
+    } else if (roll < 0.815) {
+      // Redis loses the shard (a restart without persistence, one Cluster node, or all of it);
+      // a worker rebuilds it from MySQL, owners take over. Tickets lost read failed, their buyers
+      // may buy again and get new tickets.
+      const lost = random() < 0.5 ? [shard] : Array.from({ length: shards }, (_, i) => i)
+      for (const s of lost) await env.redis.del(...allShardKeys(k(s)))
+      if (lost.length === shards) await env.redis.del(env.keys.event(eventId).soldOut)
+      tickets.clear()
+      const event = await ctx.events.findById(eventId)
+      if (event === undefined) throw new Error('event gone')
+      await warmEvent(env, event, ctx.events)
+      for (const s of lost) {
+        stale.push(current[s] as Owner)
+        await takeOver(s)
+      }
+      count('redis loss', `shards ${lost.join(',')}`)
+    } else if (roll < 0.83) {
+      // Every owner dies; the reconciler runs before anyone takes the shards again.
+      for (let s = 0; s < shards; s++) await env.redis.del(k(s).lease)
+      const event = await ctx.events.findById(eventId)
+      if (event === undefined) throw new Error('event gone')
+      const report = await reconcileEvent({ ...env, events: ctx.events }, event)
+      for (let s = 0; s < shards; s++) await takeOver(s)
+      count('reconcile', JSON.stringify(report))
     } else if (roll < 0.92) {
       const orders = await liveOrders()
       const order = orders.length > 0 ? pick(orders) : undefined
