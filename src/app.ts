@@ -53,8 +53,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const { config, log } = rt
   const state: HealthState = { shuttingDown: false }
   const sale = { redis: rt.redis, keys: rt.keys }
-  const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log })
   const rejections = new RejectionLog(rt.redis, rt.keys, log)
+  const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log, beforeReopen: async () => { await rejections.flush() } })
   const catalogCache = new CatalogCache(config.catalogCacheMs)
   const bus = new OutcomeBus(rt.connect('outcomes'), rt.keys, {
     onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },

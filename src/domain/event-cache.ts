@@ -24,6 +24,9 @@ export interface EventCacheDeps {
   readonly sale: SaleStateDeps
   readonly ttlMs: number
   readonly log: Logger
+  /** Runs before a sold-out flag is dropped on a refresh: buyers answered sold_out from it are
+   *  written down first (the rejection log), so asking again returns the same answer. */
+  readonly beforeReopen?: (id: number) => Promise<void>
 }
 
 export class EventCache {
@@ -71,6 +74,8 @@ export class EventCache {
     if (value.holders === undefined && await isDeclaredSoldOut(this.deps.sale, id)) {
       value.holders = await loadHolders(this.deps.sale, event)
     } else if (value.holders !== undefined && !await isDeclaredSoldOut(this.deps.sale, id)) {
+      // The announcement is gone without a message (Redis lost it, or the message was missed).
+      await this.deps.beforeReopen?.(id)
       value.holders = undefined
     }
     this.remember(id, value)

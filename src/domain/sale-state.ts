@@ -96,6 +96,9 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
     const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)
     const k = deps.keys.shard(ref)
     const warmed = await warmShard(deps.redis, k, units[ref.shard] ?? 0, siblings, marks[ref.shard] ?? 0, floor)
+    // Units a rebuilt shard can lend may be ones its lost tickets had been promised: for borrowers
+    // this is like units coming back, so its returns-gen moves past any value seen before.
+    if (warmed && floor > 0) await deps.redis.set(k.returnsGen, floor)
     const ids = held[ref.shard] ?? []
     for (let i = 0; warmed && i < ids.length; i += 1000) {
       await deps.redis.hset(k.reserved, Object.fromEntries(ids.slice(i, i + 1000).map((id) => [id, '1'])))
@@ -103,6 +106,12 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
     return warmed
   }))
   if (event.warmedAt === null) await history?.markWarmed(event.id)
+  else if (left > 0 && results.some((warmed) => warmed)) {
+    // A rebuild put units back where Redis had lost them: a sold-out announcement made before the
+    // loss is stale, and every ingress must stop answering sold_out from it.
+    await deps.redis.del(deps.keys.event(event.id).soldOut)
+    await deps.redis.publish(deps.keys.eventStateChannel, `${event.id}:0`)
+  }
   return results.filter((warmed) => warmed).length
 }
 

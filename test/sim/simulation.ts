@@ -264,12 +264,13 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
     await drainAll()
   }
 
-  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
-  for (const c of audit.checks) if (!c.ok) problems.push(`${c.id}: ${c.detail}`)
   for (const [user, id] of tickets) {
     const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
     if (String(r.body?.data?.ticket_id) !== id) problems.push(`I7: buyer ${user} asked again and got ${String(r.body?.data?.ticket_id)}, not ${id}`)
   }
+  await drainAll()
+  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
+  for (const c of audit.checks) if (!c.ok) problems.push(`${c.id}: ${c.detail}`)
   for (let s = 0; s < shards; s++) {
     const pending = await num(k(s).pending)
     if (pending < 0) problems.push(`shard ${s}: pending ${pending}`)
