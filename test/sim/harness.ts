@@ -8,7 +8,7 @@ import type { SimContext, SimResult } from './simulation'
 import { runSeed } from './simulation'
 
 export async function simulate (seeds: readonly number[], onResult?: (r: SimResult) => void): Promise<SimResult[]> {
-  const { env, dispose } = await isolatedEnv({ GATE_OVERBOOK: '1.5', LOG_LEVEL: 'fatal' })
+  const { env, dispose } = await isolatedEnv({ GATE_OVERBOOK: '1.5', LOG_LEVEL: 'fatal', EVENT_CACHE_MS: '0' })
   const config = loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' })
   const service = await startService(config, createLogger(config.logLevel, 'sim'))
   try {

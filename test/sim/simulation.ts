@@ -269,6 +269,14 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
     if (String(r.body?.data?.ticket_id) !== id) problems.push(`I7: buyer ${user} asked again and got ${String(r.body?.data?.ticket_id)}, not ${id}`)
   }
   await drainAll()
+  if (process.env.SIM_TRACE === '2') {
+    for (let sh = 0; sh < shards; sh++) {
+      const kk = k(sh)
+      process.stderr.write(`shard ${sh}: stock ${await num(kk.stock)} pending ${await num(kk.pending)} closed ${String(await env.redis.get(kk.closed))} rejAt ${String(await env.redis.get(kk.rejectedAt))} peers ${JSON.stringify(await env.redis.hgetall(kk.peers))} reserved ${JSON.stringify(await env.redis.hkeys(kk.reserved))} qseq ${await num(kk.qseq)} drained ${await num(kk.drained)}\n`)
+    }
+    process.stderr.write(`orders ${JSON.stringify(await env.db('orders').select('id', 'ticket_id', 'status', 'unit_shard').where({ event_id: eventId }))}\n`)
+    process.stderr.write(`soldOut ${String(await env.redis.get(env.keys.event(eventId).soldOut))} returns ${JSON.stringify(await env.db('unit_returns').where({ event_id: eventId }))}\n`)
+  }
   const audit = await auditSale(env.db, env.redis, env.keys, eventId)
   for (const c of audit.checks) if (!c.ok) problems.push(`${c.id}: ${c.detail}`)
   for (let s = 0; s < shards; s++) {
