@@ -26,6 +26,8 @@
   Output: 1 returned now, 0 nothing held for it (returned before, or lost with Redis and rebuilt
   from MySQL, which counts it already), -1 the lease is not the caller's.
 ]]
+--@include "startEpochAt.lua"
+
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
@@ -34,8 +36,5 @@ if redis.call('HDEL', KEYS[2], ARGV[2]) == 0 then
 end
 redis.call('INCR', KEYS[3])
 redis.call('INCR', KEYS[8])
-local rejectedAt = redis.call('GET', KEYS[5]) or ''
-local drained = redis.call('GET', KEYS[7]) or '0'
-redis.call('RPUSH', KEYS[6], drained .. ':' .. rejectedAt)
-redis.call('DEL', KEYS[4], KEYS[5])
+startEpochAt(KEYS[6], KEYS[4], KEYS[5], tonumber(redis.call('GET', KEYS[7]) or '0'))
 return 1

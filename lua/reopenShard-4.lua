@@ -12,8 +12,7 @@
 
   Output: number of epochs so far
 ]]
-local rejectedAt = redis.call('GET', KEYS[2]) or ''
-local drained = redis.call('GET', KEYS[4]) or '0'
-local n = redis.call('RPUSH', KEYS[3], drained .. ':' .. rejectedAt)
-redis.call('DEL', KEYS[1], KEYS[2])
-return n
+--@include "startEpochAt.lua"
+
+startEpochAt(KEYS[3], KEYS[1], KEYS[2], tonumber(redis.call('GET', KEYS[4]) or '0'))
+return redis.call('LLEN', KEYS[3])

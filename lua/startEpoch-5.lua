@@ -18,6 +18,8 @@
 
   Output: 1 a new epoch started, 0 nothing new, -1 the lease is not the caller's.
 ]]
+--@include "startEpochAt.lua"
+
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
@@ -32,14 +34,5 @@ end
 if not newer then
   return 0
 end
--- Epoch boundaries never go back (a replayed batch starts at or after the last boundary).
-local boundary = tonumber(ARGV[2])
-local last = redis.call('LINDEX', KEYS[3], -1)
-if last then
-  local upTo = tonumber(string.match(last, '^([^:]*)'))
-  if upTo and upTo > boundary then boundary = upTo end
-end
-local rejectedAt = redis.call('GET', KEYS[5]) or ''
-redis.call('RPUSH', KEYS[3], boundary .. ':' .. rejectedAt)
-redis.call('DEL', KEYS[4], KEYS[5])
+startEpochAt(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[2]))
 return 1

@@ -53,7 +53,9 @@ function loadScripts (): Map<ScriptName, LoadedScript> {
     if (m === null) continue
     const name = m[1] as ScriptName
     if (!SCRIPT_NAMES.includes(name)) throw new Error(`lua/${file}: not a known script`)
-    const lua = readFileSync(join(dir, file), 'utf8')
+    // `--@include "<file>"` lines take in a shared snippet from lua/includes/.
+    const lua = readFileSync(join(dir, file), 'utf8').replace(/^--@include "([A-Za-z0-9_-]+\.lua)"$/gm,
+      (_line, inc: string) => readFileSync(join(dir, 'includes', inc), 'utf8'))
     const version = createHash('sha1').update(lua).digest('hex').slice(0, 8)
     found.set(name, { command: `sk_${name}_${version}`, numberOfKeys: Number(m[2]), lua })
   }
