@@ -6,7 +6,7 @@ import { validateNewEvent, windowStatus } from './events'
 import type { NewProduct, Product, ProductFilter, ProductSortField, ProductsRepository } from './products'
 import { DomainError, notFound } from './errors'
 import type { SaleStateDeps } from './sale-state'
-import { clearEvent, remainingUnits, shardStocks, warmEvent } from './sale-state'
+import { clearEvent, isDeclaredSoldOut, remainingUnits, shardStocks, warmEvent } from './sale-state'
 import type { Page, PageRequest } from './orders'
 import type { CatalogCache } from './catalog-cache'
 
@@ -154,7 +154,11 @@ export async function getEvent (deps: CatalogDeps, id: number, now = Date.now())
 export async function eventView (deps: CatalogDeps, event: SaleEvent, now: number): Promise<EventView> {
   const remaining = await remainingUnits(deps.sale, event) ?? Math.max(0, event.stock - event.sold)
   const window = windowStatus(event, now)
-  const status: EventStatus = window === 'active' && remaining === 0 ? 'sold_out' : window
+  // A unit that came back shows in `remaining` at once, but the sale reads sold out until every
+  // shard's gate has reopened and the announcement is withdrawn: until then buyers are still
+  // answered sold_out.
+  const soldOut = window === 'active' && (remaining === 0 || await isDeclaredSoldOut(deps.sale, event.id))
+  const status: EventStatus = soldOut ? 'sold_out' : window
   return {
     id: event.id,
     product_id: event.productId,
