@@ -2,6 +2,7 @@
  * Sale events: the repository over `seckill_events` and the rules of an event's window.
  */
 import { raiseFence } from '../db/shard-fences'
+import { recordReturns } from './unit-returns'
 import type { ShardRef } from '../redis/keys'
 import type { Knex } from 'knex'
 import type { Db } from '../db/knex'
@@ -136,6 +137,13 @@ export function eventsRepository (db: Db) {
     async orderTickets (id: number): Promise<Array<{ ticketId: string, live: boolean, unitShard: number | null }>> {
       const rows = await db('orders').select('ticket_id', 'status', 'unit_shard').where({ event_id: id }) as Array<{ ticket_id: string, status: string, unit_shard: number | null }>
       return rows.map((r) => ({ ticketId: r.ticket_id, live: (LIVE_ORDER_STATUSES as readonly string[]).includes(r.status), unitShard: r.unit_shard }))
+    },
+
+    /** Records units that surviving shards hold for tickets Redis lost (they come back to the sale). */
+    async recordLostUnits (eventId: number, units: ReadonlyArray<{ shard: number, ticketId: string }>): Promise<void> {
+      await db.transaction(async (trx) => {
+        await recordReturns(trx, eventId, units.map((u) => ({ ...u, reason: 'lost_in_redis' as const })))
+      })
     },
 
     /** Raises a shard's fencing number (a rebuild fences out the owner of the lost state). */

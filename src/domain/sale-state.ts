@@ -25,6 +25,8 @@ export interface SaleHistory {
   readonly findById: (eventId: number) => Promise<SaleEvent | undefined>
   /** Raises a shard's fencing number: from then on its former owner commits nothing. */
   readonly raiseFence: (ref: ShardRef) => Promise<number>
+  /** Records units surviving shards hold for tickets Redis lost, as returns (unit_returns). */
+  readonly recordLostUnits: (eventId: number, units: ReadonlyArray<{ shard: number, ticketId: string }>) => Promise<void>
   /** Records the first warm-up, so a later one that finds Redis empty knows it is a rebuild. */
   readonly markWarmed: (eventId: number) => Promise<void>
 }
@@ -72,11 +74,24 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
   // tickets with no live order (a batch not yet written, or a return not yet applied), which
   // MySQL's `sold` does not count.
   const live = new Set(orders.filter((o) => o.live).map((o) => o.ticketId))
+  const lostShards = new Set(missing.map((r) => r.shard))
   let surviving = 0
+  const lentToLost: Array<{ shard: number, ticketId: string }> = []
   for (const ref of shardRefs(event)) {
     if (stocks[ref.shard] === undefined) continue
     surviving += stocks[ref.shard] ?? 0
-    for (const id of await deps.redis.hkeys(deps.keys.shard(ref).reserved)) if (!live.has(id)) surviving++
+    for (const id of await deps.redis.hkeys(deps.keys.shard(ref).reserved)) {
+      if (live.has(id)) continue
+      surviving++
+      // Lent to a ticket of a lost shard with no order: that ticket is gone, the unit comes back
+      // through its holder's owner.
+      const t = parseTicketId(id)
+      if (t?.kind === 'queued' && lostShards.has(t.shard)) lentToLost.push({ shard: ref.shard, ticketId: id })
+    }
+  }
+  if (lentToLost.length > 0 && history !== undefined) {
+    await history.recordLostUnits(event.id, lentToLost)
+    await Promise.all([...new Set(lentToLost.map((u) => u.shard))].map(async (s) => await deps.redis.set(deps.keys.shard({ eventId: event.id, shard: s }).returnsDue, '1')))
   }
   const left = Math.max(0, event.stock - event.sold - surviving)
   const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)

@@ -2,8 +2,9 @@
  * Units that come back to a sale, and the one path they take (the stock-ownership rule).
  *
  * Whoever gives a unit back -- a buyer's cancel, a payment deadline, a drain batch that finds its
- * winner already holds an order -- records the return in MySQL (`unit_returns`) inside the same
- * transaction that changes (or finds) the order, then raises the `returns-due` flag of the shard
+ * winner already holds an order, a rebuild that finds a surviving shard holding a unit for a
+ * ticket Redis lost -- records the return in MySQL (`unit_returns`), inside the same transaction
+ * that changes (or finds) the order where there is one, then raises the `returns-due` flag of the shard
  * holding the unit. Nobody else touches that shard's stock: its owner, between two batches (none in
  * flight), reads the unapplied returns, applies each once its ticket is final (lua/applyReturn:
  * the unit goes back to the stock, a new FIFO epoch, the gate reopens), stamps it applied, reopens
@@ -16,7 +17,7 @@ import type { Knex } from 'knex'
 import type { ShardRef } from '../redis/keys'
 import type { SaleStateDeps } from './sale-state'
 
-export type ReturnReason = 'cancelled' | 'expired' | 'already_ordered'
+export type ReturnReason = 'cancelled' | 'expired' | 'already_ordered' | 'lost_in_redis'
 
 export interface UnitReturn {
   readonly id: number
