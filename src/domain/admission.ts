@@ -68,6 +68,10 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   if (local !== undefined) return { kind: 'final', ticket: local }
 
   const shard = shardOf(userId, event.shards)
+  if (deps.rejections.answeredUnwritten(event.id, shard, userId)) {
+    deps.onOutcome?.('sold_out_local')
+    return { kind: 'final', ticket: { ticket_id: rejectedTicketId(event.id, shard, userId), status: 'sold_out' } }
+  }
 
   const ref = { eventId: event.id, shard }
   const k = deps.keys.shard(ref)

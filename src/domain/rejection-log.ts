@@ -15,6 +15,8 @@ const MAX_PENDING = 200_000
 export class RejectionLog {
   private pending = new Map<string, { eventId: number, shard: number, users: string[] }>()
   private size = 0
+  /** `<event>.<shard>:<user>` of answers not yet written (pending or being written). */
+  private readonly unwritten = new Set<string>()
   private timer: NodeJS.Timeout | undefined
   private flushing: Promise<void> = Promise.resolve()
 
@@ -29,6 +31,7 @@ export class RejectionLog {
       this.pending.set(tag, entry)
     }
     entry.users.push(userId)
+    this.unwritten.add(`${tag}:${userId}`)
     this.size++
     this.timer ??= setTimeout(() => { void this.flush() }, FLUSH_MS)
   }
@@ -43,8 +46,20 @@ export class RejectionLog {
     const write = Promise.all([...batch.values()].map(async (e) => {
       await this.redis.sadd(this.keys.shard({ eventId: e.eventId, shard: e.shard }).rejected, ...e.users)
     })).then(() => undefined, (err: unknown) => this.log.warn({ err }, 'recording sold-out answers failed'))
+      .finally(() => {
+        for (const e of batch.values()) for (const u of e.users) this.unwritten.delete(`${e.eventId}.${e.shard}:${u}`)
+      })
     this.flushing = this.flushing.then(async () => await write)
     await this.flushing
+  }
+
+  /**
+   * True while this buyer's sold-out answer is not yet in Redis. Admission answers such a buyer
+   * sold_out again from here: the local flag may have dropped (units came back) before the answer
+   * was written, and the gate alone would admit them.
+   */
+  answeredUnwritten (eventId: number, shard: number, userId: string): boolean {
+    return this.unwritten.size > 0 && this.unwritten.has(`${eventId}.${shard}:${userId}`)
   }
 
   async close (): Promise<void> {
