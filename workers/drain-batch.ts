@@ -29,7 +29,7 @@ import { signalReturns } from '../src/domain/unit-returns'
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
-import { writeOrders } from './order-writer'
+import { existingOrders, writeOrders } from './order-writer'
 import type { OrderWriteSettings, WriteResult } from './order-writer'
 
 export interface BatchTicket {
@@ -92,6 +92,9 @@ export interface Reservation {
   readonly skipped: readonly number[]
   readonly siblingsFree: ReadonlyArray<readonly [number, number]>
   readonly reserveMs: number
+  /** Positions of this batch went through a reservation before (a replay): tickets left without a
+   *  unit may have had one, and an order, before Redis lost the lender's state. */
+  readonly replay?: boolean
 }
 
 /** What the write stage decided for each reserved ticket, by queue position. */
@@ -152,7 +155,8 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
       return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
     }
   }
-  return { leaseLost: false, tickets, holding: [...holding], skipped, siblingsFree, reserveMs: performance.now() - t0 }
+  const replay = (input.positions[0] ?? Number.POSITIVE_INFINITY) <= reserved.reservedUpTo
+  return { leaseLost: false, tickets, holding: [...holding], skipped, siblingsFree, reserveMs: performance.now() - t0, replay }
 }
 
 /** Step 3: the winners' orders, in one transaction. */
@@ -162,11 +166,20 @@ export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reser
   const idOf = ticketIdOf(input.eventId, input.shard)
   const holding = new Map(reservation.holding)
   const winners = reservation.tickets.filter((t) => holding.has(t.qpos))
-  if (winners.length === 0) return { leaseLost: false, results: [], writeMs: performance.now() - t1 }
+  // A replayed batch's tickets without a unit may have won before the unit's holder lost it in
+  // Redis: their orders stand, and their outcome is that order (never sold_out beside an order).
+  const skipped = new Set(reservation.skipped)
+  const unheld = reservation.replay === true ? reservation.tickets.filter((t) => !holding.has(t.qpos) && !skipped.has(t.qpos)) : []
+  const found = unheld.length > 0 ? await existingOrders(deps.db, unheld.map((t) => idOf(t.qpos))) : new Map<string, string>()
+  const prior: Array<[number, WriteResult]> = unheld.flatMap((t) => {
+    const orderId = found.get(idOf(t.qpos))
+    return orderId === undefined ? [] : [[t.qpos, { kind: 'won', orderId }] as [number, WriteResult]]
+  })
+  if (winners.length === 0) return { leaseLost: false, results: prior, writeMs: performance.now() - t1 }
   const fence = { shard: input.shard, fence: input.fence }
   const written = await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos), unitShard: (holding.get(t.qpos) as Holding).shard })), deps.orderWrites, fence)
   if (written === 'lease_lost') return { leaseLost: true, results: [], writeMs: performance.now() - t1 }
-  return { leaseLost: false, results: [...written], writeMs: performance.now() - t1 }
+  return { leaseLost: false, results: [...written, ...prior], writeMs: performance.now() - t1 }
 }
 
 /** Steps 4 and 5: units of winners without an order go back; outcomes are written and announced. */
@@ -195,7 +208,7 @@ export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, rese
     let outcome: TicketOutcome
     if (skipped.has(t.qpos)) {
       outcome = { qpos: t.qpos, status: 'skipped' }
-    } else if (!holding.has(t.qpos)) {
+    } else if (!holding.has(t.qpos) && !written.has(t.qpos)) {
       outcome = { qpos: t.qpos, status: 'sold_out' }
     } else {
       const w = written.get(t.qpos) as WriteResult

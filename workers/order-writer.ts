@@ -94,6 +94,12 @@ export async function writeOrders (db: Knex, eventId: number, winners: readonly 
   })
 }
 
+/** Order ids of the given tickets that have an order, whatever its status (ticket id -> order id). */
+export async function existingOrders (db: Knex, ticketIds: readonly string[]): Promise<Map<string, string>> {
+  const rows = await db('orders').select('id', 'ticket_id').whereIn('ticket_id', ticketIds) as Array<{ id: number | string, ticket_id: string }>
+  return new Map(rows.map((r) => [r.ticket_id, String(r.id)]))
+}
+
 /**
  * The winners to insert, in FIFO order, up to the room MySQL has; records the others' results:
  * the order a buyer already has, or `stock_mismatch` past the room.

@@ -54,15 +54,15 @@ export interface ReservedTicket {
 
 export type ReserveReply =
   | { readonly leaseLost: true }
-  | { readonly leaseLost: false, readonly stock: number, readonly pending: number, readonly results: readonly ReservedTicket[] }
+  | { readonly leaseLost: false, readonly stock: number, readonly pending: number, readonly results: readonly ReservedTicket[], readonly reservedUpTo: number }
 
 export async function reserveStock (redis: RedisClient, k: ShardKeys, leaseToken: string, ticketIdPrefix: string, qposes: readonly number[]): Promise<ReserveReply> {
-  const reply = await runScript(redis, 'reserveStock', [k.stock, k.pending, k.reserved, k.lease, k.tickets],
+  const reply = await runScript(redis, 'reserveStock', [k.stock, k.pending, k.reserved, k.lease, k.tickets, k.reservedUpTo],
     [leaseToken, ticketIdPrefix, ...qposes]) as Array<number | string>
   if (reply[0] === -1) return { leaseLost: true }
   const results: ReservedTicket[] = []
-  for (let i = 3; i < reply.length; i += 2) results.push({ result: reply[i] as ReserveResult, userId: String(reply[i + 1] ?? '') })
-  return { leaseLost: false, stock: Number(reply[1] ?? 0), pending: Number(reply[2] ?? 0), results }
+  for (let i = 4; i < reply.length; i += 2) results.push({ result: reply[i] as ReserveResult, userId: String(reply[i + 1] ?? '') })
+  return { leaseLost: false, stock: Number(reply[1] ?? 0), pending: Number(reply[2] ?? 0), results, reservedUpTo: Number(reply[3] ?? 0) }
 }
 
 /** A job taken from a shard's buy queue: its id (the ticket id) and when BullMQ added it (ms). */

@@ -27,6 +27,7 @@
  * | returns-due                                 | flag   | units came back to the sale (MySQL's unit_returns):  |
  * |                                             |        | the owner applies them and reopens its gate          |
  * | returns-gen                                 | int    | units returned to this shard so far                  |
+ * | reserved-upto                               | int    | highest position that has been through a reservation |
  * | lender-gens                                 | hash   | sibling -> its returns-gen when this shard last      |
  * |                                             |        | started an epoch for units it borrows from there     |
  *
@@ -62,6 +63,7 @@ export interface ShardKeys {
   readonly returnsDue: string
   readonly returnsGen: string
   readonly lenderGens: string
+  readonly reservedUpTo: string
 }
 
 export interface EventKeys {
@@ -143,7 +145,8 @@ export function createKeySpace (prefix: string): KeySpace {
           lostBelow: base + 'lost-below',
           returnsDue: base + 'returns-due',
           returnsGen: base + 'returns-gen',
-          lenderGens: base + 'lender-gens'
+          lenderGens: base + 'lender-gens',
+          reservedUpTo: base + 'reserved-upto'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         if (shardCache.size > 10_000) shardCache.clear()

@@ -11,13 +11,16 @@
     KEYS[3] reserved  hash  ticket id -> "1" for every unit held here
     KEYS[4] lease     str   token of the shard's owner
     KEYS[5] tickets   hash  queue position -> "user|status|detail"
+    KEYS[6] reserved-upto int highest queue position that has been through a reservation
 
     ARGV[1] lease token of the caller
     ARGV[2] ticket id prefix of the shard ("<event>-<shard>-"); a ticket id is prefix .. position
     ARGV[3..] queue positions, in FIFO order
 
-  Output: { code, stock after, pending after, r1, user1, r2, user2, ... } with code 0, or { -1 }
-  when the lease is not the caller's. Per ticket, its buyer as stored ("" when unknown) and r:
+  Output: { code, stock after, pending after, reserved-upto before, r1, user1, r2, user2, ... } with
+  code 0, or { -1 } when the lease is not the caller's. A batch whose first position is at or under
+  "reserved-upto before" is a replay: some of its tickets may have orders already. Per ticket, its
+  buyer as stored ("" when unknown) and r:
     0  no unit left here (borrow from a sibling or lose)
     1  reserved now (pending decremented)
     2  reserved before (a replay)
@@ -30,7 +33,8 @@ end
 
 local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
 local taken = 0
-local out = { 0, 0, 0 }
+local upto = tonumber(redis.call('GET', KEYS[6]) or '0')
+local out = { 0, 0, 0, upto }
 for i = 3, #ARGV do
   local qpos = ARGV[i]
   local id = ARGV[2] .. qpos
@@ -61,6 +65,10 @@ end
 if taken > 0 then
   redis.call('DECRBY', KEYS[1], taken)
   redis.call('DECRBY', KEYS[2], taken)
+end
+local last = tonumber(ARGV[#ARGV])
+if #ARGV >= 3 and last > upto then
+  redis.call('SET', KEYS[6], last)
 end
 out[2] = stock
 out[3] = tonumber(redis.call('GET', KEYS[2]) or '0')
