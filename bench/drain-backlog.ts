@@ -1,0 +1,55 @@
+/**
+ * `npm run bench:drain`: the drain's own pace alone, the backlog scenario of flash-crowd.ts without
+ * the rest: BENCH_ROUNDS (3) rounds of a BENCH_BACKLOG (20,000)-ticket backlog admitted while the
+ * worker is paused, then drained with nobody polling; each round audited. Prints one JSON line
+ * with every round's orders per second and the median, for before/after comparisons of a change
+ * to the drain (run it on both commits, interleaved, on the same machine).
+ */
+import { Redis } from 'ioredis'
+import { createTokenSigner } from '../src/http/auth'
+import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
+import { createKeySpace } from '../src/redis/keys'
+import { auditSale } from '../src/audit/sale-audit'
+import { startService } from './processes'
+import { api, backlogDrain } from './scenarios'
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_drain')
+const PREFIX = 'benchdrain'
+const SECRET = 'bench-secret-bench-secret-bench-secret-01'
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const backlog = Number(process.env.BENCH_BACKLOG ?? 20_000)
+const port = Number(process.env.BENCH_PORT ?? 18180)
+
+async function main (): Promise<void> {
+  await dropDatabase(DATABASE_URL)
+  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0' }
+  const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
+  const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, undefined, '/metrics', port + 3)
+  const redis = new Redis(REDIS_URL)
+  const db = createDb(DATABASE_URL, { poolMax: 2 })
+  const sign = createTokenSigner(SECRET)
+  const admin = sign({ id: '1', role: 'admin' })
+  const keys = createKeySpace(PREFIX)
+  const perSecond: number[] = []
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const drained = await backlogDrain(api(ingress.url), worker, redis, keys, admin, (u) => sign({ id: u, role: 'user' }), backlog, 70_000_000 + round * 1_000_000)
+      const audit = await auditSale(db, redis, keys, drained.eventId)
+      if (!audit.ok) throw new Error(`round ${round + 1}: audit failed: ${JSON.stringify(audit.checks.filter((c) => !c.ok))}`)
+      perSecond.push(Math.round(drained.ordersPerSec))
+    }
+  } finally {
+    await ingress.stop()
+    await worker.stop()
+    redis.disconnect()
+    await db.destroy()
+  }
+  const sorted = [...perSecond].sort((a, b) => a - b)
+  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: sorted[Math.floor(sorted.length / 2)] })}\n`)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:drain failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})
