@@ -4,18 +4,7 @@ import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 import { createSale, saleIdle, startTestService, until } from '../helpers/sale'
 import { auditSale } from '../../src/audit/sale-audit'
-
-/** A small seeded generator, so a failure can be replayed (the seed is in the test name). */
-function rng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { rng } from '../helpers/rng'
 
 const NASTY = [
   "' OR '1'='1", '1; DROP TABLE orders; --', 'redis.call("FLUSHALL")', '{{7*7}}', '${jndi:x}', '../../etc/passwd',

@@ -16,6 +16,7 @@
  */
 import type { TestEnv } from '../helpers/env'
 import type { Http } from '../helpers/sale'
+import { rng } from '../helpers/rng'
 import { acquireLease } from '../../src/domain/shard-lease'
 import type { Lease } from '../../src/domain/shard-lease'
 import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
@@ -44,18 +45,6 @@ export interface SimResult {
   readonly counts: Readonly<Record<string, number>>
   /** Every step, in order (printed when one seed is replayed). */
   readonly trace: readonly string[]
-}
-
-/** A small, fast, seeded generator (mulberry32). */
-export function rng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 interface Flight {
