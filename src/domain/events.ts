@@ -170,7 +170,15 @@ export function eventsRepository (db: Db) {
 export type EventsRepository = ReturnType<typeof eventsRepository>
 
 /** Checks a new event's fields; every problem is reported as a 400 with a clear message. */
+/** Sale times outside this range are typos or probes (MySQL's DATETIME would store them wrong). */
+const EARLIEST = Date.UTC(2000, 0, 1)
+const LATEST = Date.UTC(2100, 0, 1)
+
 export function validateNewEvent (e: NewEvent, now: Date): void {
+  for (const [name, at] of [['start_at', e.startAt], ['end_at', e.endAt]] as const) {
+    const t = at.getTime()
+    if (!Number.isFinite(t) || t < EARLIEST || t >= LATEST) throw badRequest(`${name} must be between 2000-01-01 and 2100-01-01`)
+  }
   if (!(e.startAt.getTime() < e.endAt.getTime())) throw badRequest('end_at must be after start_at')
   if (e.endAt.getTime() <= now.getTime()) throw badRequest('end_at must be in the future')
   if (e.shards > e.stock) throw badRequest('shards must not exceed stock')

@@ -33,9 +33,13 @@ export async function getOrder (deps: LifecycleDeps, id: number, reader: Reader)
   return orderView(await ownOrder(deps, id, reader))
 }
 
-/** Simulated payment; paying a paid order again answers the same paid order. */
+/**
+ * Simulated payment; paying a paid order again answers the same paid order. Only the buyer pays:
+ * an admin may read or cancel a buyer's order (support) but not pay it.
+ */
 export async function payOrder (deps: LifecycleDeps, id: number, reader: Reader): Promise<OrderView> {
   const order = await ownOrder(deps, id, reader)
+  if (order.userId !== reader.userId) throw new DomainError('FORBIDDEN', 'only the buyer pays an order')
   if (order.status === 'pending_payment') {
     const paid = await deps.db.transaction(async (trx) => await deps.orders.transition(id, 'paid', trx))
     if (!paid) {

@@ -92,7 +92,7 @@ export const newProductBody: JsonSchema = {
   additionalProperties: false,
   required: ['title', 'price_cents'],
   properties: {
-    title: { type: 'string', minLength: 1, maxLength: 200 },
+    title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
     description: { type: 'string', maxLength: 5000 },
     price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 }
   }
@@ -100,7 +100,7 @@ export const newProductBody: JsonSchema = {
 
 const eventFields = {
   product_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
-  title: { type: 'string', minLength: 1, maxLength: 200 },
+  title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
   price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
   stock: { type: 'integer', minimum: 1, maximum: MAX_STOCK },
   shards: { type: 'integer', minimum: 1, maximum: MAX_SHARDS },
@@ -128,7 +128,7 @@ export const productChangesBody: JsonSchema = {
   additionalProperties: false,
   minProperties: 1,
   properties: {
-    title: { type: 'string', minLength: 1, maxLength: 200 },
+    title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
     description: { type: ['string', 'null'], maxLength: 5000 },
     price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 }
   }
