@@ -85,7 +85,10 @@ export interface KeySpace {
   /** A refresh-token family (one key each; no multi-key operation touches two). */
   refreshFamily: (family: string) => string
   /** Login attempts of one account in the current window. */
-  loginAttempts: (email: string) => string
+  /** Login attempts at one account from one address. */
+  loginAttempts: (email: string, address: string) => string
+  /** Failed logins at one account from any address (the slowdown). */
+  loginFailures: (email: string) => string
   /** Channel telling ingresses that the catalog changed (their caches drop it). */
   catalogChannel: string
   /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
@@ -172,7 +175,8 @@ export function createKeySpace (prefix: string): KeySpace {
     expiryQueuePrefix: `${prefix}:q:{expiry}`,
     rateLimit: `${prefix}:rl:`,
     refreshFamily: (family) => `${prefix}:rt:${family}`,
-    loginAttempts: (email) => `${prefix}:login:${email}`,
+    loginAttempts: (email, address) => `${prefix}:login:${email}:${address}`,
+    loginFailures: (email) => `${prefix}:login-failed:${email}`,
     catalogChannel: `${prefix}:catalog`,
     workers: `${prefix}:workers`,
     faultFired: `${prefix}:fault-fired`,

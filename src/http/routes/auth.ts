@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
@@ -42,22 +43,37 @@ export interface AuthRouteDeps {
   readonly loginLimit: { max: number, timeWindow: number }
 }
 
+/** First delay once an account's failed logins pass the limit, and the longest. */
+const LOGIN_SLOWDOWN_MS = 250
+const LOGIN_SLOWDOWN_MAX_MS = 5000
+
 /**
  * Register, login, refresh, logout, me. Register and login are limited per IP (the rate-limit
- * plugin) and login also per account (below), so neither one address nor one target account can
- * be hammered.
+ * plugin); login also per (account, address) and slowed per account (below), so neither one
+ * address nor one target account can be hammered, and nobody can lock an owner out.
  */
 export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Promise<void> {
   const { accounts, auth, loginLimit } = deps
   const perIp = { rateLimit: { ...loginLimit, keyGenerator: (r: FastifyRequest) => `auth-ip:${r.ip}` } }
 
-  const perAccount = async (email: string): Promise<void> => {
-    const key = accounts.keys.loginAttempts(normalizeEmail(email))
+  // Per (account, address): one address cannot lock an account's owner out, who signs in from
+  // another. Per account, across addresses: failed logins past the limit slow every further
+  // attempt down (doubling up to LOGIN_SLOWDOWN_MAX_MS), so distributed guessing stays slow while
+  // the owner can still sign in.
+  const perAccountAndAddress = async (email: string, address: string): Promise<void> => {
+    const key = accounts.keys.loginAttempts(normalizeEmail(email), address)
     const [[, count], [, ttl]] = await accounts.redis.multi().incr(key).pttl(key).exec() as [[null, number], [null, number]]
     if (ttl < 0) await accounts.redis.pexpire(key, loginLimit.timeWindow)
     if (count > loginLimit.max) {
-      throw new DomainError('RATE_LIMITED', `too many login attempts for this account; retry in ${Math.ceil(Math.max(ttl, 1000) / 1000)} s`)
+      throw new DomainError('RATE_LIMITED', `too many login attempts for this account from this address; retry in ${Math.ceil(Math.max(ttl, 1000) / 1000)} s`)
     }
+    const failures = Number(await accounts.redis.get(accounts.keys.loginFailures(normalizeEmail(email))) ?? 0)
+    if (failures > loginLimit.max) await sleep(Math.min(LOGIN_SLOWDOWN_MAX_MS, LOGIN_SLOWDOWN_MS * 2 ** Math.min(16, failures - loginLimit.max - 1)))
+  }
+  const failed = async (email: string): Promise<void> => {
+    const key = accounts.keys.loginFailures(normalizeEmail(email))
+    const [[, ttl]] = await accounts.redis.multi().pttl(key).incr(key).exec() as [[null, number], [null, number]]
+    if (ttl < 0) await accounts.redis.pexpire(key, loginLimit.timeWindow)
   }
 
   app.post<{ Body: Credentials }>('/auth/register', {
@@ -72,8 +88,16 @@ export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Pr
     config: perIp,
     schema: { body: credentialsBody, response: { 200: okSchema(tokensSchema), ...commonErrors } }
   }, async (request) => {
-    await perAccount(request.body.email)
-    return ok(await login(accounts, request.body.email, request.body.password))
+    await perAccountAndAddress(request.body.email, request.ip)
+    try {
+      return ok(await login(accounts, request.body.email, request.body.password))
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'INVALID_CREDENTIALS') {
+        await failed(request.body.email)
+        request.log.warn({ event: 'login_failed' }, 'login failed')
+      }
+      throw err
+    }
   })
 
   app.post<{ Body: { refresh_token: string } }>('/auth/refresh', {
