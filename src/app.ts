@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { LatencyWindow } from './http/latency-window'
 import { webRoutes } from './http/routes/web'
@@ -73,6 +73,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     // Per-request access logs would cost more than the buy itself under a crowd; errors are logged.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: 16 * 1024,
+    // Off unless configured: otherwise anyone could pick the address the per-IP limits count.
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     routerOptions: { maxParamLength: 128 },
     // Errors the router raises before any hook (an over-long path parameter, a malformed URL): the
     // same envelope as every other error. The request's body was not read, so its connection

@@ -64,6 +64,9 @@ export interface Config {
   readonly refreshTokenTtlMs: number
   /** Login (and register) attempts per account and per IP in each rate window. */
   readonly loginRateLimit: number
+  /** Proxies whose X-Forwarded-For is believed (Fastify's trustProxy): false (none, the default)
+   *  or their addresses/CIDRs. Behind a load balancer the per-address limits need it. */
+  readonly trustProxy: false | string[]
   /** First admin, created or promoted at start when both are set. */
   readonly adminEmail: string | undefined
   readonly adminPassword: string | undefined
@@ -141,6 +144,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** TRUST_PROXY: unset or "false" (trust nobody), or a comma list of the proxies' addresses/CIDRs. */
+function parseTrustProxy (raw: string | undefined, problems: string[]): false | string[] {
+  if (raw === undefined || raw === 'false') return false
+  const list = raw.split(',').map((a) => a.trim()).filter((a) => a !== '')
+  if (list.length === 0 || list.some((a) => !/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(a))) {
+    problems.push(`TRUST_PROXY: expected false or the proxies' addresses/CIDRs separated by commas, got ${JSON.stringify(raw)}`)
+    return false
+  }
+  return list
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const r = new Reader(env)
   const nodeEnv = r.str('NODE_ENV', 'development')
@@ -195,6 +209,7 @@ export function loadConfig (env: Env = process.env): Config {
     accessTokenTtlMs: r.int('ACCESS_TOKEN_TTL_MS', 900_000, 1000, 86_400_000),
     refreshTokenTtlMs: r.int('REFRESH_TOKEN_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
     loginRateLimit: r.int('RATE_LIMIT_LOGIN', 10, 1, 1_000_000),
+    trustProxy: parseTrustProxy(r.optional('TRUST_PROXY'), r.problems),
     adminEmail: r.optional('ADMIN_EMAIL'),
     adminPassword: r.optional('ADMIN_PASSWORD'),
     faultPoint: r.optional('SECKILL_FAULT')
