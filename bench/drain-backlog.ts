@@ -9,6 +9,7 @@ import { Redis } from 'ioredis'
 import { createTokenSigner } from '../src/http/auth'
 import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
+import { deleteKeysWithPrefix } from '../src/redis/client'
 import { auditSale } from '../src/audit/sale-audit'
 import { startService } from './processes'
 import { api, backlogDrain } from './scenarios'
@@ -22,7 +23,11 @@ const backlog = Number(process.env.BENCH_BACKLOG ?? 20_000)
 const port = Number(process.env.BENCH_PORT ?? 18180)
 
 async function main (): Promise<void> {
+  // A clean slate: event ids restart with the database, so the prefix's keys must go too.
   await dropDatabase(DATABASE_URL)
+  const cleaner = new Redis(REDIS_URL)
+  await deleteKeysWithPrefix(cleaner, `${PREFIX}:`)
+  cleaner.disconnect()
   const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0' }
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
   const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, undefined, '/metrics', port + 3)
