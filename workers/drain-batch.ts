@@ -112,21 +112,37 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
   const idOf = ticketIdOf(eventId, shard)
   const t0 = performance.now()
 
+  // 0. A replayed batch (its positions went through a reservation before) may hold units borrowed
+  // from siblings: those are found first, so a ticket never takes a unit in two shards (a unit
+  // may have come back to this shard's stock since).
+  const elsewhere = shards > 1 ? await earlierBorrows(deps, input) : new Map<number, number>()
+
   // 1. Own stock.
-  const reserved = await reserveStock(deps.redis, own, input.leaseToken, ticketIdPrefix(eventId, shard), input.positions)
+  const ownPositions = elsewhere.size === 0 ? input.positions : input.positions.filter((q) => !elsewhere.has(q))
+  const reserved = await reserveStock(deps.redis, own, input.leaseToken, ticketIdPrefix(eventId, shard), ownPositions)
   if (reserved.leaseLost) return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
 
-  // The buyers come from the stored tickets, read by the reservation itself.
-  const tickets: BatchTicket[] = input.positions.map((qpos, i) => ({ qpos, userId: reserved.results[i]?.userId ?? '' }))
+  // The buyers come from the stored tickets, read by the reservation itself (or read here for
+  // the tickets holding a unit elsewhere).
+  const byQpos = new Map(ownPositions.map((q, i) => [q, reserved.results[i]]))
+  const stored = elsewhere.size === 0 ? [] : await deps.redis.hmget(own.tickets, ...[...elsewhere.keys()].map(String))
+  const storedOf = new Map([...elsewhere.keys()].map((q, i) => [q, stored[i] ?? null]))
+  const tickets: BatchTicket[] = input.positions.map((qpos) => ({ qpos, userId: byQpos.get(qpos)?.userId ?? (storedOf.get(qpos) ?? '').split('|')[0] ?? '' }))
   const holding = new Map<number, Holding>()
   const open: BatchTicket[] = []
   const skipped: number[] = []
-  tickets.forEach((t, i) => {
-    const r = reserved.results[i]?.result
+  for (const t of tickets) {
+    const lender = elsewhere.get(t.qpos)
+    if (lender !== undefined) {
+      if ((storedOf.get(t.qpos) ?? '').includes('|queued|')) holding.set(t.qpos, { shard: lender, local: false })
+      else skipped.push(t.qpos)
+      continue
+    }
+    const r = byQpos.get(t.qpos)?.result
     if (r === Reserve.NOW || r === Reserve.BEFORE) holding.set(t.qpos, { shard, local: true })
     else if (r === Reserve.NONE) open.push(t)
     else skipped.push(t.qpos)
-  })
+  }
 
   // 2. Borrow from siblings, in a fixed order so every retry looks in the same places.
   const siblingsFree: Array<[number, number]> = []
@@ -157,6 +173,23 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
   }
   const replay = (input.positions[0] ?? Number.POSITIVE_INFINITY) <= reserved.reservedUpTo
   return { leaseLost: false, tickets, holding: [...holding], skipped, siblingsFree, reserveMs: performance.now() - t0, replay }
+}
+
+/** For a replayed batch of a sharded event: tickets already holding a unit at a sibling (position -> sibling). */
+async function earlierBorrows (deps: DrainDeps, input: DrainBatchInput): Promise<Map<number, number>> {
+  const { eventId, shard, shards } = input
+  const found = new Map<number, number>()
+  const upTo = Number(await deps.redis.get(deps.keys.shard({ eventId, shard }).reservedUpTo) ?? 0)
+  if ((input.positions[0] ?? Number.POSITIVE_INFINITY) > upTo) return found
+  const idOf = ticketIdOf(eventId, shard)
+  for (let i = 1; i < shards; i++) {
+    const sibling = (shard + i) % shards
+    const waiting = input.positions.filter((q) => !found.has(q))
+    if (waiting.length === 0) break
+    const reply = await borrowStock(deps.redis, deps.keys.shard({ eventId, shard: sibling }), 'check', waiting.map(idOf))
+    waiting.forEach((q, j) => { if (reply.results[j] === Borrow.BEFORE) found.set(q, sibling) })
+  }
+  return found
 }
 
 /** Step 3: the winners' orders, in one transaction. */
