@@ -24,7 +24,7 @@ import type { StagePool } from './stage-pool'
 import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
 import { takeJobs } from '../src/redis/commands'
 import type { TakenJob } from '../src/redis/commands'
-import { declareSoldOutIfEmpty } from '../src/domain/sale-state'
+import { declareSoldOutIfEmpty, shareFreeUnits } from '../src/domain/sale-state'
 import { applyDueReturns } from './return-applier'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { Knex } from 'knex'
@@ -401,10 +401,7 @@ export class ShardDrainer {
     if (this.hinting || !this.running) return
     this.hinting = true
     try {
-      const [stock, pending] = await this.deps.redis.mget(this.k.stock, this.k.pending)
-      const free = String(Math.max(0, Number(stock ?? 0) - Number(pending ?? 0)))
-      await Promise.all(Array.from({ length: this.shards }, (_, s) => s).filter((s) => s !== this.ref.shard).map(async (s) =>
-        await this.deps.redis.hset(this.deps.keys.shard({ eventId: this.ref.eventId, shard: s }).peers, String(this.ref.shard), free)))
+      await shareFreeUnits(this.deps, { id: this.ref.eventId, shards: this.shards }, this.ref.shard)
     } catch (err) {
       this.deps.log.warn({ err, shard: this.k.tag }, 'sharing free units failed')
     } finally {

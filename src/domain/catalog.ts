@@ -152,12 +152,13 @@ export async function getEvent (deps: CatalogDeps, id: number, now = Date.now())
 }
 
 export async function eventView (deps: CatalogDeps, event: SaleEvent, now: number): Promise<EventView> {
-  const remaining = await remainingUnits(deps.sale, event) ?? Math.max(0, event.stock - event.sold)
   const window = windowStatus(event, now)
-  // A unit that came back shows in `remaining` at once, but the sale reads sold out until every
-  // shard's gate has reopened and the announcement is withdrawn: until then buyers are still
-  // answered sold_out.
-  const soldOut = window === 'active' && (remaining === 0 || await isDeclaredSoldOut(deps.sale, event.id))
+  // Read together (one round trip with auto-pipelining). A unit that came back shows in
+  // `remaining` at once, but the sale reads sold out until every shard's gate has reopened and the
+  // announcement is withdrawn: until then buyers are still answered sold_out.
+  const [units, declared] = await Promise.all([remainingUnits(deps.sale, event), window === 'active' ? isDeclaredSoldOut(deps.sale, event.id) : false])
+  const remaining = units ?? Math.max(0, event.stock - event.sold)
+  const soldOut = window === 'active' && (remaining === 0 || declared)
   const status: EventStatus = soldOut ? 'sold_out' : window
   return {
     id: event.id,

@@ -246,14 +246,8 @@ export async function returnUnit (deps: SaleStateDeps, event: Pick<SaleEvent, 'i
     if (await releaseStock(deps.redis, deps.keys.shard({ eventId: event.id, shard }), [ticketId]) === 1) holder = shard
   }
   if (holder === undefined) return false
-  if (event.shards > 1) {
-    // Siblings learn at once that the holder can lend again, so their gates admit for this unit.
-    const k = deps.keys.shard({ eventId: event.id, shard: holder })
-    const [stock, pending] = await deps.redis.mget(k.stock, k.pending)
-    const free = Math.max(0, Number(stock ?? 0) - Number(pending ?? 0))
-    await Promise.all(shardRefs(event).filter((r) => r.shard !== holder).map(async (r) =>
-      await deps.redis.hset(deps.keys.shard(r).peers, String(holder), free)))
-  }
+  // Siblings learn at once that the holder can lend again, so their gates admit for this unit.
+  if (event.shards > 1) await shareFreeUnits(deps, event, holder)
   await reopenSale(deps, event)
   return true
 }
