@@ -38,6 +38,9 @@ export interface Config {
   readonly leaseMs: number
   /** How long a drain waits for an admitted ticket whose job has not arrived before it recovers it. */
   readonly gapGraceMs: number
+  /** Longest blocking wait of an idle drain (new jobs and returned units wake it at once); it then
+   *  looks for missing jobs and stop requests again. */
+  readonly drainIdleWaitMs: number
   /** How often the worker looks for new events and free shards. */
   readonly discoveryMs: number
   readonly eventCacheMs: number
@@ -192,6 +195,7 @@ export function loadConfig (env: Env = process.env): Config {
     drainPipeline: r.int('DRAIN_PIPELINE', 3, 1, 8),
     leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
+    drainIdleWaitMs: r.int('DRAIN_IDLE_WAIT_MS', 1000, 10, 60_000),
     discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
     catalogCacheMs: r.int('CATALOG_CACHE_MS', 2000, 0, 600_000),

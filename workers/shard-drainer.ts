@@ -19,6 +19,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClient } from '../src/redis/scripts'
+import { duplicateNamed } from '../src/redis/client'
 import type { Logger } from 'pino'
 import type { StagePool } from './stage-pool'
 import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
@@ -38,6 +39,7 @@ export interface DrainerSettings {
   /** Batches in flight at once (1: one after the other). */
   readonly drainPipeline: number
   readonly gapGraceMs: number
+  readonly drainIdleWaitMs: number
 }
 
 export interface BatchReport {
@@ -80,14 +82,12 @@ interface Flight {
 }
 
 const MAX_BACKOFF_MS = 5000
-/** How often the loop looks at the shard's returns-due flag (a GET) when nothing else says so. */
+/** How often a busy loop looks at the shard's returns signal (an EXISTS); an idle one is woken by it. */
 const RETURNS_CHECK_MS = 50
 /** How soon a return whose ticket was still undecided is looked at again. */
 const RETURNS_RETRY_MS = 200
 /** How often a multi-shard drain tells its siblings how many units it could lend. */
 const FREE_HINT_MS = 50
-/** Longest blocking wait for new jobs; the loop then looks for gaps and stop requests again. */
-const IDLE_WAIT_SECONDS = 1
 
 export class ShardDrainer {
   private readonly k: ShardKeys
@@ -141,7 +141,7 @@ export class ShardDrainer {
     if (this.running) return
     this.running = true
     this.stopped = new Promise((resolve) => { this.signalStop = resolve })
-    this.blocking = this.deps.bullConnection.duplicate()
+    this.blocking = duplicateNamed(this.deps.bullConnection, this.deps.keys.drainConnection(this.ref))
     this.blocking.on('error', (err) => { if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'drain wait connection error') })
     if (this.shards > 1) this.hintTimer = setInterval(() => { void this.shareFreeUnits() }, FREE_HINT_MS)
     this.done = this.loop()
@@ -222,11 +222,16 @@ export class ShardDrainer {
     return this.recover(qseq)
   }
 
-  /** Blocks until BullMQ marks new jobs, IDLE_WAIT_SECONDS pass, or the drain stops. */
+  /**
+   * Blocks until BullMQ marks new jobs, units come back (the returns signal, popped here),
+   * DRAIN_IDLE_WAIT_MS pass, or the drain stops.
+   */
   private async waitForJobs (): Promise<void> {
     const blocking = this.blocking
     if (blocking === undefined) return
-    await Promise.race([blocking.bzpopmin(this.q.marker, IDLE_WAIT_SECONDS).catch(async () => await sleep(100)), this.stopped])
+    const woke = blocking.bzpopmin(this.q.marker, this.k.returnsDue, this.deps.settings.drainIdleWaitMs / 1000).catch(async () => { await sleep(100); return null })
+    const popped = await Promise.race([woke, this.stopped])
+    if (Array.isArray(popped) && popped[0] === this.k.returnsDue) this.returnsDue = true
   }
 
   /** Settles decided jobs and takes more, a batch beyond those the pipeline can hold; returns how many came. */
@@ -303,7 +308,7 @@ export class ShardDrainer {
     }
     if (now - this.returnsCheckedAt < RETURNS_CHECK_MS) return false
     this.returnsCheckedAt = now
-    this.returnsDue = await this.deps.redis.get(this.k.returnsDue) !== null
+    this.returnsDue = await this.deps.redis.exists(this.k.returnsDue) === 1
     return this.returnsDue
   }
 

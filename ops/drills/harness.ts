@@ -18,7 +18,7 @@ import { createRedis } from '../../src/redis/client'
 import { isolatedEnv } from '../../test/helpers/env'
 import { freePort } from '../../test/helpers/ports'
 import type { TestEnv } from '../../test/helpers/env'
-import { createSale, httpClient, pool } from '../../test/helpers/sale'
+import { createSale, httpClient, pool, returnsApplied } from '../../test/helpers/sale'
 import type { Http, SaleSpec } from '../../test/helpers/sale'
 
 /** One line of the drill table. */
@@ -227,11 +227,14 @@ export class DrillSale {
     })
   }
 
-  /** Waits until every admitted ticket is decided; returns how long that took (ms). */
+  /**
+   * Waits until the workers are idle: every admitted ticket decided and every unit that came back
+   * applied by its shard's owner. Returns how long that took (ms).
+   */
   async settle (redis: Redis = this.env.redis, ms = 90_000): Promise<number> {
     const started = Date.now()
     const event = { id: this.eventId, shards: this.shards }
-    while (!await eventDecided({ redis, keys: this.env.keys }, event)) {
+    while (!await eventDecided({ redis, keys: this.env.keys }, event) || !await returnsApplied(this.env, this.eventId)) {
       if (Date.now() - started > ms) throw new Error(`the sale did not settle in ${ms} ms`)
       await sleep(50)
     }

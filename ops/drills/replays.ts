@@ -6,6 +6,7 @@
  */
 import type { Drill } from './harness'
 import { withSale } from './harness'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { pool } from '../../test/helpers/sale'
 
 const STOCK = 200
@@ -41,6 +42,16 @@ export const replays: Drill = {
     const paidOk = await pool(payers, 10, async (w) => await replay(`/api/v1/orders/${w.order}/pay`, w.user, 'paid'))
     const cancelOk = await pool(cancellers, 10, async (w) => await replay(`/api/v1/orders/${w.order}/cancel`, w.user, 'cancelled'))
     const afterCancel = await sale.env.db('seckill_events').first('sold').where({ id: sale.eventId }) as { sold: number }
+    // A cancel answers once the return is recorded; the shard's owner puts the unit back on sale
+    // right after. The new crowd comes when the event page shows the units back.
+    const cancelledAt = Date.now()
+    let view: { status?: string, remaining?: number } = {}
+    while (Date.now() - cancelledAt < 10_000) {
+      view = (await http.request('GET', `/api/v1/events/${sale.eventId}`)).body.data ?? {}
+      if (view.status === 'active' && view.remaining === 60) break
+      await sleep(10)
+    }
+    const backMs = Date.now() - cancelledAt
 
     // The returned units go to new buyers, each exactly once.
     const started = Date.now()
@@ -56,6 +67,7 @@ export const replays: Drill = {
       extra: [
         { what: `${won.length} won the first round (the whole stock)`, ok: won.length === STOCK },
         { what: 'every replayed pay answered the same paid order; 100 orders paid', ok: paidOk.every(Boolean) && Number(paid.n) === 100 },
+        { what: `the 60 units were back on sale ${backMs} ms after the last cancel answered (event ${view.status ?? '?'}, ${view.remaining ?? '?'} remaining)`, ok: view.status === 'active' && view.remaining === 60 },
         { what: `every replayed cancel answered the same cancelled order; sold went ${STOCK} → ${afterCancel.sold}`, ok: cancelOk.every(Boolean) && afterCancel.sold === STOCK - 60 },
         { what: `the 60 returned units were sold again once each (${Number(newWinners.n)} new orders)`, ok: Number(newWinners.n) === 60 }
       ]

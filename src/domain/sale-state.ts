@@ -9,6 +9,7 @@ import { closeShard, releaseStock, reopenShard, warmShard } from '../redis/comma
 import { parseTicketId } from './tickets'
 import type { SaleEvent } from './events'
 import { splitStock } from './events'
+import { signalReturns } from './unit-returns'
 
 export interface SaleStateDeps {
   readonly redis: RedisClient
@@ -91,7 +92,7 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
   }
   if (lentToLost.length > 0 && history !== undefined) {
     await history.recordLostUnits(event.id, lentToLost)
-    await Promise.all([...new Set(lentToLost.map((u) => u.shard))].map(async (s) => await deps.redis.set(deps.keys.shard({ eventId: event.id, shard: s }).returnsDue, '1')))
+    await signalReturns(deps, [...new Set(lentToLost.map((u) => u.shard))].map((s) => ({ eventId: event.id, shard: s })))
   }
   const left = Math.max(0, event.stock - event.sold - surviving)
   const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)
@@ -190,7 +191,7 @@ export async function declareSoldOutIfEmpty (deps: SaleStateDeps, event: Pick<Sa
 /**
  * Reopens one shard's gate in a new FIFO epoch when it is closed or has turned buyers away. Only
  * the shard's owner calls this, between its batches (none in flight), so the epoch starts exactly
- * after the last position decided; a sibling that got a unit back raises this shard's returns-due
+ * after the last position decided; a sibling that got a unit back raises this shard's returns-signal
  * flag instead of reopening it from outside.
  */
 export async function reopenGate (deps: SaleStateDeps, ref: ShardRef): Promise<boolean> {

@@ -4,7 +4,7 @@
  * Whoever gives a unit back -- a buyer's cancel, a payment deadline, a drain batch that finds its
  * winner already holds an order, a rebuild that finds a surviving shard holding a unit for a
  * ticket Redis lost -- records the return in MySQL (`unit_returns`), inside the same transaction
- * that changes (or finds) the order where there is one, then raises the `returns-due` flag of the shard
+ * that changes (or finds) the order where there is one, then raises the `returns-signal` of the shard
  * holding the unit. Nobody else touches that shard's stock: its owner, between two batches (none in
  * flight), reads the unapplied returns, applies each once its ticket is final (lua/applyReturn:
  * the unit goes back to the stock, a new FIFO epoch, the gate reopens), stamps it applied, reopens
@@ -31,10 +31,17 @@ export async function recordReturns (trx: Knex.Transaction, eventId: number, ret
   await trx('unit_returns').insert(returns.map((r) => ({ event_id: eventId, shard: r.shard, ticket_id: r.ticketId, reason: r.reason }))).onConflict('ticket_id').ignore()
 }
 
-/** Tells the shard holding the units that returns are due (after the recording transaction committed). */
+/**
+ * Tells the shards holding the units that returns are due (after the recording transaction
+ * committed). The signal is a one-member sorted set: an idle owner blocks on BZPOPMIN of its queue
+ * marker and this key together, so it applies the return at once instead of after its idle wait.
+ */
 export async function signalReturns (deps: SaleStateDeps, refs: readonly ShardRef[]): Promise<void> {
-  await Promise.all(refs.map(async (ref) => await deps.redis.set(deps.keys.shard(ref).returnsDue, '1')))
+  await Promise.all(refs.map(async (ref) => await deps.redis.zadd(deps.keys.shard(ref).returnsDue, 0, RETURNS_DUE)))
 }
+
+/** The signal's one member. */
+export const RETURNS_DUE = 'due'
 
 /** Unapplied returns of one shard, oldest first. */
 export async function pendingReturns (db: Knex, ref: ShardRef): Promise<UnitReturn[]> {

@@ -49,6 +49,15 @@ export function createRedisClient (target: RedisTarget, opts: RedisClientOptions
   return client
 }
 
+/**
+ * Another connection like `client`, named (CLIENT SETNAME, kept across reconnects) so an operator's
+ * CLIENT LIST shows what it is for, e.g. which shard drain is blocked waiting for work.
+ */
+export function duplicateNamed (client: RedisClient, name: string): RedisClient {
+  if (client instanceof Cluster) return client.duplicate(undefined, { redisOptions: { ...client.options.redisOptions, connectionName: name } }) as RedisClient
+  return client.duplicate({ connectionName: name }) as RedisClient
+}
+
 /** A connection to a single server (tools and tests that never talk to a cluster). */
 export function createRedis (url: string, opts: RedisClientOptions = {}): Redis {
   return createRedisClient({ url }, opts) as Redis

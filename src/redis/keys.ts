@@ -24,8 +24,10 @@
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  * | lost-below                                  | int    | positions up to this were handed out before Redis    |
  * |                                             |        | lost the shard (set by a rebuild)                    |
- * | returns-due                                 | flag   | units came back to the sale (MySQL's unit_returns):  |
- * |                                             |        | the owner applies them and reopens its gate          |
+ * | returns-signal                              | zset   | one member while units came back to the sale (MySQL's|
+ * |                                             |        | unit_returns): the owner applies them and reopens its|
+ * |                                             |        | gate; a zset so an idle owner's BZPOPMIN on the queue|
+ * |                                             |        | marker wakes on it too                               |
  * | returns-gen                                 | int    | units returned to this shard so far                  |
  * | reserved-upto                               | int    | highest position that has been through a reservation |
  * | lender-gens                                 | hash   | sibling -> its returns-gen when this shard last      |
@@ -93,6 +95,8 @@ export interface KeySpace {
   catalogChannel: string
   /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
   workers: string
+  /** Client name (CLIENT SETNAME) of a shard drain's blocking connection, for CLIENT LIST. */
+  drainConnection: (ref: ShardRef) => string
   /** Test-only: set once when an injected fault has fired. */
   faultFired: string
   /** Channel on which drains publish decided tickets: message `e<event>.<shard>:q1,q2,…`. */
@@ -146,7 +150,7 @@ export function createKeySpace (prefix: string): KeySpace {
           buyTokens: base + 'buy-tokens',
           lease: base + 'lease',
           lostBelow: base + 'lost-below',
-          returnsDue: base + 'returns-due',
+          returnsDue: base + 'returns-signal',
           returnsGen: base + 'returns-gen',
           lenderGens: base + 'lender-gens',
           reservedUpTo: base + 'reserved-upto'
@@ -179,6 +183,7 @@ export function createKeySpace (prefix: string): KeySpace {
     loginFailures: (email) => `${prefix}:login-failed:${email}`,
     catalogChannel: `${prefix}:catalog`,
     workers: `${prefix}:workers`,
+    drainConnection: (ref) => `${prefix}:drain:${shardTag(ref)}`,
     faultFired: `${prefix}:fault-fired`,
     outcomeChannel: `${prefix}:outcomes`,
     eventStateChannel: `${prefix}:event-state`
