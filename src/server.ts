@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify'
 import { metricsRoute } from './http/routes/health'
 import { PaymentDeadlines } from './domain/payment-deadline'
 import { AdminPasswordMismatchError, ensureAdmin } from './domain/accounts'
+import { WeakPasswordError } from './domain/password-policy'
 
 export interface Service {
   readonly runtime: Runtime
@@ -139,9 +140,10 @@ async function main (): Promise<void> {
   try {
     service = await startService(config, log)
   } catch (err) {
-    if (err instanceof AdminPasswordMismatchError) {
-      log.fatal(err.message)
-      process.stderr.write(`${err.message}\n`)
+    if (err instanceof AdminPasswordMismatchError || err instanceof WeakPasswordError) {
+      const message = err instanceof WeakPasswordError ? `ADMIN_PASSWORD refused: ${err.message}` : err.message
+      log.fatal(message)
+      process.stderr.write(`${message}\n`)
       process.exit(2)
     }
     throw err

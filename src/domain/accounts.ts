@@ -13,7 +13,8 @@ import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 import { Rotate, rotateRefresh } from '../redis/commands'
 import { DomainError } from './errors'
-import { hashPassword, verifyPassword } from './passwords'
+import { hashPassword, needsRehash, verifyPassword } from './passwords'
+import { assertStrongPassword } from './password-policy'
 
 export type Role = 'user' | 'admin'
 
@@ -65,6 +66,10 @@ export function usersRepository (db: Db) {
         throw err
       }
     },
+    /** A new hash of the same password (stronger parameters); sign-ins stay valid. */
+    async upgradeHash (id: string, previous: string, passwordHash: string): Promise<void> {
+      await db('users').where({ id, password_hash: previous }).update({ password_hash: passwordHash })
+    },
     async setRole (id: string, role: Role): Promise<void> {
       await db('users').where({ id }).update({ role })
     },
@@ -104,6 +109,7 @@ const invalidCredentials = (): DomainError => new DomainError('INVALID_CREDENTIA
 const invalidRefresh = (): DomainError => new DomainError('INVALID_REFRESH_TOKEN', 'the refresh token is not valid')
 
 export async function register (deps: AccountDeps, email: string, password: string): Promise<{ user: UserView, tokens: Tokens }> {
+  assertStrongPassword(password, normalizeEmail(email))
   const user = await deps.users.insert(normalizeEmail(email), await hashPassword(password), 'user')
   if (user === undefined) throw new DomainError('EMAIL_TAKEN', 'an account with this email exists')
   return { user: userView(user), tokens: await issueTokens(deps, user) }
@@ -114,6 +120,8 @@ export async function login (deps: AccountDeps, email: string, password: string)
   const user = await deps.users.findByEmail(normalizeEmail(email))
   const ok = await verifyPassword(password, user?.passwordHash)
   if (user === undefined || !ok) throw invalidCredentials()
+  // Made with older, weaker parameters: stored again with today's (only now is the password known).
+  if (user.passwordHash !== null && needsRehash(user.passwordHash)) await deps.users.upgradeHash(user.id, user.passwordHash, await hashPassword(password))
   return await issueTokens(deps, user)
 }
 
@@ -169,6 +177,7 @@ export async function ensureAdmin (deps: Pick<AccountDeps, 'users'>, email: stri
     if (existing.role !== 'admin') await deps.users.setRole(existing.id, 'admin')
     return { ...userView(existing), role: 'admin' }
   }
+  assertStrongPassword(password, normalized)
   const created = await deps.users.insert(normalized, await hashPassword(password), 'admin')
   if (created !== undefined) return userView(created)
   return await ensureAdmin(deps, email, password) // created meanwhile by another process
@@ -181,6 +190,7 @@ export async function ensureAdmin (deps: Pick<AccountDeps, 'users'>, email: stri
  */
 export async function setAdmin (deps: Pick<AccountDeps, 'users'>, email: string, password: string): Promise<{ user: UserView, created: boolean }> {
   const normalized = normalizeEmail(email)
+  assertStrongPassword(password, normalized)
   const hash = await hashPassword(password)
   const created = await deps.users.insert(normalized, hash, 'admin')
   if (created !== undefined) return { user: userView(created), created: true }
