@@ -11,6 +11,8 @@ import { LatencyWindow } from './http/latency-window'
 import { webRoutes } from './http/routes/web'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import helmet from '@fastify/helmet'
+import { securityHeaders } from './http/security-headers'
 import type { Runtime } from './runtime'
 import { createAuthenticator, createTokenSigner } from './http/auth'
 import type { AccountDeps } from './domain/accounts'
@@ -103,6 +105,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     if (state.shuttingDown) reply.header('connection', 'close')
   })
 
+  await app.register(helmet, securityHeaders)
+
   // OpenAPI from the route schemas, served at /docs (UI) and /docs/json (the document).
   await app.register(swagger, {
     openapi: {
@@ -111,7 +115,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       security: [{ bearer: [] }]
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Swagger UI inserts <style> elements: inline styles are allowed on /docs alone (never scripts).
+  await app.register(swaggerUi, { routePrefix: '/docs', transformStaticCSP: (header) => header.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") })
 
   await app.register(rateLimit, {
     global: false,
