@@ -13,8 +13,13 @@ export interface Config {
   readonly role: ProcessRole
   readonly host: string
   readonly port: number
-  /** Port of an extra metrics-only listener (0 = none): every PM2 instance gets its own. */
+  /** Port of the metrics-only listener (0 = none): every PM2 instance gets its own. */
   readonly metricsPort: number
+  /** Address the metrics listener binds (loopback unless a scraper on another host needs it). */
+  readonly metricsHost: string
+  /** When set, `/metrics` is also served on the API port, to requests bearing this token; otherwise
+   *  the API port has no `/metrics` (units left, outcomes and pool state are not public). */
+  readonly metricsToken: string | undefined
   readonly logLevel: string
   readonly redisUrl: string
   /** Seed nodes of a Redis Cluster; empty for a single server. */
@@ -168,6 +173,10 @@ export function loadConfig (env: Env = process.env): Config {
   if (secret !== undefined && secret.length < 32) {
     r.problems.push('JWT_SECRET: must be at least 32 characters')
   }
+  const metricsToken = r.optional('METRICS_TOKEN')
+  if (metricsToken !== undefined && metricsToken.length < 32) {
+    r.problems.push('METRICS_TOKEN: must be at least 32 characters')
+  }
   const clusterNodes = (r.optional('REDIS_CLUSTER_NODES') ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '')
   for (const node of clusterNodes) {
     if (!/^[A-Za-z0-9_.-]+:\d{1,5}$/.test(node)) r.problems.push(`REDIS_CLUSTER_NODES: ${JSON.stringify(node)} is not host:port`)
@@ -182,6 +191,8 @@ export function loadConfig (env: Env = process.env): Config {
     host: r.str('HOST', '0.0.0.0'),
     port: r.int('PORT', 8080, 0, 65535),
     metricsPort: r.int('METRICS_PORT', 0, 0, 65535),
+    metricsHost: r.str('METRICS_HOST', '127.0.0.1'),
+    metricsToken,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisClusterNodes: clusterNodes,

@@ -108,7 +108,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     if (config.metricsPort > 0) {
       metricsServer = Fastify({ logger: false })
       await metricsServer.register(metricsRoute, { rt: runtime })
-      await metricsServer.listen({ host: config.host, port: config.metricsPort })
+      await metricsServer.listen({ host: config.metricsHost, port: config.metricsPort })
     }
     if (config.role !== 'worker') {
       ingress = await buildIngress(runtime)

@@ -10,9 +10,11 @@ const LABELS = new Set(['role', 'route', 'method', 'status', 'outcome', 'stage',
 t.test('every process serves Prometheus metrics, and the business counters agree with MySQL after a sale', async (t) => {
   const env = await testEnv(t)
   const metricsPort = await freePort()
-  const ingress = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
+  const ingressMetricsPort = await freePort()
+  const ingress = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress', METRICS_PORT: String(ingressMetricsPort) }))
   await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker', METRICS_PORT: String(metricsPort) }))
   const worker = httpClient(`http://127.0.0.1:${metricsPort}`)
+  const ingressMetrics = httpClient(`http://127.0.0.1:${ingressMetricsPort}`)
 
   const BUYERS = 600
   const eventId = await createSale(ingress.http, env, { stock: 100, shards: 2 })
@@ -20,7 +22,7 @@ t.test('every process serves Prometheus metrics, and the business counters agree
   await until(async () => await saleIdle(env, eventId, 2), 30_000, 'the drain')
   const orders = Number((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n)
 
-  const fromIngress = parsePrometheus(String((await ingress.http.request('GET', '/metrics')).body))
+  const fromIngress = parsePrometheus(String((await ingressMetrics.request('GET', '/metrics')).body))
   // The drain records a batch's metrics just after its outcomes reach Redis: let the last one land.
   const scrapeWorker = async (): Promise<ReturnType<typeof parsePrometheus>> => parsePrometheus(String((await worker.request('GET', '/metrics')).body))
   await until(async () => sum(await scrapeWorker(), 'seckill_orders_committed_total') >= orders, 5000, 'the last batch\'s metrics')
@@ -44,4 +46,19 @@ t.test('every process serves Prometheus metrics, and the business counters agree
   t.equal(sum(fromWorker, 'seckill_lease_moves_total', { move: 'taken' }), 2, 'two shard leases taken')
   t.same(fromWorker.filter((s) => s.name === 'seckill_shard_backlog').map((s) => [s.labels.shard, s.value]).sort(),
     [[`e${eventId}.0`, 0], [`e${eventId}.1`, 0]], 'per-shard depth gauges, drained to zero')
+})
+
+t.test('the public API port serves no /metrics unless a metrics token is configured, and then only to it', async (t) => {
+  const env = await testEnv(t)
+  const closed = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
+  t.equal((await closed.http.request('GET', '/metrics')).status, 404, 'no /metrics on the API port by default')
+
+  const token = 'a-metrics-token-of-at-least-32-characters'
+  const open = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress', METRICS_TOKEN: token }))
+  t.equal((await open.http.request('GET', '/metrics')).status, 401, 'no token: 401')
+  t.equal((await open.http.request('GET', '/metrics', { headers: { authorization: `Bearer ${token}x` } })).status, 401, 'a wrong token: 401')
+  const scraped = await open.http.request('GET', '/metrics', { headers: { authorization: `Bearer ${token}` } })
+  t.equal(scraped.status, 200, 'the token: 200')
+  t.ok(sum(parsePrometheus(String(scraped.body)), 'process_cpu_user_seconds_total') > 0, 'the metrics')
+  t.throws(() => loadConfig({ ...env.env, METRICS_TOKEN: 'short' }), /METRICS_TOKEN: must be at least 32 characters/)
 })

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Runtime } from '../../runtime'
 import { errorSchema } from '../envelope'
@@ -6,18 +7,29 @@ export interface HealthState {
   shuttingDown: boolean
 }
 
-/** `/healthz` (the process answers), `/readyz` (Redis and MySQL answer, not shutting down). */
-/** `/metrics`: this process's Prometheus metrics (text format). */
-export async function metricsRoute (app: FastifyInstance, opts: { rt: Runtime }): Promise<void> {
-  app.get('/metrics', async (_request, reply) => {
+/**
+ * `/metrics`: this process's Prometheus metrics (text format). On the metrics listener it is open
+ * (that port is internal); on the API port only with `token` as a bearer token.
+ */
+export async function metricsRoute (app: FastifyInstance, opts: { rt: Runtime, token?: string }): Promise<void> {
+  const expected = opts.token === undefined ? undefined : createHash('sha256').update(`Bearer ${opts.token}`).digest()
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    if (expected !== undefined) {
+      const given = createHash('sha256').update(request.headers.authorization ?? '').digest()
+      if (!timingSafeEqual(given, expected)) {
+        return await reply.code(401).header('www-authenticate', 'Bearer').send({ code: 'UNAUTHORIZED', message: 'metrics need the metrics token', request_id: String(request.id) })
+      }
+    }
     const body = await opts.rt.metrics.registry.metrics()
     return await reply.type(opts.rt.metrics.registry.contentType).send(body)
   })
 }
 
+/** `/healthz` (the process answers), `/readyz` (Redis and MySQL answer, not shutting down). */
 export async function healthRoutes (app: FastifyInstance, opts: { rt: Runtime, state: HealthState }): Promise<void> {
   const { rt, state } = opts
-  await app.register(metricsRoute, { rt })
+  // Off the public port unless an operator gave a token for it (METRICS_TOKEN).
+  if (rt.config.metricsToken !== undefined) await app.register(metricsRoute, { rt, token: rt.config.metricsToken })
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
     async () => ({ status: 'ok' }))
 
