@@ -16,6 +16,7 @@ import { securityHeaders } from './http/security-headers'
 import type { Runtime } from './runtime'
 import { createAuthenticator, createTokenSigner } from './http/auth'
 import type { AccountDeps } from './domain/accounts'
+import { refreshKeyFrom } from './domain/accounts'
 import { authRoutes } from './http/routes/auth'
 import { lingerUntilBodyRead } from './http/lingering-close'
 import { errorHandler } from './http/error-handler'
@@ -138,7 +139,9 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     keys: rt.keys,
     signAccess: createTokenSigner(rt.jwtSecret, config.accessTokenTtlMs),
     accessTtlMs: config.accessTokenTtlMs,
-    refreshTtlMs: config.refreshTokenTtlMs
+    refreshTtlMs: config.refreshTokenTtlMs,
+    refreshKey: refreshKeyFrom(rt.jwtSecret),
+    refreshGraceMs: config.refreshGraceMs
   }
   const catalog: CatalogDeps = {
     events: rt.events,

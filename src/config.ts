@@ -70,6 +70,8 @@ export interface Config {
   readonly buyTokenTtlMs: number
   readonly accessTokenTtlMs: number
   readonly refreshTokenTtlMs: number
+  /** A refresh token just rotated away yields the same successor for this long (two tabs). */
+  readonly refreshGraceMs: number
   /** Login (and register) attempts per account and per IP in each rate window. */
   readonly loginRateLimit: number
   /** Proxies whose X-Forwarded-For is believed (Fastify's trustProxy): false (none, the default)
@@ -223,6 +225,7 @@ export function loadConfig (env: Env = process.env): Config {
     buyTokenTtlMs: r.int('BUY_TOKEN_TTL_MS', 120_000, 1000, 86_400_000),
     accessTokenTtlMs: r.int('ACCESS_TOKEN_TTL_MS', 900_000, 1000, 86_400_000),
     refreshTokenTtlMs: r.int('REFRESH_TOKEN_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
+    refreshGraceMs: r.int('REFRESH_GRACE_MS', 10_000, 0, 60_000),
     loginRateLimit: r.int('RATE_LIMIT_LOGIN', 10, 1, 1_000_000),
     trustProxy: parseTrustProxy(r.optional('TRUST_PROXY'), r.problems),
     adminEmail: r.optional('ADMIN_EMAIL'),

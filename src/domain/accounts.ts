@@ -4,14 +4,17 @@
  * Access tokens are short-lived JWTs (the ingress verifies them without a lookup). Refresh tokens
  * are `<family>.<secret>`; Redis keeps, per family, the user and a hash of the current secret.
  * Using a refresh token rotates it; presenting an already-used one revokes the family (a stolen
- * token replayed after its owner refreshed). Logout revokes the family.
+ * token replayed after its owner refreshed). The next secret is an HMAC of the presented one, so
+ * two tabs refreshing with the same token at once both get the same new token (within
+ * `refreshGraceMs`) instead of signing the buyer out. Logout revokes the family, and only for the
+ * whole token: a family id alone signs nobody out.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { Knex } from 'knex'
 import type { Db } from '../db/knex'
 import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
-import { Rotate, rotateRefresh } from '../redis/commands'
+import { Revoke, Rotate, revokeRefresh, rotateRefresh } from '../redis/commands'
 import { DomainError } from './errors'
 import { hashPassword, needsRehash, verifyPassword } from './passwords'
 import { assertStrongPassword } from './password-policy'
@@ -88,6 +91,10 @@ export interface AccountDeps {
   readonly signAccess: (user: { id: string, role: Role }) => string
   readonly accessTtlMs: number
   readonly refreshTtlMs: number
+  /** Key of the HMAC that derives a refresh token's successor (from the JWT secret). */
+  readonly refreshKey: string
+  /** How long a just-rotated refresh token yields the same successor instead of revoking. */
+  readonly refreshGraceMs: number
 }
 
 export function normalizeEmail (email: string): string {
@@ -131,12 +138,17 @@ function splitRefresh (token: string): { family: string, secret: string } {
   return { family: m[1] as string, secret: m[2] as string }
 }
 
+/** The key refresh-token successors are derived under, from the service's JWT secret. */
+export function refreshKeyFrom (jwtSecret: string): string {
+  return createHmac('sha256', jwtSecret).update('seckill refresh-token rotation').digest('base64url')
+}
+
 export async function refresh (deps: AccountDeps, token: string): Promise<Tokens> {
   const { family, secret } = splitRefresh(token)
-  const nextSecret = randomBytes(32).toString('base64url')
+  const nextSecret = createHmac('sha256', deps.refreshKey).update(`${family}.${secret}`).digest('base64url')
   const key = deps.keys.refreshFamily(family)
   const issued = Number(await deps.redis.hget(key, 'issued') ?? 0)
-  const userId = await rotateRefresh(deps.redis, key, sha256(secret), sha256(nextSecret), deps.refreshTtlMs)
+  const userId = await rotateRefresh(deps.redis, key, sha256(secret), sha256(nextSecret), deps.refreshTtlMs, Date.now(), deps.refreshGraceMs)
   if (userId === Rotate.UNKNOWN || userId === Rotate.REPLAYED) throw invalidRefresh()
   // The role is read again: a promotion or demotion takes effect at the next refresh.
   const user = await deps.users.findById(userId)
@@ -148,9 +160,11 @@ export async function refresh (deps: AccountDeps, token: string): Promise<Tokens
   return { access_token: deps.signAccess(user), refresh_token: `${family}.${nextSecret}`, expires_in: Math.floor(deps.accessTtlMs / 1000) }
 }
 
+/** Signs the token's family out; an unknown family is already signed out. */
 export async function logout (deps: AccountDeps, token: string): Promise<void> {
-  const { family } = splitRefresh(token)
-  await deps.redis.del(deps.keys.refreshFamily(family))
+  const { family, secret } = splitRefresh(token)
+  const revoked = await revokeRefresh(deps.redis, deps.keys.refreshFamily(family), sha256(secret), Date.now(), deps.refreshGraceMs)
+  if (revoked === Revoke.WRONG_SECRET) throw invalidRefresh()
 }
 
 /** The admin from the environment names an account whose password is something else. */

@@ -173,9 +173,16 @@ export async function reopenShard (redis: RedisClient, k: ShardKeys): Promise<nu
 /** Replies of lua/rotateRefresh besides a user id. */
 export const Rotate = { UNKNOWN: 0, REPLAYED: -1 } as const
 
-export async function rotateRefresh (redis: RedisClient, familyKey: string, presentedHash: string, nextHash: string, ttlMs: number): Promise<string | typeof Rotate[keyof typeof Rotate]> {
-  const reply = await runScript(redis, 'rotateRefresh', [familyKey], [presentedHash, nextHash, ttlMs])
+export async function rotateRefresh (redis: RedisClient, familyKey: string, presentedHash: string, nextHash: string, ttlMs: number, nowMs: number, graceMs: number): Promise<string | typeof Rotate[keyof typeof Rotate]> {
+  const reply = await runScript(redis, 'rotateRefresh', [familyKey], [presentedHash, nextHash, ttlMs, nowMs, graceMs])
   return typeof reply === 'string' ? reply : Number(reply) as typeof Rotate[keyof typeof Rotate]
+}
+
+/** Replies of lua/revokeRefresh. */
+export const Revoke = { REVOKED: 1, UNKNOWN: 0, WRONG_SECRET: -1 } as const
+
+export async function revokeRefresh (redis: RedisClient, familyKey: string, presentedHash: string, nowMs: number, graceMs: number): Promise<typeof Revoke[keyof typeof Revoke]> {
+  return Number(await runScript(redis, 'revokeRefresh', [familyKey], [presentedHash, nowMs, graceMs])) as typeof Revoke[keyof typeof Revoke]
 }
 
 export async function renewLease (redis: RedisClient, k: ShardKeys, token: string, ms: number): Promise<boolean> {

@@ -28,6 +28,7 @@ export const SCRIPT_NAMES = [
   'applyReturn',
   'startEpoch',
   'rotateRefresh',
+  'revokeRefresh',
   'renewLease',
   'releaseLease',
   'swapLease',
