@@ -1,5 +1,9 @@
 import t from 'tap'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from '../helpers/ports'
 import { parse } from 'yaml'
 import { loadConfig } from '../../src/config'
 import { createMetrics } from '../../src/metrics'
@@ -22,6 +26,24 @@ const METRIC_NAMES = (() => {
   return names
 })()
 
+/** The secrets compose requires, with sample values (URL-safe, as the file asks). */
+const SECRETS: Record<string, string> = {
+  JWT_SECRET: 'x'.repeat(40),
+  REDIS_PASSWORD: 'redis-sample-password-1f2e3d',
+  MYSQL_ROOT_PASSWORD: 'root-sample-password-4c5b6a',
+  MYSQL_PASSWORD: 'mysql-sample-password-7a8b9c',
+  GRAFANA_ADMIN_PASSWORD: 'grafana-sample-password-0d1e'
+}
+
+/** Compose's `${NAME:?message}` interpolation, with the sample secrets. */
+function interpolate (value: string): string {
+  return value.replace(/\$\{([A-Z_]+)[^}]*\}/g, (_m, name: string) => {
+    const v = SECRETS[name]
+    if (v === undefined) throw new Error(`compose reads \${${name}}, which this test does not know`)
+    return v
+  })
+}
+
 function metricsIn (expr: string): string[] {
   return [...expr.matchAll(/\b(seckill_[a-z_]+)/g)].map((m) => m[1] as string)
 }
@@ -43,7 +65,7 @@ t.test('docker-compose.yml: services, persistence, health, order, and settings t
     t.equal(svc.build, '.', `${name} is built from the Dockerfile`)
     t.same(svc.depends_on.redis, { condition: 'service_healthy' }, `${name} waits for Redis`)
     t.same(svc.depends_on.mysql, { condition: 'service_healthy' }, `${name} waits for MySQL`)
-    const env = Object.fromEntries(Object.entries(svc.environment as Record<string, string>).map(([k, v]) => [k, String(v).replace(/\$\{JWT_SECRET[^}]*\}/, 'x'.repeat(40))]))
+    const env = Object.fromEntries(Object.entries(svc.environment as Record<string, string>).map(([k, v]) => [k, interpolate(String(v))]))
     for (const key of Object.keys(env)) t.ok(KNOWN_ENV.has(key), `${name}: ${key} is a setting the code reads`)
     const config = loadConfig(env)
     t.equal(config.role, name, `${name} runs as ${name}`)
@@ -59,6 +81,45 @@ t.test('docker-compose.yml: services, persistence, health, order, and settings t
   const mounts: string[] = compose.services.prometheus.volumes
   t.ok(mounts.some((v) => v.startsWith('./ops/alerts.yml:')) && prom.rule_files.includes('/etc/prometheus/alerts.yml'), 'alert rules are mounted and loaded')
   for (const v of [...mounts, ...compose.services.grafana.volumes as string[]]) t.ok(existsSync(repoPath(v.split(':')[0] as string)), `${v.split(':')[0] ?? ''} exists`)
+})
+
+t.test('docker-compose.yml: no empty or default password anywhere; every secret required from the environment', async (t) => {
+  const text = read('docker-compose.yml')
+  const compose = yamlOf('docker-compose.yml')
+  const refs = [...text.matchAll(/\$\{([A-Z_]+)([^}]*)\}/g)]
+  t.same([...new Set(refs.map((m) => m[1]))].sort(), Object.keys(SECRETS).sort(), 'the secrets it reads')
+  for (const m of refs) t.match(m[2], /^:\?/, `\${${m[1] ?? ''}} is required (no default)`)
+  t.notMatch(text, /MYSQL_ALLOW_EMPTY_PASSWORD|MYSQL_RANDOM_ROOT_PASSWORD/, 'MySQL root has a password')
+  t.equal(compose.services.mysql.environment.MYSQL_USER, 'seckill', 'the service has its own MySQL user')
+  for (const name of ['ingress', 'worker']) {
+    const config = loadConfig(Object.fromEntries(Object.entries(compose.services[name].environment as Record<string, string>).map(([k, v]) => [k, interpolate(String(v))])))
+    const db = new URL(config.databaseUrl)
+    t.equal(db.username, 'seckill', `${name}: connects to MySQL as seckill, not root`)
+    t.equal(db.password, SECRETS.MYSQL_PASSWORD, `${name}: with MYSQL_PASSWORD`)
+    t.equal(new URL(config.redisUrl).password, SECRETS.REDIS_PASSWORD, `${name}: Redis with REDIS_PASSWORD`)
+  }
+  t.equal(interpolate(compose.services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD), SECRETS.GRAFANA_ADMIN_PASSWORD, 'Grafana has no admin/admin')
+})
+
+t.test('docker-compose.yml: the Redis command and health check, run as written, require the password', async (t) => {
+  const compose = yamlOf('docker-compose.yml')
+  const [shell, flag, script] = compose.services.redis.command as [string, string, string]
+  const [, , health] = ['', ...compose.services.redis.healthcheck.test as string[]] as [string, string, string]
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'seckill-compose-redis-'))
+  // Compose turns `$$` into `$`; the container's environment holds REDIS_PASSWORD.
+  const env = { ...process.env, REDIS_PASSWORD: SECRETS.REDIS_PASSWORD }
+  const server = spawn(shell, [flag, `${script.replaceAll('$$', '$')} --port ${port} --bind 127.0.0.1 --dir ${dir} --save ''`], { env, stdio: 'ignore' })
+  t.teardown(() => { server.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
+  const ping = (extra: NodeJS.ProcessEnv): string => spawnSync('sh', ['-c', `redis-cli -p ${port} ping`], { env: { ...process.env, ...extra }, encoding: 'utf8' }).stdout.trim()
+  const deadline = Date.now() + 10_000
+  while (!/NOAUTH|PONG/.test(ping({})) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(ping({}), /NOAUTH/, 'without the password Redis refuses')
+  t.equal(ping({ REDISCLI_AUTH: SECRETS.REDIS_PASSWORD }), 'PONG', 'with it Redis answers')
+  const check = spawnSync('sh', ['-c', health.replaceAll('$$', '$').replace('redis-cli ping', `redis-cli -p ${port} ping`)], { env, encoding: 'utf8' })
+  t.equal(check.status, 0, 'the health check passes with the container\'s password')
+  const wrong = spawnSync('sh', ['-c', health.replaceAll('$$', '$').replace('redis-cli ping', `redis-cli -p ${port} ping`)], { env: { ...env, REDIS_PASSWORD: 'wrong' }, encoding: 'utf8' })
+  t.not(wrong.status, 0, 'and fails with another')
 })
 
 t.test('PM2 ecosystem and its Prometheus file agree on ports', async (t) => {
