@@ -159,8 +159,16 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   await app.register(healthRoutes, { rt, state })
   await app.register(webRoutes)
   await app.register(async (api) => {
-    await api.register(adminRoutes, { prefix: '/admin', catalog, auth, lifecycle: rt.lifecycle, buyLatency: new LatencyWindow(rt.metrics.httpDuration, '/api/v1/events/:id/buy') })
-    await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth })
+    await api.register(adminRoutes, {
+      prefix: '/admin',
+      catalog,
+      auth,
+      lifecycle: rt.lifecycle,
+      buyLatency: new LatencyWindow(rt.metrics.httpDuration, '/api/v1/events/:id/buy'),
+      bans: { users: rt.users, redis: rt.redis, keys: rt.keys, listLive: rt.events.listLive },
+      db: rt.db
+    })
+    await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth, db: rt.db })
     await api.register(catalogRoutes, { catalog })
     await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })
     await api.register(eventRoutes, {

@@ -18,6 +18,8 @@ import { Revoke, Rotate, revokeRefresh, rotateRefresh } from '../redis/commands'
 import { DomainError } from './errors'
 import { hashPassword, needsRehash, verifyPassword } from './passwords'
 import { assertStrongPassword } from './password-policy'
+import { recordAudit } from './audit'
+import type { AuditRecord } from './audit'
 
 export type Role = 'user' | 'admin'
 
@@ -28,6 +30,8 @@ export interface User {
   readonly passwordHash: string | null
   /** Sign-ins issued before this are void (null: all valid). */
   readonly sessionsSince: Date | null
+  /** Set when an admin banned the account: no buys, no sign-ins, no refreshes. */
+  readonly bannedAt: Date | null
 }
 
 export interface UserView {
@@ -43,10 +47,13 @@ export interface Tokens {
   readonly expires_in: number
 }
 
-interface UserRow { id: number | string, email: string, role: Role, password_hash: string | null, sessions_since: Date | null }
+interface UserRow { id: number | string, email: string, role: Role, password_hash: string | null, sessions_since: Date | null, banned_at: Date | null }
 
-const USER_COLUMNS = ['id', 'email', 'role', 'password_hash', 'sessions_since'] as const
-const toUser = (r: UserRow): User => ({ id: String(r.id), email: r.email, role: r.role, passwordHash: r.password_hash, sessionsSince: r.sessions_since })
+const USER_COLUMNS = ['id', 'email', 'role', 'password_hash', 'sessions_since', 'banned_at'] as const
+const toUser = (r: UserRow): User => ({ id: String(r.id), email: r.email, role: r.role, passwordHash: r.password_hash, sessionsSince: r.sessions_since, bannedAt: r.banned_at })
+
+/** Who made an account admin outside the API (recorded in the audit trail). */
+export type AdminSource = 'environment' | 'create-admin'
 export const userView = (u: User): UserView => ({ id: u.id, email: u.email, role: u.role })
 
 export function usersRepository (db: Db) {
@@ -59,11 +66,14 @@ export function usersRepository (db: Db) {
       const row = await db('users').first(...USER_COLUMNS).where({ id }) as UserRow | undefined
       return row === undefined ? undefined : toUser(row)
     },
-    /** Inserts a user; undefined when the email is taken. */
-    async insert (email: string, passwordHash: string, role: Role): Promise<User | undefined> {
+    /** Inserts a user; undefined when the email is taken. An admin's creation is audited. */
+    async insert (email: string, passwordHash: string, role: Role, source?: AdminSource): Promise<User | undefined> {
       try {
-        const [id] = await db('users').insert({ email, password_hash: passwordHash, role })
-        return { id: String(id), email, role, passwordHash, sessionsSince: null }
+        return await db.transaction(async (trx) => {
+          const [id] = await trx('users').insert({ email, password_hash: passwordHash, role })
+          if (role === 'admin') await recordAudit(trx, { actorId: null, action: 'user.role', targetType: 'user', targetId: String(id), detail: { role, created: true, via: source } })
+          return { id: String(id), email, role, passwordHash, sessionsSince: null, bannedAt: null }
+        })
       } catch (err) {
         if ((err as { code?: string }).code === 'ER_DUP_ENTRY') return undefined
         throw err
@@ -73,16 +83,36 @@ export function usersRepository (db: Db) {
     async upgradeHash (id: string, previous: string, passwordHash: string): Promise<void> {
       await db('users').where({ id, password_hash: previous }).update({ password_hash: passwordHash })
     },
-    async setRole (id: string, role: Role): Promise<void> {
-      await db('users').where({ id }).update({ role })
+    async setRole (id: string, role: Role, source: AdminSource): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx('users').where({ id }).update({ role })
+        await recordAudit(trx, { actorId: null, action: 'user.role', targetType: 'user', targetId: id, detail: { role, via: source } })
+      })
     },
     /** Sets the password and role, and voids every sign-in issued so far. */
-    async setPasswordAndRole (id: string, passwordHash: string, role: Role): Promise<void> {
-      await db('users').where({ id }).update({ password_hash: passwordHash, role, sessions_since: new Date() })
+    async setPasswordAndRole (id: string, passwordHash: string, role: Role, source: AdminSource): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx('users').where({ id }).update({ password_hash: passwordHash, role, sessions_since: new Date() })
+        await recordAudit(trx, { actorId: null, action: 'user.role', targetType: 'user', targetId: id, detail: { role, password_set: true, via: source } })
+      })
+    },
+    /** Bans or lifts a ban, audited in the same transaction; a ban voids every sign-in. */
+    async setBan (id: string, ban: { reason: string } | undefined, audit: Omit<AuditRecord, 'action' | 'targetType' | 'targetId' | 'detail'>): Promise<void> {
+      await db.transaction(async (trx) => {
+        const now = new Date()
+        await trx('users').where({ id }).update(ban === undefined ? { banned_at: null, ban_reason: null } : { banned_at: now, ban_reason: ban.reason, sessions_since: now })
+        await recordAudit(trx, { ...audit, action: ban === undefined ? 'user.unban' : 'user.ban', targetType: 'user', targetId: id, detail: ban ?? null })
+      })
     }
   }
 }
 export type UsersRepository = ReturnType<typeof usersRepository>
+
+/** Ids of banned accounts (copied into each shard of a sale at warm-up). */
+export async function bannedUserIds (db: Knex): Promise<string[]> {
+  const rows = await db('users').select('id').whereNotNull('banned_at') as Array<{ id: number | string }>
+  return rows.map((r) => String(r.id))
+}
 
 export interface AccountDeps {
   readonly users: UsersRepository
@@ -114,6 +144,7 @@ async function issueTokens (deps: AccountDeps, user: { id: string, role: Role })
 
 const invalidCredentials = (): DomainError => new DomainError('INVALID_CREDENTIALS', 'email or password is wrong')
 const invalidRefresh = (): DomainError => new DomainError('INVALID_REFRESH_TOKEN', 'the refresh token is not valid')
+export const accountBanned = (): DomainError => new DomainError('ACCOUNT_BANNED', 'this account is suspended')
 
 export async function register (deps: AccountDeps, email: string, password: string): Promise<{ user: UserView, tokens: Tokens }> {
   assertStrongPassword(password, normalizeEmail(email))
@@ -127,6 +158,7 @@ export async function login (deps: AccountDeps, email: string, password: string)
   const user = await deps.users.findByEmail(normalizeEmail(email))
   const ok = await verifyPassword(password, user?.passwordHash)
   if (user === undefined || !ok) throw invalidCredentials()
+  if (user.bannedAt !== null) throw accountBanned()
   // Made with older, weaker parameters: stored again with today's (only now is the password known).
   if (user.passwordHash !== null && needsRehash(user.passwordHash)) await deps.users.upgradeHash(user.id, user.passwordHash, await hashPassword(password))
   return await issueTokens(deps, user)
@@ -153,6 +185,10 @@ export async function refresh (deps: AccountDeps, token: string): Promise<Tokens
   // The role is read again: a promotion or demotion takes effect at the next refresh.
   const user = await deps.users.findById(userId)
   if (user === undefined) throw invalidRefresh()
+  if (user.bannedAt !== null) {
+    await deps.redis.del(key)
+    throw accountBanned()
+  }
   if (user.sessionsSince !== null && issued < user.sessionsSince.getTime()) {
     await deps.redis.del(key)
     throw invalidRefresh()
@@ -188,11 +224,11 @@ export async function ensureAdmin (deps: Pick<AccountDeps, 'users'>, email: stri
   const existing = await deps.users.findByEmail(normalized)
   if (existing !== undefined) {
     if (!await verifyPassword(password, existing.passwordHash)) throw new AdminPasswordMismatchError(normalized)
-    if (existing.role !== 'admin') await deps.users.setRole(existing.id, 'admin')
+    if (existing.role !== 'admin') await deps.users.setRole(existing.id, 'admin', 'environment')
     return { ...userView(existing), role: 'admin' }
   }
   assertStrongPassword(password, normalized)
-  const created = await deps.users.insert(normalized, await hashPassword(password), 'admin')
+  const created = await deps.users.insert(normalized, await hashPassword(password), 'admin', 'environment')
   if (created !== undefined) return userView(created)
   return await ensureAdmin(deps, email, password) // created meanwhile by another process
 }
@@ -206,10 +242,10 @@ export async function setAdmin (deps: Pick<AccountDeps, 'users'>, email: string,
   const normalized = normalizeEmail(email)
   assertStrongPassword(password, normalized)
   const hash = await hashPassword(password)
-  const created = await deps.users.insert(normalized, hash, 'admin')
+  const created = await deps.users.insert(normalized, hash, 'admin', 'create-admin')
   if (created !== undefined) return { user: userView(created), created: true }
   const existing = await deps.users.findByEmail(normalized)
   if (existing === undefined) return await setAdmin(deps, email, password) // deleted meanwhile
-  await deps.users.setPasswordAndRole(existing.id, hash, 'admin')
+  await deps.users.setPasswordAndRole(existing.id, hash, 'admin', 'create-admin')
   return { user: { ...userView(existing), role: 'admin' }, created: false }
 }

@@ -30,7 +30,7 @@ export interface AdmissionDeps {
   /** Told how long each admission script took, in seconds (metrics). */
   readonly onAdmitTime?: (seconds: number) => void
   /** Told the answer of every buy that got one (metrics). */
-  readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local') => void
+  readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local' | 'banned') => void
   /** Test-only: admit but do not queue (a crash between the two). */
   readonly skipEnqueue?: boolean
 }
@@ -110,6 +110,9 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
       deps.onOutcome?.('existing')
       return { kind: 'final', ticket: ticketView(ticketId, stored, qpos, qpos - position, undefined) }
     }
+    case Admit.BANNED:
+      deps.onOutcome?.('banned')
+      throw new DomainError('ACCOUNT_BANNED', 'this account is suspended and cannot buy')
     case Admit.TOKEN_INVALID:
       throw new DomainError('BUY_TOKEN_INVALID', 'this sale needs a valid buy token (X-Buy-Token), issued shortly before the start')
     case Admit.SOLD_OUT_NOW:

@@ -9,6 +9,7 @@ import type { Db } from '../db/knex'
 import { badRequest } from './errors'
 import type { PageRequest } from './orders'
 import { LIVE_ORDER_STATUSES } from './orders'
+import { bannedUserIds } from './accounts'
 
 export interface SaleEvent {
   readonly id: number
@@ -149,6 +150,11 @@ export function eventsRepository (db: Db) {
     /** Raises a shard's fencing number (a rebuild fences out the owner of the lost state). */
     async raiseFence (ref: ShardRef): Promise<number> {
       return await raiseFence(db, ref)
+    },
+
+    /** Banned buyers, refused by the admission script of every shard. */
+    async bannedUsers (): Promise<string[]> {
+      return await bannedUserIds(db)
     },
 
     /** Records that the event's sale state went into Redis (the first time only). */

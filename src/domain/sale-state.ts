@@ -30,6 +30,8 @@ export interface SaleHistory {
   readonly recordLostUnits: (eventId: number, units: ReadonlyArray<{ shard: number, ticketId: string }>) => Promise<void>
   /** Records the first warm-up, so a later one that finds Redis empty knows it is a rebuild. */
   readonly markWarmed: (eventId: number) => Promise<void>
+  /** Banned buyers: copied into each shard before its stock, so none is admitted meanwhile. */
+  readonly bannedUsers: () => Promise<string[]>
 }
 
 /**
@@ -108,9 +110,12 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
     const holder = o.unitShard ?? ref.shard
     if (o.live && stocks[holder] === undefined) held[holder]?.push(o.ticketId)
   }
+  // Read after the shards were found missing: a ban made since is copied by the ban itself.
+  const banned = await history?.bannedUsers() ?? []
   const results = await Promise.all(missing.map(async (ref) => {
     const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)
     const k = deps.keys.shard(ref)
+    for (let i = 0; i < banned.length; i += 1000) await deps.redis.sadd(k.banned, ...banned.slice(i, i + 1000))
     const warmed = await warmShard(deps.redis, k, units[ref.shard] ?? 0, siblings, marks[ref.shard] ?? 0, floor)
     // Units a rebuilt shard can lend may be ones its lost tickets had been promised: for borrowers
     // this is like units coming back, so its returns-gen moves past any value seen before.

@@ -13,7 +13,8 @@ export const Admit = {
   SOLD_OUT_NOW: 3,
   SOLD_OUT_BEFORE: 4,
   NOT_WARM: -1,
-  TOKEN_INVALID: -2
+  TOKEN_INVALID: -2,
+  BANNED: -3
 } as const
 export type AdmitCode = typeof Admit[keyof typeof Admit]
 
@@ -31,7 +32,7 @@ export interface AdmitReply {
  */
 export async function admitBuyer (redis: RedisClient, k: ShardKeys, userId: string, overbook: number, buyToken?: string): Promise<AdmitReply> {
   const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
-    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens],
+    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned],
     [userId, overbook, buyToken ?? '-']) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }

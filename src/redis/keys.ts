@@ -21,6 +21,7 @@
  * | epochs                                      | list   | one entry per reopen after units came back           |
  * | rate                                        | string | drain rate, tickets per second                       |
  * | buy-tokens                                  | hash   | user -> "<token>:<expires at ms>" (single use)       |
+ * | banned                                      | set    | users an admin banned (copied from MySQL's users)    |
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  * | lost-below                                  | int    | positions up to this were handed out before Redis    |
  * |                                             |        | lost the shard (set by a rebuild)                    |
@@ -60,6 +61,7 @@ export interface ShardKeys {
   readonly epochs: string
   readonly rate: string
   readonly buyTokens: string
+  readonly banned: string
   readonly lease: string
   readonly lostBelow: string
   readonly returnsDue: string
@@ -148,6 +150,7 @@ export function createKeySpace (prefix: string): KeySpace {
           epochs: base + 'epochs',
           rate: base + 'rate',
           buyTokens: base + 'buy-tokens',
+          banned: base + 'banned',
           lease: base + 'lease',
           lostBelow: base + 'lost-below',
           returnsDue: base + 'returns-signal',

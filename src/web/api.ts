@@ -75,6 +75,7 @@ export function describe (err: unknown): string {
   if (isApiError(err)) {
     if (err.status === 429) return 'Too many tries — wait a moment and try again.'
     if (err.status === 401) return 'Please sign in again.'
+    if (err.code === 'ACCOUNT_BANNED') return 'This account is suspended and cannot buy. If you think this is a mistake, contact support.'
     return err.message
   }
   return 'The service could not be reached. Check the connection and try again.'

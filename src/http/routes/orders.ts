@@ -1,3 +1,5 @@
+import type { Knex } from 'knex'
+import { auditAdminWrites } from '../admin-audit'
 import type { FastifyInstance } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
@@ -46,9 +48,10 @@ const listQuery = (admin: boolean): JsonSchema => ({
 })
 
 /** The buyer's orders: list, read, pay (simulated), cancel. */
-export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator }): Promise<void> {
+export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator, db: Knex }): Promise<void> {
   const { lifecycle, auth } = opts
   app.addHook('onRequest', auth.required)
+  app.addHook('onSend', auditAdminWrites(opts.db))
   const reader = (r: Parameters<typeof userOf>[0]): { userId: string, isAdmin: boolean } => {
     const u = userOf(r)
     return { userId: u.id, isAdmin: u.role === 'admin' }
@@ -76,6 +79,8 @@ export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: Life
   })
 
   app.post<{ Params: { id: string } }>('/orders/:id/cancel', {
+    // Audited when an admin cancels a buyer's order (support).
+    config: { audit: { action: 'order.cancel', target: 'order' } },
     schema: { params: idParams, response: { 200: okSchema(orderSchema), ...commonErrors } }
   }, async (request) => ok(await cancelOrder(lifecycle, Number(request.params.id), reader(request))))
 }

@@ -1,6 +1,8 @@
 --[[
-  Admit one buyer to one event shard: dedupe, gate, queue position. One round trip.
+  Admit one buyer to one event shard: ban, dedupe, gate, queue position. One round trip.
 
+  A banned buyer is refused before anything else (the ban is copied into every shard of the live
+  events when it is made, and into a shard when it is warmed).
   A buyer who already holds a ticket for the shard gets it back (idempotent resubmit). Otherwise,
   when the shard is closed (event sold out) or its admitted-but-undecided tickets have reached the
   gate -- ceil(overbook x (own unreserved stock + free units last seen at sibling shards)) -- the
@@ -20,6 +22,7 @@
     KEYS[9]  rejected-at  int   qseq at the first gate rejection (set once)
     KEYS[10] drained      int   highest queue position decided
     KEYS[11] buy-tokens   hash  user -> "<token>:<expires at, ms>"
+    KEYS[12] banned       set   users an admin banned
 
     ARGV[1]  user id
     ARGV[2]  overbook factor (>= 1)
@@ -32,8 +35,13 @@
      4  sold out, answered before
     -1  shard not warmed (no stock key)
     -2  the sale requires a buy token and the buyer's is missing, wrong, used or expired
+    -3  the buyer is banned
 ]]
 local user = ARGV[1]
+
+if redis.call('SISMEMBER', KEYS[12], user) == 1 then
+  return { -3, 0, 0, '' }
+end
 
 local held = redis.call('HGET', KEYS[1], user)
 if held then
