@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { LatencyWindow } from './http/latency-window'
 import { webRoutes } from './http/routes/web'
@@ -19,7 +19,8 @@ import type { AccountDeps } from './domain/accounts'
 import { refreshKeyFrom } from './domain/accounts'
 import { authRoutes } from './http/routes/auth'
 import { lingerUntilBodyRead } from './http/lingering-close'
-import { errorHandler } from './http/error-handler'
+import { createErrorHandler } from './http/error-handler'
+import { SecurityEvents } from './http/security-events'
 import { validatorCompiler } from './http/validation'
 import { DomainError } from './domain/errors'
 import { EventCache } from './domain/event-cache'
@@ -94,7 +95,9 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   })
   app.setValidatorCompiler(validatorCompiler)
   app.decorateRequest('user', undefined)
-  app.setErrorHandler(errorHandler)
+  const securityEvents = new SecurityEvents(rt.metrics.securityEvents)
+  const onAudited = (request: FastifyRequest, action: string): void => { securityEvents.record(request, 'admin_write', { action }) }
+  app.setErrorHandler(createErrorHandler((request, code) => { securityEvents.onError(request, code) }))
   app.setNotFoundHandler(async (request, reply) => {
     await reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`, request_id: String(request.id) })
   })
@@ -166,9 +169,10 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       lifecycle: rt.lifecycle,
       buyLatency: new LatencyWindow(rt.metrics.httpDuration, '/api/v1/events/:id/buy'),
       bans: { users: rt.users, redis: rt.redis, keys: rt.keys, listLive: rt.events.listLive },
-      db: rt.db
+      db: rt.db,
+      onAudited
     })
-    await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth, db: rt.db })
+    await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth, db: rt.db, onAudited })
     await api.register(catalogRoutes, { catalog })
     await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })
     await api.register(eventRoutes, {

@@ -30,6 +30,7 @@ export interface Metrics {
   readonly recoveredTickets: Counter
   readonly ordersExpired: Counter
   readonly leaseMoves: Counter<'move'>
+  readonly securityEvents: Counter<'kind'>
   /** Registers the scrape-time sources (worker: shard depths; every process: pools). */
   watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource }) => void
 }
@@ -81,7 +82,7 @@ export function createMetrics (role: string): Metrics {
 
   return {
     registry,
-    buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local)', labelNames: ['outcome'], registers: r }),
+    buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local, banned)', labelNames: ['outcome'], registers: r }),
     httpDuration: new Histogram({ name: 'seckill_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: r }),
     admitSeconds: new Histogram({ name: 'seckill_admit_seconds', help: 'Admission (the admitBuyer script) as the ingress sees it', buckets: LATENCY_BUCKETS, registers: r }),
     queueWaitSeconds: new Histogram({ name: 'seckill_queue_wait_seconds', help: 'From admission to the start of the ticket\'s drain batch', buckets: LATENCY_BUCKETS, registers: r }),
@@ -92,6 +93,7 @@ export function createMetrics (role: string): Metrics {
     ordersCommitted: new Counter({ name: 'seckill_orders_committed_total', help: 'Orders written by the drain (rate() gives orders per second)', registers: r }),
     recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis by the drain)', registers: r }),
     ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline (by job or sweep)', registers: r }),
+    securityEvents: new Counter({ name: 'seckill_security_events_total', help: 'Security events: failed logins, refused tokens, forbidden, banned, rate-limited, weak passwords, refused buy tokens, admin writes', labelNames: ['kind'], registers: r }),
     leaseMoves: new Counter({ name: 'seckill_lease_moves_total', help: 'Shard leases taken, given back or lost by this process', labelNames: ['move'], registers: r }),
     watch (s) {
       if (s.shards !== undefined) sources.shards = s.shards

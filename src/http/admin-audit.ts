@@ -37,8 +37,8 @@ function createdId (payload: unknown): string | null {
   }
 }
 
-/** An onSend hook: records the admin write the route did. */
-export function auditAdminWrites (db: Knex) {
+/** An onSend hook: records the admin write the route did (and tells `onAudited`, for the security log). */
+export function auditAdminWrites (db: Knex, onAudited?: (request: FastifyRequest, action: AuditAction) => void) {
   return async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
     const audit = request.routeOptions.config.audit
     if (audit === undefined || reply.statusCode >= 300 || request.user?.role !== 'admin') return payload
@@ -50,6 +50,7 @@ export function auditAdminWrites (db: Knex) {
       targetId: params?.id ?? createdId(payload),
       detail: request.body ?? undefined
     })
+    onAudited?.(request, audit.action)
     return payload
   }
 }

@@ -46,7 +46,14 @@ function dependencyDown (error: Error): boolean {
     error.name === 'KnexTimeoutError'
 }
 
-export async function errorHandler (error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+/** The error handler; `onClientError` hears every error answered below 500 (security events). */
+export function createErrorHandler (onClientError?: (request: FastifyRequest, code: string) => void) {
+  return async (error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    await handleError(error, request, reply, onClientError)
+  }
+}
+
+async function handleError (error: FastifyError | DomainError | Error, request: FastifyRequest, reply: FastifyReply, onClientError?: (request: FastifyRequest, code: string) => void): Promise<void> {
   let status: number
   let code: string
   let message: string
@@ -76,5 +83,6 @@ export async function errorHandler (error: FastifyError | DomainError | Error, r
     message = 'internal error'
     request.log.error({ err: error }, 'unhandled error')
   }
+  if (status < 500) onClientError?.(request, code)
   await reply.code(status).send({ code, message, request_id: String(request.id) })
 }

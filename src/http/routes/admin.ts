@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import type { CatalogDeps } from '../../domain/catalog'
 import { createEvent, createProduct, deleteEvent, deleteProduct, updateEvent, updateProduct, warmUpEvent } from '../../domain/catalog'
@@ -17,6 +17,7 @@ import { pageQueryProperties, pageRequest, pageSchema } from '../pagination'
 import type { PageQuery } from '../pagination'
 import { auditActor, auditAdminWrites } from '../admin-audit'
 import { listAudit } from '../../domain/audit'
+import type { AuditAction } from '../../domain/audit'
 import { banUser, unbanUser } from '../../domain/bans'
 import type { BanDeps } from '../../domain/bans'
 
@@ -90,13 +91,15 @@ export interface AdminRouteDeps {
   readonly buyLatency: LatencyWindow
   readonly bans: BanDeps
   readonly db: Knex
+  /** Told of every audited admin write (the security event log). */
+  readonly onAudited?: (request: FastifyRequest, action: AuditAction) => void
 }
 
 /** Everything under /admin: products, events, orders, bans, the audit trail. Admins only (403 for buyers). */
 export async function adminRoutes (app: FastifyInstance, opts: AdminRouteDeps): Promise<void> {
   const { catalog, auth } = opts
   app.addHook('onRequest', auth.admin)
-  app.addHook('onSend', auditAdminWrites(opts.db))
+  app.addHook('onSend', auditAdminWrites(opts.db, opts.onAudited))
   await app.register(adminOrderRoutes, { lifecycle: opts.lifecycle })
 
   app.post<{ Body: ProductBody }>('/products', {
@@ -169,11 +172,19 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminRouteDeps): 
   // Bans audit in their own transaction (src/domain/bans.ts).
   app.post<{ Params: { id: string }, Body: { reason: string } }>('/users/:id/ban', {
     schema: { params: idParams, body: banBody, response: { 200: okSchema(banSchema), ...commonErrors } }
-  }, async (request) => ok(await banUser(opts.bans, request.params.id, request.body.reason.trim(), auditActor(request))))
+  }, async (request) => {
+    const banned = await banUser(opts.bans, request.params.id, request.body.reason.trim(), auditActor(request))
+    opts.onAudited?.(request, 'user.ban')
+    return ok(banned)
+  })
 
   app.post<{ Params: { id: string } }>('/users/:id/unban', {
     schema: { params: idParams, response: { 200: okSchema(banSchema), ...commonErrors } }
-  }, async (request) => ok(await unbanUser(opts.bans, request.params.id, auditActor(request))))
+  }, async (request) => {
+    const lifted = await unbanUser(opts.bans, request.params.id, auditActor(request))
+    opts.onAudited?.(request, 'user.unban')
+    return ok(lifted)
+  })
 
   /** The audit trail, newest first. */
   app.get<{ Querystring: AuditQuery }>('/audit', {

@@ -92,10 +92,8 @@ export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Pr
     try {
       return ok(await login(accounts, request.body.email, request.body.password))
     } catch (err) {
-      if (err instanceof DomainError && err.code === 'INVALID_CREDENTIALS') {
-        await failed(request.body.email)
-        request.log.warn({ event: 'login_failed' }, 'login failed')
-      }
+      // Logged and counted as a security event by the error handler.
+      if (err instanceof DomainError && err.code === 'INVALID_CREDENTIALS') await failed(request.body.email)
       throw err
     }
   })

@@ -48,10 +48,10 @@ const listQuery = (admin: boolean): JsonSchema => ({
 })
 
 /** The buyer's orders: list, read, pay (simulated), cancel. */
-export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator, db: Knex }): Promise<void> {
+export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator, db: Knex, onAudited?: Parameters<typeof auditAdminWrites>[1] }): Promise<void> {
   const { lifecycle, auth } = opts
   app.addHook('onRequest', auth.required)
-  app.addHook('onSend', auditAdminWrites(opts.db))
+  app.addHook('onSend', auditAdminWrites(opts.db, opts.onAudited))
   const reader = (r: Parameters<typeof userOf>[0]): { userId: string, isAdmin: boolean } => {
     const u = userOf(r)
     return { userId: u.id, isAdmin: u.role === 'admin' }
