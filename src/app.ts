@@ -173,7 +173,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       onAudited
     })
     await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth, db: rt.db, onAudited })
-    await api.register(catalogRoutes, { catalog })
+    await api.register(catalogRoutes, { catalog, readLimit: { max: config.readRateLimit, ...window } })
     await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })
     await api.register(eventRoutes, {
       catalog,

@@ -74,6 +74,8 @@ export interface Config {
   readonly refreshGraceMs: number
   /** Login (and register) attempts per account and per IP in each rate window. */
   readonly loginRateLimit: number
+  /** Anonymous catalog reads (product search and pages, event lists) per address per window. */
+  readonly readRateLimit: number
   /** Proxies whose X-Forwarded-For is believed (Fastify's trustProxy): false (none, the default)
    *  or their addresses/CIDRs. Behind a load balancer the per-address limits need it. */
   readonly trustProxy: false | string[]
@@ -227,6 +229,7 @@ export function loadConfig (env: Env = process.env): Config {
     refreshTokenTtlMs: r.int('REFRESH_TOKEN_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
     refreshGraceMs: r.int('REFRESH_GRACE_MS', 10_000, 0, 60_000),
     loginRateLimit: r.int('RATE_LIMIT_LOGIN', 10, 1, 1_000_000),
+    readRateLimit: r.int('RATE_LIMIT_READ', 120, 1, 1_000_000),
     trustProxy: parseTrustProxy(r.optional('TRUST_PROXY'), r.problems),
     adminEmail: r.optional('ADMIN_EMAIL'),
     adminPassword: r.optional('ADMIN_PASSWORD'),

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { CatalogDeps } from '../../domain/catalog'
 import { getProduct, listEvents, listProducts } from '../../domain/catalog'
 import type { EventSortField } from '../../domain/events'
@@ -15,11 +15,19 @@ interface EventQuery extends PageQuery { status?: 'upcoming' | 'active' | 'ended
 const PRODUCT_SORT: readonly ProductSortField[] = ['id', 'title', 'price_cents', 'created_at']
 const EVENT_SORT: readonly EventSortField[] = ['id', 'start_at', 'end_at']
 
-/** The public catalog: products and events, no authentication. */
-export async function catalogRoutes (app: FastifyInstance, opts: { catalog: CatalogDeps }): Promise<void> {
+/**
+ * The public catalog: products and events, no authentication. Searches and lists (which may
+ * reach MySQL with a query nobody asked before) are limited per address, generously: 300 random
+ * searches at once from one address had pushed other buyers' event reads from 32 ms to 1.2 s at
+ * p99. The sale's own page reads (`GET /events/:id`, `GET /time`) are answered from the process's
+ * cache and stay unlimited: a campus or carrier puts thousands of buyers behind one address.
+ */
+export async function catalogRoutes (app: FastifyInstance, opts: { catalog: CatalogDeps, readLimit: { max: number, timeWindow: number } }): Promise<void> {
   const { catalog } = opts
+  const perAddress = { rateLimit: { ...opts.readLimit, keyGenerator: (r: FastifyRequest) => `read-ip:${r.ip}` } }
 
   app.get<{ Querystring: ProductQuery }>('/products', {
+    config: perAddress,
     schema: {
       querystring: {
         type: 'object',
@@ -45,10 +53,12 @@ export async function catalogRoutes (app: FastifyInstance, opts: { catalog: Cata
   }, async () => ok({ now: Date.now() }))
 
   app.get<{ Params: { id: string } }>('/products/:id', {
+    config: perAddress,
     schema: { params: idParams, response: { 200: okSchema(productSchema), ...commonErrors } }
   }, async (request) => ok(await getProduct(catalog, Number(request.params.id))))
 
   app.get<{ Querystring: EventQuery }>('/events', {
+    config: perAddress,
     schema: {
       querystring: {
         type: 'object',
