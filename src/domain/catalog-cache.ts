@@ -17,6 +17,12 @@ export class CatalogCache {
     return value
   }
 
+  /** True when `key` has a fresh answer (a read of it costs no database query). */
+  has (key: string): boolean {
+    const hit = this.entries.get(key)
+    return hit !== undefined && hit.expires > Date.now()
+  }
+
   clear (): void {
     this.entries.clear()
   }

@@ -62,6 +62,12 @@ async function productsChanged (deps: CatalogDeps): Promise<void> {
   await deps.changed('products')
 }
 
+/** An event was created, changed or deleted: the cached lists here at once, other processes by message. */
+async function eventChanged (deps: CatalogDeps, id: number): Promise<void> {
+  deps.cache.clear()
+  await deps.changed(`event:${id}`)
+}
+
 export async function updateProduct (deps: CatalogDeps, id: number, changes: Partial<NewProduct>): Promise<ProductView> {
   if (!await deps.products.update(id, changes)) throw notFound('PRODUCT_NOT_FOUND', 'product')
   await productsChanged(deps)
@@ -75,15 +81,21 @@ export async function deleteProduct (deps: CatalogDeps, id: number): Promise<voi
   await productsChanged(deps)
 }
 
+/** Cache keys of the public reads (the routes also use them to spare cached answers the read limit). */
+export const catalogKeys = {
+  product: (id: number): string => `product:${id}`,
+  products: (filter: ProductFilter, p: PageRequest<ProductSortField>): string => `products:${JSON.stringify([filter.q, filter.minPrice, filter.maxPrice, p.page, p.pageSize, p.sort.field, p.sort.direction])}`,
+  events: (status: string | undefined, p: PageRequest<EventSortField>): string => `events:${JSON.stringify([status, p.page, p.pageSize, p.sort.field, p.sort.direction])}`
+}
+
 export async function getProduct (deps: CatalogDeps, id: number): Promise<ProductView> {
-  const product = await deps.cache.get(`product:${id}`, async () => await deps.products.findById(id) ?? null)
+  const product = await deps.cache.get(catalogKeys.product(id), async () => await deps.products.findById(id) ?? null)
   if (product === null) throw notFound('PRODUCT_NOT_FOUND', 'product')
   return productView(product)
 }
 
 export async function listProducts (deps: CatalogDeps, filter: ProductFilter, p: PageRequest<ProductSortField>): Promise<Page<ProductView>> {
-  const key = `products:${JSON.stringify([filter.q, filter.minPrice, filter.maxPrice, p.page, p.pageSize, p.sort.field, p.sort.direction])}`
-  return await deps.cache.get(key, async () => {
+  return await deps.cache.get(catalogKeys.products(filter, p), async () => {
     const { items, total } = await deps.products.list(filter, p)
     return { items: items.map(productView), page: p.page, page_size: p.pageSize, total }
   })
@@ -107,7 +119,7 @@ export async function updateEvent (deps: CatalogDeps, id: number, changes: Event
   const after = await deps.events.findById(id) as SaleEvent
   await clearEvent(deps.sale, before)
   await warmEvent(deps.sale, after, deps.events)
-  await deps.changed(`event:${id}`)
+  await eventChanged(deps, id)
   return await eventView(deps, after, now.getTime())
 }
 
@@ -118,11 +130,15 @@ export async function deleteEvent (deps: CatalogDeps, id: number, now = new Date
     throw new DomainError('EVENT_NOT_EDITABLE', 'only an event that has not started can be deleted')
   }
   await clearEvent(deps.sale, before)
-  await deps.changed(`event:${id}`)
+  await eventChanged(deps, id)
 }
 
+/**
+ * A page of events. The rows are cached briefly like products (the buyer page's front list is read
+ * by the whole crowd); status and units left are computed live for each answer.
+ */
 export async function listEvents (deps: CatalogDeps, status: 'upcoming' | 'active' | 'ended' | undefined, p: PageRequest<EventSortField>, now = new Date()): Promise<Page<EventView>> {
-  const { items, total } = await deps.events.list(status, now, p)
+  const { items, total } = await deps.cache.get(catalogKeys.events(status, p), async () => await deps.events.list(status, now, p))
   return { items: await Promise.all(items.map(async (e) => await eventView(deps, e, now.getTime()))), page: p.page, page_size: p.pageSize, total }
 }
 
@@ -142,6 +158,7 @@ export async function createEvent (deps: CatalogDeps, input: NewEvent, now = new
   const event = await deps.events.findById(id)
   if (event === undefined) throw new Error(`event ${id} vanished after insert`)
   await warmEvent(deps.sale, event, deps.events)
+  await eventChanged(deps, event.id)
   return await eventView(deps, event, now.getTime())
 }
 
