@@ -12,7 +12,7 @@ import { webRoutes } from './http/routes/web'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import helmet from '@fastify/helmet'
-import { securityHeaders } from './http/security-headers'
+import { API_HEADERS, pageSecurityHeaders, withApiSecurityHeaders } from './http/security-headers'
 import type { Runtime } from './runtime'
 import { createAuthenticator, createTokenSigner } from './http/auth'
 import type { AccountDeps } from './domain/accounts'
@@ -99,7 +99,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const onAudited = (request: FastifyRequest, action: string): void => { securityEvents.record(request, 'admin_write', { action }) }
   app.setErrorHandler(createErrorHandler((request, code) => { securityEvents.onError(request, code) }))
   app.setNotFoundHandler(async (request, reply) => {
-    await reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`, request_id: String(request.id) })
+    await reply.code(404).headers(API_HEADERS).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`, request_id: String(request.id) })
   })
   app.addHook('onSend', lingerUntilBodyRead)
   app.addHook('onRequest', async (request, reply) => {
@@ -109,7 +109,9 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     if (state.shuttingDown) reply.header('connection', 'close')
   })
 
-  await app.register(helmet, securityHeaders)
+  // The API's fixed security headers on its routes but the crowd's four; the pages and the docs get
+  // @fastify/helmet's full set in their own scope (see src/http/security-headers.ts).
+  app.addHook('onRoute', withApiSecurityHeaders)
 
   // OpenAPI from the route schemas, served at /docs (UI) and /docs/json (the document).
   await app.register(swagger, {
@@ -119,8 +121,12 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       security: [{ bearer: [] }]
     }
   })
-  // Swagger UI inserts <style> elements: inline styles are allowed on /docs alone (never scripts).
-  await app.register(swaggerUi, { routePrefix: '/docs', transformStaticCSP: (header) => header.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") })
+  await app.register(async (pages) => {
+    await pages.register(helmet, pageSecurityHeaders)
+    // Swagger UI inserts <style> elements: inline styles are allowed on /docs alone (never scripts).
+    await pages.register(swaggerUi, { routePrefix: '/docs', transformStaticCSP: (header) => header.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") })
+    await pages.register(webRoutes)
+  })
 
   await app.register(rateLimit, {
     global: false,
@@ -160,7 +166,6 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     rt.metrics.httpDuration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
   await app.register(healthRoutes, { rt, state })
-  await app.register(webRoutes)
   await app.register(async (api) => {
     await api.register(adminRoutes, {
       prefix: '/admin',
