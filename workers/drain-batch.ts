@@ -162,11 +162,17 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
     }
   }
   // Units borrowed from a sibling that got units back since this shard last looked may be such
-  // units: this shard's FIFO epoch ends before this batch (lua/startEpoch).
-  const lenders = [...new Set([...holding.values()].filter((h) => !h.local).map((h) => h.shard))]
+  // units: this shard's FIFO epoch ends before the first ticket of this batch holding a borrowed
+  // unit (lua/startEpoch). Not before the batch: a replay's batch may begin earlier than the
+  // original one did (batches are cut anew), and its positions before that ticket were decided
+  // without the unit -- a boundary put below them would cut the epoch the original run started
+  // and put a loser in the same epoch as the later winner (simulation seed 5545: position 3 lost
+  // while 4, holding a unit borrowed after a return, won).
+  const borrowers = [...holding].filter(([, h]) => !h.local)
+  const lenders = [...new Set(borrowers.map(([, h]) => h.shard))]
   if (lenders.length > 0) {
     const gens = await Promise.all(lenders.map(async (s) => [s, Number(await deps.redis.get(deps.keys.shard({ eventId, shard: s }).returnsGen) ?? 0)] as const))
-    const boundary = (input.positions[0] ?? 1) - 1
+    const boundary = Math.min(...borrowers.map(([qpos]) => qpos)) - 1
     if (await startEpoch(deps.redis, own, input.leaseToken, boundary, gens) === 'lease_lost') {
       return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
     }

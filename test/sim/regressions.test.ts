@@ -13,7 +13,8 @@ const FOUND: ReadonlyArray<readonly [number, string]> = [
   [2606, 'I5/I6: a replay took its own stock while holding a borrowed unit'],
   [2777, 'I5/I6: the same'],
   [3046, 'I5/I6: the same'],
-  [4165, 'I5/I6: the same']
+  [4165, 'I5/I6: the same'],
+  [5545, 'I4: a replay cut anew began before the original batch; the epoch a borrow started moved down under a loser (lender rebuilt meanwhile)']
 ]
 
 t.test('seeds that once broke an invariant keep every invariant', async (t) => {
