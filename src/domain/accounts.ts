@@ -144,7 +144,7 @@ async function issueTokens (deps: AccountDeps, user: { id: string, role: Role })
 
 const invalidCredentials = (): DomainError => new DomainError('INVALID_CREDENTIALS', 'email or password is wrong')
 const invalidRefresh = (): DomainError => new DomainError('INVALID_REFRESH_TOKEN', 'the refresh token is not valid')
-export const accountBanned = (): DomainError => new DomainError('ACCOUNT_BANNED', 'this account is suspended')
+const accountBanned = (): DomainError => new DomainError('ACCOUNT_BANNED', 'this account is suspended')
 
 export async function register (deps: AccountDeps, email: string, password: string): Promise<{ user: UserView, tokens: Tokens }> {
   assertStrongPassword(password, normalizeEmail(email))

@@ -31,6 +31,9 @@ export async function recordReturns (trx: Knex.Transaction, eventId: number, ret
   await trx('unit_returns').insert(returns.map((r) => ({ event_id: eventId, shard: r.shard, ticket_id: r.ticketId, reason: r.reason }))).onConflict('ticket_id').ignore()
 }
 
+/** The returns signal's one member. */
+const RETURNS_DUE = 'due'
+
 /**
  * Tells the shards holding the units that returns are due (after the recording transaction
  * committed). The signal is a one-member sorted set: an idle owner blocks on BZPOPMIN of its queue
@@ -40,8 +43,6 @@ export async function signalReturns (deps: SaleStateDeps, refs: readonly ShardRe
   await Promise.all(refs.map(async (ref) => await deps.redis.zadd(deps.keys.shard(ref).returnsDue, 0, RETURNS_DUE)))
 }
 
-/** The signal's one member. */
-export const RETURNS_DUE = 'due'
 
 /** Unapplied returns of one shard, oldest first. */
 export async function pendingReturns (db: Knex, ref: ShardRef): Promise<UnitReturn[]> {
