@@ -15,8 +15,9 @@ import { mysqlOutage, mysqlSlow } from './mysql-faults'
 import { crashPoints } from './crash-points'
 import { hostileInput } from './hostile-input'
 import { replays } from './replays'
+import { returnsUnderFire } from './returns-under-fire'
 
-const DRILLS: readonly Drill[] = [workerKills, ingressKill, threadThrow, threadHang, redisRestartAof, redisRestartEmpty, mysqlOutage, mysqlSlow, crashPoints, hostileInput, replays]
+const DRILLS: readonly Drill[] = [workerKills, ingressKill, threadThrow, threadHang, redisRestartAof, redisRestartEmpty, mysqlOutage, mysqlSlow, crashPoints, hostileInput, replays, returnsUnderFire]
 
 /** No drill may run longer than this; a stuck one fails rather than hangs the run. */
 const DRILL_LIMIT_MS = 180_000
