@@ -5,7 +5,7 @@
  * batch holds a reservation it has not written yet), three things must agree with MySQL:
  *   - units held in Redis: exactly the live orders' tickets;
  *   - a unit of a cancelled or expired order is back in the sale (returned once, by `returnUnit`);
- *   - unreserved stock over all shards = stock − sold.
+ *   - unreserved stock over all shards = stock − units held (= stock − sold when nothing moves).
  * Repairs happen only while the reconciler holds every shard lease of the event, so no drain batch
  * can reserve a unit meanwhile. An event a drain owns, or one still draining, is only reported:
  * its drift may be a batch in flight.
@@ -99,10 +99,16 @@ async function repair (deps: ReconcileDeps, event: SaleEvent, report: { -readonl
     report.freed++
   }
 
+  // Every unit is either free or held, so free = stock − held. Not stock − sold: a cancel or an
+  // expiry may commit while this runs (they are not fenced by the leases; their return goes
+  // through the owner afterwards). Such a unit is still held here, but `sold` already dropped:
+  // counted free now and returned again by the owner, it would be a phantom unit.
   const fresh = await deps.events.findById(event.id)
   if (fresh === undefined) return
   const stocks = await shardStocks(deps, fresh)
-  const diff = Math.max(0, fresh.stock - fresh.sold) - stocks.reduce<number>((a, s) => a + (s ?? 0), 0)
+  let heldNow = 0
+  for (let shard = 0; shard < fresh.shards; shard++) heldNow += await deps.redis.hlen(deps.keys.shard({ eventId: fresh.id, shard }).reserved)
+  const diff = Math.max(0, fresh.stock - heldNow) - stocks.reduce<number>((a, s) => a + (s ?? 0), 0)
   if (diff !== 0) {
     // Put the difference on the shards in turn, never below zero.
     let left = diff

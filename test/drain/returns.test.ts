@@ -17,6 +17,7 @@ import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written
 import { applyDueReturns } from '../../workers/return-applier'
 import type { AppliedReturns } from '../../workers/return-applier'
 import { auditSale } from '../../src/audit/sale-audit'
+import { reconcileEvent } from '../../src/domain/reconciler'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 import { createSale, startTestService } from '../helpers/sale'
@@ -139,5 +140,43 @@ t.test('a winner found already_ordered (its order survived a Redis loss): its un
   t.match(await heir.applyReturns(), { returned: 1 }, 'its unit comes back between batches')
   t.same((await heir.batch([c])).outcomes.map((o) => o.status), ['won'], 'and the next buyer wins it')
   t.equal((await env.db('seckill_events').first('sold').where({ id: eventId }) as { sold: number }).sold, 2, 'the whole stock sold')
+  await expectAudit(t, env, eventId)
+})
+
+t.test('a cancel that commits while the reconciler repairs: its unit comes back once, through the owner; no phantom unit', async (t) => {
+  const { env, http, eventId, service } = await setup(t, 2)
+  const [a, b] = [await buy(t, http, env, eventId, 801), await buy(t, http, env, eventId, 802)]
+  const owner = await takeShard(env, eventId, 'w1')
+  t.same((await owner.batch([a, b])).outcomes.map((o) => o.status), ['won', 'won'], 'the stock is sold')
+  await env.redis.del(env.keys.shard({ eventId, shard: 0 }).lease) // the owner dies; the reconciler runs
+
+  // The cancel commits after the reconciler read the orders (it saw the order live) and before it
+  // reads `sold` (it sees one unit fewer sold).
+  const orderId = await orderOf(env, `${eventId}-0-${a}`)
+  const events = service.runtime.events
+  let readOrders = false
+  let cancelled = false
+  const racing: typeof events = {
+    ...events,
+    orderTickets: async (id) => { const r = await events.orderTickets(id); readOrders = true; return r },
+    findById: async (id) => {
+      if (readOrders && !cancelled) {
+        cancelled = true
+        t.equal((await http.request('POST', `/api/v1/orders/${orderId}/cancel`, { token: env.token(801) })).status, 200, 'the winner cancels mid-repair')
+      }
+      return await events.findById(id)
+    }
+  }
+  const event = await events.findById(eventId)
+  if (event === undefined) throw new Error('event gone')
+  const report = await reconcileEvent({ ...env, events: racing }, event)
+  t.ok(cancelled && report.atRest, 'the cancel ran between the reconciler\'s reads')
+  t.equal(report.stockAdjusted, 0, 'the reconciler does not count the cancelled unit free: it is still held, its return not yet applied')
+
+  const heir = await takeShard(env, eventId, 'w2')
+  t.match(await heir.applyReturns(), { returned: 1 }, 'the owner applies the return')
+  t.equal(await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock), '1', 'one unit is free, not two')
+  const [c, d] = [await buy(t, http, env, eventId, 803), await buy(t, http, env, eventId, 804)]
+  t.same((await heir.batch([c, d])).outcomes.map((o) => o.status), ['won', 'sold_out'], 'the next buyer wins it, the one after finds nothing')
   await expectAudit(t, env, eventId)
 })
