@@ -6,76 +6,15 @@
 //     below the batch, its loser fell in the new epoch (I4: position 3 lost while 4 won);
 //   - a crash after the order commit, a cancel during the takeover, the replay: the replay
 //     reserved a second unit and `pending` went to -1 (I3, I6; the event never retired);
-//   - a winner found already_ordered gave its unit back with no new epoch (I4: 2 lost, 3 won).
+//   - a winner found already_ordered gave its unit back with no new epoch (I4: 2 lost, 3 won);
+//   - a retried batch took its own shard's unit that had come back, though its ticket already held
+//     one borrowed from a sibling: the borrowed unit was stranded (I5, I6);
+//   - a cancel that committed while the reconciler repaired was counted free by the reconciler and
+//     returned again by the owner: a phantom unit (I6).
 import t from 'tap'
-import { loadConfig } from '../../src/config'
-import { acquireLease } from '../../src/domain/shard-lease'
-import type { Lease } from '../../src/domain/shard-lease'
 import { clearEvent, warmEvent } from '../../src/domain/sale-state'
-import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
-import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from '../../workers/drain-batch'
-import { applyDueReturns } from '../../workers/return-applier'
-import type { AppliedReturns } from '../../workers/return-applier'
-import { auditSale } from '../../src/audit/sale-audit'
 import { reconcileEvent } from '../../src/domain/reconciler'
-import { testEnv } from '../helpers/env'
-import type { TestEnv } from '../helpers/env'
-import { createSale, startTestService } from '../helpers/sale'
-import type { Http } from '../helpers/sale'
-import type { Test } from '../helpers/tap-types'
-
-interface Owner {
-  readonly lease: Lease
-  reserve: (positions: number[]) => Promise<Reservation>
-  write: (positions: number[], r: Reservation) => Promise<Written>
-  finish: (positions: number[], r: Reservation, w: Written) => Promise<DrainBatchResult>
-  batch: (positions: number[]) => Promise<DrainBatchResult>
-  applyReturns: () => Promise<AppliedReturns>
-}
-
-async function takeShard (env: TestEnv, eventId: number, name: string): Promise<Owner> {
-  const ref = { eventId, shard: 0 }
-  const k = env.keys.shard(ref)
-  await env.redis.del(k.lease) // the previous owner's lease ran out
-  const lease = await acquireLease(env.redis, env.db, k, ref, name, 600_000)
-  if (lease === undefined) throw new Error('lease not taken')
-  const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
-  const input = (positions: number[]): DrainBatchInput => ({ eventId, shard: 0, shards: 1, leaseToken: lease.token, fence: lease.fence, positions, rate: 0 })
-  const owner: Owner = {
-    lease,
-    reserve: async (p) => await reserveBatch(deps, input(p)),
-    write: async (p, r) => await writeBatch(deps, input(p), r),
-    finish: async (p, r, w) => await finishBatch(deps, input(p), r, w),
-    batch: async (p) => {
-      const r = await owner.reserve(p)
-      return await owner.finish(p, r, await owner.write(p, r))
-    },
-    applyReturns: async () => await applyDueReturns(env, ref, 1, lease.token)
-  }
-  return owner
-}
-
-async function buy (t: Test, http: Http, env: TestEnv, eventId: number, user: number): Promise<number> {
-  const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
-  t.equal(r.status, 202, `buyer ${user} is queued`)
-  return Number(String(r.body.data.ticket_id).split('-')[2])
-}
-
-async function expectAudit (t: Test, env: TestEnv, eventId: number): Promise<void> {
-  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
-  for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
-}
-
-async function setup (t: Test, stock: number): Promise<{ env: TestEnv, http: Http, eventId: number, service: Awaited<ReturnType<typeof startTestService>>['service'] }> {
-  // Ingress only: the test is the drain. A wide gate, so later buyers queue behind the first.
-  const env = await testEnv(t, { GATE_OVERBOOK: '10' })
-  const { http, service } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
-  const eventId = await createSale(http, env, { stock })
-  return { env, http, eventId, service }
-}
-
-const orderOf = async (env: TestEnv, ticketId: string): Promise<string> =>
-  String((await env.db('orders').first('id').where({ ticket_id: ticketId }) as { id: number }).id)
+import { buy, buyersOf, expectAudit, orderOf, setup, takeShard } from '../helpers/shard-owner'
 
 t.test('a unit returned while a batch is between reserve and finish waits for that batch; the next buyer wins it', async (t) => {
   const { env, http, eventId } = await setup(t, 1)
@@ -178,5 +117,31 @@ t.test('a cancel that commits while the reconciler repairs: its unit comes back 
   t.equal(await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock), '1', 'one unit is free, not two')
   const [c, d] = [await buy(t, http, env, eventId, 803), await buy(t, http, env, eventId, 804)]
   t.same((await heir.batch([c, d])).outcomes.map((o) => o.status), ['won', 'sold_out'], 'the next buyer wins it, the one after finds nothing')
+  await expectAudit(t, env, eventId)
+})
+
+t.test('a retried batch whose ticket borrowed from a sibling does not also take a unit that came back to its own shard', async (t) => {
+  const { env, http, eventId } = await setup(t, 2, 2) // one unit in each shard
+  const [u1, u2, u3] = buyersOf(0, 2, 900, 3) as [number, number, number]
+  const a = await buy(t, http, env, eventId, u1)
+  const b = await buy(t, http, env, eventId, u2)
+  const c = await buy(t, http, env, eventId, u3)
+  const first = await takeShard(env, eventId, 'w1', 0, 2)
+  t.same((await first.batch([a])).outcomes.map((o) => o.status), ['won'], 'the first buyer wins shard 0\'s unit')
+  const borrowed = await first.reserve([b])
+  t.same(borrowed.holding, [[b, { shard: 1, local: false }]], 'the second borrows shard 1\'s unit; the owner dies before writing')
+
+  // The first winner cancels: the unit comes back to shard 0, applied by the next owner.
+  t.equal((await http.request('POST', `/api/v1/orders/${await orderOf(env, `${eventId}-0-${a}`)}/cancel`, { token: env.token(u1) })).status, 200)
+  const heir = await takeShard(env, eventId, 'w2', 0, 2)
+  t.match(await heir.applyReturns(), { returned: 1 }, 'the unit is back in shard 0')
+
+  const replay = await heir.batch([b])
+  t.same(replay.outcomes.map((o) => o.status), ['won'], 'the replay wins with the unit it borrowed')
+  t.equal(replay.stock, 1, 'and leaves the returned unit in shard 0')
+  t.same((await heir.batch([c])).outcomes.map((o) => o.status), ['won'], 'which the next buyer wins')
+  t.same(await env.redis.hkeys(env.keys.shard({ eventId, shard: 1 }).reserved), [`${eventId}-0-${b}`], 'shard 1 holds one unit, for the ticket that has its order')
+  t.equal((await env.db('seckill_events').first('sold').where({ id: eventId }) as { sold: number }).sold, 2, 'both units sold, none stranded')
+  await env.redis.del(env.keys.shard({ eventId, shard: 1 }).lease)
   await expectAudit(t, env, eventId)
 })
