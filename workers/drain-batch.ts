@@ -29,7 +29,7 @@ import { signalReturns } from '../src/domain/unit-returns'
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
-import { existingOrders, writeOrders } from './order-writer'
+import { existingOrders, unitGoesBack, writeOrders } from './order-writer'
 import type { OrderWriteSettings, WriteResult } from './order-writer'
 
 export interface BatchTicket {
@@ -80,8 +80,11 @@ export interface DrainDeps {
   readonly fault?: (point: 'after-reserve' | 'after-commit') => Promise<void>
 }
 
-/** Where a ticket's unit is held: its own shard, or the sibling it borrowed from. */
-export interface Holding { readonly shard: number, readonly local: boolean }
+/**
+ * Where a ticket's unit is held: its own shard, or the sibling it borrowed from; `fresh` when this
+ * run of the batch reserved it (not an earlier run's reservation found again).
+ */
+export interface Holding { readonly shard: number, readonly local: boolean, readonly fresh: boolean }
 
 /** What the reserve stage found: every ticket's buyer, and where each winner's unit is held. */
 export interface Reservation {
@@ -134,12 +137,12 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
   for (const t of tickets) {
     const lender = elsewhere.get(t.qpos)
     if (lender !== undefined) {
-      if ((storedOf.get(t.qpos) ?? '').includes('|queued|')) holding.set(t.qpos, { shard: lender, local: false })
+      if ((storedOf.get(t.qpos) ?? '').includes('|queued|')) holding.set(t.qpos, { shard: lender, local: false, fresh: false })
       else skipped.push(t.qpos)
       continue
     }
     const r = byQpos.get(t.qpos)?.result
-    if (r === Reserve.NOW || r === Reserve.BEFORE) holding.set(t.qpos, { shard, local: true })
+    if (r === Reserve.NOW || r === Reserve.BEFORE) holding.set(t.qpos, { shard, local: true, fresh: r === Reserve.NOW })
     else if (r === Reserve.NONE) open.push(t)
     else skipped.push(t.qpos)
   }
@@ -156,7 +159,7 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
         if (mode === 'take') siblingsFree.push([sibling, Math.max(0, reply.stock - reply.pending)])
         waiting.forEach((t, i) => {
           const r = reply.results[i]
-          if (r === Borrow.NOW || r === Borrow.BEFORE) holding.set(t.qpos, { shard: sibling, local: false })
+          if (r === Borrow.NOW || r === Borrow.BEFORE) holding.set(t.qpos, { shard: sibling, local: false, fresh: r === Borrow.NOW })
         })
       }
     }
@@ -216,7 +219,10 @@ export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reser
   })
   if (winners.length === 0) return { leaseLost: false, results: prior, writeMs: performance.now() - t1 }
   const fence = { shard: input.shard, fence: input.fence }
-  const written = await writeOrders(deps.db, input.eventId, winners.map((t) => ({ ...t, ticketId: idOf(t.qpos), unitShard: (holding.get(t.qpos) as Holding).shard })), deps.orderWrites, fence)
+  const written = await writeOrders(deps.db, input.eventId, winners.map((t) => {
+    const h = holding.get(t.qpos) as Holding
+    return { ...t, ticketId: idOf(t.qpos), unitShard: h.shard, freshUnit: h.fresh }
+  }), deps.orderWrites, fence)
   if (written === 'lease_lost') return { leaseLost: true, results: [], writeMs: performance.now() - t1 }
   return { leaseLost: false, results: [...written, ...prior], writeMs: performance.now() - t1 }
 }
@@ -232,12 +238,14 @@ export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, rese
   const written = new Map(writtenStage.results)
   const skipped = new Set(reservation.skipped)
 
-  // 4. Units of winners that got no order (they hold one already) were recorded as returns by
-  // the write; the shards holding them apply them between their batches.
+  // 4. Units the write gave back (a winner holding another order already, or a replay's new unit
+  // for a ticket whose order stands) were recorded as returns; the shards holding them apply them
+  // between their batches.
   const holders = new Set<number>()
   for (const t of reservation.tickets) {
     const w = written.get(t.qpos)
-    if (w?.kind === 'failed' && w.reason === 'already_ordered') holders.add((holding.get(t.qpos) as Holding).shard)
+    const h = holding.get(t.qpos)
+    if (w !== undefined && h !== undefined && unitGoesBack(w, h.fresh)) holders.add(h.shard)
   }
 
   // 5. Outcomes.

@@ -21,10 +21,13 @@ export interface Winner {
   readonly ticketId: string
   /** The shard whose stock holds the winner's unit (the ticket's own, or a sibling it borrowed from). */
   readonly unitShard: number
+  /** The unit was reserved by this run of the batch, not found from an earlier run. */
+  readonly freshUnit: boolean
 }
 
 export type WriteResult =
-  | { readonly kind: 'won', readonly orderId: string }
+  /** `existing`: the ticket's order was written before (a replayed batch). */
+  | { readonly kind: 'won', readonly orderId: string, readonly existing?: true }
   | { readonly kind: 'failed', readonly reason: FailReason }
 
 export interface OrderWriteSettings {
@@ -84,14 +87,27 @@ export async function writeOrders (db: Knex, eventId: number, winners: readonly 
       fresh = await careful()
       await insert(trx, eventId, fresh, event, settings, out)
     }
-    // Units of winners who already hold an order go back to the sale, recorded with this
-    // transaction; the shard holding each applies it between its batches.
-    await recordReturns(trx, eventId, winners.filter((w) => {
+    // Units that go back to the sale, recorded with this transaction; the shard holding each
+    // applies it between its batches.
+    await recordReturns(trx, eventId, winners.flatMap((w) => {
       const r = out.get(w.qpos)
-      return r?.kind === 'failed' && r.reason === 'already_ordered'
-    }).map((w) => ({ shard: w.unitShard, ticketId: w.ticketId, reason: 'already_ordered' as const })))
+      return r !== undefined && unitGoesBack(r, w.freshUnit)
+        ? [{ shard: w.unitShard, ticketId: w.ticketId, reason: r.kind === 'won' ? 'replayed' as const : 'already_ordered' as const }]
+        : []
+    }))
     return out
   })
+}
+
+/**
+ * Whether a winner's unit goes back to the sale after the write: its buyer holds another order
+ * (`already_ordered`), or the batch is a replay that reserved a new unit for a ticket whose order
+ * was written before. The order's own unit is accounted for where it was first held (marked held
+ * again by a rebuild while the order is live, or returned when it ended), so the new one is extra:
+ * kept, it would be held forever by a ticket that is already decided.
+ */
+export function unitGoesBack (r: WriteResult, freshUnit: boolean): boolean {
+  return r.kind === 'won' ? r.existing === true && freshUnit : r.reason === 'already_ordered'
 }
 
 /** Order ids of the given tickets that have an order, whatever its status (ticket id -> order id). */
@@ -111,7 +127,7 @@ function withinRoom (winners: readonly Winner[], event: EventRow, byUser: Map<st
     const prior = byUser.get(w.userId)
     if (prior !== undefined) {
       out.set(w.qpos, prior.ticket_id === w.ticketId
-        ? { kind: 'won', orderId: String(prior.id) }
+        ? { kind: 'won', orderId: String(prior.id), existing: true }
         : { kind: 'failed', reason: 'already_ordered' })
     } else if (room > 0) {
       fresh.push(w)

@@ -2,7 +2,7 @@
  * The hot state of a sale in Redis: per-shard stock, the sold-out declaration, the ticket holders.
  * Everything here can be rebuilt from MySQL (warm-up uses stock − sold).
  */
-import type { KeySpace, ShardRef } from '../redis/keys'
+import type { KeySpace, ShardKeys, ShardRef } from '../redis/keys'
 import { allShardKeys } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 import { closeShard, releaseStock, reopenShard, warmShard } from '../redis/commands'
@@ -51,54 +51,58 @@ function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
  * Puts the event's unsold units into Redis, split over its shards. Shards already warm are left
  * as they are. Returns how many shards were warmed now.
  *
- * A shard missing while the event already has orders was lost by Redis (a restart without
- * persistence). It is rebuilt from MySQL. Its share is what neither MySQL's `sold` nor a surviving
- * shard accounts for. Its queue positions start after the highest one its orders use and, when
- * MySQL says the sale was in Redis before, after any position that may have been handed out (the
- * tickets at or under that floor whose state is gone read as failed, `lost_in_redis`). So a ticket
- * id is never handed out twice. Its orders' units are marked held again.
+ * A shard missing after the event was first warmed was lost by Redis (a restart without
+ * persistence, one Cluster node). It is rebuilt from MySQL:
+ *   1. Every shard of the event is fenced first (its fencing number raised): a write in flight
+ *      commits before the raise, or is refused after it, so no order lands behind the count. All
+ *      shards, not only the lost ones: a surviving shard's batch may hold a unit it borrowed from
+ *      a lost one.
+ *   2. Each unit is in exactly one place. A surviving shard's units are its free stock plus the
+ *      units it holds (stock and reservations, read together; batches, borrows and returns move
+ *      units inside a shard, never out of it). The lost shards' units are the rest: those held for
+ *      live orders (marked held again) and the free ones. `sold` is not used: a cancel that
+ *      commits meanwhile does not move a unit in Redis, its return goes through the owner.
+ *   3. Its queue positions start after the highest one its orders use and after any position that
+ *      may have been handed out (the tickets at or under that floor whose state is gone read as
+ *      failed, `lost_in_redis`). So a ticket id is never handed out twice.
  */
-export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?: SaleHistory): Promise<number> {
+export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history: SaleHistory = noHistory(given)): Promise<number> {
   let event = given
   let stocks = await shardStocks(deps, event)
   let missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
   if (missing.length === 0) return 0
-  if (history !== undefined && event.warmedAt !== null) {
-    // A rebuild: the lost shards' former owners may have batches between reserve and commit.
-    // Fence them out first (the raise waits for a write in flight to commit), then read `sold`.
-    for (const ref of missing) await history.raiseFence(ref)
+  // Read again in any case: the row given may be older than an edit (a worker's discovery round).
+  event = await history.findById(event.id) ?? event
+  const rebuild = event.warmedAt !== null
+  if (rebuild) {
+    for (const ref of shardRefs(event)) await history.raiseFence(ref)
     event = await history.findById(event.id) ?? event
-    stocks = await shardStocks(deps, event)
-    missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
-    if (missing.length === 0) return 0
   }
-  const orders = event.sold > 0 || missing.length < event.shards ? await history?.orderTickets(event.id) ?? [] : []
-  // Units the surviving shards account for: their unreserved stock, and units they hold for
-  // tickets with no live order (a batch not yet written, or a return not yet applied), which
-  // MySQL's `sold` does not count.
+  stocks = await shardStocks(deps, event)
+  missing = shardRefs(event).filter((ref) => stocks[ref.shard] === undefined)
+  if (missing.length === 0) return 0
+  const orders = rebuild ? await history.orderTickets(event.id) : []
   const live = new Set(orders.filter((o) => o.live).map((o) => o.ticketId))
   const lostShards = new Set(missing.map((r) => r.shard))
   let surviving = 0
   const lentToLost: Array<{ shard: number, ticketId: string }> = []
   for (const ref of shardRefs(event)) {
-    if (stocks[ref.shard] === undefined) continue
-    surviving += stocks[ref.shard] ?? 0
-    for (const id of await deps.redis.hkeys(deps.keys.shard(ref).reserved)) {
+    if (lostShards.has(ref.shard)) continue
+    const k = deps.keys.shard(ref)
+    const [stock, reserved] = await readShardUnits(deps, k)
+    surviving += stock + reserved.length
+    for (const id of reserved) {
       if (live.has(id)) continue
-      surviving++
-      // Lent to a ticket of a lost shard with no order: that ticket is gone, the unit comes back
+      // Held for a ticket of a lost shard with no order: that ticket is gone, the unit comes back
       // through its holder's owner.
       const t = parseTicketId(id)
       if (t?.kind === 'queued' && lostShards.has(t.shard)) lentToLost.push({ shard: ref.shard, ticketId: id })
     }
   }
-  if (lentToLost.length > 0 && history !== undefined) {
+  if (lentToLost.length > 0) {
     await history.recordLostUnits(event.id, lentToLost)
     await signalReturns(deps, [...new Set(lentToLost.map((u) => u.shard))].map((s) => ({ eventId: event.id, shard: s })))
   }
-  const left = Math.max(0, event.stock - event.sold - surviving)
-  const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)
-  const floor = history !== undefined && event.warmedAt !== null ? rebuildFloor(event, Date.now()) : 0
   const marks = new Array<number>(event.shards).fill(0)
   const held: string[][] = Array.from({ length: event.shards }, () => [])
   for (const o of orders) {
@@ -108,10 +112,14 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
     // The unit is held where it was reserved (a sibling it borrowed from, maybe); only a rebuilt
     // shard needs the mark again.
     const holder = o.unitShard ?? ref.shard
-    if (o.live && stocks[holder] === undefined) held[holder]?.push(o.ticketId)
+    if (o.live && lostShards.has(holder)) held[holder]?.push(o.ticketId)
   }
+  const heldByLost = held.reduce((n, ids) => n + ids.length, 0)
+  const left = Math.max(0, event.stock - surviving - heldByLost)
+  const units = missing.length === event.shards ? splitStock(left, event.shards) : spread(left, missing.map((r) => r.shard), event.shards)
+  const floor = rebuild ? rebuildFloor(event, Date.now()) : 0
   // Read after the shards were found missing: a ban made since is copied by the ban itself.
-  const banned = await history?.bannedUsers() ?? []
+  const banned = await history.bannedUsers()
   const results = await Promise.all(missing.map(async (ref) => {
     const siblings = units.map((u, i) => [i, u] as const).filter(([i]) => i !== ref.shard)
     const k = deps.keys.shard(ref)
@@ -126,7 +134,7 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history?
     }
     return warmed
   }))
-  if (event.warmedAt === null) await history?.markWarmed(event.id)
+  if (!rebuild) await history.markWarmed(event.id)
   else if (left > 0 && results.some((warmed) => warmed)) {
     // A rebuild put units back where Redis had lost them: a sold-out announcement made before the
     // loss is stale, and every ingress must stop answering sold_out from it.
@@ -141,6 +149,25 @@ function spread (units: number, shards: number[], total: number): number[] {
   const out = new Array<number>(total).fill(0)
   splitStock(units, shards.length).forEach((u, i) => { out[shards[i] as number] = u })
   return out
+}
+
+/** The history of an event that has none: never warmed, no orders (an event not in MySQL, as the scripts' tests use). */
+function noHistory (event: SaleEvent): SaleHistory {
+  return {
+    findById: async () => event,
+    orderTickets: async () => [],
+    raiseFence: async () => 0,
+    recordLostUnits: async () => {},
+    markWarmed: async () => {},
+    bannedUsers: async () => []
+  }
+}
+
+/** A shard's free stock and the tickets it holds units for, read together (one MULTI: one hash slot). */
+async function readShardUnits (deps: SaleStateDeps, k: ShardKeys): Promise<[number, string[]]> {
+  const replies = await deps.redis.multi().get(k.stock).hkeys(k.reserved).exec()
+  const [stock, reserved] = (replies ?? []).map(([err, v]) => { if (err !== null) throw err; return v })
+  return [Number(stock ?? 0), (reserved ?? []) as string[]]
 }
 
 /** Removes an event's Redis state (before it is warmed again with new settings, or deleted). */

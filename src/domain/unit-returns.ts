@@ -17,7 +17,8 @@ import type { Knex } from 'knex'
 import type { ShardRef } from '../redis/keys'
 import type { SaleStateDeps } from './sale-state'
 
-export type ReturnReason = 'cancelled' | 'expired' | 'already_ordered' | 'lost_in_redis'
+/** Why a unit came back; `replayed`: a replayed batch reserved a new unit for a ticket whose order was written before. */
+export type ReturnReason = 'cancelled' | 'expired' | 'already_ordered' | 'lost_in_redis' | 'replayed'
 
 export interface UnitReturn {
   readonly id: number
@@ -25,10 +26,10 @@ export interface UnitReturn {
   readonly reason: ReturnReason
 }
 
-/** Records returns inside the caller's transaction; a ticket's unit is recorded once. */
+/** Records returns inside the caller's transaction; a ticket's unit in a given shard is recorded once. */
 export async function recordReturns (trx: Knex.Transaction, eventId: number, returns: ReadonlyArray<{ shard: number, ticketId: string, reason: ReturnReason }>): Promise<void> {
   if (returns.length === 0) return
-  await trx('unit_returns').insert(returns.map((r) => ({ event_id: eventId, shard: r.shard, ticket_id: r.ticketId, reason: r.reason }))).onConflict('ticket_id').ignore()
+  await trx('unit_returns').insert(returns.map((r) => ({ event_id: eventId, shard: r.shard, ticket_id: r.ticketId, reason: r.reason }))).onConflict(['ticket_id', 'shard']).ignore()
 }
 
 /** The returns signal's one member. */

@@ -21,7 +21,7 @@ async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[
   return out
 }
 
-const winner = (eventId: number, qpos: number, userId: number): Winner => ({ qpos, userId: String(userId), ticketId: `${eventId}-0-${qpos}`, unitShard: 0 })
+const winner = (eventId: number, qpos: number, userId: number): Winner => ({ qpos, userId: String(userId), ticketId: `${eventId}-0-${qpos}`, unitShard: 0, freshUnit: true })
 
 async function idsInMysql (env: TestEnv, eventId: number): Promise<Map<string, string>> {
   const rows = await env.db('orders').where({ event_id: eventId }).select('id', 'ticket_id') as Array<{ id: number, ticket_id: string }>
@@ -47,10 +47,15 @@ for (const consecutiveIds of [true, false]) {
     const stored = await idsInMysql(env, eventId)
     t.same(batch.map((w) => first.get(w.qpos)), batch.map((w) => ({ kind: 'won', orderId: stored.get(w.ticketId) })), 'each order id is the one MySQL stored for that ticket')
 
-    const replay = await writeOrders(env.db, eventId, batch, settings)
-    t.same(batch.map((w) => replay.get(w.qpos)), batch.map((w) => first.get(w.qpos)), 'a replayed batch gets the same orders')
+    // The replay finds its reservations from the first run; one ticket's unit was reserved anew
+    // (its first holder lost it with Redis): that unit goes back, the order stands.
+    const replayed = batch.map((w) => ({ ...w, freshUnit: w.qpos === 3 }))
+    const replay = await writeOrders(env.db, eventId, replayed, settings)
+    t.same(batch.map((w) => replay.get(w.qpos)), batch.map((w) => ({ ...first.get(w.qpos), existing: true })), 'a replayed batch gets the same orders')
     const sold = async (): Promise<number> => (await env.db('seckill_events').first('sold').where({ id: eventId }) as { sold: number }).sold
     t.equal(await sold(), 3, 'and sells nothing twice')
+    const returns = await env.db('unit_returns').select('ticket_id', 'reason').where({ event_id: eventId }) as Array<{ ticket_id: string, reason: string }>
+    t.same(returns, [{ ticket_id: `${eventId}-0-3`, reason: 'replayed' }], 'the unit reserved anew goes back; the others stay held by their orders')
 
     const mixed = await writeOrders(env.db, eventId, [winner(eventId, 4, 104), winner(eventId, 5, 101)], settings)
     t.same(mixed.get(5), { kind: 'failed', reason: 'already_ordered' } satisfies WriteResult, 'a buyer with an order already gets no second one')

@@ -129,7 +129,7 @@ t.test('a retried batch whose ticket borrowed from a sibling does not also take 
   const first = await takeShard(env, eventId, 'w1', 0, 2)
   t.same((await first.batch([a])).outcomes.map((o) => o.status), ['won'], 'the first buyer wins shard 0\'s unit')
   const borrowed = await first.reserve([b])
-  t.same(borrowed.holding, [[b, { shard: 1, local: false }]], 'the second borrows shard 1\'s unit; the owner dies before writing')
+  t.same(borrowed.holding, [[b, { shard: 1, local: false, fresh: true }]], 'the second borrows shard 1\'s unit; the owner dies before writing')
 
   // The first winner cancels: the unit comes back to shard 0, applied by the next owner.
   t.equal((await http.request('POST', `/api/v1/orders/${await orderOf(env, `${eventId}-0-${a}`)}/cancel`, { token: env.token(u1) })).status, 200)

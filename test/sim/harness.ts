@@ -4,18 +4,21 @@ import { httpClient } from '../helpers/sale'
 import { loadConfig } from '../../src/config'
 import { startService } from '../../src/server'
 import { createLogger } from '../../src/logger'
-import type { SimContext, SimResult } from './simulation'
+import { CatalogCache } from '../../src/domain/catalog-cache'
+import type { SimContext, SimModel, SimResult } from './simulation'
 import { runSeed } from './simulation'
 
-export async function simulate (seeds: readonly number[], onResult?: (r: SimResult) => void): Promise<SimResult[]> {
+export async function simulate (seeds: readonly number[], onResult?: (r: SimResult) => void, model?: SimModel): Promise<SimResult[]> {
   const { env, dispose } = await isolatedEnv({ GATE_OVERBOOK: '1.5', LOG_LEVEL: 'fatal', EVENT_CACHE_MS: '0' })
   const config = loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' })
   const service = await startService(config, createLogger(config.logLevel, 'sim'))
   try {
-    const ctx: SimContext = { env, http: httpClient(service.address as string), lifecycle: service.runtime.lifecycle, events: service.runtime.events }
+    const rt = service.runtime
+    const catalog = { events: rt.events, products: rt.products, sale: { redis: env.redis, keys: env.keys }, cache: new CatalogCache(0), changed: async () => {} }
+    const ctx: SimContext = { env, http: httpClient(service.address as string), lifecycle: rt.lifecycle, events: rt.events, catalog }
     const results: SimResult[] = []
     for (const seed of seeds) {
-      const r = await runSeed(ctx, seed)
+      const r = await runSeed(ctx, seed, model)
       results.push(r)
       onResult?.(r)
     }

@@ -28,6 +28,9 @@ import { reconcileEvent } from '../../src/domain/reconciler'
 import type { EventsRepository } from '../../src/domain/events'
 import { cancelOrder, expireOrder, payOrder } from '../../src/domain/order-lifecycle'
 import type { LifecycleDeps } from '../../src/domain/order-lifecycle'
+import type { CatalogDeps } from '../../src/domain/catalog'
+import { editBeforeStart } from './edits'
+import { racing } from './racing'
 import { auditSale } from '../../src/audit/sale-audit'
 
 export interface SimContext {
@@ -35,6 +38,8 @@ export interface SimContext {
   readonly http: Http
   readonly lifecycle: LifecycleDeps
   readonly events: EventsRepository
+  /** The admin's catalog (event edits before the start). */
+  readonly catalog: CatalogDeps
 }
 
 export interface SimResult {
@@ -66,7 +71,14 @@ interface Owner {
 const PIPELINE = 3
 const MAX_BATCH = 3
 
-export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult> {
+/**
+ * Which events the scheduler may draw. `extended`: also edits before the start and requests racing
+ * a rebuild or a reconciler run (drawn from a second source, so the seeds found before they were
+ * added replay the same interleavings with `extended: false`).
+ */
+export interface SimModel { readonly extended: boolean }
+
+export async function runSeed (ctx: SimContext, seed: number, model: SimModel = { extended: true }): Promise<SimResult> {
   const { env, http } = ctx
   const random = rng(seed)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
@@ -79,9 +91,22 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
   }
   const problems: string[] = []
 
-  const shards = random() < 0.5 ? 1 : 2
-  const stock = 2 + Math.floor(random() * 4)
-  const eventId = await createEvent(ctx, stock, shards)
+  let shards = random() < 0.5 ? 1 : 2
+  let stock = 2 + Math.floor(random() * 4)
+  // A second source for the events added later (edits before the start, requests racing a repair),
+  // so the main sequence of the seeds kept in the regressions is unchanged.
+  const side = rng(seed + 0x5eed)
+  const productId = await createProduct(ctx)
+  let eventId: number
+  if (model.extended && side() < 0.3) {
+    eventId = await editBeforeStart({ env, catalog: ctx.catalog, random: side, count }, productId, stock, shards)
+    const event = await ctx.events.findById(eventId)
+    if (event === undefined) throw new Error('event gone')
+    stock = event.stock
+    shards = event.shards
+  } else {
+    eventId = await createEvent(ctx, productId, stock, shards)
+  }
   const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
   const current: Array<Owner | undefined> = new Array(shards).fill(undefined)
   const stale: Owner[] = []
@@ -150,6 +175,26 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
   const liveOrders = async (): Promise<Array<{ id: number, user_id: number | string, status: string }>> =>
     await env.db('orders').select('id', 'user_id', 'status').where({ event_id: eventId }).orderBy('id')
 
+  /** A buyer pays, cancels, or lets the payment deadline pass (the order expires). */
+  const orderAction = async (source: () => number, during = ''): Promise<void> => {
+    const orders = await liveOrders()
+    const order = orders.length > 0 ? orders[Math.floor(source() * orders.length)] : undefined
+    if (order === undefined) return
+    const reader = { userId: String(order.user_id), isAdmin: false }
+    const what = source()
+    const done = what < 0.4
+      ? await payOrder(ctx.lifecycle, order.id, reader).then(() => 'pay', () => 'pay refused')
+      : what < 0.75
+        ? await cancelOrder(ctx.lifecycle, order.id, reader).then(() => 'cancel', () => 'cancel refused')
+        : await env.db('orders').where({ id: order.id }).update({ expires_at: new Date(Date.now() - 1000) })
+          .then(async () => await expireOrder(ctx.lifecycle, order.id))
+    count(`${done}${during}`, `order ${order.id} of ${String(order.user_id)}`)
+  }
+  /** The events repository as a repair sees it: half the time a buyer's pay, cancel or expiry lands between two of its reads. */
+  const raced = (what: string): ReturnType<typeof racing> => model.extended && side() < 0.5
+    ? racing(ctx.events, Math.floor(side() * 5), async () => { await orderAction(side, ` during ${what}`) })
+    : { events: ctx.events, settle: async () => {} }
+
   const steps = 40 + Math.floor(random() * 80)
   for (let i = 0; i < steps; i++) {
     const shard = Math.floor(random() * shards)
@@ -192,8 +237,12 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
       tickets.clear()
       const event = await ctx.events.findById(eventId)
       if (event === undefined) throw new Error('event gone')
-      await warmEvent(env, event, ctx.events)
-      for (const s of lost) {
+      const race = raced('rebuild')
+      await warmEvent(env, event, race.events)
+      await race.settle()
+      // The rebuild fenced every shard of the event: every owner's next write is refused, and
+      // each shard is taken over again (a drainer whose write is refused stops and takes it anew).
+      for (let s = 0; s < shards; s++) {
         stale.push(current[s] as Owner)
         await takeOver(s)
       }
@@ -203,23 +252,13 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
       for (let s = 0; s < shards; s++) await env.redis.del(k(s).lease)
       const event = await ctx.events.findById(eventId)
       if (event === undefined) throw new Error('event gone')
-      const report = await reconcileEvent({ ...env, events: ctx.events }, event)
+      const race = raced('reconcile')
+      const report = await reconcileEvent({ ...env, events: race.events }, event)
+      await race.settle()
       for (let s = 0; s < shards; s++) await takeOver(s)
       count('reconcile', JSON.stringify(report))
     } else if (roll < 0.92) {
-      const orders = await liveOrders()
-      const order = orders.length > 0 ? pick(orders) : undefined
-      if (order !== undefined) {
-        const reader = { userId: String(order.user_id), isAdmin: false }
-        const what = random()
-        const done = what < 0.4
-          ? await payOrder(ctx.lifecycle, order.id, reader).then(() => 'pay', () => 'pay refused')
-          : what < 0.75
-            ? await cancelOrder(ctx.lifecycle, order.id, reader).then(() => 'cancel', () => 'cancel refused')
-            : await env.db('orders').where({ id: order.id }).update({ expires_at: new Date(Date.now() - 1000) })
-              .then(async () => await expireOrder(ctx.lifecycle, order.id))
-        count(done, `order ${order.id} of ${String(order.user_id)}`)
-      }
+      await orderAction(random)
     } else {
       await step(o)
     }
@@ -279,13 +318,17 @@ export async function runSeed (ctx: SimContext, seed: number): Promise<SimResult
   return { seed, steps, problems, counts, trace }
 }
 
-async function createEvent (ctx: SimContext, stock: number, shards: number): Promise<number> {
-  const admin = ctx.env.token(1, 'admin')
-  const product = await ctx.http.request('POST', '/api/v1/admin/products', { token: admin, body: { title: 'Sim', price_cents: 100 } })
+async function createProduct (ctx: SimContext): Promise<number> {
+  const product = await ctx.http.request('POST', '/api/v1/admin/products', { token: ctx.env.token(1, 'admin'), body: { title: 'Sim', price_cents: 100 } })
+  if (product.status !== 201) throw new Error(`create product: ${product.status}`)
+  return product.body.data.id as number
+}
+
+async function createEvent (ctx: SimContext, productId: number, stock: number, shards: number): Promise<number> {
   const start = Date.now() - 1000
   const event = await ctx.http.request('POST', '/api/v1/admin/events', {
-    token: admin,
-    body: { product_id: product.body.data.id, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString() }
+    token: ctx.env.token(1, 'admin'),
+    body: { product_id: productId, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString() }
   })
   if (event.status !== 201) throw new Error(`create event: ${event.status}`)
   return event.body.data.id as number
