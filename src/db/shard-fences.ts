@@ -1,10 +1,10 @@
 /**
  * Shard fencing tokens in MySQL (table `shard_fences`). A takeover raises the shard's token; the
  * drain's order write checks, inside its own transaction, that the token it runs under is still
- * the current one. The check holds a shared lock on the row until the write commits, and raising
- * the token needs an exclusive one, so a takeover and a stale owner's write are ordered: either the
- * write commits first (and the new owner finds its orders) or it sees the new token and writes
- * nothing.
+ * the current one (workers/order-writer.ts, its locking read). The check locks the row until the
+ * write commits, and raising the token locks it too, so a takeover and a stale owner's write are
+ * ordered: either the write commits first (and the new owner finds its orders) or it sees the new
+ * token and writes nothing.
  */
 import type { Knex } from 'knex'
 import type { ShardRef } from '../redis/keys'
@@ -16,10 +16,4 @@ export async function raiseFence (db: Knex, ref: ShardRef): Promise<number> {
     const row = await trx('shard_fences').first('fence').where({ event_id: ref.eventId, shard: ref.shard }) as { fence: number | string }
     return Number(row.fence)
   })
-}
-
-/** True while `fence` is the shard's current token; holds a shared lock on it until `trx` ends. */
-export async function holdsFence (trx: Knex.Transaction, ref: ShardRef, fence: number): Promise<boolean> {
-  const row = await trx('shard_fences').forShare().first('fence').where({ event_id: ref.eventId, shard: ref.shard }) as { fence: number | string } | undefined
-  return row !== undefined && Number(row.fence) === fence
 }

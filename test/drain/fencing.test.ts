@@ -7,6 +7,7 @@ import t from 'tap'
 import { loadConfig } from '../../src/config'
 import { acquireLease } from '../../src/domain/shard-lease'
 import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
+import { lockEvent } from '../../workers/order-writer'
 import type { DrainBatchInput, DrainDeps } from '../../workers/drain-batch'
 import { auditSale } from '../../src/audit/sale-audit'
 import { testEnv } from '../helpers/env'
@@ -59,14 +60,15 @@ t.test('an owner that stalls after reserving and wakes after a takeover (even by
 
 t.test('a stale write that began before the takeover commits first; the takeover waits for it', async (t) => {
   const env = await testEnv(t)
-  const ref = { eventId: 424242, shard: 0 }
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const [eventId] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+  const ref = { eventId: eventId as number, shard: 0 }
   const k = env.keys.shard(ref)
   const first = await acquireLease(env.redis, env.db, k, ref, 'w', 60_000)
   if (first === undefined) throw new Error('no lease')
-  // A write transaction of the first owner holds its fence check (a shared lock) ...
+  // A write transaction of the first owner has made its locking read (the event and the fence) ...
   const trx = await env.db.transaction()
-  const { holdsFence } = await import('../../src/db/shard-fences')
-  t.equal(await holdsFence(trx, ref, first.fence), true)
+  t.equal(Number((await lockEvent(trx, ref.eventId, { shard: 0, fence: first.fence }))?.fence), first.fence)
   await env.redis.del(k.lease)
   // ... so the takeover's raise waits until it ends.
   let raised = false
