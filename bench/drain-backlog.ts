@@ -37,12 +37,15 @@ async function main (): Promise<void> {
   const admin = sign({ id: '1', role: 'admin' })
   const keys = createKeySpace(PREFIX)
   const perSecond: number[] = []
+  const stages: Array<Record<string, number>> = []
   try {
     for (let round = 0; round < rounds; round++) {
+      const before = await stageTotals(port + 3)
       const drained = await backlogDrain(api(ingress.url), worker, redis, keys, admin, (u) => sign({ id: u, role: 'user' }), backlog, 70_000_000 + round * 1_000_000)
       const audit = await auditSale(db, redis, keys, drained.eventId)
       if (!audit.ok) throw new Error(`round ${round + 1}: audit failed: ${JSON.stringify(audit.checks.filter((c) => !c.ok))}`)
       perSecond.push(Math.round(drained.ordersPerSec))
+      stages.push(perBatch(before, await stageTotals(port + 3)))
     }
   } finally {
     await ingress.stop()
@@ -51,7 +54,28 @@ async function main (): Promise<void> {
     await db.destroy()
   }
   const sorted = [...perSecond].sort((a, b) => a - b)
-  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: sorted[Math.floor(sorted.length / 2)] })}\n`)
+  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: sorted[Math.floor(sorted.length / 2)], msPerBatch: stages })}\n`)
+}
+
+/** The worker's drain stage histograms (sums and counts), from its metrics listener. */
+async function stageTotals (metricsPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  const totals = new Map<string, number>()
+  for (const m of text.matchAll(/^seckill_drain_stage_seconds_(sum|count)\{[^}]*stage="(\w+)"[^}]*\} ([\d.e+-]+)$/gm)) totals.set(`${m[2] ?? ''}_${m[1] ?? ''}`, Number(m[3]))
+  return totals
+}
+
+/** Mean milliseconds per batch of each stage between two readings, and the number of batches. */
+function perBatch (a: Map<string, number>, b: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const key of b.keys()) {
+    if (!key.endsWith('_sum')) continue
+    const stage = key.slice(0, -4)
+    const n = (b.get(`${stage}_count`) ?? 0) - (a.get(`${stage}_count`) ?? 0)
+    out[stage] = n === 0 ? 0 : Math.round(((b.get(key) ?? 0) - (a.get(key) ?? 0)) / n * 10_000) / 10
+    out.batches = n
+  }
+  return out
 }
 
 main().catch((err: unknown) => {

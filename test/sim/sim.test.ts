@@ -5,7 +5,7 @@ import { simulate } from './harness'
 
 const SEEDS = 200
 
-t.test(`deterministic simulation: ${SEEDS} seeds of admissions, pipelined batches, crashes, stalled owners, pay, cancel and expiry`, async (t) => {
+t.test(`deterministic simulation: ${SEEDS} seeds of admissions, pipelined batches, crashes, stalled owners, pay, cancel and expiry, Redis loss, reconciler runs, requests racing a repair, edits before the start`, async (t) => {
   const results = await simulate(Array.from({ length: SEEDS }, (_, i) => i + 1))
   for (const r of results) {
     if (r.problems.length > 0) t.fail(`seed ${r.seed}: ${r.problems.join('; ')}`)
