@@ -169,8 +169,7 @@ export class Dispatcher {
     for (const [tag, { ref, event }] of live) {
       if (this.owned.size >= target) break
       if (this.owned.has(tag)) continue
-      const k = keys.shard(ref)
-      const lease = await acquireLease(redis, this.deps.db, k, ref, this.token, config.leaseMs)
+      const lease = await acquireLease(redis, this.deps.db, keys, ref, event.shards, this.token, config.leaseMs)
       if (lease === undefined) continue
       const drainer = new ShardDrainer(ref, event.shards, lease, {
         redis,

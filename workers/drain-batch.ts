@@ -119,11 +119,12 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
   // from siblings: those are found first, so a ticket never takes a unit in two shards (a unit
   // may have come back to this shard's stock since).
   const elsewhere = shards > 1 ? await earlierBorrows(deps, input) : new Map<number, number>()
+  if (elsewhere === 'lease_lost') return LEASE_LOST_RESERVATION
 
   // 1. Own stock.
   const ownPositions = elsewhere.size === 0 ? input.positions : input.positions.filter((q) => !elsewhere.has(q))
   const reserved = await reserveStock(deps.redis, own, input.leaseToken, ticketIdPrefix(eventId, shard), ownPositions)
-  if (reserved.leaseLost) return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
+  if (reserved.leaseLost) return LEASE_LOST_RESERVATION
 
   // The buyers come from the stored tickets, read by the reservation itself (or read here for
   // the tickets holding a unit elsewhere).
@@ -149,13 +150,16 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
 
   // 2. Borrow from siblings, in a fixed order so every retry looks in the same places.
   const siblingsFree: Array<[number, number]> = []
+  const borrower = { shard, fence: input.fence }
   if (open.length > 0 && shards > 1) {
     const siblings = Array.from({ length: shards - 1 }, (_, i) => (shard + 1 + i) % shards)
     for (const mode of ['check', 'take'] as const) {
       for (const sibling of siblings) {
         const waiting = open.filter((t) => !holding.has(t.qpos))
         if (waiting.length === 0) break
-        const reply = await borrowStock(deps.redis, deps.keys.shard({ eventId, shard: sibling }), mode, waiting.map((t) => idOf(t.qpos)))
+        // Fenced in the lender's slot: an owner that stalled here and woke after a takeover takes nothing.
+        const reply = await borrowStock(deps.redis, deps.keys.shard({ eventId, shard: sibling }), borrower, mode, waiting.map((t) => idOf(t.qpos)))
+        if (reply === 'lease_lost') return LEASE_LOST_RESERVATION
         if (mode === 'take') siblingsFree.push([sibling, Math.max(0, reply.stock - reply.pending)])
         waiting.forEach((t, i) => {
           const r = reply.results[i]
@@ -176,16 +180,14 @@ export async function reserveBatch (deps: DrainDeps, input: DrainBatchInput): Pr
   if (lenders.length > 0) {
     const gens = await Promise.all(lenders.map(async (s) => [s, Number(await deps.redis.get(deps.keys.shard({ eventId, shard: s }).returnsGen) ?? 0)] as const))
     const boundary = Math.min(...borrowers.map(([qpos]) => qpos)) - 1
-    if (await startEpoch(deps.redis, own, input.leaseToken, boundary, gens) === 'lease_lost') {
-      return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
-    }
+    if (await startEpoch(deps.redis, own, input.leaseToken, boundary, gens) === 'lease_lost') return LEASE_LOST_RESERVATION
   }
   const replay = (input.positions[0] ?? Number.POSITIVE_INFINITY) <= reserved.reservedUpTo
   return { leaseLost: false, tickets, holding: [...holding], skipped, siblingsFree, reserveMs: performance.now() - t0, replay }
 }
 
 /** For a replayed batch of a sharded event: tickets already holding a unit at a sibling (position -> sibling). */
-async function earlierBorrows (deps: DrainDeps, input: DrainBatchInput): Promise<Map<number, number>> {
+async function earlierBorrows (deps: DrainDeps, input: DrainBatchInput): Promise<Map<number, number> | 'lease_lost'> {
   const { eventId, shard, shards } = input
   const found = new Map<number, number>()
   const upTo = Number(await deps.redis.get(deps.keys.shard({ eventId, shard }).reservedUpTo) ?? 0)
@@ -195,7 +197,8 @@ async function earlierBorrows (deps: DrainDeps, input: DrainBatchInput): Promise
     const sibling = (shard + i) % shards
     const waiting = input.positions.filter((q) => !found.has(q))
     if (waiting.length === 0) break
-    const reply = await borrowStock(deps.redis, deps.keys.shard({ eventId, shard: sibling }), 'check', waiting.map(idOf))
+    const reply = await borrowStock(deps.redis, deps.keys.shard({ eventId, shard: sibling }), { shard, fence: input.fence }, 'check', waiting.map(idOf))
+    if (reply === 'lease_lost') return reply
     waiting.forEach((q, j) => { if (reply.results[j] === Borrow.BEFORE) found.set(q, sibling) })
   }
   return found
@@ -282,6 +285,9 @@ export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, rese
     finishMs: performance.now() - t2
   }
 }
+
+/** The reservation of a batch whose drain lost the shard's lease: nothing was reserved. */
+const LEASE_LOST_RESERVATION: Reservation = Object.freeze({ leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 })
 
 /** The result of a batch whose drain lost the shard's lease: nothing was decided. */
 export const LEASE_LOST: DrainBatchResult = Object.freeze({ leaseLost: true, outcomes: [], stock: 0, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 })

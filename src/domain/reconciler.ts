@@ -53,7 +53,7 @@ export async function reconcileEvent (deps: ReconcileDeps, event: SaleEvent): Pr
     for (let shard = 0; shard < event.shards; shard++) {
       const ref = { eventId: event.id, shard }
       const k = deps.keys.shard(ref)
-      const lease = await acquireLease(deps.redis, deps.db, k, ref, owner, LEASE_MS)
+      const lease = await acquireLease(deps.redis, deps.db, deps.keys, ref, event.shards, owner, LEASE_MS)
       if (lease === undefined) return report
       taken.push({ k, lease })
     }

@@ -5,7 +5,7 @@
 import type { KeySpace, ShardKeys, ShardRef } from '../redis/keys'
 import { allShardKeys } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
-import { closeShard, releaseStock, reopenShard, warmShard } from '../redis/commands'
+import { closeShard, fenceBorrower, releaseStock, reopenShard, warmShard } from '../redis/commands'
 import { parseTicketId } from './tickets'
 import type { SaleEvent } from './events'
 import { splitStock } from './events'
@@ -53,10 +53,11 @@ function shardRefs (event: Pick<SaleEvent, 'id' | 'shards'>): ShardRef[] {
  *
  * A shard missing after the event was first warmed was lost by Redis (a restart without
  * persistence, one Cluster node). It is rebuilt from MySQL:
- *   1. Every shard of the event is fenced first (its fencing number raised): a write in flight
- *      commits before the raise, or is refused after it, so no order lands behind the count. All
- *      shards, not only the lost ones: a surviving shard's batch may hold a unit it borrowed from
- *      a lost one.
+ *   1. Every shard of the event is fenced first (its fencing number raised, and recorded in every
+ *      sibling, where borrowing is fenced): a write in flight commits before the raise, or is
+ *      refused after it, so no order lands behind the count, and no former owner borrows after
+ *      it. All shards, not only the lost ones: a surviving shard's batch may hold a unit it
+ *      borrowed from a lost one.
  *   2. Each unit is in exactly one place. A surviving shard's units are its free stock plus the
  *      units it holds (stock and reservations, read together; batches, borrows and returns move
  *      units inside a shard, never out of it). The lost shards' units are the rest: those held for
@@ -75,7 +76,12 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history:
   event = await history.findById(event.id) ?? event
   const rebuild = event.warmedAt !== null
   if (rebuild) {
-    for (const ref of shardRefs(event)) await history.raiseFence(ref)
+    const fences: number[] = []
+    for (const ref of shardRefs(event)) fences[ref.shard] = await history.raiseFence(ref)
+    // Every owner is a former owner now: none may borrow from a sibling either, the rebuilt ones
+    // included (recorded before they are warmed).
+    await Promise.all(shardRefs(event).flatMap((lender) => fences.flatMap((fence, shard) =>
+      shard === lender.shard ? [] : [fenceBorrower(deps.redis, deps.keys.shard(lender), shard, fence)])))
     event = await history.findById(event.id) ?? event
   }
   stocks = await shardStocks(deps, event)

@@ -104,9 +104,18 @@ export interface BorrowReply {
   readonly results: readonly BorrowResult[]
 }
 
-export async function borrowStock (redis: RedisClient, lender: ShardKeys, mode: 'check' | 'take', ticketIds: readonly string[]): Promise<BorrowReply> {
-  const reply = await runScript(redis, 'borrowStock', [lender.stock, lender.pending, lender.reserved], [mode, ...ticketIds]) as number[]
+/** The borrowing shard and its owner's fencing number (lua/borrowStock refuses a former owner). */
+export interface Borrower { readonly shard: number, readonly fence: number }
+
+export async function borrowStock (redis: RedisClient, lender: ShardKeys, borrower: Borrower, mode: 'check' | 'take', ticketIds: readonly string[]): Promise<BorrowReply | 'lease_lost'> {
+  const reply = await runScript(redis, 'borrowStock', [lender.stock, lender.pending, lender.reserved, lender.borrowerFences], [mode, borrower.shard, borrower.fence, ...ticketIds]) as number[]
+  if (reply[0] === -1) return 'lease_lost'
   return { stock: reply[0] ?? 0, pending: reply[1] ?? 0, results: reply.slice(2) as BorrowResult[] }
+}
+
+/** Records in `lender` that `shard`'s owner now has fencing number `fence` (never lowers it). */
+export async function fenceBorrower (redis: RedisClient, lender: ShardKeys, shard: number, fence: number): Promise<number> {
+  return Number(await runScript(redis, 'fenceBorrower', [lender.borrowerFences], [shard, fence]))
 }
 
 /** Gives back the units held for these tickets in `holder`; returns how many came back. */

@@ -33,6 +33,8 @@
  * | reserved-upto                               | int    | highest position that has been through a reservation |
  * | lender-gens                                 | hash   | sibling -> its returns-gen when this shard last      |
  * |                                             |        | started an epoch for units it borrows from there     |
+ * | borrower-fences                             | hash   | sibling -> fencing number of its current owner (a    |
+ * |                                             |        | former owner may not borrow here)                    |
  *
  * The shard's buy queue lives under `<prefix>:q:{e<event>.<shard>}:buy:` in BullMQ's own layout
  * (`wait` and `active` lists of job ids, a hash per job, `marker`, `meta`, `events`). The ingress
@@ -68,6 +70,7 @@ export interface ShardKeys {
   readonly returnsGen: string
   readonly lenderGens: string
   readonly reservedUpTo: string
+  readonly borrowerFences: string
 }
 
 export interface EventKeys {
@@ -156,7 +159,8 @@ export function createKeySpace (prefix: string): KeySpace {
           returnsDue: base + 'returns-signal',
           returnsGen: base + 'returns-gen',
           lenderGens: base + 'lender-gens',
-          reservedUpTo: base + 'reserved-upto'
+          reservedUpTo: base + 'reserved-upto',
+          borrowerFences: base + 'borrower-fences'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         if (shardCache.size > 10_000) shardCache.clear()

@@ -32,6 +32,7 @@ export const SCRIPT_NAMES = [
   'renewLease',
   'releaseLease',
   'swapLease',
+  'fenceBorrower',
   'takeJobs',
   'reserveQuota'
 ] as const

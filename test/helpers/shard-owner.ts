@@ -31,7 +31,7 @@ export async function takeShard (env: TestEnv, eventId: number, name: string, sh
   const ref = { eventId, shard }
   const k = env.keys.shard(ref)
   await env.redis.del(k.lease) // the previous owner's lease ran out
-  const lease = await acquireLease(env.redis, env.db, k, ref, name, 600_000)
+  const lease = await acquireLease(env.redis, env.db, env.keys, ref, shards, name, 600_000)
   if (lease === undefined) throw new Error('lease not taken')
   const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
   const input = (positions: number[]): DrainBatchInput => ({ eventId, shard, shards, leaseToken: lease.token, fence: lease.fence, positions, rate: 0 })

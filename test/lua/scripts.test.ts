@@ -2,8 +2,8 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRedis } from '../../src/redis/client'
-import { Admit, Borrow, Reserve, admitBuyer, borrowStock, finishTickets, releaseStock, reserveStock } from '../../src/redis/commands'
-import type { AdmitReply, ReserveReply } from '../../src/redis/commands'
+import { Admit, Borrow, Reserve, admitBuyer, borrowStock, fenceBorrower, finishTickets, releaseStock, reserveStock } from '../../src/redis/commands'
+import type { AdmitReply, BorrowReply, ReserveReply } from '../../src/redis/commands'
 import { repoPath } from '../../src/util/paths'
 import { ticketIdPrefix } from '../../src/domain/tickets'
 import { warmEvent } from '../../src/domain/sale-state'
@@ -139,14 +139,28 @@ t.test('borrowStock: takes only units not promised to the lender\'s own line, on
   await env.redis.set(k.stock, 10)
   await env.redis.set(k.pending, 4)
   const ids = Array.from({ length: 10 }, (_, i) => `7-0-${i + 1}`)
-  const check = await borrowStock(env.redis, k, 'check', ids)
+  const borrower = { shard: 0, fence: 3 }
+  const borrow = async (mode: 'check' | 'take', by = borrower): Promise<BorrowReply> => {
+    const r = await borrowStock(env.redis, k, by, mode, ids)
+    if (r === 'lease_lost') throw new Error('refused')
+    return r
+  }
+  const check = await borrow('check')
   t.same(check.results, new Array(10).fill(Borrow.NONE), 'check takes nothing')
-  const take = await borrowStock(env.redis, k, 'take', ids)
+  const take = await borrow('take')
   t.same(take.results, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], '6 free units lent in order')
   t.equal(take.stock, 4, 'stock left for the lender\'s own 4 pending tickets')
-  const again = await borrowStock(env.redis, k, 'take', ids)
+  const again = await borrow('take')
   t.same(again.results, [2, 2, 2, 2, 2, 2, 0, 0, 0, 0], 'a retry finds the units it holds and takes no more')
   t.equal(await env.redis.get(k.stock), '4')
+
+  // A new owner of the borrowing shard records its fencing number here: the former owner is refused.
+  t.equal(await fenceBorrower(env.redis, k, 0, 4), 4)
+  t.equal(await fenceBorrower(env.redis, k, 0, 2), 4, 'the recorded number never goes down')
+  await env.redis.incrby(k.stock, 5)
+  t.equal(await borrowStock(env.redis, k, borrower, 'take', ['7-0-11']), 'lease_lost', 'a former owner of the borrowing shard takes nothing')
+  t.equal(await env.redis.get(k.stock), '9')
+  t.same((await borrow('take', { shard: 0, fence: 4 })).results.slice(0, 1), [2], 'the current owner borrows as before')
 })
 
 t.test('releaseStock: a unit comes back once', async (t) => {

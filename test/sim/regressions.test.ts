@@ -26,7 +26,9 @@ const FOUND_EXTENDED: ReadonlyArray<readonly [number, string]> = [
   [238, 'I5/I6: an order expired; its lender lost its state; the replay reserved a new unit for the ticket and kept it'],
   [242, 'I6: a cancel during a rebuild, as 110'],
   [269, 'I5/I6: an expiry during a rebuild'],
-  [159, 'I6: a cancel committed while the reconciler repaired (it counted free units as stock − sold)']
+  [159, 'I6: a cancel committed while the reconciler repaired (it counted free units as stock − sold)'],
+  [20036, 'I5/I6: an owner stalled inside its reserve stage; after the takeover and a return it woke and borrowed the returned unit for a ticket already decided'],
+  [20044, 'I5/I6: the same']
 ]
 
 t.test('seeds that once broke an invariant keep every invariant', async (t) => {

@@ -15,6 +15,7 @@
  * must be able to retire: nothing undecided, `pending` never negative, no return left unapplied.
  */
 import type { TestEnv } from '../helpers/env'
+import type { RedisClient } from '../../src/redis/scripts'
 import type { Http } from '../helpers/sale'
 import { rng } from '../helpers/rng'
 import { acquireLease } from '../../src/domain/shard-lease'
@@ -122,7 +123,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
 
   const takeOver = async (shard: number): Promise<void> => {
     await env.redis.del(k(shard).lease) // the previous lease ran out
-    const lease = await acquireLease(env.redis, env.db, k(shard), { eventId, shard }, `owner-${++owners}`, 600_000)
+    const lease = await acquireLease(env.redis, env.db, env.keys, { eventId, shard }, shards, `owner-${++owners}`, 600_000)
     if (lease === undefined) throw new Error('lease not taken')
     current[shard] = { shard, lease, next: await num(k(shard).drained) + 1, flights: [], lost: false }
   }
@@ -155,17 +156,45 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       if (writable.written.leaseLost) { o.flights = []; o.lost = true }
     }
   }
-  const launch = async (o: Owner): Promise<boolean> => {
+  const launch = async (o: Owner, stallAt?: number): Promise<boolean> => {
     const qseq = await num(k(o.shard).qseq)
     if (o.lost || o.flights.length >= PIPELINE || o.next > qseq) return false
     const n = 1 + Math.floor(random() * MAX_BATCH)
     const positions = Array.from({ length: Math.min(n, qseq - o.next + 1) }, (_, i) => o.next + i)
     o.next += positions.length
-    const reservation = await reserveBatch(deps, input(o, positions))
+    const reservation = await reserveBatch(stallAt === undefined ? deps : { ...deps, redis: stalling(o, stallAt) }, input(o, positions))
     count(reservation.leaseLost ? 'stale reserve refused' : 'reserve', `${o.lease.token} shard ${o.shard} [${positions.join(',')}] holding ${reservation.holding.map(([q, h]) => `${q}@${h.shard}`).join(',')}`)
     if (!reservation.leaseLost) o.flights.push({ positions, reservation })
     else o.lost = true
     return true
+  }
+  /**
+   * The Redis client as an owner's reserve stage sees it when the owner stalls inside the stage,
+   * before its `at`-th script call: meanwhile its lease runs out, a new owner takes the shard and
+   * drains what is queued, a buyer pays, cancels or lets the deadline pass, and the siblings' owners
+   * apply their returns. Then the stalled stage goes on, as a former owner.
+   */
+  const stalling = (o: Owner, at: number): RedisClient => {
+    let calls = 0
+    return new Proxy(env.redis, {
+      get (target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver)
+        if (typeof value !== 'function') return value
+        if (typeof prop !== 'string' || !prop.startsWith('sk_')) return value.bind(target)
+        return async (...args: unknown[]) => {
+          if (calls++ === at) {
+            stale.push(o)
+            await takeOver(o.shard)
+            const heir = current[o.shard] as Owner
+            count('stall mid-reserve', `${o.lease.token} -> ${heir.lease.token} before script call ${at}`)
+            while (heir.flights.length > 0 || await launch(heir)) await step(heir)
+            await orderAction(side, ' during a stall')
+            for (const sibling of current as Owner[]) if (sibling.shard !== o.shard && sibling.flights.length === 0) await apply(sibling)
+          }
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+        }
+      }
+    })
   }
   const apply = async (o: Owner): Promise<void> => {
     const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
@@ -209,7 +238,9 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       await buy(pick(buyers))
       count('buy again')
     } else if (roll < 0.42) {
-      if (!await launch(o)) await step(o)
+      // Extended model: now and then the owner stalls inside the reserve stage.
+      const stallAt = model.extended && side() < 0.1 ? Math.floor(side() * 4) : undefined
+      if (!await launch(o, stallAt)) await step(o)
     } else if (roll < 0.60) {
       await step(o)
     } else if (roll < 0.66) {

@@ -6,26 +6,39 @@
   "check" nothing is taken; a drain checks every sibling before it takes anywhere, so a retried
   batch never holds units in two shards.
 
+  Fenced: the borrowing shard's lease lives in another hash slot, so each owner of a shard, when
+  it takes the lease and before its first batch, records its fencing number here (lua/fenceBorrower).
+  A borrower whose number is below the one recorded for its shard is a former owner that stalled
+  and woke up late: it takes nothing (its successor may have decided the tickets already, and a
+  unit it took would be held for nobody).
+
   Input:
-    KEYS[1] stock     int   unreserved units of this shard
-    KEYS[2] pending   int   this shard's admitted tickets not yet decided
-    KEYS[3] reserved  hash  ticket id -> "1"
+    KEYS[1] stock            int   unreserved units of this shard
+    KEYS[2] pending          int   this shard's admitted tickets not yet decided
+    KEYS[3] reserved         hash  ticket id -> "1"
+    KEYS[4] borrower-fences  hash  sibling shard -> fencing number of its current owner
 
     ARGV[1] mode: "take" or "check"
-    ARGV[2..] ticket ids of the borrowing shard, in FIFO order
+    ARGV[2] the borrowing shard
+    ARGV[3] the borrower's fencing number
+    ARGV[4..] ticket ids of the borrowing shard, in FIFO order
 
   Output: { stock after, pending, r1, r2, ... } per ticket r:
     0  nothing for it here
     1  taken now
     2  held here before
+  or { -1 } when the borrower is not its shard's current owner.
 ]]
+if tonumber(redis.call('HGET', KEYS[4], ARGV[2]) or '0') > tonumber(ARGV[3]) then
+  return { -1 }
+end
 local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
 local pending = tonumber(redis.call('GET', KEYS[2]) or '0')
 local free = stock - pending
 local take = ARGV[1] == 'take'
 local taken = 0
 local out = { 0, pending }
-for i = 2, #ARGV do
+for i = 4, #ARGV do
   local id = ARGV[i]
   local r = 0
   if redis.call('HEXISTS', KEYS[3], id) == 1 then
