@@ -10,6 +10,8 @@
  * WORKER_THREADS. Metrics: each ingress instance on INGRESS_METRICS_PORT (9400) + its instance
  * number, each worker on WORKER_METRICS_PORT (9464) + its instance number.
  * Every other setting comes from the environment, as documented in the README.
+ * Descriptors: PM2's processes inherit the shell's limit; raise it (`ulimit -n 65536`) before
+ * `pm2 start` so an ingress can hold MAX_WAITING long-polls.
  */
 const common = {
   script: 'dist/src/server.js',

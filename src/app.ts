@@ -68,11 +68,17 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       catalogCache.clear()
       if (what.startsWith('event:')) cache.forget(Number(what.slice(6)))
     }
-  }, log)
+  }, log, { maxWaiting: config.maxWaiting, perBuyer: config.pollsPerBuyer })
   await bus.start()
+  rt.metrics.watch({ waiting: { waiting: () => ({ waiting: bus.waiting, max: config.maxWaiting }) } })
 
   const app: FastifyInstance = Fastify({
     return503OnClosing: false,
+    // A slow client (a header byte a second) is cut within seconds: headers and the whole request
+    // have deadlines, checked every second. Long-polls are not affected (their request is whole
+    // at once; the wait is the answer's).
+    http: { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1000 },
+    requestTimeout: config.requestTimeoutMs,
     loggerInstance: log as FastifyBaseLogger,
     // Per-request access logs would cost more than the buy itself under a crowd; errors are logged.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -202,7 +208,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     })
     await api.register(ticketRoutes, {
       auth,
-      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals: new FinalTickets(config.finalTicketCache) },
+      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals: new FinalTickets(config.finalTicketCache), onWaitRefused: (reason) => rt.metrics.pollsRefused.inc({ reason }) },
       waitMaxMs: config.ticketWaitMaxMs,
       pollRateLimit: { max: config.pollRateLimit, ...window }
     })

@@ -52,6 +52,14 @@ export interface Config {
   /** How long an ingress keeps public catalog answers (cleared on every write). */
   readonly catalogCacheMs: number
   readonly ticketWaitMaxMs: number
+  /** Long-polls one ingress keeps waiting; past it a poll of a queued ticket gets 503 (keep below the file-descriptor limit). */
+  readonly maxWaiting: number
+  /** Long-polls one buyer may have waiting at once; past it a poll is answered at once. */
+  readonly pollsPerBuyer: number
+  /** A client must send a request's headers within this time (a slow client is cut). */
+  readonly headersTimeoutMs: number
+  /** ... and the whole request (headers and body) within this one. */
+  readonly requestTimeoutMs: number
   /** Final tickets an ingress remembers, to answer polls of them without Redis (0: none). */
   readonly finalTicketCache: number
   /** Redis keys of an event live this long after its end. */
@@ -215,6 +223,10 @@ export function loadConfig (env: Env = process.env): Config {
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
     catalogCacheMs: r.int('CATALOG_CACHE_MS', 2000, 0, 600_000),
     ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),
+    maxWaiting: r.int('MAX_WAITING', 10_000, 1, 1_000_000),
+    pollsPerBuyer: r.int('POLLS_PER_BUYER', 3, 1, 100),
+    headersTimeoutMs: r.int('HEADERS_TIMEOUT_MS', 5000, 1000, 120_000),
+    requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 10_000, 1000, 300_000),
     finalTicketCache: r.int('FINAL_TICKET_CACHE', 100_000, 0, 10_000_000),
     retentionSeconds: r.int('RETENTION_SECONDS', 86_400, 60, 30 * 86_400),
     buyRateLimit: r.int('RATE_LIMIT_BUY', 20, 1, 1_000_000),

@@ -16,6 +16,11 @@ export interface PoolGaugeSource {
   poolStats: () => { mysqlUsed: number, mysqlFree: number, mysqlPending: number, redisReady: number }
 }
 
+export interface WaitingGaugeSource {
+  /** Long-polls waiting in this process now, and the cap. */
+  waiting: () => { waiting: number, max: number }
+}
+
 export interface Metrics {
   readonly registry: Registry
   readonly buys: Counter<'outcome'>
@@ -31,8 +36,10 @@ export interface Metrics {
   readonly ordersExpired: Counter
   readonly leaseMoves: Counter<'move'>
   readonly securityEvents: Counter<'kind'>
-  /** Registers the scrape-time sources (worker: shard depths; every process: pools). */
-  watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource }) => void
+  /** Long-polls answered at once instead of waiting: `buyer_limit` (the buyer's own cap) or `ingress_full` (503). */
+  readonly pollsRefused: Counter<'reason'>
+  /** Registers the scrape-time sources (worker: shard depths; every process: pools; ingress: waiting). */
+  watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource }) => void
 }
 
 export function createMetrics (role: string): Metrics {
@@ -40,7 +47,7 @@ export function createMetrics (role: string): Metrics {
   registry.setDefaultLabels({ role })
   collectDefaultMetrics({ register: registry })
   const r = [registry]
-  const sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource } = {}
+  const sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource } = {}
 
   // The three shard gauges share one Redis read per scrape (the registry gathers concurrently).
   let depths: { at: number, value: ReturnType<ShardGaugeSource['shardDepths']> } | undefined
@@ -80,6 +87,19 @@ export function createMetrics (role: string): Metrics {
     }
   })
 
+  new Gauge({
+    name: 'seckill_long_polls_waiting',
+    help: 'Long-polls waiting in this ingress (state="waiting") and the cap past which new ones get 503 (state="max")',
+    labelNames: ['state'],
+    registers: r,
+    collect () {
+      if (sources.waiting === undefined) return
+      const w = sources.waiting.waiting()
+      this.set({ state: 'waiting' }, w.waiting)
+      this.set({ state: 'max' }, w.max)
+    }
+  })
+
   return {
     registry,
     buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local, banned)', labelNames: ['outcome'], registers: r }),
@@ -94,10 +114,12 @@ export function createMetrics (role: string): Metrics {
     recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis by the drain)', registers: r }),
     ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline (by job or sweep)', registers: r }),
     securityEvents: new Counter({ name: 'seckill_security_events_total', help: 'Security events: failed logins, refused tokens, forbidden, banned, rate-limited, weak passwords, refused buy tokens, admin writes', labelNames: ['kind'], registers: r }),
+    pollsRefused: new Counter({ name: 'seckill_long_polls_refused_total', help: 'Long-polls answered at once: buyer_limit (over the buyer\'s cap, answered with the ticket as it is) or ingress_full (503)', labelNames: ['reason'], registers: r }),
     leaseMoves: new Counter({ name: 'seckill_lease_moves_total', help: 'Shard leases taken, given back or lost by this process', labelNames: ['move'], registers: r }),
     watch (s) {
       if (s.shards !== undefined) sources.shards = s.shards
       if (s.pools !== undefined) sources.pools = s.pools
+      if (s.waiting !== undefined) sources.waiting = s.waiting
     }
   }
 }

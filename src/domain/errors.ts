@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'SALE_NOT_READY',
   'SHUTTING_DOWN',
+  'TOO_MANY_WAITING',
   'INTERNAL'
 ] as const
 export type ErrorCode = typeof ERROR_CODES[number]

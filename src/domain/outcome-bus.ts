@@ -29,16 +29,33 @@ export interface EventStateListener {
   onCatalogChanged: (what: string) => void
 }
 
+/** Why a long-poll may not wait: the buyer has its share waiting already, or the ingress is full. */
+export type WaitRefusal = 'buyer_limit' | 'ingress_full'
+
+/** Bounds on waiting long-polls (each holds a socket and a file descriptor). */
+export interface WaitLimits {
+  /** Long-polls waiting in this process; past it a poll is refused (503 with Retry-After). */
+  readonly maxWaiting: number
+  /** Long-polls one buyer may have waiting at once; past it a poll is answered at once. */
+  readonly perBuyer: number
+}
+
+/** A warning is logged when the waiting long-polls reach this share of the cap (again once below the lower one). */
+const NEAR_FULL = 0.8
+const CALM_AGAIN = 0.7
+
 export class OutcomeBus {
   private readonly waiters = new Map<string, Set<Wake>>()
+  private readonly perBuyer = new Map<string, number>()
   private count = 0
+  private warned = false
 
   constructor (
     private readonly subscriber: RedisClient,
     private readonly keys: KeySpace,
     private readonly listener: EventStateListener,
     private readonly log: Logger,
-    private readonly maxWaiters = 100_000
+    readonly limits: WaitLimits = { maxWaiting: 10_000, perBuyer: 3 }
   ) {}
 
   async start (): Promise<void> {
@@ -56,10 +73,15 @@ export class OutcomeBus {
 
   /**
    * Resolves when the ticket changes or after `ms`. Register before reading the ticket, so a
-   * change between the read and the wait is not missed. Returns undefined when too many wait.
+   * change between the read and the wait is not missed. Refused when the buyer already has its
+   * share waiting, or the process its cap.
    */
-  wait (ticketId: string, ms: number): Waiter | undefined {
-    if (this.count >= this.maxWaiters) return undefined
+  wait (ticketId: string, ms: number, buyer: string): Waiter | WaitRefusal {
+    if (this.count >= this.limits.maxWaiting) return 'ingress_full'
+    const mine = this.perBuyer.get(buyer) ?? 0
+    if (mine >= this.limits.perBuyer) return 'buyer_limit'
+    this.perBuyer.set(buyer, mine + 1)
+    this.countChanged(+1)
     let wake!: Wake
     let timer: NodeJS.Timeout | undefined
     const changed = new Promise<Outcome | undefined>((resolve) => {
@@ -72,7 +94,6 @@ export class OutcomeBus {
       this.waiters.set(ticketId, set)
     }
     set.add(wake)
-    this.count++
     let cancelled = false
     return {
       changed,
@@ -81,10 +102,25 @@ export class OutcomeBus {
         cancelled = true
         clearTimeout(timer)
         const s = this.waiters.get(ticketId)
-        if (s?.delete(wake) === true) this.count--
+        s?.delete(wake)
         if (s !== undefined && s.size === 0) this.waiters.delete(ticketId)
+        const left = (this.perBuyer.get(buyer) ?? 1) - 1
+        if (left > 0) this.perBuyer.set(buyer, left)
+        else this.perBuyer.delete(buyer)
+        this.countChanged(-1)
         wake(undefined)
       }
+    }
+  }
+
+  private countChanged (by: number): void {
+    this.count += by
+    const share = this.count / this.limits.maxWaiting
+    if (!this.warned && share >= NEAR_FULL) {
+      this.warned = true
+      this.log.warn({ waiting: this.count, max: this.limits.maxWaiting }, 'long-polls near the cap (MAX_WAITING): new ones will get 503; add ingress processes or raise the cap with the file-descriptor limit')
+    } else if (this.warned && share < CALM_AGAIN) {
+      this.warned = false
     }
   }
 
@@ -118,6 +154,7 @@ export class OutcomeBus {
   async close (): Promise<void> {
     for (const set of this.waiters.values()) for (const wake of set) wake(undefined)
     this.waiters.clear()
+    this.perBuyer.clear()
     this.count = 0
     await this.subscriber.quit().catch(() => undefined)
   }

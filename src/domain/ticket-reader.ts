@@ -5,9 +5,9 @@
 import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 import { readTicket as readStoredTicket } from '../redis/commands'
-import { badRequest, notFound } from './errors'
+import { DomainError, badRequest, notFound } from './errors'
 import type { EventCache } from './event-cache'
-import type { OutcomeBus } from './outcome-bus'
+import type { OutcomeBus, WaitRefusal } from './outcome-bus'
 import { parseStoredTicket, parseTicketId, ticketView } from './tickets'
 import type { OrdersRepository } from './orders'
 import type { TicketView } from './tickets'
@@ -27,6 +27,8 @@ export interface TicketReaderDeps {
   readonly orders: Pick<OrdersRepository, 'findByTicketId'>
   /** Tickets known final in this process, answered without Redis. */
   readonly finals?: FinalTickets
+  /** Told when a long-poll may not wait (the buyer's cap, or the process's). */
+  readonly onWaitRefused?: (reason: WaitRefusal) => void
 }
 
 export async function readTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader): Promise<TicketView> {
@@ -70,10 +72,18 @@ async function lostTicket (deps: TicketReaderDeps, ticketId: string, reader: Rea
  */
 export async function waitForTicket (deps: TicketReaderDeps, ticketId: string, reader: Reader, waitMs: number): Promise<TicketView> {
   if (waitMs <= 0) return await readTicket(deps, ticketId, reader)
-  const waiter = deps.bus.wait(ticketId, waitMs)
+  const waiter = deps.bus.wait(ticketId, waitMs, reader.userId)
+  if (typeof waiter === 'string') {
+    // No wait: a buyer over its share gets the ticket as it is; when the process is full, a ticket
+    // still queued gets 503 and Retry-After (the client polls again in a second).
+    deps.onWaitRefused?.(waiter)
+    const now = await readTicket(deps, ticketId, reader)
+    if (waiter === 'ingress_full' && now.status === 'queued') throw new DomainError('TOO_MANY_WAITING', 'too many requests are waiting here; retry in a second')
+    return now
+  }
   try {
     const first = await readTicket(deps, ticketId, reader)
-    if (first.status !== 'queued' || waiter === undefined) return first
+    if (first.status !== 'queued') return first
     const outcome = await waiter.changed
     if (outcome === undefined || outcome.status === 'queued') return await readTicket(deps, ticketId, reader)
     // The drain announced the outcome: answer from the message, no second read.
@@ -81,6 +91,6 @@ export async function waitForTicket (deps: TicketReaderDeps, ticketId: string, r
     if (!reader.isAdmin) deps.finals?.remember(ticketId, reader.userId, view)
     return view
   } finally {
-    waiter?.cancel()
+    waiter.cancel()
   }
 }

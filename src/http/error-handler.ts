@@ -31,6 +31,7 @@ const STATUS: Record<ErrorCode, number> = {
   RATE_LIMITED: 429,
   SALE_NOT_READY: 503,
   SHUTTING_DOWN: 503,
+  TOO_MANY_WAITING: 503,
   INTERNAL: 500
 }
 
@@ -61,7 +62,10 @@ async function handleError (error: FastifyError | DomainError | Error, request: 
     status = STATUS[error.code]
     code = error.code
     message = error.message
-    if (status >= 500) request.log.error({ err: error }, message)
+    // Refusing a long-poll when too many wait is load shedding, not a fault (counted and warned
+    // about where it happens).
+    if (status >= 500 && error.code !== 'TOO_MANY_WAITING') request.log.error({ err: error }, message)
+    if (status === 503) reply.header('retry-after', '1')
   } else if ((error as FastifyError).validation !== undefined) {
     status = 400
     code = 'BAD_REQUEST'

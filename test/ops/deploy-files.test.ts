@@ -74,6 +74,7 @@ t.test('docker-compose.yml: services, persistence, health, order, and settings t
     if (name === 'ingress') t.same(svc.ports, [`${config.port}:${config.port}`], 'the API port is published')
   }
   t.same(compose.services.worker.depends_on.ingress, { condition: 'service_healthy' }, 'the worker starts after the ingress migrated')
+  t.same(compose.services.ingress.ulimits?.nofile, { soft: 65536, hard: 65536 }, 'the ingress may hold many waiting long-polls (descriptors)')
 
   const prom = yamlOf('ops/prometheus.yml')
   const targets = prom.scrape_configs.flatMap((c: any) => c.static_configs.flatMap((s: any) => s.targets as string[]))
