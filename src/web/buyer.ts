@@ -131,7 +131,12 @@ async function showSale (id: number): Promise<void> {
       showTicket(ticketBox, ticket)
       if (ticket.status !== 'queued') break
       try {
+        const asked = Date.now()
         ticket = await api<Ticket>('GET', `/tickets/${ticket.ticket_id}?wait=20000`, { session })
+        // Answered at once but still in line (this buyer's other tabs hold the waiting polls the
+        // server allows each buyer): ask again in a second, not in a loop.
+        const quick = 1000 - (Date.now() - asked)
+        if (ticket.status === 'queued' && quick > 0) await new Promise((resolve) => setTimeout(resolve, quick))
       } catch (err) {
         message.textContent = describe(err)
         await new Promise((resolve) => setTimeout(resolve, 1000))
