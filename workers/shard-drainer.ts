@@ -117,6 +117,8 @@ export class ShardDrainer {
   /** A return waits for its ticket's batch: looked at again from this time (ms), or after a landing. */
   private returnsRetryAt: number | undefined
   private hinting = false
+  /** Stock or pending may have moved since the last hint (jobs taken, a batch landed, units came back). */
+  private unitsMoved = true
   /** Resolves when stop() is called, to end a blocking wait at once. */
   private stopped: Promise<void> = Promise.resolve()
   private signalStop: () => void = () => undefined
@@ -193,6 +195,7 @@ export class ShardDrainer {
   /** The next contiguous run to serve, or undefined when there is none yet. */
   private async nextRun (): Promise<RunItem[] | undefined> {
     const took = await this.fill()
+    if (took > 0) this.unitsMoved = true
     if (!this.running) return undefined
     // Only full batches overlap. A partial one waits for the batches in flight to land, and
     // gathers the tickets that arrive meanwhile: under a steady crowd each batch carries what came
@@ -316,6 +319,7 @@ export class ShardDrainer {
   private async applyReturns (): Promise<void> {
     this.returnsDue = false
     const outcome = await applyDueReturns(this.deps, this.ref, this.shards, this.lease.token)
+    this.unitsMoved = true
     if (outcome.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
@@ -380,6 +384,7 @@ export class ShardDrainer {
     this.lastLanded = now
     const perSecond = run.length / Math.max(span / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
+    this.unitsMoved = true
     await this.recordSiblingsFree(result)
     // Checked after every batch that leaves the shard empty: units may come back and go again.
     if (result.stock === 0) await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
@@ -400,14 +405,17 @@ export class ShardDrainer {
    * gates count these to admit buyers that borrowing can serve. The free units of a shard only
    * shrink (bar a unit given back), so a value read earlier overstates them: a gate may admit a
    * few buyers too many (they lose in FIFO order) but never turns buyers away too early. Every
-   * FREE_HINT_MS, so gates do not over-admit for long while a batch is slow.
+   * FREE_HINT_MS, so gates do not over-admit for long while a batch is slow -- and only when
+   * something moved since the last hint: an idle or sold-out shard sends nothing.
    */
   private async shareFreeUnits (): Promise<void> {
-    if (this.hinting || !this.running) return
+    if (this.hinting || !this.running || !this.unitsMoved) return
+    this.unitsMoved = false
     this.hinting = true
     try {
       await shareFreeUnits(this.deps, { id: this.ref.eventId, shards: this.shards }, this.ref.shard)
     } catch (err) {
+      this.unitsMoved = true
       this.deps.log.warn({ err, shard: this.k.tag }, 'sharing free units failed')
     } finally {
       this.hinting = false
