@@ -4,6 +4,7 @@
  * ticket is answered sold_out without touching Redis; a holder still gets their own ticket.
  */
 import type { Logger } from 'pino'
+import { LRUCache } from 'lru-cache'
 import type { EventsRepository, SaleEvent } from './events'
 import type { SaleStateDeps } from './sale-state'
 import { isDeclaredSoldOut, loadHolders } from './sale-state'
@@ -27,13 +28,38 @@ export interface EventCacheDeps {
   /** Runs before a sold-out flag is dropped on a refresh: buyers answered sold_out from it are
    *  written down first (the rejection log), so asking again returns the same answer. */
   readonly beforeReopen?: (id: number) => Promise<void>
+  /** An entry unread this long is dropped (default EVENT_IDLE_MS). */
+  readonly idleMs?: number
 }
 
+/**
+ * An event's entry -- its row and, for a sold-out sale, the set of its holders, which can be
+ * large -- is dropped after this long unread, so the ingress's memory does not grow with every
+ * sale it ever served.
+ */
+export const EVENT_IDLE_MS = 10 * 60_000
+/** Bound on entries; past it the least recently read goes. */
+const MAX_EVENTS = 10_000
+
 export class EventCache {
-  private readonly entries = new Map<number, Entry>()
+  private readonly entries: LRUCache<number, Entry>
   private readonly loading = new Map<number, Promise<CachedEvent | undefined>>()
 
-  constructor (private readonly deps: EventCacheDeps) {}
+  constructor (private readonly deps: EventCacheDeps) {
+    const idleMs = deps.idleMs ?? EVENT_IDLE_MS
+    this.entries = new LRUCache<number, Entry>({ max: MAX_EVENTS, ttl: idleMs, updateAgeOnGet: true })
+    setInterval(() => this.entries.purgeStale(), idleMs).unref()
+  }
+
+  /** Events held now (rows and sold-out holder sets). */
+  get size (): number {
+    return this.entries.size
+  }
+
+  /** Drops the entries unread for the idle time now (also done every idle time by itself). */
+  dropIdle (): void {
+    this.entries.purgeStale()
+  }
 
   /** The event, or undefined when there is none. Unknown ids are remembered briefly too. */
   async get (id: number): Promise<CachedEvent | undefined> {
@@ -83,7 +109,6 @@ export class EventCache {
   }
 
   private remember (id: number, value: CachedEvent | undefined): void {
-    if (this.entries.size > 10_000) this.entries.clear()
     this.entries.set(id, { value, loadedAt: Date.now() })
   }
 

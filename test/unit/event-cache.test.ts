@@ -1,0 +1,33 @@
+// The ingress's event cache is bounded: an event's entry (its row, and a sold-out sale's set of
+// holders, which can be large) is dropped once unread for the idle time, so memory does not grow
+// with every sale an ingress ever served. Against the real MySQL and Redis.
+import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { EventCache } from '../../src/domain/event-cache'
+import { eventsRepository } from '../../src/domain/events'
+import { createLogger } from '../../src/logger'
+import { testEnv } from '../helpers/env'
+
+t.test('entries of events nobody reads are dropped after the idle time; a read event stays', async (t) => {
+  const env = await testEnv(t)
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const ids: number[] = []
+  for (let i = 0; i < 30; i++) {
+    const [id] = await env.db('seckill_events').insert({ product_id: productId, title: `e${i}`, price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+    ids.push(id as number)
+  }
+  const IDLE_MS = 300
+  const cache = new EventCache({ repo: eventsRepository(env.db), sale: env, ttlMs: 1000, log: createLogger('silent', 'test'), idleMs: IDLE_MS })
+  // Ten of the sales are sold out: their entries carry the holders' set.
+  for (const id of ids.slice(0, 10)) await env.redis.set(env.keys.event(id).soldOut, '1')
+  for (const id of ids) t.ok(await cache.get(id), `event ${id} cached`)
+  t.equal(cache.size, 30)
+  t.ok((await cache.get(ids[0] as number))?.holders !== undefined, 'a sold-out sale carries its holders')
+
+  await sleep(IDLE_MS + 100) // past the idle time of every entry
+  const kept = await cache.get(ids[29] as number) // one sale is still read
+  t.ok(kept !== undefined)
+  cache.dropIdle()
+  t.equal(cache.size, 1, 'only the event read again is held')
+  t.equal((await cache.get(ids[0] as number))?.event.id, ids[0], 'a dropped event is loaded again when asked for')
+})
