@@ -43,7 +43,7 @@ export async function probeConsecutiveIds (db: Knex): Promise<boolean> {
   return row !== undefined && Number(row.mode) <= 1 && Number(row.step) === 1
 }
 
-export interface EventRow {
+export interface LockedEvent {
   readonly stock: number
   readonly sold: number
   readonly price_cents: number
@@ -59,11 +59,11 @@ export interface EventRow {
  * and writes nothing), with MySQL's clock. One statement, not three: the write is the drain's
  * slowest stage, and it runs once per batch (measured: bench:drain, write stage per 1,000 orders).
  */
-export async function lockEvent (trx: Knex.Transaction, eventId: number, fence: WriteFence): Promise<EventRow | undefined> {
+export async function lockEvent (trx: Knex.Transaction, eventId: number, fence: WriteFence): Promise<LockedEvent | undefined> {
   const [rows] = await trx.raw(
     'SELECT e.stock, e.sold, e.price_cents, f.fence, CURRENT_TIMESTAMP(3) AS now FROM seckill_events e ' +
     'LEFT JOIN shard_fences f ON f.event_id = e.id AND f.shard = ? WHERE e.id = ? FOR UPDATE',
-    [fence.shard, eventId]) as [EventRow[]]
+    [fence.shard, eventId]) as [LockedEvent[]]
   return rows[0]
 }
 
@@ -141,7 +141,7 @@ export async function existingOrders (db: Knex, ticketIds: readonly string[]): P
  * The winners to insert, in FIFO order, up to the room MySQL has; records the others' results:
  * the order a buyer already has, or `stock_mismatch` past the room.
  */
-function withinRoom (winners: readonly Winner[], event: EventRow, byUser: Map<string, { id: number | string, ticket_id: string }>, out: Map<number, WriteResult>): Winner[] {
+function withinRoom (winners: readonly Winner[], event: LockedEvent, byUser: Map<string, { id: number | string, ticket_id: string }>, out: Map<number, WriteResult>): Winner[] {
   const fresh: Winner[] = []
   let room = event.stock - event.sold
   for (const w of winners) {
@@ -162,7 +162,7 @@ function withinRoom (winners: readonly Winner[], event: EventRow, byUser: Map<st
   return fresh
 }
 
-async function insert (trx: Knex.Transaction, eventId: number, shard: number, fresh: readonly Winner[], event: EventRow, settings: OrderWriteSettings, out: Map<number, WriteResult>): Promise<void> {
+async function insert (trx: Knex.Transaction, eventId: number, shard: number, fresh: readonly Winner[], event: LockedEvent, settings: OrderWriteSettings, out: Map<number, WriteResult>): Promise<void> {
   if (fresh.length === 0) return
   // One value for the batch, from MySQL's clock read with the lock (not an expression per row).
   const expiresAt = new Date(event.now.getTime() + settings.paymentTimeoutMs)
