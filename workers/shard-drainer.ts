@@ -145,14 +145,15 @@ export class ShardDrainer {
     this.stopped = new Promise((resolve) => { this.signalStop = resolve })
     this.blocking = duplicateNamed(this.deps.bullConnection, this.deps.keys.drainConnection(this.ref))
     this.blocking.on('error', (err) => { if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'drain wait connection error') })
-    if (this.shards > 1) this.hintTimer = setInterval(() => { void this.shareFreeUnits() }, FREE_HINT_MS)
+    this.unitsHaveMoved()
     this.done = this.loop()
   }
 
   /** Stops after the batches in flight; the jobs it holds stay taken for the next owner to adopt. */
   async stop (): Promise<void> {
     this.running = false
-    clearInterval(this.hintTimer)
+    clearTimeout(this.hintTimer)
+    this.hintTimer = undefined
     this.signalStop()
     await this.done
     // After the loop ended: a cluster client does not fail a pending blocking call on disconnect.
@@ -195,7 +196,7 @@ export class ShardDrainer {
   /** The next contiguous run to serve, or undefined when there is none yet. */
   private async nextRun (): Promise<RunItem[] | undefined> {
     const took = await this.fill()
-    if (took > 0) this.unitsMoved = true
+    if (took > 0) this.unitsHaveMoved()
     if (!this.running) return undefined
     // Only full batches overlap. A partial one waits for the batches in flight to land, and
     // gathers the tickets that arrive meanwhile: under a steady crowd each batch carries what came
@@ -319,7 +320,7 @@ export class ShardDrainer {
   private async applyReturns (): Promise<void> {
     this.returnsDue = false
     const outcome = await applyDueReturns(this.deps, this.ref, this.shards, this.lease.token)
-    this.unitsMoved = true
+    this.unitsHaveMoved()
     if (outcome.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')
@@ -384,7 +385,7 @@ export class ShardDrainer {
     this.lastLanded = now
     const perSecond = run.length / Math.max(span / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
-    this.unitsMoved = true
+    this.unitsHaveMoved()
     await this.recordSiblingsFree(result)
     // Checked after every batch that leaves the shard empty: units may come back and go again.
     if (result.stock === 0) await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })
@@ -405,8 +406,8 @@ export class ShardDrainer {
    * gates count these to admit buyers that borrowing can serve. The free units of a shard only
    * shrink (bar a unit given back), so a value read earlier overstates them: a gate may admit a
    * few buyers too many (they lose in FIFO order) but never turns buyers away too early. Every
-   * FREE_HINT_MS, so gates do not over-admit for long while a batch is slow -- and only when
-   * something moved since the last hint: an idle or sold-out shard sends nothing.
+   * FREE_HINT_MS at most, so gates do not over-admit for long while a batch is slow -- and only
+   * when something moved since the last hint: an idle or sold-out shard has no timer at all.
    */
   private async shareFreeUnits (): Promise<void> {
     if (this.hinting || !this.running || !this.unitsMoved) return
@@ -419,7 +420,23 @@ export class ShardDrainer {
       this.deps.log.warn({ err, shard: this.k.tag }, 'sharing free units failed')
     } finally {
       this.hinting = false
+      // Moved again meanwhile (or the hint failed): one more, after the interval.
+      if (this.unitsMoved) this.armHint()
     }
+  }
+
+  /** Stock or pending may have moved: siblings hear of it within FREE_HINT_MS. */
+  private unitsHaveMoved (): void {
+    this.unitsMoved = true
+    this.armHint()
+  }
+
+  private armHint (): void {
+    if (this.shards <= 1 || !this.running || this.hintTimer !== undefined) return
+    this.hintTimer = setTimeout(() => {
+      this.hintTimer = undefined
+      void this.shareFreeUnits()
+    }, FREE_HINT_MS)
   }
 
   /** Records the free units a batch saw at siblings while borrowing (fresher than their hints). */
