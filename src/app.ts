@@ -228,6 +228,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       await bus.close()
       await app.close()
       await rejections.close()
+      cache.close()
     }
   }
 }

@@ -117,7 +117,7 @@ export class ShardDrainer {
   /** A return waits for its ticket's batch: looked at again from this time (ms), or after a landing. */
   private returnsRetryAt: number | undefined
   private hinting = false
-  /** Stock or pending may have moved since the last hint (jobs taken, a batch landed, units came back). */
+  /** Stock or pending may have moved since the last hint (jobs taken, a batch landed). */
   private unitsMoved = true
   /** Resolves when stop() is called, to end a blocking wait at once. */
   private stopped: Promise<void> = Promise.resolve()
@@ -319,8 +319,8 @@ export class ShardDrainer {
   /** Applies the units that came back to this shard; called with no batch in flight. */
   private async applyReturns (): Promise<void> {
     this.returnsDue = false
+    // When a unit came back, the applier has told the siblings already (no hint needed here).
     const outcome = await applyDueReturns(this.deps, this.ref, this.shards, this.lease.token)
-    this.unitsHaveMoved()
     if (outcome.leaseLost) {
       this.running = false
       this.deps.log.warn({ shard: this.k.tag }, 'shard lease lost; drain stopped')

@@ -37,18 +37,26 @@ export interface EventCacheDeps {
  * large -- is dropped after this long unread, so the ingress's memory does not grow with every
  * sale it ever served.
  */
-export const EVENT_IDLE_MS = 10 * 60_000
+const EVENT_IDLE_MS = 10 * 60_000
 /** Bound on entries; past it the least recently read goes. */
 const MAX_EVENTS = 10_000
 
 export class EventCache {
   private readonly entries: LRUCache<number, Entry>
   private readonly loading = new Map<number, Promise<CachedEvent | undefined>>()
+  private readonly sweeper: NodeJS.Timeout
 
   constructor (private readonly deps: EventCacheDeps) {
     const idleMs = deps.idleMs ?? EVENT_IDLE_MS
     this.entries = new LRUCache<number, Entry>({ max: MAX_EVENTS, ttl: idleMs, updateAgeOnGet: true })
-    setInterval(() => this.entries.purgeStale(), idleMs).unref()
+    this.sweeper = setInterval(() => this.entries.purgeStale(), idleMs)
+    this.sweeper.unref()
+  }
+
+  /** Stops the idle sweep (the process's ingress is closing). */
+  close (): void {
+    clearInterval(this.sweeper)
+    this.entries.clear()
   }
 
   /** Events held now (rows and sold-out holder sets). */

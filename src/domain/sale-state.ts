@@ -5,7 +5,8 @@
 import type { KeySpace, ShardKeys, ShardRef } from '../redis/keys'
 import { allShardKeys } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
-import { closeShard, fenceBorrower, releaseStock, reopenShard, warmShard } from '../redis/commands'
+import { closeShard, releaseStock, reopenShard, warmShard } from '../redis/commands'
+import { fenceSiblings } from './shard-lease'
 import { parseTicketId } from './tickets'
 import type { SaleEvent } from './events'
 import { splitStock } from './events'
@@ -76,12 +77,9 @@ export async function warmEvent (deps: SaleStateDeps, given: SaleEvent, history:
   event = await history.findById(event.id) ?? event
   const rebuild = event.warmedAt !== null
   if (rebuild) {
-    const fences: number[] = []
-    for (const ref of shardRefs(event)) fences[ref.shard] = await history.raiseFence(ref)
     // Every owner is a former owner now: none may borrow from a sibling either, the rebuilt ones
     // included (recorded before they are warmed).
-    await Promise.all(shardRefs(event).flatMap((lender) => fences.flatMap((fence, shard) =>
-      shard === lender.shard ? [] : [fenceBorrower(deps.redis, deps.keys.shard(lender), shard, fence)])))
+    for (const ref of shardRefs(event)) await fenceSiblings(deps.redis, deps.keys, ref, event.shards, await history.raiseFence(ref))
     event = await history.findById(event.id) ?? event
   }
   stocks = await shardStocks(deps, event)

@@ -49,7 +49,7 @@ export async function acquireLease (redis: RedisClient, db: Knex, space: KeySpac
 }
 
 /** Records `ref`'s fencing number in each sibling shard of its event (borrowing is fenced there). */
-async function fenceSiblings (redis: RedisClient, space: KeySpace, ref: ShardRef, shards: number, fence: number): Promise<void> {
+export async function fenceSiblings (redis: RedisClient, space: KeySpace, ref: ShardRef, shards: number, fence: number): Promise<void> {
   await Promise.all(Array.from({ length: shards }, (_, s) => s).filter((s) => s !== ref.shard)
     .map(async (s) => await fenceBorrower(redis, space.shard({ eventId: ref.eventId, shard: s }), ref.shard, fence)))
 }

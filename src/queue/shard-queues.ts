@@ -36,7 +36,7 @@ export interface ShardQueues {
 }
 
 /** A shard's queue object is closed after this long without a buy. */
-export const QUEUE_IDLE_MS = 10 * 60_000
+const QUEUE_IDLE_MS = 10 * 60_000
 /** Bound on open queue objects; past it the least recently used is closed. */
 const MAX_QUEUES = 10_000
 

@@ -68,6 +68,13 @@ function loadScripts (): Map<ScriptName, LoadedScript> {
   return found
 }
 
+/** The client command a script is registered under (its name and a hash of its source). */
+export function scriptCommand (name: ScriptName): string {
+  const script = loadScripts().get(name)
+  if (script === undefined) throw new Error(`unknown script ${name}`)
+  return script.command
+}
+
 /** Registers every script on a client (idempotent per client). */
 export function defineScripts (client: RedisClient): void {
   for (const script of loadScripts().values()) {

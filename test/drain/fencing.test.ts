@@ -13,7 +13,8 @@ import { auditSale } from '../../src/audit/sale-audit'
 import { testEnv } from '../helpers/env'
 import { createSale, startTestService } from '../helpers/sale'
 import { buy, buyersOf, expectAudit, orderOf, setup, takeShard } from '../helpers/shard-owner'
-import type { Owner } from '../helpers/shard-owner'
+import { beforeCall } from '../helpers/intercept'
+import { scriptCommand } from '../../src/redis/scripts'
 
 t.test('an owner that stalls after reserving and wakes after a takeover (even by its own process) changes nothing', async (t) => {
   const env = await testEnv(t)
@@ -97,20 +98,12 @@ t.test('a stale owner that stalls between its own stock and a borrow, and resume
   // The owner of shard 0 reserves for b (its own stock is empty) and stalls before borrowing.
   // Meanwhile: its lease runs out, a new owner decides b (sold out), and c cancels: a unit comes
   // back to shard 1, applied by its owner.
-  const heirOf0: { owner?: Owner } = {}
-  const stalled = new Proxy(env.redis, {
-    get (target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver)
-      if (typeof prop !== 'string' || !prop.startsWith('sk_borrowStock_') || typeof value !== 'function' || heirOf0.owner !== undefined) return typeof value === 'function' ? value.bind(target) : value
-      return async (...args: unknown[]) => {
-        heirOf0.owner = await takeShard(env, eventId, 'w2', 0, 2)
-        t.same((await heirOf0.owner.batch([qb])).outcomes.map((o) => o.status), ['sold_out'], 'the new owner decides b: sold out')
-        t.equal((await http.request('POST', `/api/v1/orders/${await orderOf(env, `${eventId}-1-${qc}`)}/cancel`, { token: env.token(c) })).status, 200, 'c cancels')
-        t.match(await other.applyReturns(), { returned: 1 }, 'the unit is back in shard 1')
-        return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-      }
-    }
-  })
+  const stalled = beforeCall(env.redis, (m) => m === scriptCommand('borrowStock'), 0, async () => {
+    const heir = await takeShard(env, eventId, 'w2', 0, 2)
+    t.same((await heir.batch([qb])).outcomes.map((o) => o.status), ['sold_out'], 'the new owner decides b: sold out')
+    t.equal((await http.request('POST', `/api/v1/orders/${await orderOf(env, `${eventId}-1-${qc}`)}/cancel`, { token: env.token(c) })).status, 200, 'c cancels')
+    t.match(await other.applyReturns(), { returned: 1 }, 'the unit is back in shard 1')
+  }).proxy
   const deps: DrainDeps = { redis: stalled, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
   const input: DrainBatchInput = { eventId, shard: 0, shards: 2, leaseToken: stale.lease.token, fence: stale.lease.fence, positions: [qb], rate: 0 }
   const reservation = await reserveBatch(deps, input)

@@ -16,6 +16,8 @@
  */
 import type { TestEnv } from '../helpers/env'
 import type { RedisClient } from '../../src/redis/scripts'
+import { SCRIPT_NAMES, scriptCommand } from '../../src/redis/scripts'
+import { beforeCall } from '../helpers/intercept'
 import type { Http } from '../helpers/sale'
 import { rng } from '../helpers/rng'
 import { acquireLease } from '../../src/domain/shard-lease'
@@ -174,28 +176,16 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
    * drains what is queued, a buyer pays, cancels or lets the deadline pass, and the siblings' owners
    * apply their returns. Then the stalled stage goes on, as a former owner.
    */
-  const stalling = (o: Owner, at: number): RedisClient => {
-    let calls = 0
-    return new Proxy(env.redis, {
-      get (target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver)
-        if (typeof value !== 'function') return value
-        if (typeof prop !== 'string' || !prop.startsWith('sk_')) return value.bind(target)
-        return async (...args: unknown[]) => {
-          if (calls++ === at) {
-            stale.push(o)
-            await takeOver(o.shard)
-            const heir = current[o.shard] as Owner
-            count('stall mid-reserve', `${o.lease.token} -> ${heir.lease.token} before script call ${at}`)
-            while (heir.flights.length > 0 || await launch(heir)) await step(heir)
-            await orderAction(side, ' during a stall')
-            for (const sibling of current as Owner[]) if (sibling.shard !== o.shard && sibling.flights.length === 0) await apply(sibling)
-          }
-          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-        }
-      }
-    })
-  }
+  const scriptCommands = new Set(SCRIPT_NAMES.map(scriptCommand))
+  const stalling = (o: Owner, at: number): RedisClient => beforeCall(env.redis, (m) => scriptCommands.has(m), at, async () => {
+    stale.push(o)
+    await takeOver(o.shard)
+    const heir = current[o.shard] as Owner
+    count('stall mid-reserve', `${o.lease.token} -> ${heir.lease.token} before script call ${at}`)
+    while (heir.flights.length > 0 || await launch(heir)) await step(heir)
+    await orderAction(side, ' during a stall')
+    for (const sibling of current as Owner[]) if (sibling.shard !== o.shard && sibling.flights.length === 0) await apply(sibling)
+  }).proxy
   const apply = async (o: Owner): Promise<void> => {
     const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
     count(r.leaseLost ? 'stale apply refused' : 'apply', `${o.lease.token} returned ${r.returned} waiting ${r.waiting}`)

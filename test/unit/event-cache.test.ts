@@ -18,6 +18,7 @@ t.test('entries of events nobody reads are dropped after the idle time; a read e
   }
   const IDLE_MS = 300
   const cache = new EventCache({ repo: eventsRepository(env.db), sale: env, ttlMs: 1000, log: createLogger('silent', 'test'), idleMs: IDLE_MS })
+  t.teardown(() => { cache.close() })
   // Ten of the sales are sold out: their entries carry the holders' set.
   for (const id of ids.slice(0, 10)) await env.redis.set(env.keys.event(id).soldOut, '1')
   for (const id of ids) t.ok(await cache.get(id), `event ${id} cached`)
