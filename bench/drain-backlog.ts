@@ -12,7 +12,7 @@ import { createKeySpace } from '../src/redis/keys'
 import { deleteKeysWithPrefix } from '../src/redis/client'
 import { auditSale } from '../src/audit/sale-audit'
 import { startService } from './processes'
-import { api, backlogDrain } from './scenarios'
+import { api, backlogDrain, perBatch, stageTotals } from './scenarios'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_drain')
@@ -55,27 +55,6 @@ async function main (): Promise<void> {
   }
   const sorted = [...perSecond].sort((a, b) => a - b)
   process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: sorted[Math.floor(sorted.length / 2)], msPerBatch: stages })}\n`)
-}
-
-/** The worker's drain stage histograms (sums and counts), from its metrics listener. */
-async function stageTotals (metricsPort: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-  const totals = new Map<string, number>()
-  for (const m of text.matchAll(/^seckill_drain_stage_seconds_(sum|count)\{[^}]*stage="(\w+)"[^}]*\} ([\d.e+-]+)$/gm)) totals.set(`${m[2] ?? ''}_${m[1] ?? ''}`, Number(m[3]))
-  return totals
-}
-
-/** Mean milliseconds per batch of each stage between two readings, and the number of batches. */
-function perBatch (a: Map<string, number>, b: Map<string, number>): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const key of b.keys()) {
-    if (!key.endsWith('_sum')) continue
-    const stage = key.slice(0, -4)
-    const n = (b.get(`${stage}_count`) ?? 0) - (a.get(`${stage}_count`) ?? 0)
-    out[stage] = n === 0 ? 0 : Math.round(((b.get(key) ?? 0) - (a.get(key) ?? 0)) / n * 10_000) / 10
-    out.batches = n
-  }
-  return out
 }
 
 main().catch((err: unknown) => {

@@ -167,3 +167,24 @@ export async function counters (redis: RedisClient, db: Knex): Promise<{ redisCo
     redisMemory: Number(/used_memory:(\d+)/.exec(memory)?.[1] ?? 0)
   }
 }
+
+/** The worker's drain stage histograms (sums and counts), from its metrics listener. */
+export async function stageTotals (metricsPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  const totals = new Map<string, number>()
+  for (const m of text.matchAll(/^seckill_drain_stage_seconds_(sum|count)\{[^}]*stage="(\w+)"[^}]*\} ([\d.e+-]+)$/gm)) totals.set(`${m[2] ?? ''}_${m[1] ?? ''}`, Number(m[3]))
+  return totals
+}
+
+/** Mean milliseconds per batch of each stage between two readings, and the number of batches. */
+export function perBatch (a: Map<string, number>, b: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const key of b.keys()) {
+    if (!key.endsWith('_sum')) continue
+    const stage = key.slice(0, -4)
+    const n = (b.get(`${stage}_count`) ?? 0) - (a.get(`${stage}_count`) ?? 0)
+    out[stage] = n === 0 ? 0 : Math.round(((b.get(key) ?? 0) - (a.get(key) ?? 0)) / n * 10_000) / 10
+    out.batches = n
+  }
+  return out
+}

@@ -1,0 +1,315 @@
+/**
+ * `npm run bench:many`: many drops at once. For each count of concurrent sales (BENCH_SALES,
+ * default 1,10,50,200), a fresh private redis-server, the ingress and the worker as separate
+ * processes with the production settings, and that many sales of BENCH_MANY_STOCK (50) units in
+ * BENCH_MANY_SHARDS (2) shards, all starting at one instant. BENCH_MANY_BUYERS (20) distinct
+ * buyers per unit arrive at the same total rate whatever the number of sales (BENCH_MANY_RATE,
+ * 1,000 buys/s, spread over the sales in turn). Reported per case:
+ *
+ * - admitted buys p99 (the buys answered 202, as the buyer saw them);
+ * - the most tickets waiting to be decided at once (sum over the shards of admitted − drained,
+ *   sampled every 100 ms with one MGET);
+ * - the ticket decision p99, from admission to decision (the worker's seckill_ticket_seconds
+ *   histogram: the bound of the bucket holding the 99th percentile);
+ * - the worker's Redis connections (its established TCP connections to the Redis port, from ss);
+ * - Redis commands per second per live shard while idle after the sales (INFO commandstats over
+ *   BENCH_MANY_IDLE_SECONDS, 10, once every sale is decided; every process's commands counted);
+ * - every sale audited (I1–I7).
+ *
+ * Prints one JSON line per case (with the worker's mean milliseconds per batch by stage and the
+ * tickets waiting once a second) and a Markdown table at the end. BENCH_PROFILE=1: the processes
+ * write CPU profiles to bench/.runs/many-<sales>/ on exit.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Pool } from 'undici'
+import { Redis } from 'ioredis'
+import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
+import { createKeySpace } from '../src/redis/keys'
+import type { KeySpace } from '../src/redis/keys'
+import { createTokenSigner } from '../src/http/auth'
+import { auditSale } from '../src/audit/sale-audit'
+import { eventDecided } from '../src/domain/sale-state'
+import { startPrivateRedis } from '../test/helpers/redis-server'
+import { startService } from './processes'
+import { repoPath } from '../src/util/paths'
+import { api as apiClient, perBatch, stageTotals } from './scenarios'
+import type { Api } from './scenarios'
+
+const num = (name: string, fallback: number): number => {
+  const v = process.env[name]
+  return v === undefined || v === '' ? fallback : Number(v)
+}
+
+const settings = {
+  sales: (process.env.BENCH_SALES ?? '1,10,50,200').split(',').map(Number),
+  stock: num('BENCH_MANY_STOCK', 50),
+  shards: num('BENCH_MANY_SHARDS', 2),
+  buyersPerUnit: num('BENCH_MANY_BUYERS', 20),
+  rate: num('BENCH_MANY_RATE', 1000),
+  idleSeconds: num('BENCH_MANY_IDLE_SECONDS', 10),
+  port: num('BENCH_PORT', 18280)
+}
+
+const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_many')
+const SECRET = randomBytes(24).toString('hex')
+const PREFIX = 'benchmany'
+
+export interface ManyDropsCase {
+  readonly sales: number
+  readonly shards: number
+  readonly buys: number
+  readonly admitted: number
+  readonly buysPerSec: number
+  readonly admittedP99Ms: number
+  readonly mostWaiting: number
+  /** Upper bound of the histogram bucket holding the 99th percentile, in seconds. */
+  readonly decisionP99Seconds: number
+  readonly workerRedisConnections: number
+  readonly idleCommandsPerShard: number
+  readonly idleCommands: Record<string, number>
+  readonly drainedInMs: number
+  readonly auditsOk: number
+  /** The worker's mean milliseconds per batch by stage, and the number of batches. */
+  readonly msPerBatch: Record<string, number>
+  /** Tickets waiting, once a second from the start (the first 30 s). */
+  readonly waitingEverySecond: readonly number[]
+}
+
+async function main (): Promise<void> {
+  const cases: ManyDropsCase[] = []
+  for (const sales of settings.sales) {
+    const c = await runCase(sales)
+    cases.push(c)
+    process.stdout.write(`${JSON.stringify(c)}\n`)
+  }
+  process.stdout.write(`\n${table(cases)}\n`)
+}
+
+async function runCase (sales: number): Promise<ManyDropsCase> {
+  await dropDatabase(DATABASE_URL)
+  const privateRedis = await startPrivateRedis()
+  const redisPort = new URL(privateRedis.url).port
+  const env = {
+    NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL: privateRedis.url, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET,
+    RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0'
+  }
+  const port = settings.port
+  const profileDir = process.env.BENCH_PROFILE === '1' ? repoPath('bench', '.runs', `many-${sales}`) : undefined
+  const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' }, profileDir)
+  const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, profileDir, '/metrics', port + 3)
+  const redis = new Redis(privateRedis.url)
+  const db = createDb(DATABASE_URL, { poolMax: 2 })
+  const keys = createKeySpace(PREFIX)
+  const sign = createTokenSigner(SECRET)
+  const a = apiClient(ingress.url)
+  const admin = sign({ id: '1', role: 'admin' })
+  try {
+    const startAt = Date.now() + 8000 + sales * 60
+    const eventIds = await createSales(a, admin, sales, startAt)
+    await waitOwned(redis, keys, eventIds, startAt + 30_000)
+    await sleep(Math.max(0, startAt - Date.now()))
+
+    const beforeHistogram = await ticketHistogram(port + 3)
+    const beforeStages = await stageTotals(port + 3)
+    const timeline: number[] = []
+    let mostWaiting = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const w = await waiting(redis, keys, eventIds)
+        timeline.push(w)
+        mostWaiting = Math.max(mostWaiting, w)
+        await sleep(100)
+      }
+    })()
+    const load = await crowd(ingress.url, eventIds, sign)
+    const drainStarted = Date.now()
+    for (const id of eventIds) {
+      while (!await eventDecided({ redis, keys }, { id, shards: settings.shards })) {
+        if (Date.now() - drainStarted > 300_000) throw new Error(`sale ${id}: tickets still undecided after 300 s`)
+        await sleep(20)
+      }
+    }
+    const drainedInMs = Date.now() - drainStarted
+    sampling = false
+    await sampler
+    const decisionP99Seconds = p99Bound(beforeHistogram, await ticketHistogram(port + 3))
+    const msPerBatch = perBatch(beforeStages, await stageTotals(port + 3))
+
+    let auditsOk = 0
+    for (const id of eventIds) {
+      const audit = await auditSale(db, redis, keys, id)
+      if (!audit.ok) throw new Error(`sale ${id}: audit failed: ${JSON.stringify(audit.checks.filter((c) => !c.ok))}`)
+      auditsOk++
+    }
+
+    // Idle: every sale sold out and decided, the shards still owned (until end_at plus the grace).
+    await sleep(3000)
+    const workerRedisConnections = connectionsOf(worker.process.pid, redisPort)
+    const before = await commandCounts(redis)
+    await sleep(settings.idleSeconds * 1000)
+    const after = await commandCounts(redis)
+    const idleCommands: Record<string, number> = {}
+    let total = 0
+    for (const [cmd, n] of after) {
+      // This process's own two INFO calls are not the service's.
+      const d = (n - (before.get(cmd) ?? 0)) - (cmd === 'info' ? 1 : 0)
+      if (d <= 0) continue
+      const perShard = d / settings.idleSeconds / (sales * settings.shards)
+      idleCommands[cmd] = Math.round(perShard * 100) / 100
+      total += perShard
+    }
+    return {
+      sales,
+      shards: sales * settings.shards,
+      buys: load.sent,
+      admitted: load.admittedLatencies.length,
+      buysPerSec: Math.round(load.sent / (load.ms / 1000)),
+      admittedP99Ms: Math.round(quantile(load.admittedLatencies, 0.99) * 10) / 10,
+      mostWaiting,
+      decisionP99Seconds,
+      workerRedisConnections,
+      idleCommandsPerShard: Math.round(total * 100) / 100,
+      idleCommands,
+      drainedInMs,
+      auditsOk,
+      msPerBatch,
+      waitingEverySecond: timeline.filter((_, i) => i % 10 === 0).slice(0, 30)
+    }
+  } finally {
+    await ingress.stop()
+    await worker.stop()
+    redis.disconnect()
+    await db.destroy()
+    await privateRedis.stop()
+  }
+}
+
+async function createSales (a: Api, admin: string, count: number, startAt: number): Promise<number[]> {
+  const product = await a.call('POST', '/api/v1/admin/products', admin, { title: 'Noon drop', price_cents: 19900 })
+  const ids: number[] = []
+  for (let i = 0; i < count; i++) {
+    const created = await a.call('POST', '/api/v1/admin/events', admin, {
+      product_id: product.data.id, title: `Drop ${i + 1}`, price_cents: 9900, stock: settings.stock, shards: settings.shards,
+      start_at: new Date(startAt).toISOString(), end_at: new Date(startAt + 3_600_000).toISOString()
+    })
+    ids.push(created.data.id as number)
+  }
+  return ids
+}
+
+/** Waits until the worker holds a lease on every shard of every sale. */
+async function waitOwned (redis: Redis, keys: KeySpace, eventIds: readonly number[], deadline: number): Promise<void> {
+  const leases = eventIds.flatMap((eventId) => Array.from({ length: settings.shards }, (_, shard) => keys.shard({ eventId, shard }).lease))
+  for (;;) {
+    const held = (await redis.mget(...leases)).filter((v) => v !== null).length
+    if (held === leases.length) return
+    if (Date.now() > deadline) throw new Error(`only ${held} of ${leases.length} shards owned`)
+    await sleep(200)
+  }
+}
+
+/** Tickets admitted and not yet drained, over every shard (one MGET: this bench runs on one server). */
+async function waiting (redis: Redis, keys: KeySpace, eventIds: readonly number[]): Promise<number> {
+  const shardKeys = eventIds.flatMap((eventId) => Array.from({ length: settings.shards }, (_, shard) => keys.shard({ eventId, shard })))
+  const values = await redis.mget(...shardKeys.flatMap((k) => [k.qseq, k.drained]))
+  let sum = 0
+  for (let i = 0; i < values.length; i += 2) sum += Math.max(0, Number(values[i] ?? 0) - Number(values[i + 1] ?? 0))
+  return sum
+}
+
+/** BENCH_MANY_BUYERS buyers per unit of every sale, at BENCH_MANY_RATE buys per second in all. */
+async function crowd (base: string, eventIds: readonly number[], sign: (claims: { id: string, role: 'user' | 'admin' }) => string): Promise<{ sent: number, ms: number, admittedLatencies: number[] }> {
+  const perSale = settings.stock * settings.buyersPerUnit
+  const total = perSale * eventIds.length
+  const pool = new Pool(base, { connections: 200, pipelining: 1 })
+  const admittedLatencies: number[] = []
+  const inFlight = new Set<Promise<void>>()
+  const started = Date.now()
+  const tick = 10
+  let sent = 0
+  try {
+    while (sent < total) {
+      const due = Math.min(total, Math.floor((Date.now() - started) * settings.rate / 1000) + 1)
+      for (; sent < due; sent++) {
+        const i = sent
+        const eventId = eventIds[i % eventIds.length] as number
+        const user = 10_000_000 + i
+        const t0 = performance.now()
+        const p = pool.request({ path: `/api/v1/events/${eventId}/buy`, method: 'POST', headers: { authorization: `Bearer ${sign({ id: String(user), role: 'user' })}` } })
+          .then(async (res) => {
+            await res.body.dump()
+            if (res.statusCode === 202) admittedLatencies.push(performance.now() - t0)
+            else if (res.statusCode !== 200) throw new Error(`buy answered ${res.statusCode}`)
+          })
+          .finally(() => inFlight.delete(p))
+        inFlight.add(p)
+      }
+      await sleep(tick)
+    }
+    await Promise.all(inFlight)
+  } finally {
+    await pool.close()
+  }
+  return { sent, ms: Date.now() - started, admittedLatencies }
+}
+
+async function ticketHistogram (metricsPort: number): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  const buckets = new Map<number, number>()
+  for (const m of text.matchAll(/^seckill_ticket_seconds_bucket\{(?:[^}]*,)?le="([^"]+)"[^}]*\} (\d+)$/gm)) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]))
+  return buckets
+}
+
+function p99Bound (before: Map<number, number>, after: Map<number, number>): number {
+  const les = [...after.keys()].sort((x, y) => x - y)
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0)
+  for (const le of les) {
+    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= total * 0.99) return le
+  }
+  return Infinity
+}
+
+/** Established TCP connections of a process to the Redis port. */
+function connectionsOf (pid: number | undefined, redisPort: string): number {
+  if (pid === undefined) return 0
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${redisPort} )`], { encoding: 'utf8' })
+  return out.split('\n').filter((line) => line.includes(`pid=${pid},`)).length
+}
+
+async function commandCounts (redis: Redis): Promise<Map<string, number>> {
+  const stats = await redis.info('commandstats')
+  const counts = new Map<string, number>()
+  for (const m of stats.matchAll(/^cmdstat_([\w|]+):calls=(\d+)/gm)) counts.set(m[1] ?? '', Number(m[2]))
+  return counts
+}
+
+function quantile (values: number[], q: number): number {
+  if (values.length === 0) return 0
+  const sorted = [...values].sort((x, y) => x - y)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+}
+
+export function table (cases: readonly ManyDropsCase[]): string {
+  const row = (label: string, f: (c: ManyDropsCase) => string): string => `| ${label} | ${cases.map(f).join(' | ')} |`
+  return [
+    `| concurrent sales (${settings.shards} shards, ${settings.stock} units each, ${settings.buyersPerUnit} buyers per unit, ${settings.rate} buys/s) | ${cases.map((c) => String(c.sales)).join(' | ')} |`,
+    `|---|${cases.map(() => '---').join('|')}|`,
+    row('buys sent / admitted', (c) => `${c.buys} / ${c.admitted}`),
+    row('buys/s reached', (c) => String(c.buysPerSec)),
+    row('admitted buys p99', (c) => `${c.admittedP99Ms} ms`),
+    row('most tickets waiting to be decided', (c) => String(c.mostWaiting)),
+    row('ticket decision p99', (c) => `≤ ${c.decisionP99Seconds} s`),
+    row('all decided after the crowd', (c) => `${c.drainedInMs} ms`),
+    row('worker Redis connections', (c) => String(c.workerRedisConnections)),
+    row('Redis commands/s per idle shard', (c) => String(c.idleCommandsPerShard)),
+    row('sales audited exact', (c) => `${c.auditsOk} of ${c.sales}`)
+  ].join('\n')
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:many failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})
