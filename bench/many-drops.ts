@@ -13,7 +13,8 @@
  *   histogram: the bound of the bucket holding the 99th percentile);
  * - the worker's Redis connections (its established TCP connections to the Redis port, from ss);
  * - Redis commands per second per live shard while idle after the sales (INFO commandstats over
- *   BENCH_MANY_IDLE_SECONDS, 10, once every sale is decided; every process's commands counted);
+ *   BENCH_MANY_IDLE_SECONDS, 10, from 12 s after every sale is decided; every process's commands
+ *   counted, those run inside scripts too);
  * - every sale audited (I1–I7).
  *
  * Prints one JSON line per case (with the worker's mean milliseconds per batch by stage and the
@@ -146,7 +147,8 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
     }
 
     // Idle: every sale sold out and decided, the shards still owned (until end_at plus the grace).
-    await sleep(3000)
+    // A sold-out shard turns quiet after two LEASE_MS (5 s) idle; measured once it had the time.
+    await sleep(12_000)
     const workerRedisConnections = connectionsOf(worker.process.pid, redisPort)
     const before = await commandCounts(redis)
     await sleep(settings.idleSeconds * 1000)

@@ -27,6 +27,9 @@
     ARGV[1]  user id
     ARGV[2]  overbook factor (>= 1)
     ARGV[3]  the buyer's buy token, "" when none was given, "-" when the sale requires none
+    ARGV[4]  the shard's wake channel: a ticket admitted when every earlier one is decided is
+             published there ("j"), since the shard's drain may be idle (it then waits on one
+             subscriber connection per worker rather than a blocking command of its own)
 
   Output: { code, queue position, position in line, ticket value }
      1  queued now
@@ -96,4 +99,7 @@ redis.call('INCR', KEYS[6])
 redis.call('HSET', KEYS[1], user, qpos)
 redis.call('HSET', KEYS[3], qpos, user .. '|queued|')
 local drained = tonumber(redis.call('GET', KEYS[10]) or '0')
+if qpos - 1 <= drained then
+  redis.call('PUBLISH', ARGV[4], 'j')
+end
 return { 1, qpos, qpos - drained, '' }

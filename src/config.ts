@@ -41,10 +41,14 @@ export interface Config {
   readonly drainPipeline: number
   /** How long a shard lease lives without renewal; a dead owner's shards move after this. */
   readonly leaseMs: number
+  /** The lease of a quiet shard (its drain idle a while, with no stock of its own left or its sale
+   *  ended): renewed a third as often, so a sold-out shard costs almost nothing; a dead owner's
+   *  quiet shards move after this. A quiet drain that gets work is renewed with LEASE_MS again. */
+  readonly leaseQuietMs: number
   /** How long a drain waits for an admitted ticket whose job has not arrived before it recovers it. */
   readonly gapGraceMs: number
-  /** Longest blocking wait of an idle drain (new jobs and returned units wake it at once); it then
-   *  looks for missing jobs and stop requests again. */
+  /** Longest wait of an idle drain: an admission or a returned unit wakes it at once (a message on
+   *  the shard's wake channel); past this it looks for work anyway, in case a message was lost. */
   readonly drainIdleWaitMs: number
   /** How often the worker looks for new events and free shards. */
   readonly discoveryMs: number
@@ -217,8 +221,9 @@ export function loadConfig (env: Env = process.env): Config {
     drainBatchTimeoutMs: r.int('DRAIN_BATCH_TIMEOUT_MS', 20_000, 500, 600_000),
     drainPipeline: r.int('DRAIN_PIPELINE', 3, 1, 8),
     leaseMs: r.int('LEASE_MS', 5000, 500, 600_000),
+    leaseQuietMs: r.int('LEASE_QUIET_MS', 30_000, 500, 600_000),
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
-    drainIdleWaitMs: r.int('DRAIN_IDLE_WAIT_MS', 1000, 10, 60_000),
+    drainIdleWaitMs: r.int('DRAIN_IDLE_WAIT_MS', 10_000, 10, 600_000),
     discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
     catalogCacheMs: r.int('CATALOG_CACHE_MS', 2000, 0, 600_000),

@@ -24,6 +24,8 @@ import { ShardDrainer } from './shard-drainer'
 import type { BatchReport } from './shard-drainer'
 import type { DrainThreadData } from './drain-task'
 import { StagePool } from './stage-pool'
+import { DrainWaker } from './drain-waker'
+import { duplicateNamed } from '../src/redis/client'
 
 /** Shards of events starting within this window are warmed and owned ahead of the start. */
 const START_HORIZON_MS = 60_000
@@ -40,6 +42,7 @@ export interface DispatcherDeps {
   readonly redis: RedisClient
   /** MySQL, for the shards' fencing tokens (taking a lease raises one). */
   readonly db: Knex
+  /** Duplicated for the one subscriber connection that wakes idle drains (retries without limit). */
   readonly bullConnection: RedisClient
   readonly keys: KeySpace
   readonly events: EventsRepository
@@ -52,6 +55,11 @@ interface Owned {
   readonly ref: ShardRef
   readonly lease: Lease
   readonly drainer: ShardDrainer
+  /** When the sale ends (ms): after it only returned units bring work. */
+  readonly endAt: number
+  /** When the lease was last renewed (ms), and whether with the quiet lease time. */
+  renewedAt: number
+  quiet: boolean
 }
 
 export class Dispatcher {
@@ -59,6 +67,8 @@ export class Dispatcher {
   readonly pool: Piscina
   /** The pool as every drainer runs its stages on it: one stage per thread at a time. */
   private readonly stages: StagePool
+  /** One subscriber connection for every owned shard's idle wait. */
+  private readonly waker: DrainWaker
   private readonly owned = new Map<string, Owned>()
   /** Events over and fully decided, whose keys were set to expire (not looked at again). */
   private readonly finished = new Set<number>()
@@ -89,6 +99,7 @@ export class Dispatcher {
       workerData
     })
     this.stages = new StagePool(this.pool, config.workerThreads)
+    this.waker = new DrainWaker(duplicateNamed(deps.bullConnection, deps.keys.drainWakeConnection), deps.log)
   }
 
   /** Depth of every owned shard's line, for the metrics gauges. */
@@ -106,6 +117,11 @@ export class Dispatcher {
         stock: Number(stock ?? 0)
       }
     }))
+  }
+
+  /** Owned shards whose drain waits for work (tags), for tests and operators. */
+  idleShards (): string[] {
+    return [...this.owned.entries()].filter(([, o]) => o.drainer.isIdle).map(([tag]) => tag)
   }
 
   start (): void {
@@ -149,8 +165,6 @@ export class Dispatcher {
         this.reconciled.add(event.id)
         const report = await reconcileEvent(this.deps, event)
         if (changedAnything(report)) this.deps.log.warn({ report }, 'Redis had drifted from MySQL; repaired')
-      } else {
-        await warmEvent(this.deps, event, this.deps.events)
       }
       for (let shard = 0; shard < event.shards; shard++) {
         const ref = { eventId: event.id, shard }
@@ -166,22 +180,30 @@ export class Dispatcher {
     for (const event of decided) await this.retire(event)
 
     const target = Math.ceil(live.size / alive)
+    // Shards are warmed (rebuilt after a Redis loss) before they are taken, not every round: an
+    // owned shard whose keys were lost loses its lease key with them, its renewal is refused, and
+    // it is given back and taken again -- warmed first -- in a later round.
+    const warmed = new Set<number>()
     for (const [tag, { ref, event }] of live) {
       if (this.owned.size >= target) break
       if (this.owned.has(tag)) continue
+      if (!warmed.has(event.id)) {
+        warmed.add(event.id)
+        await warmEvent(this.deps, event, this.deps.events)
+      }
       const lease = await acquireLease(redis, this.deps.db, keys, ref, event.shards, this.token, config.leaseMs)
       if (lease === undefined) continue
       const drainer = new ShardDrainer(ref, event.shards, lease, {
         redis,
         db: this.deps.db,
-        bullConnection: this.deps.bullConnection,
+        waker: this.waker,
         keys,
         pool: this.stages,
         settings: config,
         log,
         onBatch: this.deps.onBatch
       })
-      this.owned.set(tag, { ref, lease, drainer })
+      this.owned.set(tag, { ref, lease, drainer, endAt: event.endAt.getTime(), renewedAt: Date.now(), quiet: false })
       drainer.start()
       this.deps.onLeaseMove?.('taken')
       log.info({ shard: tag, owned: this.owned.size, target }, 'shard taken')
@@ -235,11 +257,24 @@ export class Dispatcher {
     log.info({ eventId: event.id, ttlSeconds: ttl }, 'event retired: queues removed, keys expire')
   }
 
+  /**
+   * Renews the leases, every third of LEASE_MS; a quiet shard's (its drain idle for two LEASE_MS
+   * with no stock of its own left, or its sale over) every third of LEASE_QUIET_MS, with that
+   * time. A quiet shard that gets work is renewed with LEASE_MS at the next call.
+   */
   private async renew (): Promise<void> {
     const { redis, keys, config, log } = this.deps
+    const now = Date.now()
     await Promise.all([...this.owned.values()].map(async (o) => {
+      const idleFor = 2 * config.leaseMs
+      const quiet = o.drainer.isQuiet(now, idleFor) || (o.endAt < now && o.drainer.isIdle)
+      if (quiet && o.quiet && now - o.renewedAt < config.leaseQuietMs / 3) return
       try {
-        if (!await renewLease(redis, keys.shard(o.ref), o.lease.token, config.leaseMs)) {
+        const ms = quiet ? Math.max(config.leaseQuietMs, config.leaseMs) : config.leaseMs
+        if (await renewLease(redis, keys.shard(o.ref), o.lease.token, ms)) {
+          o.renewedAt = now
+          o.quiet = quiet
+        } else {
           log.warn({ shard: shardTag(o.ref) }, 'lease renewal refused; stopping the shard drain')
           this.deps.onLeaseMove?.('lost')
           this.owned.delete(shardTag(o.ref))
@@ -259,6 +294,7 @@ export class Dispatcher {
     await this.ticking
     await Promise.all([...this.owned.keys()].map(async (tag) => await this.giveBack(tag)))
     await this.deps.redis.zrem(this.deps.keys.workers, this.token).catch(() => undefined)
+    await this.waker.close()
     await this.pool.close()
   }
 }

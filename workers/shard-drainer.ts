@@ -19,7 +19,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisClient } from '../src/redis/scripts'
-import { duplicateNamed } from '../src/redis/client'
 import type { Logger } from 'pino'
 import type { StagePool } from './stage-pool'
 import type { BuyQueueKeys, KeySpace, ShardKeys, ShardRef } from '../src/redis/keys'
@@ -31,6 +30,7 @@ import { ticketIdPrefix } from '../src/domain/tickets'
 import type { Knex } from 'knex'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 import { BatchPipeline } from './batch-pipeline'
+import type { Doorbell, DrainWaker } from './drain-waker'
 import type { Lease } from '../src/domain/shard-lease'
 
 export interface DrainerSettings {
@@ -58,8 +58,8 @@ export interface ShardDrainerDeps {
   readonly redis: RedisClient
   /** MySQL, for the units that came back (unit_returns), applied between batches. */
   readonly db: Knex
-  /** Connection duplicated for the drain's blocking wait for new jobs (maxRetriesPerRequest null). */
-  readonly bullConnection: RedisClient
+  /** Wakes the drain when it is idle: a ticket admitted or units returned (one subscriber per worker). */
+  readonly waker: DrainWaker
   readonly keys: KeySpace
   readonly pool: StagePool
   readonly settings: DrainerSettings
@@ -93,7 +93,11 @@ export class ShardDrainer {
   private readonly k: ShardKeys
   private readonly q: BuyQueueKeys
   private readonly idPrefix: string
-  private blocking: RedisClient | undefined
+  private doorbell: Doorbell | undefined
+  /** Since when the drain waits for its doorbell (ms), undefined while it works. */
+  private idleSince: number | undefined
+  /** The last batch left the shard's own stock empty, and no unit came back since. */
+  private ownStockEmpty = false
   private readonly buffer = new Map<number, TakenJob>()
   /** Jobs whose tickets are decided: deleted by the next take. */
   private settled: string[] = []
@@ -139,12 +143,24 @@ export class ShardDrainer {
     return this.running
   }
 
+  /** True while the drain waits for its doorbell (nothing to do, no Redis command). */
+  get isIdle (): boolean {
+    return this.idleSince !== undefined
+  }
+
+  /**
+   * Idle for `forMs` at least, with no unit of its own left (its last batch emptied it and none
+   * came back since): the dispatcher then renews its lease less often (LEASE_QUIET_MS).
+   */
+  isQuiet (now: number, forMs: number): boolean {
+    return this.idleSince !== undefined && now - this.idleSince >= forMs && this.ownStockEmpty
+  }
+
   start (): void {
     if (this.running) return
     this.running = true
     this.stopped = new Promise((resolve) => { this.signalStop = resolve })
-    this.blocking = duplicateNamed(this.deps.bullConnection, this.deps.keys.drainConnection(this.ref))
-    this.blocking.on('error', (err) => { if (this.running) this.deps.log.warn({ err, shard: this.k.tag }, 'drain wait connection error') })
+    this.doorbell = this.deps.waker.watch(this.k.wake)
     this.unitsHaveMoved()
     this.done = this.loop()
   }
@@ -156,8 +172,7 @@ export class ShardDrainer {
     this.hintTimer = undefined
     this.signalStop()
     await this.done
-    // After the loop ended: a cluster client does not fail a pending blocking call on disconnect.
-    this.blocking?.disconnect()
+    await this.doorbell?.close()
     if (this.settled.length > 0) {
       // Best effort: a job left behind is found decided by the next owner and deleted then.
       await takeJobs(this.deps.redis, this.k, this.q, this.lease.token, 0, false, this.settled).catch(() => undefined)
@@ -167,6 +182,8 @@ export class ShardDrainer {
   }
 
   private async loop (): Promise<void> {
+    // Subscribed before the first look for work: a ticket admitted after that look rings.
+    await this.doorbell?.ready
     this.next = Number(await this.deps.redis.get(this.k.drained) ?? '0') + 1
     while (this.running) {
       try {
@@ -195,6 +212,10 @@ export class ShardDrainer {
 
   /** The next contiguous run to serve, or undefined when there is none yet. */
   private async nextRun (): Promise<RunItem[] | undefined> {
+    // Idle again only if this look finds nothing (then since the first of such looks).
+    const idleSince = this.idleSince
+    this.idleSince = undefined
+    const mark = this.doorbell?.mark() ?? 0
     const took = await this.fill()
     if (took > 0) this.unitsHaveMoved()
     if (!this.running) return undefined
@@ -210,10 +231,10 @@ export class ShardDrainer {
     const qseq = Number(await this.deps.redis.get(this.k.qseq) ?? '0')
     if (qseq < this.next) {
       this.gapSince = undefined
-      // Nothing admitted is undecided: wait for BullMQ's marker (set by every add), unless
-      // batches in flight need landing.
+      // Nothing admitted is undecided: wait for the doorbell (the next admission rings it),
+      // unless batches in flight need landing.
       if (this.flights.length > 0) return undefined
-      if (took === 0 && this.buffer.size === 0) await this.waitForJobs()
+      if (took === 0 && this.buffer.size === 0) await this.waitForJobs(mark, idleSince ?? Date.now())
       else await sleep(5)
       return undefined
     }
@@ -227,15 +248,13 @@ export class ShardDrainer {
   }
 
   /**
-   * Blocks until BullMQ marks new jobs, units come back (the returns signal, popped here),
-   * DRAIN_IDLE_WAIT_MS pass, or the drain stops.
+   * Waits until the doorbell rings after `mark` (a ticket admitted, units returned),
+   * DRAIN_IDLE_WAIT_MS pass, or the drain stops. No Redis command while it waits.
    */
-  private async waitForJobs (): Promise<void> {
-    const blocking = this.blocking
-    if (blocking === undefined) return
-    const woke = blocking.bzpopmin(this.q.marker, this.k.returnsDue, this.deps.settings.drainIdleWaitMs / 1000).catch(async () => { await sleep(100); return null })
-    const popped = await Promise.race([woke, this.stopped])
-    if (Array.isArray(popped) && popped[0] === this.k.returnsDue) this.returnsDue = true
+  private async waitForJobs (mark: number, idleSince: number): Promise<void> {
+    this.idleSince = idleSince
+    await this.doorbell?.wait(mark, this.deps.settings.drainIdleWaitMs, this.stopped)
+    if (this.doorbell === undefined || this.doorbell.mark() !== mark) this.idleSince = undefined
   }
 
   /** Settles decided jobs and takes more, a batch beyond those the pipeline can hold; returns how many came. */
@@ -303,6 +322,7 @@ export class ShardDrainer {
   }
 
   private async returnsPending (): Promise<boolean> {
+    if (this.doorbell?.takeReturns() === true) this.returnsDue = true
     if (this.returnsDue) return true
     const now = Date.now()
     if (this.returnsRetryAt !== undefined && now >= this.returnsRetryAt) {
@@ -329,7 +349,10 @@ export class ShardDrainer {
     // Looked at again after the next landing, or soon (the ticket may be a sibling's); the
     // drain goes on meanwhile, since the batch that decides the ticket may be this shard's.
     if (outcome.waiting > 0) this.returnsRetryAt = Date.now() + RETURNS_RETRY_MS
-    if (outcome.returned > 0) this.deps.log.info({ shard: this.k.tag, returned: outcome.returned }, 'units came back to the sale')
+    if (outcome.returned > 0) {
+      this.ownStockEmpty = false
+      this.deps.log.info({ shard: this.k.tag, returned: outcome.returned }, 'units came back to the sale')
+    }
   }
 
   /** When the oldest ticket waiting here was admitted (ms), for the lag gauge. */
@@ -386,6 +409,7 @@ export class ShardDrainer {
     const perSecond = run.length / Math.max(span / 1000, 0.001)
     this.rate = this.rate === 0 ? perSecond : this.rate * 0.7 + perSecond * 0.3
     this.unitsHaveMoved()
+    this.ownStockEmpty = result.stock === 0
     await this.recordSiblingsFree(result)
     // Checked after every batch that leaves the shard empty: units may come back and go again.
     if (result.stock === 0) await declareSoldOutIfEmpty(this.deps, { id: this.ref.eventId, shards: this.shards })

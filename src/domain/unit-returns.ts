@@ -37,12 +37,20 @@ const RETURNS_DUE = 'due'
 
 /**
  * Tells the shards holding the units that returns are due (after the recording transaction
- * committed). The signal is a one-member sorted set: an idle owner blocks on BZPOPMIN of its queue
- * marker and this key together, so it applies the return at once instead of after its idle wait.
+ * committed): the flag a busy owner looks at between batches, then a message on the shard's wake
+ * channel that wakes an idle owner at once (workers/drain-waker.ts).
  */
 export async function signalReturns (deps: SaleStateDeps, refs: readonly ShardRef[]): Promise<void> {
-  await Promise.all(refs.map(async (ref) => await deps.redis.zadd(deps.keys.shard(ref).returnsDue, 0, RETURNS_DUE)))
+  await Promise.all(refs.map(async (ref) => {
+    const k = deps.keys.shard(ref)
+    await deps.redis.zadd(k.returnsDue, 0, RETURNS_DUE)
+    await deps.redis.publish(k.wake, WAKE_RETURNS)
+  }))
 }
+
+/** Messages on a shard's wake channel: a ticket was admitted to an idle line, or units came back. */
+export const WAKE_JOBS = 'j'
+export const WAKE_RETURNS = 'r'
 
 
 /** Unapplied returns of one shard, oldest first. */

@@ -33,7 +33,7 @@ export interface AdmitReply {
 export async function admitBuyer (redis: RedisClient, k: ShardKeys, userId: string, overbook: number, buyToken?: string): Promise<AdmitReply> {
   const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
     [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned],
-    [userId, overbook, buyToken ?? '-']) as [AdmitCode, number, number, string]
+    [userId, overbook, buyToken ?? '-', k.wake]) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }
 

@@ -71,6 +71,11 @@ export interface ShardKeys {
   readonly lenderGens: string
   readonly reservedUpTo: string
   readonly borrowerFences: string
+  /**
+   * Pub/sub channel (not a key) on which an idle drain of the shard is woken: `j` when a ticket
+   * is admitted after every earlier one was decided, `r` when units came back.
+   */
+  readonly wake: string
 }
 
 export interface EventKeys {
@@ -100,8 +105,8 @@ export interface KeySpace {
   catalogChannel: string
   /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
   workers: string
-  /** Client name (CLIENT SETNAME) of a shard drain's blocking connection, for CLIENT LIST. */
-  drainConnection: (ref: ShardRef) => string
+  /** Client name (CLIENT SETNAME) of a worker's one connection that hears drain wake-ups, for CLIENT LIST. */
+  drainWakeConnection: string
   /** Test-only: set once when an injected fault has fired. */
   faultFired: string
   /** Channel on which drains publish decided tickets: message `e<event>.<shard>:q1,q2,…`. */
@@ -160,7 +165,8 @@ export function createKeySpace (prefix: string): KeySpace {
           returnsGen: base + 'returns-gen',
           lenderGens: base + 'lender-gens',
           reservedUpTo: base + 'reserved-upto',
-          borrowerFences: base + 'borrower-fences'
+          borrowerFences: base + 'borrower-fences',
+          wake: base + 'wake'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         if (shardCache.size > 10_000) shardCache.clear()
@@ -190,7 +196,7 @@ export function createKeySpace (prefix: string): KeySpace {
     loginFailures: (email) => `${prefix}:login-failed:${email}`,
     catalogChannel: `${prefix}:catalog`,
     workers: `${prefix}:workers`,
-    drainConnection: (ref) => `${prefix}:drain:${shardTag(ref)}`,
+    drainWakeConnection: `${prefix}:drain-wake`,
     faultFired: `${prefix}:fault-fired`,
     outcomeChannel: `${prefix}:outcomes`,
     eventStateChannel: `${prefix}:event-state`
@@ -199,6 +205,6 @@ export function createKeySpace (prefix: string): KeySpace {
 
 /** All keys of a shard, for expiry after the sale and for tests that clean up. */
 export function allShardKeys (keys: ShardKeys): string[] {
-  const { tag: _tag, ...rest } = keys
+  const { tag: _tag, wake: _wake, ...rest } = keys
   return Object.values(rest)
 }

@@ -1,21 +1,19 @@
-// A unit that comes back while its shard's drain is idle (blocked waiting for new jobs) is put back
-// on sale at once: the returns signal wakes the blocked drain. The idle wait is set to a minute
+// A unit that comes back while its shard's drain is idle (waiting for new jobs) is put back on sale
+// at once: the returns signal rings the shard's doorbell and wakes the drain. The idle wait is set to a minute
 // here, so a drain that only looked at returns between waits would leave the unit out of the sale
 // for the whole minute and the test would fail at its 20 s bound.
 import t from 'tap'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
+import type { Service } from '../../src/server'
+import { shardTag } from '../../src/redis/keys'
 import { createSale, returnsApplied, startTestService, until } from '../helpers/sale'
 import type { Http } from '../helpers/sale'
 
-/** True while every shard's drain of the event is blocked waiting for work (CLIENT LIST). */
-async function drainsBlocked (env: TestEnv, eventId: number, shards: number): Promise<boolean> {
-  const list = String(await env.redis.client('LIST'))
-  for (let shard = 0; shard < shards; shard++) {
-    const line = list.split('\n').find((l) => l.includes(` name=${env.keys.drainConnection({ eventId, shard })} `))
-    if (line === undefined || !line.includes(' cmd=bzpopmin')) return false
-  }
-  return true
+/** True while every shard's drain of the event waits for work. */
+function drainsIdle (service: Service, eventId: number, shards: number): boolean {
+  const idle = service.dispatcher?.idleShards() ?? []
+  return Array.from({ length: shards }, (_, shard) => shardTag({ eventId, shard })).every((tag) => idle.includes(tag))
 }
 
 async function wins (http: Http, env: TestEnv, eventId: number, user: number): Promise<string | undefined> {
@@ -28,7 +26,7 @@ async function wins (http: Http, env: TestEnv, eventId: number, user: number): P
 for (const shards of [1, 2]) {
   t.test(`a unit cancelled while the drain of its ${shards === 1 ? 'shard' : 'event\'s shards'} is idle is back on sale at once`, async (t) => {
     const env = await testEnv(t, { DRAIN_IDLE_WAIT_MS: '60000', EVENT_CACHE_MS: '0' })
-    const { http } = await startTestService(env)
+    const { http, service } = await startTestService(env)
     // One unit per shard, each won.
     const eventId = await createSale(http, env, { stock: shards, shards })
     const orders = await Promise.all(Array.from({ length: shards }, async (_, i) => await wins(http, env, eventId, i + 1)))
@@ -36,7 +34,7 @@ for (const shards of [1, 2]) {
     const order = orders[0]
     t.equal((await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(100) })).body.data?.status, 'sold_out', 'the next buyer is told sold out')
 
-    await until(async () => await drainsBlocked(env, eventId, shards), 20_000, 'the drains to block waiting for work')
+    await until(async () => drainsIdle(service, eventId, shards), 20_000, 'the drains to wait for work')
     const cancelled = await http.request('POST', `/api/v1/orders/${String(order)}/cancel`, { token: env.token(1) })
     t.equal(cancelled.body.data?.status, 'cancelled')
     await until(async () => await returnsApplied(env, eventId), 20_000, 'the returned unit to be applied (the idle wait is 60 s)')
