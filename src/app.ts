@@ -60,10 +60,17 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const rejections = new RejectionLog(rt.redis, rt.keys, log)
   const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log, beforeReopen: async () => { await rejections.flush() } })
   const catalogCache = new CatalogCache(config.catalogCacheMs)
+  const finals = new FinalTickets(config.finalTicketCache)
   const bus = new OutcomeBus(rt.connect('outcomes'), rt.keys, {
     onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },
     // Buyers already answered sold_out are written down before the gate reopens to anyone.
     onReopened: (id) => { void rejections.flush().finally(() => cache.clearSoldOut(id)) },
+    // A retired sale keeps nothing here: its queue objects, its cached row, its final tickets.
+    onRetired: (id) => {
+      rt.queues.release(id)
+      cache.forget(id)
+      finals.forgetEvent(id)
+    },
     onCatalogChanged: (what) => {
       catalogCache.clear()
       if (what.startsWith('event:')) cache.forget(Number(what.slice(6)))
@@ -208,7 +215,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     })
     await api.register(ticketRoutes, {
       auth,
-      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals: new FinalTickets(config.finalTicketCache), onWaitRefused: (reason) => rt.metrics.pollsRefused.inc({ reason }) },
+      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals, onWaitRefused: (reason) => rt.metrics.pollsRefused.inc({ reason }) },
       waitMaxMs: config.ticketWaitMaxMs,
       pollRateLimit: { max: config.pollRateLimit, ...window }
     })

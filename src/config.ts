@@ -50,6 +50,9 @@ export interface Config {
   /** Longest wait of an idle drain: an admission or a returned unit wakes it at once (a message on
    *  the shard's wake channel); past this it looks for work anyway, in case a message was lost. */
   readonly drainIdleWaitMs: number
+  /** After an event's end its shards stay owned this long (and past it while tickets are
+   *  undecided); then the event is retired: queues removed, keys set to expire, ingresses release it. */
+  readonly endGraceMs: number
   /** How often the worker looks for new events and free shards. */
   readonly discoveryMs: number
   readonly eventCacheMs: number
@@ -225,6 +228,7 @@ export function loadConfig (env: Env = process.env): Config {
     gapGraceMs: r.int('GAP_GRACE_MS', 500, 10, 60_000),
     drainIdleWaitMs: r.int('DRAIN_IDLE_WAIT_MS', 10_000, 10, 600_000),
     discoveryMs: r.int('DISCOVERY_MS', 1000, 50, 60_000),
+    endGraceMs: r.int('END_GRACE_MS', 60_000, 0, 86_400_000),
     eventCacheMs: r.int('EVENT_CACHE_MS', 1000, 0, 600_000),
     catalogCacheMs: r.int('CATALOG_CACHE_MS', 2000, 0, 600_000),
     ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../src/config'
 import type { EventsRepository, SaleEvent } from '../src/domain/events'
 import { Queue } from 'bullmq'
-import { eventDecided, warmEvent } from '../src/domain/sale-state'
+import { announceRetired, eventDecided, warmEvent } from '../src/domain/sale-state'
 import { changedAnything, reconcileEvent } from '../src/domain/reconciler'
 import { shardsWithPendingReturns } from '../src/domain/unit-returns'
 import { QUEUE_NAME, allShardKeys, shardTag } from '../src/redis/keys'
@@ -29,11 +29,6 @@ import { duplicateNamed } from '../src/redis/client'
 
 /** Shards of events starting within this window are warmed and owned ahead of the start. */
 const START_HORIZON_MS = 60_000
-/**
- * After an event's end its shards stay owned for this grace, and past it for as long as any
- * admitted ticket is undecided: a sale is never left with queued tickets (I3).
- */
-const END_GRACE_MS = 60_000
 /** How far back ended events are looked at for undecided tickets (each is retired once decided). */
 const LOOKBACK_MS = 7 * 86_400_000
 
@@ -156,7 +151,9 @@ export class Dispatcher {
     const decided: SaleEvent[] = []
     for (const event of events) {
       if (this.finished.has(event.id)) continue
-      if (event.endAt.getTime() + END_GRACE_MS < now) {
+      // After the end grace (END_GRACE_MS), shards stay owned for as long as any admitted ticket
+      // is undecided: a sale is never left with queued tickets (I3).
+      if (event.endAt.getTime() + config.endGraceMs < now) {
         if (await eventDecided(this.deps, event)) {
           decided.push(event)
           continue
@@ -254,6 +251,8 @@ export class Dispatcher {
     }
     await redis.expire(keys.event(event.id).soldOut, ttl)
     this.finished.add(event.id)
+    // Every ingress lets go of what it kept for the sale (queue objects, the cached row, final tickets).
+    await announceRetired(this.deps, event.id)
     log.info({ eventId: event.id, ttlSeconds: ttl }, 'event retired: queues removed, keys expire')
   }
 

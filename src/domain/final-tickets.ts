@@ -30,6 +30,12 @@ export class FinalTickets {
     return entry.view
   }
 
+  /** Forgets the tickets of a retired event (ticket ids start with `<event>-`). */
+  forgetEvent (eventId: number): void {
+    const mine = `${eventId}-`
+    for (const id of [...this.entries.keys()]) if (id.startsWith(mine)) this.entries.delete(id)
+  }
+
   /** Remembers a ticket's view if it is final; queued tickets are never kept. */
   remember (ticketId: string, ownerId: string, view: TicketView): void {
     if (view.status === 'queued' || this.capacity === 0) return

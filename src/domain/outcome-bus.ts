@@ -26,6 +26,8 @@ type Wake = (outcome?: Outcome) => void
 export interface EventStateListener {
   onSoldOut: (eventId: number) => void
   onReopened: (eventId: number) => void
+  /** The event is over, decided and retired: what the ingress kept for it can go. */
+  onRetired: (eventId: number) => void
   onCatalogChanged: (what: string) => void
 }
 
@@ -141,13 +143,14 @@ export class OutcomeBus {
     }
   }
 
-  /** Message `<event>:1` (sold out) or `<event>:0` (units came back). */
+  /** Message `<event>:1` (sold out), `<event>:0` (units came back) or `<event>:retired`. */
   private onEventState (message: string): void {
     const [id, state] = message.split(':')
     const eventId = Number(id)
     if (!Number.isSafeInteger(eventId)) return
     if (state === '1') this.listener.onSoldOut(eventId)
     else if (state === '0') this.listener.onReopened(eventId)
+    else if (state === 'retired') this.listener.onRetired(eventId)
     else this.log.warn({ message }, 'unknown event-state message')
   }
 

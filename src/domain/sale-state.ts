@@ -199,6 +199,11 @@ export async function isDeclaredSoldOut (deps: SaleStateDeps, eventId: number): 
   return (await deps.redis.exists(deps.keys.event(eventId).soldOut)) === 1
 }
 
+/** Tells every ingress the event is retired (message `<event>:retired` on the event-state channel). */
+export async function announceRetired (deps: SaleStateDeps, eventId: number): Promise<void> {
+  await deps.redis.publish(deps.keys.eventStateChannel, `${eventId}:retired`)
+}
+
 /**
  * Declares the event sold out when no shard has an unreserved unit left: closes every shard's gate
  * (so the ticket holders are final), then sets the event flag and tells every ingress. A shard

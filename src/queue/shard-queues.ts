@@ -12,7 +12,7 @@ import { Queue } from 'bullmq'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { KeySpace, ShardRef } from '../redis/keys'
-import { QUEUE_NAME } from '../redis/keys'
+import { QUEUE_NAME, shardTag } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 
 /**
@@ -32,6 +32,8 @@ export interface ShardQueues {
   open: () => number
   /** Closes the queues unused for `idleMs` (also done every `idleMs` by itself). */
   closeIdle: () => void
+  /** Closes the queue objects of a retired event. */
+  release: (eventId: number) => void
   close: () => Promise<void>
 }
 
@@ -56,7 +58,8 @@ export function createShardQueues (connection: RedisClient, keys: KeySpace, log:
   sweeper.unref()
   const queue = (ref: ShardRef): Queue<BuyJobData> => {
     const prefix = keys.queuePrefix(ref)
-    let q = queues.get(prefix)
+    const tag = shardTag(ref)
+    let q = queues.get(tag)
     if (q === undefined) {
       q = new Queue<BuyJobData>(QUEUE_NAME, {
         connection,
@@ -65,7 +68,7 @@ export function createShardQueues (connection: RedisClient, keys: KeySpace, log:
         streams: { events: { maxLen: 100 } }
       })
       q.on('error', (err) => log.warn({ err, queue: prefix }, 'queue error'))
-      queues.set(prefix, q)
+      queues.set(tag, q)
     }
     return q
   }
@@ -76,6 +79,10 @@ export function createShardQueues (connection: RedisClient, keys: KeySpace, log:
     },
     open: () => queues.size,
     closeIdle: () => { queues.purgeStale() },
+    release (eventId) {
+      const mine = `{e${eventId}.`
+      for (const tag of [...queues.keys()]) if (tag.startsWith(mine)) queues.delete(tag)
+    },
     async close () {
       clearInterval(sweeper)
       queues.clear()

@@ -8,7 +8,7 @@ import { testEnv } from '../helpers/env'
 t.test('outcome messages wake each waiting ticket with its outcome; other tickets keep waiting', async (t) => {
   const env = await testEnv(t)
   const noop = (): void => undefined
-  const bus = new OutcomeBus(env.redis.duplicate(), env.keys, { onSoldOut: noop, onReopened: noop, onCatalogChanged: noop }, createLogger('silent', 'test'))
+  const bus = new OutcomeBus(env.redis.duplicate(), env.keys, { onSoldOut: noop, onReopened: noop, onRetired: noop, onCatalogChanged: noop }, createLogger('silent', 'test'))
   await bus.start()
   t.teardown(async () => { await bus.close() })
   const waiting = (w: Waiter | WaitRefusal): Waiter => {
@@ -33,7 +33,7 @@ t.test('outcome messages wake each waiting ticket with its outcome; other ticket
 t.test('waiting is bounded: a buyer past its share and a process past its cap are refused, and a slot frees when a wait ends', async (t) => {
   const env = await testEnv(t)
   const noop = (): void => undefined
-  const bus = new OutcomeBus(env.redis.duplicate(), env.keys, { onSoldOut: noop, onReopened: noop, onCatalogChanged: noop }, createLogger('silent', 'test'), { maxWaiting: 5, perBuyer: 2 })
+  const bus = new OutcomeBus(env.redis.duplicate(), env.keys, { onSoldOut: noop, onReopened: noop, onRetired: noop, onCatalogChanged: noop }, createLogger('silent', 'test'), { maxWaiting: 5, perBuyer: 2 })
   await bus.start()
   t.teardown(async () => { await bus.close() })
   const a1 = bus.wait('6-0-1', 5000, 'a')
