@@ -37,7 +37,8 @@ export class BatchPipeline {
     const written = (async () => {
       const reservation = await reserved
       await prev?.written
-      return reservation.leaseLost ? NOTHING_WRITTEN : await this.run<Written>({ stage: 'write', input, reservation })
+      // Written with whatever other shards have ready at the same time (one transaction).
+      return reservation.leaseLost ? NOTHING_WRITTEN : await this.pool.write({ input, reservation }, this.stageTimeoutMs)
     })()
     const finished = (async () => {
       const reservation = await reserved

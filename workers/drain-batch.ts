@@ -29,8 +29,8 @@ import { signalReturns } from '../src/domain/unit-returns'
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
-import { existingOrders, unitGoesBack, writeOrders } from './order-writer'
-import type { OrderWriteSettings, WriteResult } from './order-writer'
+import { existingOrders, unitGoesBack, writeOrdersIn } from './order-writer'
+import type { OrderWriteSettings, Winner, WriteResult } from './order-writer'
 
 export interface BatchTicket {
   readonly qpos: number
@@ -204,13 +204,58 @@ async function earlierBorrows (deps: DrainDeps, input: DrainBatchInput): Promise
   return found
 }
 
+/** One shard's batch in a write: what it reserved. */
+export interface WritePart {
+  readonly input: DrainBatchInput
+  readonly reservation: Reservation
+}
+
 /** Step 3: the winners' orders, in one transaction. */
 export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reservation: Reservation): Promise<Written> {
+  return (await writeBatches(deps, [{ input, reservation }]))[0] as Written
+}
+
+/**
+ * Step 3 for several shards' batches at once (none two of the same shard), in one transaction: with
+ * many small sales live, a batch carries a few tickets and the commit is most of its cost, so the
+ * drain writes what every shard has ready with one commit. Each part is written exactly as alone
+ * (its own locking read of its event row and fencing number, in event and shard order so two such
+ * writes never wait on each other's rows); a part whose lease is lost writes nothing and the others
+ * go on. Any failure undoes them all, and each shard retries its batch.
+ */
+export async function writeBatches (deps: DrainDeps, parts: readonly WritePart[]): Promise<Written[]> {
   await deps.fault?.('after-reserve')
   const t1 = performance.now()
+  const plans = await Promise.all(parts.map(async (p) => await planWrite(deps, p.input, p.reservation)))
+  const written = new Map<number, Map<number, WriteResult> | 'lease_lost'>()
+  const order = plans.map((_, i) => i).filter((i) => (plans[i]?.winners.length ?? 0) > 0)
+    .sort((a, b) => (parts[a]?.input.eventId ?? 0) - (parts[b]?.input.eventId ?? 0) || (parts[a]?.input.shard ?? 0) - (parts[b]?.input.shard ?? 0))
+  if (order.length > 0) {
+    await deps.db.transaction(async (trx) => {
+      for (const i of order) {
+        const { input } = parts[i] as WritePart
+        const plan = plans[i] as WritePlan
+        written.set(i, await writeOrdersIn(trx, input.eventId, plan.winners, deps.orderWrites, { shard: input.shard, fence: input.fence }))
+      }
+    })
+  }
+  const writeMs = performance.now() - t1
+  return plans.map((plan, i) => {
+    const w = written.get(i)
+    if (w === 'lease_lost') return { leaseLost: true, results: [], writeMs }
+    return { leaseLost: false, results: [...(w ?? new Map<number, WriteResult>()), ...plan.prior], writeMs }
+  })
+}
+
+interface WritePlan {
+  readonly winners: Winner[]
+  /** Orders found for a replay's tickets left without a unit. */
+  readonly prior: Array<[number, WriteResult]>
+}
+
+async function planWrite (deps: DrainDeps, input: DrainBatchInput, reservation: Reservation): Promise<WritePlan> {
   const idOf = ticketIdOf(input.eventId, input.shard)
   const holding = new Map(reservation.holding)
-  const winners = reservation.tickets.filter((t) => holding.has(t.qpos))
   // A replayed batch's tickets without a unit may have won before the unit's holder lost it in
   // Redis: their orders stand, and their outcome is that order (never sold_out beside an order).
   const skipped = new Set(reservation.skipped)
@@ -220,14 +265,11 @@ export async function writeBatch (deps: DrainDeps, input: DrainBatchInput, reser
     const orderId = found.get(idOf(t.qpos))
     return orderId === undefined ? [] : [[t.qpos, { kind: 'won', orderId }] as [number, WriteResult]]
   })
-  if (winners.length === 0) return { leaseLost: false, results: prior, writeMs: performance.now() - t1 }
-  const fence = { shard: input.shard, fence: input.fence }
-  const written = await writeOrders(deps.db, input.eventId, winners.map((t) => {
+  const winners = reservation.tickets.filter((t) => holding.has(t.qpos)).map((t) => {
     const h = holding.get(t.qpos) as Holding
     return { ...t, ticketId: idOf(t.qpos), unitShard: h.shard, freshUnit: h.fresh }
-  }), deps.orderWrites, fence)
-  if (written === 'lease_lost') return { leaseLost: true, results: [], writeMs: performance.now() - t1 }
-  return { leaseLost: false, results: [...written, ...prior], writeMs: performance.now() - t1 }
+  })
+  return { winners, prior }
 }
 
 /** Steps 4 and 5: units of winners without an order go back; outcomes are written and announced. */

@@ -11,8 +11,8 @@ import { createKeySpace } from '../src/redis/keys'
 import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
 import { probeConsecutiveIds } from './order-writer'
-import { finishBatch, reserveBatch, writeBatch } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from './drain-batch'
+import { finishBatch, reserveBatch, writeBatch, writeBatches } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, WritePart, Written } from './drain-batch'
 
 /** What the dispatcher hands every thread at start. */
 export interface DrainThreadData {
@@ -85,13 +85,15 @@ export async function warm (): Promise<void> {
 export type DrainTask = (
   | { readonly stage: 'reserve', readonly input: DrainBatchInput }
   | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
+  /** Several shards' write stages in one transaction (see writeBatches). */
+  | { readonly stage: 'write-many', readonly parts: readonly WritePart[] }
   | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
 ) & {
   /** Told once the thread is ready and begins the stage: the stage's timeout starts there. */
   readonly started?: MessagePort
 }
 
-export type DrainTaskResult = DrainBatchResult | Reservation | Written
+export type DrainTaskResult = DrainBatchResult | Reservation | Written | Written[]
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
@@ -100,6 +102,7 @@ export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   switch (task.stage) {
     case 'reserve': return await reserveBatch(deps, task.input)
     case 'write': return await writeBatch(deps, task.input, task.reservation)
+    case 'write-many': return await writeBatches(deps, task.parts)
     case 'finish': return await finishBatch(deps, task.input, task.reservation, task.written)
   }
 }

@@ -80,44 +80,50 @@ export interface WriteFence {
  * moved past the batch's: another worker owns the shard now and decides these tickets.
  */
 export async function writeOrders (db: Knex, eventId: number, winners: readonly Winner[], settings: OrderWriteSettings, fence: WriteFence): Promise<Map<number, WriteResult> | 'lease_lost'> {
-  return await db.transaction(async (trx) => {
-    const out = new Map<number, WriteResult>()
-    const event = await lockEvent(trx, eventId, fence)
-    if (event === undefined) {
-      for (const w of winners) out.set(w.qpos, { kind: 'failed', reason: 'event_gone' })
-      return out
-    }
-    if (event.fence === null || Number(event.fence) !== fence.fence) return 'lease_lost' as const
-    const careful = async (): Promise<Winner[]> => {
-      out.clear()
-      const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
-        .where({ event_id: eventId })
-        .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
-      return withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
-    }
-    let fresh = withinRoom(winners, event, new Map(), out)
-    // Winners past the room MySQL has may be a replayed batch's, whose orders are written already
-    // (and counted in `sold`): look before refusing them.
-    const looked = fresh.length < winners.length
-    if (looked) fresh = await careful()
-    try {
-      await insert(trx, eventId, fence.shard, fresh, event, settings, out)
-    } catch (err) {
-      if ((err as { code?: string }).code !== DUPLICATE_KEY || looked) throw err
-      // The failed statement was undone and the transaction goes on: the careful path.
-      fresh = await careful()
-      await insert(trx, eventId, fence.shard, fresh, event, settings, out)
-    }
-    // Units that go back to the sale, recorded with this transaction; the shard holding each
-    // applies it between its batches.
-    await recordReturns(trx, eventId, winners.flatMap((w) => {
-      const r = out.get(w.qpos)
-      return r !== undefined && unitGoesBack(r, w.freshUnit)
-        ? [{ shard: w.unitShard, ticketId: w.ticketId, reason: r.kind === 'won' ? 'replayed' as const : 'already_ordered' as const }]
-        : []
-    }))
+  return await db.transaction(async (trx) => await writeOrdersIn(trx, eventId, winners, settings, fence))
+}
+
+/**
+ * The same inside a transaction the caller owns, which may write other shards' batches too (one
+ * commit for several shards' winners). A `lease_lost` part writes nothing and the others go on.
+ */
+export async function writeOrdersIn (trx: Knex.Transaction, eventId: number, winners: readonly Winner[], settings: OrderWriteSettings, fence: WriteFence): Promise<Map<number, WriteResult> | 'lease_lost'> {
+  const out = new Map<number, WriteResult>()
+  const event = await lockEvent(trx, eventId, fence)
+  if (event === undefined) {
+    for (const w of winners) out.set(w.qpos, { kind: 'failed', reason: 'event_gone' })
     return out
-  })
+  }
+  if (event.fence === null || Number(event.fence) !== fence.fence) return 'lease_lost' as const
+  const careful = async (): Promise<Winner[]> => {
+    out.clear()
+    const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
+      .where({ event_id: eventId })
+      .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
+    return withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
+  }
+  let fresh = withinRoom(winners, event, new Map(), out)
+  // Winners past the room MySQL has may be a replayed batch's, whose orders are written already
+  // (and counted in `sold`): look before refusing them.
+  const looked = fresh.length < winners.length
+  if (looked) fresh = await careful()
+  try {
+    await insert(trx, eventId, fence.shard, fresh, event, settings, out)
+  } catch (err) {
+    if ((err as { code?: string }).code !== DUPLICATE_KEY || looked) throw err
+    // The failed statement was undone and the transaction goes on: the careful path.
+    fresh = await careful()
+    await insert(trx, eventId, fence.shard, fresh, event, settings, out)
+  }
+  // Units that go back to the sale, recorded with this transaction; the shard holding each
+  // applies it between its batches.
+  await recordReturns(trx, eventId, winners.flatMap((w) => {
+    const r = out.get(w.qpos)
+    return r !== undefined && unitGoesBack(r, w.freshUnit)
+      ? [{ shard: w.unitShard, ticketId: w.ticketId, reason: r.kind === 'won' ? 'replayed' as const : 'already_ordered' as const }]
+      : []
+  }))
+  return out
 }
 
 /**

@@ -13,6 +13,7 @@
 import { MessageChannel } from 'node:worker_threads'
 import type Piscina from 'piscina'
 import type { DrainTask } from './drain-task'
+import type { WritePart, Written } from './drain-batch'
 
 /** Why a stage was abandoned. */
 export class StageTimeoutError extends Error {
@@ -24,16 +25,92 @@ export class StageTimeoutError extends Error {
 
 /** The least time a thread is given to start a stage (load, connect), whatever the stage timeout. */
 const MIN_START_TIMEOUT_MS = 30_000
+/** Most shards' batches written in one transaction, and most tickets in it. */
+const MAX_WRITE_PARTS = 32
+const MAX_WRITE_TICKETS = 2000
+
+interface QueuedWrite {
+  readonly part: WritePart
+  readonly resolve: (w: Written) => void
+  readonly reject: (err: unknown) => void
+}
 
 export class StagePool {
   private busy = 0
   private readonly waiting: Array<() => void> = []
+  /** Write stages waiting for a thread: whatever is here when one frees goes in one transaction. */
+  private writes: QueuedWrite[] = []
+  private writerWaiting = false
 
   constructor (private readonly pool: Piscina, private readonly slots: number) {}
 
   /** Runs a stage on a free thread; past `timeoutMs` of running the thread is ended and the stage rejects. */
   async run<T> (task: DrainTask, timeoutMs: number): Promise<T> {
     await this.acquire()
+    try {
+      return await this.runAcquired<T>(task, timeoutMs)
+    } finally {
+      this.release()
+    }
+  }
+
+  /**
+   * A batch's write stage. Writes of different shards that wait for a thread at the same time are
+   * written together, in one transaction (drain-batch.ts writeBatches): with many small sales the
+   * commit is most of a small batch's cost. A shard's next write is queued only after its last
+   * one succeeded (batch-pipeline.ts), so two parts are never of one shard. If a joint write fails,
+   * each part is written again alone, so one shard's failure holds up no other.
+   */
+  async write (part: WritePart, timeoutMs: number): Promise<Written> {
+    return await new Promise<Written>((resolve, reject) => {
+      this.writes.push({ part, resolve, reject })
+      this.startWriter(timeoutMs)
+    })
+  }
+
+  private startWriter (timeoutMs: number): void {
+    if (this.writerWaiting || this.writes.length === 0) return
+    this.writerWaiting = true
+    void this.acquire().then(async () => {
+      this.writerWaiting = false
+      const batch = this.takeWrites()
+      // Past one transaction's bound the rest wait for the next thread.
+      this.startWriter(timeoutMs)
+      const alone = (w: QueuedWrite): DrainTask => ({ stage: 'write', input: w.part.input, reservation: w.part.reservation })
+      let written: Written[] | undefined
+      let failure: unknown
+      try {
+        written = batch.length === 1
+          ? [await this.runAcquired<Written>(alone(batch[0] as QueuedWrite), timeoutMs)]
+          : await this.runAcquired<Written[]>({ stage: 'write-many', parts: batch.map((w) => w.part) }, timeoutMs)
+      } catch (err) {
+        failure = err
+      } finally {
+        this.release()
+      }
+      if (written !== undefined) batch.forEach((w, i) => w.resolve(written[i] as Written))
+      else if (batch.length === 1) batch[0]?.reject(failure)
+      // Undone as a whole: each part again, alone.
+      else for (const w of batch) this.run<Written>(alone(w), timeoutMs).then(w.resolve, w.reject)
+    })
+  }
+
+  private takeWrites (): QueuedWrite[] {
+    let tickets = 0
+    let n = 0
+    while (n < this.writes.length && n < MAX_WRITE_PARTS) {
+      const size = this.writes[n]?.part.input.positions.length ?? 0
+      if (n > 0 && tickets + size > MAX_WRITE_TICKETS) break
+      tickets += size
+      n++
+    }
+    const batch = this.writes.slice(0, n)
+    this.writes = this.writes.slice(n)
+    return batch
+  }
+
+  /** Runs a task on the slot the caller holds. */
+  private async runAcquired<T> (task: DrainTask, timeoutMs: number): Promise<T> {
     const { port1, port2 } = new MessageChannel()
     const abort = new AbortController()
     const startTimeoutMs = Math.max(MIN_START_TIMEOUT_MS, timeoutMs)
@@ -47,7 +124,6 @@ export class StagePool {
     } finally {
       clearTimeout(timer)
       port1.close()
-      this.release()
     }
   }
 

@@ -22,7 +22,7 @@ import type { Http } from '../helpers/sale'
 import { rng } from '../helpers/rng'
 import { acquireLease } from '../../src/domain/shard-lease'
 import type { Lease } from '../../src/domain/shard-lease'
-import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
+import { finishBatch, reserveBatch, writeBatch, writeBatches } from '../../workers/drain-batch'
 import type { DrainBatchInput, DrainDeps, Reservation, Written } from '../../workers/drain-batch'
 import { applyDueReturns } from '../../workers/return-applier'
 import { declareSoldOutIfEmpty, eventDecided, warmEvent } from '../../src/domain/sale-state'
@@ -77,11 +77,13 @@ const MAX_BATCH = 3
 /**
  * Which events the scheduler may draw. `extended`: also edits before the start and requests racing
  * a rebuild or a reconciler run (drawn from a second source, so the seeds found before they were
- * added replay the same interleavings with `extended: false`).
+ * added replay the same interleavings with `extended: false`). `joint`: a write stage may write
+ * another owner's next batch in the same transaction, as a worker does with shards whose writes
+ * wait at the same time (drawn from a third source; off, the extended seeds replay unchanged).
  */
-export interface SimModel { readonly extended: boolean }
+export interface SimModel { readonly extended: boolean, readonly joint?: boolean }
 
-export async function runSeed (ctx: SimContext, seed: number, model: SimModel = { extended: true }): Promise<SimResult> {
+export async function runSeed (ctx: SimContext, seed: number, model: SimModel = { extended: true, joint: true }): Promise<SimResult> {
   const { env, http } = ctx
   const random = rng(seed)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
@@ -99,6 +101,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   // A second source for the events added later (edits before the start, requests racing a repair),
   // so the main sequence of the seeds kept in the regressions is unchanged.
   const side = rng(seed + 0x5eed)
+  const jointly = rng(seed + 0x101e7)
   const productId = await createProduct(ctx)
   let eventId: number
   if (model.extended && side() < 0.3) {
@@ -152,11 +155,34 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       else if (result.stock === 0) await declareSoldOutIfEmpty(deps, { id: eventId, shards })
       return
     }
+    const partner = writable !== undefined && model.joint === true && jointly() < 0.3 ? nextWrite(o) : undefined
+    if (writable !== undefined && partner !== undefined) {
+      // One transaction for both owners' next batches (a former owner's among them, maybe).
+      const [mine, theirs] = await writeBatches(deps, [
+        { input: input(o, writable.positions), reservation: writable.reservation },
+        { input: input(partner.owner, partner.flight.positions), reservation: partner.flight.reservation }
+      ]) as [Written, Written]
+      for (const [owner, flight, written] of [[o, writable, mine], [partner.owner, partner.flight, theirs]] as const) {
+        flight.written = written
+        count(written.leaseLost ? 'stale write refused' : 'joint write', `${owner.lease.token} [${flight.positions.join(',')}] ${written.results.map(([q, w]) => `${q}:${w.kind === 'won' ? w.orderId : w.reason}`).join(',')}`)
+        if (written.leaseLost) { owner.flights = []; owner.lost = true }
+      }
+      return
+    }
     if (writable !== undefined) {
       writable.written = await writeBatch(deps, input(o, writable.positions), writable.reservation)
       count(writable.written.leaseLost ? 'stale write refused' : 'write', `${o.lease.token} [${writable.positions.join(',')}] ${writable.written.results.map(([q, w]) => `${q}:${w.kind === 'won' ? w.orderId : w.reason}`).join(',')}`)
       if (writable.written.leaseLost) { o.flights = []; o.lost = true }
     }
+  }
+  /** Another owner's next batch to write (any shard, a former owner's too), for a joint write. */
+  const nextWrite = (o: Owner): { owner: Owner, flight: Flight } | undefined => {
+    const others = [...current, ...stale].filter((x): x is Owner => x !== undefined && x !== o && !x.lost)
+    for (const owner of others) {
+      const flight = owner.flights.find((f) => f.written === undefined)
+      if (flight !== undefined) return { owner, flight }
+    }
+    return undefined
   }
   const launch = async (o: Owner, stallAt?: number): Promise<boolean> => {
     const qseq = await num(k(o.shard).qseq)

@@ -8,27 +8,33 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { BatchPipeline } from '../../workers/batch-pipeline'
 import type { StagePool } from '../../workers/stage-pool'
 import type { DrainTask } from '../../workers/drain-task'
-import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from '../../workers/drain-batch'
+import type { DrainBatchInput, DrainBatchResult, Reservation, WritePart, Written } from '../../workers/drain-batch'
 
-type Stage = DrainTask['stage']
+type Stage = 'reserve' | 'write' | 'finish'
 interface Entry { readonly batch: number, readonly stage: Stage, readonly at: 'start' | 'end' }
 
 function recordingPool (ms: Record<Stage, number>, failAt?: { batch: number, stage: Stage }): { pool: StagePool, log: Entry[] } {
   const log: Entry[] = []
   let failed = false
+  const record = async (batch: number, stage: Stage): Promise<void> => {
+    log.push({ batch, stage, at: 'start' })
+    await sleep(ms[stage])
+    if (!failed && failAt?.batch === batch && failAt.stage === stage) {
+      failed = true // once: the retry succeeds
+      throw new Error(`batch ${batch} ${stage} failed`)
+    }
+    log.push({ batch, stage, at: 'end' })
+  }
   const pool = {
-    async run (task: DrainTask): Promise<Reservation | Written | DrainBatchResult> {
-      const batch = task.input.eventId
-      log.push({ batch, stage: task.stage, at: 'start' })
-      await sleep(ms[task.stage])
-      if (!failed && failAt?.batch === batch && failAt.stage === task.stage) {
-        failed = true // once: the retry succeeds
-        throw new Error(`batch ${batch} ${task.stage} failed`)
-      }
-      log.push({ batch, stage: task.stage, at: 'end' })
+    async run (task: DrainTask): Promise<Reservation | DrainBatchResult> {
+      if (task.stage === 'write' || task.stage === 'write-many') throw new Error('writes go through write()')
+      await record(task.input.eventId, task.stage)
       if (task.stage === 'reserve') return { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
-      if (task.stage === 'write') return { leaseLost: false, results: [], writeMs: 0 }
       return { leaseLost: false, outcomes: [], stock: 1, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 }
+    },
+    async write (part: WritePart): Promise<Written> {
+      await record(part.input.eventId, 'write')
+      return { leaseLost: false, results: [], writeMs: 0 }
     }
   }
   return { pool: pool as unknown as StagePool, log }
@@ -70,11 +76,15 @@ t.test('a failed stage fails the batches behind it before they run that stage', 
 })
 
 t.test('a batch whose reservation found the lease gone writes nothing', async (t) => {
-  const calls: Stage[] = []
+  const calls: string[] = []
   const pool = {
     async run (task: DrainTask): Promise<Reservation> {
       calls.push(task.stage)
       return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
+    },
+    async write (): Promise<Written> {
+      calls.push('write')
+      return { leaseLost: false, results: [], writeMs: 0 }
     }
   } as unknown as StagePool
   const result = await new BatchPipeline(pool, 10_000).launch(input(1))
