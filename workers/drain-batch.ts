@@ -290,7 +290,7 @@ export async function finishBatch (deps: DrainDeps, input: DrainBatchInput, rese
   for (const t of reservation.tickets) {
     const w = written.get(t.qpos)
     const h = holding.get(t.qpos)
-    if (w !== undefined && h !== undefined && unitGoesBack(w, h.fresh)) holders.add(h.shard)
+    if (w !== undefined && h !== undefined && unitGoesBack(w, h)) holders.add(h.shard)
   }
 
   // 5. Outcomes.

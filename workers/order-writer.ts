@@ -25,8 +25,8 @@ export interface Winner {
 }
 
 export type WriteResult =
-  /** `existing`: the ticket's order was written before (a replayed batch). */
-  | { readonly kind: 'won', readonly orderId: string, readonly existing?: true }
+  /** `existing`: the ticket's order was written before (a replayed batch), its unit held in shard `heldAt`. */
+  | { readonly kind: 'won', readonly orderId: string, readonly existing?: true, readonly heldAt?: number }
   | { readonly kind: 'failed', readonly reason: FailReason }
 
 export interface OrderWriteSettings {
@@ -97,10 +97,10 @@ export async function writeOrdersIn (trx: Knex.Transaction, eventId: number, win
   if (event.fence === null || Number(event.fence) !== fence.fence) return 'lease_lost' as const
   const careful = async (): Promise<Winner[]> => {
     out.clear()
-    const existing = await trx('orders').select('id', 'ticket_id', 'user_id')
+    const existing = await trx('orders').select('id', 'ticket_id', 'user_id', 'unit_shard')
       .where({ event_id: eventId })
-      .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string }>
-    return withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), o])), out)
+      .whereIn('user_id', winners.map((w) => w.userId)) as Array<{ id: number | string, ticket_id: string, user_id: number | string, unit_shard: number | null }>
+    return withinRoom(winners, event, new Map(existing.map((o) => [String(o.user_id), { ...o, heldAt: o.unit_shard ?? fence.shard }])), out)
   }
   let fresh = withinRoom(winners, event, new Map(), out)
   // Winners past the room MySQL has may be a replayed batch's, whose orders are written already
@@ -119,7 +119,7 @@ export async function writeOrdersIn (trx: Knex.Transaction, eventId: number, win
   // applies it between its batches.
   await recordReturns(trx, eventId, winners.flatMap((w) => {
     const r = out.get(w.qpos)
-    return r !== undefined && unitGoesBack(r, w.freshUnit)
+    return r !== undefined && unitGoesBack(r, { shard: w.unitShard, fresh: w.freshUnit })
       ? [{ shard: w.unitShard, ticketId: w.ticketId, reason: r.kind === 'won' ? 'replayed' as const : 'already_ordered' as const }]
       : []
   }))
@@ -128,13 +128,15 @@ export async function writeOrdersIn (trx: Knex.Transaction, eventId: number, win
 
 /**
  * Whether a winner's unit goes back to the sale after the write: its buyer holds another order
- * (`already_ordered`), or the batch is a replay that reserved a new unit for a ticket whose order
- * was written before. The order's own unit is accounted for where it was first held (marked held
- * again by a rebuild while the order is live, or returned when it ended), so the new one is extra:
- * kept, it would be held forever by a ticket that is already decided.
+ * (`already_ordered`), or the batch is a replay whose ticket's order was written before and the
+ * unit it holds is not that order's -- reserved anew by this run, or held in another shard than
+ * the order's (an earlier run that a takeover cut short reserved it there after the order was
+ * written with a unit borrowed elsewhere; simulation seed 30598). The order's own unit is accounted
+ * for where it was first held (marked held again by a rebuild while the order is live, or returned
+ * when it ended), so the other one is extra: kept, it would be held forever by a decided ticket.
  */
-export function unitGoesBack (r: WriteResult, freshUnit: boolean): boolean {
-  return r.kind === 'won' ? r.existing === true && freshUnit : r.reason === 'already_ordered'
+export function unitGoesBack (r: WriteResult, unit: { readonly shard: number, readonly fresh: boolean }): boolean {
+  return r.kind === 'won' ? r.existing === true && (unit.fresh || r.heldAt !== unit.shard) : r.reason === 'already_ordered'
 }
 
 /** Order ids of the given tickets that have an order, whatever its status (ticket id -> order id). */
@@ -147,14 +149,14 @@ export async function existingOrders (db: Knex, ticketIds: readonly string[]): P
  * The winners to insert, in FIFO order, up to the room MySQL has; records the others' results:
  * the order a buyer already has, or `stock_mismatch` past the room.
  */
-function withinRoom (winners: readonly Winner[], event: LockedEvent, byUser: Map<string, { id: number | string, ticket_id: string }>, out: Map<number, WriteResult>): Winner[] {
+function withinRoom (winners: readonly Winner[], event: LockedEvent, byUser: Map<string, { id: number | string, ticket_id: string, heldAt: number }>, out: Map<number, WriteResult>): Winner[] {
   const fresh: Winner[] = []
   let room = event.stock - event.sold
   for (const w of winners) {
     const prior = byUser.get(w.userId)
     if (prior !== undefined) {
       out.set(w.qpos, prior.ticket_id === w.ticketId
-        ? { kind: 'won', orderId: String(prior.id), existing: true }
+        ? { kind: 'won', orderId: String(prior.id), existing: true, heldAt: prior.heldAt }
         : { kind: 'failed', reason: 'already_ordered' })
     } else if (room > 0) {
       fresh.push(w)

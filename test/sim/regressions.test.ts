@@ -28,7 +28,8 @@ const FOUND_EXTENDED: ReadonlyArray<readonly [number, string]> = [
   [269, 'I5/I6: an expiry during a rebuild'],
   [159, 'I6: a cancel committed while the reconciler repaired (it counted free units as stock − sold)'],
   [20036, 'I5/I6: an owner stalled inside its reserve stage; after the takeover and a return it woke and borrowed the returned unit for a ticket already decided'],
-  [20044, 'I5/I6: the same']
+  [20044, 'I5/I6: the same'],
+  [30598, 'I5/I6: a replay found a unit an earlier run (cut short by a takeover) had reserved in its own shard after the order was written with a unit borrowed elsewhere; it kept it']
 ]
 
 t.test('seeds that once broke an invariant keep every invariant', async (t) => {

@@ -1,7 +1,8 @@
 /**
  * `npm run sim -- --seeds N [--from S]` runs N seeds of the deterministic simulation (from seed S,
  * default 1) and prints one line per failing seed and a summary; `--seed X` replays one seed and
- * prints what it did. Exit status 1 when any seed broke an invariant.
+ * prints what it did. `--no-joint`: without joint writes (the model before they were added).
+ * Exit status 1 when any seed broke an invariant.
  */
 import { breakKinds, simulate } from './harness'
 
@@ -20,12 +21,13 @@ async function main (): Promise<void> {
   const seeds = one !== undefined ? [one] : Array.from({ length: n }, (_, i) => from + i)
   const started = Date.now()
   const totals: Record<string, number> = {}
+  const model = { extended: true, joint: !process.argv.includes('--no-joint') }
   const results = await simulate(seeds, (r) => {
     for (const [k, v] of Object.entries(r.counts)) totals[k] = (totals[k] ?? 0) + v
     if (one !== undefined) process.stdout.write(r.trace.map((line) => `  ${line}\n`).join(''))
     if (r.problems.length > 0) process.stdout.write(`seed ${r.seed}: ${r.problems.join('; ')}\n`)
     else if (one !== undefined) process.stdout.write(`seed ${r.seed}: ok, ${r.steps} steps ${JSON.stringify(r.counts)}\n`)
-  })
+  }, model)
   const broken = results.filter((r) => r.problems.length > 0)
   process.stdout.write(`${JSON.stringify({ seeds: results.length, broken: broken.length, breaks: breakKinds(results), seconds: Math.round((Date.now() - started) / 100) / 10, events: totals })}\n`)
   process.exit(broken.length > 0 ? 1 : 0)
