@@ -23,7 +23,7 @@ import type { Knex } from 'knex'
 import { ShardDrainer } from './shard-drainer'
 import type { BatchReport } from './shard-drainer'
 import type { DrainThreadData } from './drain-task'
-import { StagePool } from './stage-pool'
+import { StagePool, createStartStamps } from './stage-pool'
 import { DrainWaker } from './drain-waker'
 import { duplicateNamed } from '../src/redis/client'
 
@@ -76,13 +76,15 @@ export class Dispatcher {
 
   constructor (private readonly deps: DispatcherDeps) {
     const { config } = deps
+    const startStamps = createStartStamps(config.workerThreads)
     const workerData: DrainThreadData = {
       redisUrl: config.redisUrl,
       redisClusterNodes: [...config.redisClusterNodes],
       redisPrefix: config.redisPrefix,
       databaseUrl: config.databaseUrl,
       faultPoint: config.faultPoint,
-      paymentTimeoutMs: config.paymentTimeoutMs
+      paymentTimeoutMs: config.paymentTimeoutMs,
+      startStamps
     }
     this.pool = new Piscina({
       filename: repoPath('dist', 'workers', 'drain-task.js'),
@@ -93,7 +95,7 @@ export class Dispatcher {
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData
     })
-    this.stages = new StagePool(this.pool, config.workerThreads)
+    this.stages = new StagePool(this.pool, config.workerThreads, startStamps)
     this.waker = new DrainWaker(duplicateNamed(deps.bullConnection, deps.keys.drainWakeConnection), deps.log)
   }
 

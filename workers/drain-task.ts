@@ -3,7 +3,6 @@
  * thread, on its first task, and reused.
  */
 import { isMainThread, workerData } from 'node:worker_threads'
-import type { MessagePort } from 'node:worker_threads'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Knex } from 'knex'
 import { createRedisClient } from '../src/redis/client'
@@ -22,6 +21,8 @@ export interface DrainThreadData {
   readonly databaseUrl: string
   readonly faultPoint: string | undefined
   readonly paymentTimeoutMs: number
+  /** Where a thread stamps when it began a stage (stage-pool.ts), shared with the dispatcher. */
+  readonly startStamps: BigInt64Array
 }
 
 interface ThreadState {
@@ -89,16 +90,15 @@ export type DrainTask = (
   | { readonly stage: 'write-many', readonly parts: readonly WritePart[] }
   | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
 ) & {
-  /** Told once the thread is ready and begins the stage: the stage's timeout starts there. */
-  readonly started?: MessagePort
+  /** Slot of the start stamps where the thread notes when it begins the stage: its timeout starts there. */
+  readonly stamp?: number
 }
 
 export type DrainTaskResult = DrainBatchResult | Reservation | Written | Written[]
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
-  task.started?.postMessage(1)
-  task.started?.close()
+  if (task.stamp !== undefined) Atomics.store((workerData as DrainThreadData).startStamps, task.stamp, BigInt(Date.now()))
   switch (task.stage) {
     case 'reserve': return await reserveBatch(deps, task.input)
     case 'write': return await writeBatch(deps, task.input, task.reservation)

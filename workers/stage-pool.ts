@@ -4,13 +4,15 @@
  * (on a loaded machine that wait alone could pass the timeout, abort a healthy stage and end its
  * thread, again and again).
  *
- * The timeout starts when the thread says it has begun the stage (a message on a port handed over
- * with the task), not when the task is posted: a thread that replaces an ended one first loads its
- * modules and opens its connections, which on a loaded machine took longer than a short stage
- * timeout, so the replacement was ended too, and its replacement, and the shard never moved again.
- * Getting to the start has a bound of its own (`startTimeoutMs`), for a thread that never starts.
+ * The timeout starts when the thread has begun the stage, not when the task is posted: a thread that
+ * replaces an ended one first loads its modules and opens its connections, which on a loaded
+ * machine took longer than a short stage timeout, so the replacement was ended too, and its
+ * replacement, and the shard never moved again. Getting to the start has a bound of its own
+ * (`startTimeoutMs`), for a thread that never starts. The thread stamps the time it began in a
+ * slot of shared memory (`StartStamps`) that the timer reads when it fires; a message port per
+ * stage did the same, but posting it with every task was the costliest part of the drain's main
+ * thread with many shards live (measured: bench:many, CPU profile).
  */
-import { MessageChannel } from 'node:worker_threads'
 import type Piscina from 'piscina'
 import type { DrainTask } from './drain-task'
 import type { WritePart, Written } from './drain-batch'
@@ -35,14 +37,26 @@ interface QueuedWrite {
   readonly reject: (err: unknown) => void
 }
 
+/** Shared memory where a thread stamps when it began a stage (ms since the epoch; 0: not yet). */
+export type StartStamps = BigInt64Array
+
+export function createStartStamps (slots: number): StartStamps {
+  return new BigInt64Array(new SharedArrayBuffer(slots * BigInt64Array.BYTES_PER_ELEMENT))
+}
+
 export class StagePool {
   private busy = 0
+  /** Stamp slots not in use by a running stage. */
+  private readonly freeStamps: number[]
   private readonly waiting: Array<() => void> = []
   /** Write stages waiting for a thread: whatever is here when one frees goes in one transaction. */
   private writes: QueuedWrite[] = []
   private writerWaiting = false
 
-  constructor (private readonly pool: Piscina, private readonly slots: number) {}
+  /** `stamps`: at least `slots` of them, shared with the threads (workerData). */
+  constructor (private readonly pool: Piscina, private readonly slots: number, private readonly stamps: StartStamps = createStartStamps(slots)) {
+    this.freeStamps = Array.from({ length: slots }, (_, i) => slots - 1 - i)
+  }
 
   /** Runs a stage on a free thread; past `timeoutMs` of running the thread is ended and the stage rejects. */
   async run<T> (task: DrainTask, timeoutMs: number): Promise<T> {
@@ -111,19 +125,30 @@ export class StagePool {
 
   /** Runs a task on the slot the caller holds. */
   private async runAcquired<T> (task: DrainTask, timeoutMs: number): Promise<T> {
-    const { port1, port2 } = new MessageChannel()
+    const stamp = this.freeStamps.pop() as number
+    Atomics.store(this.stamps, stamp, 0n)
     const abort = new AbortController()
     const startTimeoutMs = Math.max(MIN_START_TIMEOUT_MS, timeoutMs)
-    let timer = setTimeout(() => abort.abort(new StageTimeoutError('start', startTimeoutMs)), startTimeoutMs)
-    port1.once('message', () => {
-      clearTimeout(timer)
-      timer = setTimeout(() => abort.abort(new StageTimeoutError('run', timeoutMs)), timeoutMs)
-    })
+    const posted = Date.now()
+    let timer: NodeJS.Timeout | undefined
+    const check = (): void => {
+      const began = Number(Atomics.load(this.stamps, stamp))
+      const now = Date.now()
+      if (began === 0) {
+        if (now - posted >= startTimeoutMs) abort.abort(new StageTimeoutError('start', startTimeoutMs))
+        else timer = setTimeout(check, Math.min(timeoutMs, startTimeoutMs - (now - posted)))
+      } else if (now - began >= timeoutMs) {
+        abort.abort(new StageTimeoutError('run', timeoutMs))
+      } else {
+        timer = setTimeout(check, began + timeoutMs - now)
+      }
+    }
+    timer = setTimeout(check, timeoutMs)
     try {
-      return await this.pool.run({ ...task, started: port2 }, { signal: abort.signal, transferList: [port2] }) as T
+      return await this.pool.run({ ...task, stamp }, { signal: abort.signal }) as T
     } finally {
       clearTimeout(timer)
-      port1.close()
+      this.freeStamps.push(stamp)
     }
   }
 
