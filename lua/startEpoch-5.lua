@@ -5,6 +5,12 @@
   to it was reserved before, without that unit) and its gate reopens. Run by the shard's owner in
   its reserve stage, which runs in batch order; fenced by the shard lease.
 
+  Also when no lender is newer but the last epoch boundary lies above `boundary`: a run that never
+  finished (its owner lost the shard) saw the lender's returns grow and put the boundary after a
+  position that was undecided then and borrows now, maybe a unit that came back; the boundary is
+  cut down to `boundary` (simulation seed 31867: position 3, replayed, won a returned unit in
+  the epoch where 2 had lost, under the boundary the cut-short run had put at 3).
+
   Input:
     KEYS[1] lease        str   token of the shard's owner
     KEYS[2] lender-gens  hash  sibling -> its returns-gen when last looked at
@@ -32,7 +38,11 @@ for i = 3, #ARGV, 2 do
   end
 end
 if not newer then
-  return 0
+  local last = redis.call('LINDEX', KEYS[3], -1)
+  local upTo = last and tonumber(string.match(last, '^([^:]*):'))
+  if not upTo or upTo <= tonumber(ARGV[2]) then
+    return 0
+  end
 end
 startEpochAt(KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[2]))
 return 1

@@ -32,9 +32,16 @@ const FOUND_EXTENDED: ReadonlyArray<readonly [number, string]> = [
   [30598, 'I5/I6: a replay found a unit an earlier run (cut short by a takeover) had reserved in its own shard after the order was written with a unit borrowed elsewhere; it kept it']
 ]
 
+/** Found with joint writes in the model (their interleavings need its third source). */
+const FOUND_JOINT: ReadonlyArray<readonly [number, string]> = [
+  [31867, 'I4: a run cut short had put an epoch boundary after a position it left undecided; replayed, that position won a returned unit in the epoch where the one before had lost']
+]
+
 t.test('seeds that once broke an invariant keep every invariant', async (t) => {
   const results = await simulate(FOUND.map(([seed]) => seed), undefined, { extended: false })
   results.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed} (${FOUND[i]?.[1] ?? ''})`))
   const extended = await simulate(FOUND_EXTENDED.map(([seed]) => seed), undefined, { extended: true })
   extended.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed}, extended (${FOUND_EXTENDED[i]?.[1] ?? ''})`))
+  const joint = await simulate(FOUND_JOINT.map(([seed]) => seed), undefined, { extended: true, joint: true })
+  joint.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed}, joint writes (${FOUND_JOINT[i]?.[1] ?? ''})`))
 })
