@@ -18,10 +18,13 @@
  * - every sale audited (I1–I7).
  *
  * Prints one JSON line per case (with the worker's mean milliseconds per batch by stage and the
- * tickets waiting once a second) and a Markdown table at the end. BENCH_PROFILE=1: the processes
+ * tickets waiting once a second) and a Markdown table at the end, which it also writes into
+ * bench/RESULTS.md between its markers (BENCH_WRITE=0: not). `npm run bench` runs it after the
+ * flash-crowd benchmark. BENCH_PROFILE=1: the processes
  * write CPU profiles to bench/.runs/many-<sales>/ on exit.
  */
 import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
@@ -87,7 +90,16 @@ async function main (): Promise<void> {
     cases.push(c)
     process.stdout.write(`${JSON.stringify(c)}\n`)
   }
-  process.stdout.write(`\n${table(cases)}\n`)
+  const text = `${new Date().toISOString().slice(0, 10)}, ingress and worker as separate processes, production settings, one run.\n\n${table(cases)}`
+  process.stdout.write(`\n${text}\n`)
+  if (process.env.BENCH_WRITE !== '0') {
+    const file = repoPath('bench', 'RESULTS.md')
+    const START = '<!-- many:start -->'
+    const END = '<!-- many:end -->'
+    let doc = readFileSync(file, 'utf8')
+    if (!doc.includes(START)) doc += `\n## Many drops at once (\`npm run bench:many\`)\n\n${START}\n${END}\n`
+    writeFileSync(file, doc.slice(0, doc.indexOf(START)) + `${START}\n${text}\n${END}` + doc.slice(doc.indexOf(END) + END.length))
+  }
 }
 
 async function runCase (sales: number): Promise<ManyDropsCase> {
