@@ -30,7 +30,8 @@ import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
 import { existingOrders, unitGoesBack, writeOrdersIn } from './order-writer'
-import type { OrderWriteSettings, Winner, WriteResult } from './order-writer'
+import type { OrderWriteSettings, Winner, WriteFence, WriteResult } from './order-writer'
+import { writeJoint } from './joint-write'
 
 export interface BatchTicket {
   readonly qpos: number
@@ -232,11 +233,15 @@ export async function writeBatches (deps: DrainDeps, parts: readonly WritePart[]
     .sort((a, b) => (parts[a]?.input.eventId ?? 0) - (parts[b]?.input.eventId ?? 0) || (parts[a]?.input.shard ?? 0) - (parts[b]?.input.shard ?? 0))
   if (order.length > 0) {
     await deps.db.transaction(async (trx) => {
-      for (const i of order) {
+      const jointParts = order.map((i) => {
         const { input } = parts[i] as WritePart
-        const plan = plans[i] as WritePlan
-        written.set(i, await writeOrdersIn(trx, input.eventId, plan.winners, deps.orderWrites, { shard: input.shard, fence: input.fence }))
-      }
+        return { eventId: input.eventId, winners: (plans[i] as WritePlan).winners, fence: { shard: input.shard, fence: input.fence } }
+      })
+      // One part: the single write. Several: their statements joined (joint-write.ts).
+      const out = jointParts.length === 1
+        ? [await writeOrdersIn(trx, jointParts[0]?.eventId as number, jointParts[0]?.winners ?? [], deps.orderWrites, jointParts[0]?.fence as WriteFence)]
+        : await writeJoint(trx, jointParts, deps.orderWrites)
+      order.forEach((i, k) => written.set(i, out[k] as Map<number, WriteResult> | 'lease_lost'))
     })
   }
   const writeMs = performance.now() - t1
