@@ -10,7 +10,6 @@
  */
 import { LEASE_LOST } from './drain-batch'
 import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from './drain-batch'
-import type { DrainTask } from './drain-task'
 import type { StagePool } from './stage-pool'
 
 interface Stages {
@@ -32,19 +31,19 @@ export class BatchPipeline {
     const prev = this.last
     const reserved = (async () => {
       await prev?.reserved
-      return await this.run<Reservation>({ stage: 'reserve', input })
+      return await this.pool.stage<Reservation>({ stage: 'reserve', input }, this.stageTimeoutMs)
     })()
     const written = (async () => {
       const reservation = await reserved
       await prev?.written
       // Written with whatever other shards have ready at the same time (one transaction).
-      return reservation.leaseLost ? NOTHING_WRITTEN : await this.pool.write({ input, reservation }, this.stageTimeoutMs)
+      return reservation.leaseLost ? NOTHING_WRITTEN : await this.pool.stage<Written>({ stage: 'write', input, reservation }, this.stageTimeoutMs)
     })()
     const finished = (async () => {
       const reservation = await reserved
       const w = await written
       await prev?.finished
-      return reservation.leaseLost || w.leaseLost ? LEASE_LOST : await this.run<DrainBatchResult>({ stage: 'finish', input, reservation, written: w })
+      return reservation.leaseLost || w.leaseLost ? LEASE_LOST : await this.pool.stage<DrainBatchResult>({ stage: 'finish', input, reservation, written: w }, this.stageTimeoutMs)
     })()
     // Marked handled now: the caller awaits `finished` later, the other two only gate later batches.
     for (const stage of [reserved, written, finished]) stage.catch(() => undefined)
@@ -55,9 +54,5 @@ export class BatchPipeline {
   /** Starts a new chain; call only once every launched batch has settled. */
   reset (): void {
     this.last = undefined
-  }
-
-  private async run<T> (task: DrainTask): Promise<T> {
-    return await this.pool.run<T>(task, this.stageTimeoutMs)
   }
 }

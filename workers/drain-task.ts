@@ -11,7 +11,8 @@ import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
 import { probeConsecutiveIds } from './order-writer'
 import { finishBatch, reserveBatch, writeBatch, writeBatches } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, WritePart, Written } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from './drain-batch'
+import type { StageKind, StagePart } from './stage-pool'
 
 /** What the dispatcher hands every thread at start. */
 export interface DrainThreadData {
@@ -86,15 +87,16 @@ export async function warm (): Promise<void> {
 export type DrainTask = (
   | { readonly stage: 'reserve', readonly input: DrainBatchInput }
   | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
-  /** Several shards' write stages in one transaction (see writeBatches). */
-  | { readonly stage: 'write-many', readonly parts: readonly WritePart[] }
+  /** One stage of several shards' batches: reserves and finishes side by side, each settling
+   *  alone; writes in one transaction (writeBatches), failing as a whole. */
+  | { readonly stage: 'many', readonly kind: StageKind, readonly parts: readonly StagePart[] }
   | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
 ) & {
   /** Slot of the start stamps where the thread notes when it begins the stage: its timeout starts there. */
   readonly stamp?: number
 }
 
-export type DrainTaskResult = DrainBatchResult | Reservation | Written | Written[]
+export type DrainTaskResult = DrainBatchResult | Reservation | Written | Array<PromiseSettledResult<unknown>>
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
@@ -102,7 +104,19 @@ export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   switch (task.stage) {
     case 'reserve': return await reserveBatch(deps, task.input)
     case 'write': return await writeBatch(deps, task.input, task.reservation)
-    case 'write-many': return await writeBatches(deps, task.parts)
+    case 'many': return await runMany(deps, task.kind, task.parts)
     case 'finish': return await finishBatch(deps, task.input, task.reservation, task.written)
   }
+}
+
+async function runMany (deps: DrainDeps, kind: StageKind, parts: readonly StagePart[]): Promise<Array<PromiseSettledResult<unknown>>> {
+  if (kind === 'write') {
+    const written = await writeBatches(deps, parts.flatMap((p) => p.stage === 'write' ? [{ input: p.input, reservation: p.reservation }] : []))
+    return written.map((value) => ({ status: 'fulfilled', value }))
+  }
+  return await Promise.allSettled(parts.map(async (p) => {
+    if (p.stage === 'reserve') return await reserveBatch(deps, p.input)
+    if (p.stage === 'finish') return await finishBatch(deps, p.input, p.reservation, p.written)
+    throw new Error(`stage ${p.stage} in a ${kind} task`)
+  }))
 }

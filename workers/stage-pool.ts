@@ -15,7 +15,7 @@
  */
 import type Piscina from 'piscina'
 import type { DrainTask } from './drain-task'
-import type { WritePart, Written } from './drain-batch'
+import type { DrainBatchInput, Reservation, Written } from './drain-batch'
 
 /** Why a stage was abandoned. */
 export class StageTimeoutError extends Error {
@@ -27,13 +27,21 @@ export class StageTimeoutError extends Error {
 
 /** The least time a thread is given to start a stage (load, connect), whatever the stage timeout. */
 const MIN_START_TIMEOUT_MS = 30_000
-/** Most shards' batches written in one transaction, and most tickets in it. */
-const MAX_WRITE_PARTS = 32
-const MAX_WRITE_TICKETS = 2000
+/** Most shards' batches in one task (one transaction for writes), and most tickets in it. */
+const MAX_PARTS = 32
+const MAX_TICKETS = 2000
 
-interface QueuedWrite {
-  readonly part: WritePart
-  readonly resolve: (w: Written) => void
+/** A stage of one shard's batch, with what the stages before it produced. */
+export type StagePart =
+  | { readonly stage: 'reserve', readonly input: DrainBatchInput }
+  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
+  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
+
+export type StageKind = StagePart['stage']
+
+interface Queued {
+  readonly part: StagePart
+  readonly resolve: (result: unknown) => void
   readonly reject: (err: unknown) => void
 }
 
@@ -49,16 +57,16 @@ export class StagePool {
   /** Stamp slots not in use by a running stage. */
   private readonly freeStamps: number[]
   private readonly waiting: Array<() => void> = []
-  /** Write stages waiting for a thread: whatever is here when one frees goes in one transaction. */
-  private writes: QueuedWrite[] = []
-  private writerWaiting = false
+  /** Stages waiting for a thread, by kind: whatever waits when one frees goes in one task. */
+  private readonly queued: Record<StageKind, Queued[]> = { reserve: [], write: [], finish: [] }
+  private readonly runnerWaiting: Record<StageKind, boolean> = { reserve: false, write: false, finish: false }
 
   /** `stamps`: at least `slots` of them, shared with the threads (workerData). */
   constructor (private readonly pool: Piscina, private readonly slots: number, private readonly stamps: StartStamps = createStartStamps(slots)) {
     this.freeStamps = Array.from({ length: slots }, (_, i) => slots - 1 - i)
   }
 
-  /** Runs a stage on a free thread; past `timeoutMs` of running the thread is ended and the stage rejects. */
+  /** Runs a task on a free thread; past `timeoutMs` of running the thread is ended and the task rejects. */
   async run<T> (task: DrainTask, timeoutMs: number): Promise<T> {
     await this.acquire()
     try {
@@ -69,58 +77,67 @@ export class StagePool {
   }
 
   /**
-   * A batch's write stage. Writes of different shards that wait for a thread at the same time are
-   * written together, in one transaction (drain-batch.ts writeBatches): with many small sales the
-   * commit is most of a small batch's cost. A shard's next write is queued only after its last
-   * one succeeded (batch-pipeline.ts), so two parts are never of one shard. If a joint write fails,
-   * each part is written again alone, so one shard's failure holds up no other.
+   * One stage of a shard's batch. The stages of one kind that wait for a thread at the same time,
+   * each of another shard, go to it as one task (drain-task.ts `many`): with many small sales live,
+   * a stage per task left the threads waiting on Redis and MySQL one shard at a time while the
+   * others queued (bench:many, 50 sales: a batch took 650 ms of which its stages ran 40). Reserves
+   * and finishes run side by side in the thread and each settles alone; writes go in one
+   * transaction (drain-batch.ts writeBatches). A shard's next stage of a kind is queued only after
+   * its last one succeeded (batch-pipeline.ts), so two parts of a task are never of one shard. If
+   * a joint task fails as a whole (a joint write, an ended thread), each part runs again alone, so
+   * one shard's failure holds up no other.
    */
-  async write (part: WritePart, timeoutMs: number): Promise<Written> {
-    return await new Promise<Written>((resolve, reject) => {
-      this.writes.push({ part, resolve, reject })
-      this.startWriter(timeoutMs)
+  async stage<T> (part: StagePart, timeoutMs: number): Promise<T> {
+    return await new Promise<T>((resolve, reject) => {
+      this.queued[part.stage].push({ part, resolve: resolve as (result: unknown) => void, reject })
+      this.startRunner(part.stage, timeoutMs)
     })
   }
 
-  private startWriter (timeoutMs: number): void {
-    if (this.writerWaiting || this.writes.length === 0) return
-    this.writerWaiting = true
+  private startRunner (kind: StageKind, timeoutMs: number): void {
+    if (this.runnerWaiting[kind] || this.queued[kind].length === 0) return
+    this.runnerWaiting[kind] = true
     void this.acquire().then(async () => {
-      this.writerWaiting = false
-      const batch = this.takeWrites()
-      // Past one transaction's bound the rest wait for the next thread.
-      this.startWriter(timeoutMs)
-      const alone = (w: QueuedWrite): DrainTask => ({ stage: 'write', input: w.part.input, reservation: w.part.reservation })
-      let written: Written[] | undefined
-      let failure: unknown
+      this.runnerWaiting[kind] = false
+      const batch = this.take(kind)
+      // Past one task's bound the rest wait for the next thread.
+      this.startRunner(kind, timeoutMs)
+      let settled: Array<PromiseSettledResult<unknown>> | undefined
       try {
-        written = batch.length === 1
-          ? [await this.runAcquired<Written>(alone(batch[0] as QueuedWrite), timeoutMs)]
-          : await this.runAcquired<Written[]>({ stage: 'write-many', parts: batch.map((w) => w.part) }, timeoutMs)
-      } catch (err) {
-        failure = err
+        if (batch.length === 1) {
+          settled = [await this.runAcquired<unknown>((batch[0] as Queued).part, timeoutMs).then(
+            (value) => ({ status: 'fulfilled' as const, value }), (reason: unknown) => ({ status: 'rejected' as const, reason }))]
+        } else {
+          settled = await this.runAcquired<Array<PromiseSettledResult<unknown>>>({ stage: 'many', kind, parts: batch.map((q) => q.part) }, timeoutMs)
+        }
+      } catch {
+        // The joint task failed as a whole: each part alone, below.
       } finally {
         this.release()
       }
-      if (written !== undefined) batch.forEach((w, i) => w.resolve(written[i] as Written))
-      else if (batch.length === 1) batch[0]?.reject(failure)
-      // Undone as a whole: each part again, alone.
-      else for (const w of batch) this.run<Written>(alone(w), timeoutMs).then(w.resolve, w.reject)
+      if (settled !== undefined) {
+        batch.forEach((q, i) => {
+          const r = settled?.[i]
+          if (r?.status === 'fulfilled') q.resolve(r.value)
+          else q.reject(r?.reason ?? new Error('stage result missing'))
+        })
+        return
+      }
+      for (const q of batch) this.run<unknown>(q.part, timeoutMs).then(q.resolve, q.reject)
     })
   }
 
-  private takeWrites (): QueuedWrite[] {
+  private take (kind: StageKind): Queued[] {
+    const queue = this.queued[kind]
     let tickets = 0
     let n = 0
-    while (n < this.writes.length && n < MAX_WRITE_PARTS) {
-      const size = this.writes[n]?.part.input.positions.length ?? 0
-      if (n > 0 && tickets + size > MAX_WRITE_TICKETS) break
+    while (n < queue.length && n < MAX_PARTS) {
+      const size = queue[n]?.part.input.positions.length ?? 0
+      if (n > 0 && tickets + size > MAX_TICKETS) break
       tickets += size
       n++
     }
-    const batch = this.writes.slice(0, n)
-    this.writes = this.writes.slice(n)
-    return batch
+    return queue.splice(0, n)
   }
 
   /** Runs a task on the slot the caller holds. */

@@ -6,9 +6,8 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BatchPipeline } from '../../workers/batch-pipeline'
-import type { StagePool } from '../../workers/stage-pool'
-import type { DrainTask } from '../../workers/drain-task'
-import type { DrainBatchInput, DrainBatchResult, Reservation, WritePart, Written } from '../../workers/drain-batch'
+import type { StagePart, StagePool } from '../../workers/stage-pool'
+import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from '../../workers/drain-batch'
 
 type Stage = 'reserve' | 'write' | 'finish'
 interface Entry { readonly batch: number, readonly stage: Stage, readonly at: 'start' | 'end' }
@@ -26,15 +25,11 @@ function recordingPool (ms: Record<Stage, number>, failAt?: { batch: number, sta
     log.push({ batch, stage, at: 'end' })
   }
   const pool = {
-    async run (task: DrainTask): Promise<Reservation | DrainBatchResult> {
-      if (task.stage === 'write' || task.stage === 'write-many') throw new Error('writes go through write()')
-      await record(task.input.eventId, task.stage)
-      if (task.stage === 'reserve') return { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
+    async stage (part: StagePart): Promise<Reservation | Written | DrainBatchResult> {
+      await record(part.input.eventId, part.stage)
+      if (part.stage === 'reserve') return { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
+      if (part.stage === 'write') return { leaseLost: false, results: [], writeMs: 0 }
       return { leaseLost: false, outcomes: [], stock: 1, pending: 0, siblingsFree: [], reserveMs: 0, writeMs: 0, finishMs: 0 }
-    },
-    async write (part: WritePart): Promise<Written> {
-      await record(part.input.eventId, 'write')
-      return { leaseLost: false, results: [], writeMs: 0 }
     }
   }
   return { pool: pool as unknown as StagePool, log }
@@ -78,12 +73,9 @@ t.test('a failed stage fails the batches behind it before they run that stage', 
 t.test('a batch whose reservation found the lease gone writes nothing', async (t) => {
   const calls: string[] = []
   const pool = {
-    async run (task: DrainTask): Promise<Reservation> {
-      calls.push(task.stage)
-      return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
-    },
-    async write (): Promise<Written> {
-      calls.push('write')
+    async stage (part: StagePart): Promise<Reservation | Written> {
+      calls.push(part.stage)
+      if (part.stage === 'reserve') return { leaseLost: true, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
       return { leaseLost: false, results: [], writeMs: 0 }
     }
   } as unknown as StagePool

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type Piscina from 'piscina'
 import { StagePool } from '../../workers/stage-pool'
 import type { DrainTask } from '../../workers/drain-task'
+import type { DrainBatchInput, Reservation, Written } from '../../workers/drain-batch'
 
 t.test('one stage per thread at a time; a stage\'s timeout counts its run, not its wait', async (t) => {
   let running = 0
@@ -28,36 +29,48 @@ t.test('one stage per thread at a time; a stage\'s timeout counts its run, not i
   t.same(results.map((r) => r.status), new Array(6).fill('fulfilled'), 'no stage timed out while waiting for a thread')
 })
 
-const part = (eventId: number): { input: { eventId: number, shard: number, shards: number, leaseToken: string, fence: number, positions: number[], rate: number }, reservation: { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 } } =>
-  ({ input: { eventId, shard: 0, shards: 1, leaseToken: 'l', fence: 1, positions: [1], rate: 0 }, reservation: { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 } })
+const input = (eventId: number): DrainBatchInput => ({ eventId, shard: 0, shards: 1, leaseToken: 'l', fence: 1, positions: [1], rate: 0 })
+const reservation: Reservation = { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
 
-t.test('writes waiting for a thread go in one task; a failed joint write is retried part by part', async (t) => {
+t.test('stages of one kind that wait for a thread go in one task; each settles alone, a failed joint task part by part', async (t) => {
   const tasks: DrainTask[] = []
   let failJoint = false
   const threads = {
     async run (task: DrainTask): Promise<unknown> {
       tasks.push(task)
-      if (task.stage === 'reserve') { await sleep(100); return 'reserved' }
-      if (task.stage === 'write-many') {
-        if (failJoint) throw new Error('joint write failed')
-        return task.parts.map((p) => ({ leaseLost: false, results: [], writeMs: p.input.eventId }))
+      if (task.stage === 'finish') { await sleep(100); return 'finished' }
+      if (task.stage === 'many') {
+        if (failJoint) throw new Error('joint task failed')
+        return task.parts.map((p) => p.input.eventId === 23
+          ? { status: 'rejected', reason: new Error('part 23 failed') }
+          : { status: 'fulfilled', value: { leaseLost: false, results: [], writeMs: p.input.eventId } })
       }
       if (task.stage === 'write' && task.input.eventId === 13) throw new Error('part 13 fails alone too')
       return { leaseLost: false, results: [], writeMs: task.stage === 'write' ? task.input.eventId : 0 }
     }
   } as unknown as Piscina
   const stages = new StagePool(threads, 2)
-  const busy = [stages.run({ stage: 'reserve', input: part(0).input }, 5000), stages.run({ stage: 'reserve', input: part(0).input }, 5000)]
-  const written = await Promise.all([1, 2, 3, 4, 5].map(async (e) => await stages.write(part(e), 5000)))
+  const occupy = (): Array<Promise<unknown>> => [1, 2].map(async () => await stages.run({ stage: 'finish', input: input(0), reservation, written: { leaseLost: false, results: [], writeMs: 0 } }, 5000))
+  const write = async (e: number): Promise<Written> => await stages.stage<Written>({ stage: 'write', input: input(e), reservation }, 5000)
+
+  let busy = occupy()
+  const written = await Promise.all([1, 2, 3, 4, 5].map(write))
   await Promise.all(busy)
   t.same(written.map((w) => w.writeMs), [1, 2, 3, 4, 5], 'each write gets its own result')
-  t.same(tasks.filter((x) => x.stage !== 'reserve').map((x) => x.stage), ['write-many'], 'five writes that waited for a thread ran as one task')
+  t.same(tasks.filter((x) => x.stage !== 'finish').map((x) => x.stage === 'many' ? `many ${x.kind} x${x.parts.length}` : x.stage), ['many write x5'], 'five writes that waited for a thread ran as one task')
+
+  tasks.length = 0
+  busy = occupy()
+  const reserved = await Promise.allSettled([21, 22, 23].map(async (e) => await stages.stage({ stage: 'reserve', input: input(e) }, 5000)))
+  await Promise.all(busy)
+  t.same(reserved.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected'], 'in a joint task each part settles alone')
+  t.same(tasks.filter((x) => x.stage !== 'finish').map((x) => x.stage === 'many' ? `many ${x.kind} x${x.parts.length}` : x.stage), ['many reserve x3'])
 
   tasks.length = 0
   failJoint = true
-  const busy2 = [stages.run({ stage: 'reserve', input: part(0).input }, 5000), stages.run({ stage: 'reserve', input: part(0).input }, 5000)]
-  const settled = await Promise.allSettled([11, 12, 13].map(async (e) => await stages.write(part(e), 5000)))
-  await Promise.all(busy2)
-  t.same(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'rejected'], 'only the part that fails alone fails')
-  t.same(tasks.filter((x) => x.stage !== 'reserve').map((x) => x.stage), ['write-many', 'write', 'write', 'write'], 'the joint write, then each part alone')
+  busy = occupy()
+  const settled = await Promise.allSettled([11, 12, 13].map(write))
+  await Promise.all(busy)
+  t.same(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'rejected'], 'a joint task that fails as a whole: only the part that fails alone fails')
+  t.same(tasks.filter((x) => x.stage !== 'finish').map((x) => x.stage === 'many' ? `many ${x.kind} x${x.parts.length}` : x.stage), ['many write x3', 'write', 'write', 'write'], 'the joint task, then each part alone')
 })
