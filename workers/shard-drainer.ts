@@ -253,7 +253,9 @@ export class ShardDrainer {
    */
   private async waitForJobs (mark: number, idleSince: number): Promise<void> {
     this.idleSince = idleSince
-    await this.doorbell?.wait(mark, this.deps.settings.drainIdleWaitMs, this.stopped)
+    // A return waiting for its ticket (maybe a sibling's) is looked at again on time, not after the idle wait.
+    const retryIn = this.returnsRetryAt === undefined ? Number.POSITIVE_INFINITY : Math.max(0, this.returnsRetryAt - Date.now())
+    await this.doorbell?.wait(mark, Math.min(this.deps.settings.drainIdleWaitMs, retryIn), this.stopped)
     if (this.doorbell === undefined || this.doorbell.mark() !== mark) this.idleSince = undefined
   }
 
