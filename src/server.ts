@@ -68,7 +68,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     if (config.role !== 'ingress') {
       const bullConnection = runtime.connect('bullmq', { maxRetriesPerRequest: null })
       const paymentDeadlines = new PaymentDeadlines(bullConnection, runtime.keys, runtime.lifecycle, log,
-        (n) => runtime.metrics.ordersExpired.inc(n))
+        config.paymentTimeoutMs, (n) => runtime.metrics.ordersExpired.inc(n))
       deadlines = paymentDeadlines
       paymentDeadlines.start()
       dispatcher = new Dispatcher({

@@ -3,8 +3,10 @@
  * so they get one delayed BullMQ job (id from the batch's orders, so scheduling it twice is a
  * no-op) that expires those still unpaid when their time is up. One job per batch rather than
  * per order: at a flash sale's pace, a job per order cost the drain half its speed. A backstop
- * sweep every SWEEP_MS expires overdue orders whose job never made it to the queue (a worker that
- * died between committing orders and scheduling their deadlines).
+ * sweep expires overdue orders whose job never made it to the queue (a worker that died between
+ * committing orders and scheduling their deadlines), every payment timeout (at least 1 s, at most
+ * 30 s), so such an order is late by about one payment timeout at most: with 30 s whatever the
+ * timeout, a fault drill with 2.5 s to pay waited 25 s for one unit to come back.
  */
 import { DelayedError, Queue, Worker } from 'bullmq'
 import type { Job } from 'bullmq'
@@ -19,9 +21,13 @@ interface ExpiryJob {
   readonly orderIds: readonly number[]
 }
 
-const SWEEP_MS = 30_000
-/** The sweep leaves the delayed job this long to act first. */
-const SWEEP_GRACE_MS = 5000
+/** The sweep's interval, and the time it leaves the delayed job to act first, for a payment timeout. */
+export function sweepTiming (paymentTimeoutMs: number): { everyMs: number, graceMs: number } {
+  return {
+    everyMs: Math.min(30_000, Math.max(1000, paymentTimeoutMs)),
+    graceMs: Math.min(5000, Math.max(500, Math.floor(paymentTimeoutMs / 2)))
+  }
+}
 
 export class PaymentDeadlines {
   private readonly queue: Queue<ExpiryJob>
@@ -33,6 +39,7 @@ export class PaymentDeadlines {
     keys: KeySpace,
     private readonly lifecycle: LifecycleDeps,
     private readonly log: Logger,
+    private readonly paymentTimeoutMs: number,
     private readonly onExpired?: (n: number) => void
   ) {
     this.queue = new Queue<ExpiryJob>(EXPIRY_QUEUE_NAME, { connection, prefix: keys.expiryQueuePrefix, streams: { events: { maxLen: 100 } } })
@@ -74,14 +81,14 @@ export class PaymentDeadlines {
       return expired
     }, { connection: this.connection, prefix: this.queue.opts.prefix, concurrency: 8 })
     this.worker.on('error', (err) => this.log.warn({ err }, 'expiry worker error'))
-    this.sweeper = setInterval(() => { void this.sweep() }, SWEEP_MS)
+    this.sweeper = setInterval(() => { void this.sweep() }, sweepTiming(this.paymentTimeoutMs).everyMs)
   }
 
   /** Expires every overdue order; returns how many were expired now. */
   async sweep (): Promise<number> {
     let expired = 0
     try {
-      for (const id of await this.lifecycle.orders.overdue(SWEEP_GRACE_MS, 500)) {
+      for (const id of await this.lifecycle.orders.overdue(sweepTiming(this.paymentTimeoutMs).graceMs, 500)) {
         if (await expireOrder(this.lifecycle, id) === 'expired') expired++
       }
       if (expired > 0) {
