@@ -12,7 +12,7 @@
  * writeOrdersIn), exactly as alone. A part whose fencing number moved writes nothing either way.
  */
 import type { Knex } from 'knex'
-import { writeOrdersIn } from './order-writer'
+import { DUPLICATE_KEY, orderRow, writeOrdersIn } from './order-writer'
 import type { OrderWriteSettings, Winner, WriteFence, WriteResult } from './order-writer'
 
 export interface JointPart {
@@ -32,8 +32,6 @@ interface LockedRow {
   readonly fence: number | string | null
   readonly now: Date
 }
-
-const DUPLICATE_KEY = 'ER_DUP_ENTRY'
 
 /** Parts in event and shard order (the caller's); none two of the same shard. */
 export async function writeJoint (trx: Knex.Transaction, parts: readonly JointPart[], settings: OrderWriteSettings): Promise<PartWritten[]> {
@@ -69,15 +67,7 @@ export async function writeJoint (trx: Knex.Transaction, parts: readonly JointPa
   const rowsToInsert = writing.flatMap(({ p }) => {
     const e = events.get(p.eventId) as LockedRow
     const expiresAt = new Date(e.now.getTime() + settings.paymentTimeoutMs)
-    return p.winners.map((w) => ({
-      ticket_id: w.ticketId,
-      event_id: p.eventId,
-      user_id: w.userId,
-      price_cents: e.price_cents,
-      expires_at: expiresAt,
-      // Only a borrowed unit is named: null means the ticket's own shard.
-      ...(w.unitShard === p.fence.shard ? {} : { unit_shard: w.unitShard })
-    }))
+    return p.winners.map((w) => orderRow(p.eventId, p.fence.shard, w, e.price_cents, expiresAt))
   })
   let firstId: number | undefined
   try {
@@ -99,9 +89,9 @@ export async function writeJoint (trx: Knex.Transaction, parts: readonly JointPa
 
   const ids = new Map<string, string>()
   if (settings.consecutiveIds && typeof firstId === 'number' && firstId > 0) {
-    rowsToInsert.forEach((r, k) => ids.set(r.ticket_id, String((firstId as number) + k)))
+    writing.flatMap(({ p }) => p.winners).forEach((w, k) => ids.set(w.ticketId, String((firstId as number) + k)))
   } else {
-    const found = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', rowsToInsert.map((r) => r.ticket_id)) as Array<{ id: number | string, ticket_id: string }>
+    const found = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', writing.flatMap(({ p }) => p.winners.map((w) => w.ticketId))) as Array<{ id: number | string, ticket_id: string }>
     for (const r of found) ids.set(r.ticket_id, String(r.id))
   }
   for (const { p, i } of writing) {

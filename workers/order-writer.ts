@@ -67,7 +67,21 @@ export async function lockEvent (trx: Knex.Transaction, eventId: number, fence: 
   return rows[0]
 }
 
-const DUPLICATE_KEY = 'ER_DUP_ENTRY'
+/** MySQL's error code for an insert that hits a unique key (the statement alone is undone). */
+export const DUPLICATE_KEY = 'ER_DUP_ENTRY'
+
+/** An `orders` row for a winner of shard `shard`'s batch. */
+export function orderRow (eventId: number, shard: number, w: Winner, priceCents: number, expiresAt: Date): Record<string, unknown> {
+  return {
+    ticket_id: w.ticketId,
+    event_id: eventId,
+    user_id: w.userId,
+    price_cents: priceCents,
+    expires_at: expiresAt,
+    // Only a borrowed unit is named: null means the ticket's own shard.
+    ...(w.unitShard === shard ? {} : { unit_shard: w.unitShard })
+  }
+}
 
 /** The shard a batch drains and the fencing number its owner took the lease with. */
 export interface WriteFence {
@@ -174,15 +188,7 @@ async function insert (trx: Knex.Transaction, eventId: number, shard: number, fr
   if (fresh.length === 0) return
   // One value for the batch, from MySQL's clock read with the lock (not an expression per row).
   const expiresAt = new Date(event.now.getTime() + settings.paymentTimeoutMs)
-  const [firstId] = await trx('orders').insert(fresh.map((w) => ({
-    ticket_id: w.ticketId,
-    event_id: eventId,
-    user_id: w.userId,
-    price_cents: event.price_cents,
-    expires_at: expiresAt,
-    // Only a borrowed unit is named: null means the ticket's own shard.
-    ...(w.unitShard === shard ? {} : { unit_shard: w.unitShard })
-  }))) as number[]
+  const [firstId] = await trx('orders').insert(fresh.map((w) => orderRow(eventId, shard, w, event.price_cents, expiresAt))) as number[]
   const bumped = await trx('seckill_events')
     .where({ id: eventId })
     .andWhereRaw('sold + ? <= stock', [fresh.length])
