@@ -5,6 +5,7 @@
  * least recently read entries go first.
  */
 import type { TicketView } from './tickets'
+import { eventTicketPrefix } from './tickets'
 
 interface Entry {
   readonly ownerId: string
@@ -32,7 +33,7 @@ export class FinalTickets {
 
   /** Forgets the tickets of a retired event (ticket ids start with `<event>-`). */
   forgetEvent (eventId: number): void {
-    const mine = `${eventId}-`
+    const mine = eventTicketPrefix(eventId)
     for (const id of [...this.entries.keys()]) if (id.startsWith(mine)) this.entries.delete(id)
   }
 

@@ -18,7 +18,12 @@ export const TICKET_ID_PATTERN = '^[1-9][0-9]{0,15}-[0-9]{1,3}-(?:[1-9][0-9]{0,1
 const TICKET_ID = new RegExp(TICKET_ID_PATTERN)
 
 export function ticketIdPrefix (eventId: number, shard: number): string {
-  return `${eventId}-${shard}-`
+  return `${eventTicketPrefix(eventId)}${shard}-`
+}
+
+/** What every ticket id of an event starts with. */
+export function eventTicketPrefix (eventId: number): string {
+  return `${eventId}-`
 }
 
 export function queuedTicketId (eventId: number, shard: number, qpos: number): string {

@@ -12,7 +12,7 @@ import { Queue } from 'bullmq'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { KeySpace, ShardRef } from '../redis/keys'
-import { QUEUE_NAME, shardTag } from '../redis/keys'
+import { QUEUE_NAME, eventTagStart, shardTag } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 
 /**
@@ -80,7 +80,7 @@ export function createShardQueues (connection: RedisClient, keys: KeySpace, log:
     open: () => queues.size,
     closeIdle: () => { queues.purgeStale() },
     release (eventId) {
-      const mine = `{e${eventId}.`
+      const mine = eventTagStart(eventId)
       for (const tag of [...queues.keys()]) if (tag.startsWith(mine)) queues.delete(tag)
     },
     async close () {

@@ -129,7 +129,12 @@ export const QUEUE_NAME = 'buy'
 export const EXPIRY_QUEUE_NAME = 'expiry'
 
 export function shardTag (ref: ShardRef): string {
-  return `{e${ref.eventId}.${ref.shard}}`
+  return `${eventTagStart(ref.eventId)}${ref.shard}}`
+}
+
+/** What the hash tag of every shard of an event starts with. */
+export function eventTagStart (eventId: number): string {
+  return `{e${eventId}.`
 }
 
 export function createKeySpace (prefix: string): KeySpace {
