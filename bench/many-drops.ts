@@ -14,8 +14,13 @@
  * - the worker's Redis connections (its established TCP connections to the Redis port, from ss);
  * - Redis commands per second per live shard while idle after the sales (INFO commandstats over
  *   BENCH_MANY_IDLE_SECONDS, 10, from 12 s after every sale is decided; every process's commands
- *   counted, those run inside scripts too);
+ *   counted, those run inside scripts too); and apart from it, what a live shard adds: the same count
+ *   minus the processes' own idle commands, measured for as long before any sale existed;
  * - every sale audited (I1–I7).
+ *
+ * Each count runs BENCH_MANY_ROUNDS (3) times, each round on fresh processes and a fresh Redis; the
+ * table gives every figure's median with its range, and the verdict on issue 19's targets is taken
+ * on the medians (one round on this shared machine moved a figure by up to 2.5×).
  *
  * Prints one JSON line per case (with the worker's mean milliseconds per batch by stage and the
  * tickets waiting once a second) and a Markdown table at the end, which it also writes into
@@ -53,6 +58,7 @@ const settings = {
   buyersPerUnit: num('BENCH_MANY_BUYERS', 20),
   rate: num('BENCH_MANY_RATE', 1000),
   idleSeconds: num('BENCH_MANY_IDLE_SECONDS', 10),
+  rounds: Math.max(1, num('BENCH_MANY_ROUNDS', 3)),
   port: num('BENCH_PORT', 18280)
 }
 
@@ -76,6 +82,10 @@ export interface ManyDropsCase {
   readonly admitScriptP99Seconds: number
   readonly workerRedisConnections: number
   readonly idleCommandsPerShard: number
+  /** The processes' own idle commands per second before any sale existed (heartbeat, discovery, the deadline queue's worker). */
+  readonly fixedCommandsPerSecond: number
+  /** (idle commands/s after the sales − the fixed ones) per live shard: what a live shard adds. */
+  readonly shardCommandsPerSecond: number
   readonly idleCommands: Record<string, number>
   readonly drainedInMs: number
   readonly auditsOk: number
@@ -88,13 +98,18 @@ export interface ManyDropsCase {
 }
 
 async function main (): Promise<void> {
-  const cases: ManyDropsCase[] = []
+  const cases: Array<readonly ManyDropsCase[]> = []
   for (const sales of settings.sales) {
-    const c = await runCase(sales)
-    cases.push(c)
-    process.stdout.write(`${JSON.stringify(c)}\n`)
+    const rounds: ManyDropsCase[] = []
+    for (let r = 0; r < settings.rounds; r++) {
+      const c = await runCase(sales)
+      rounds.push(c)
+      process.stdout.write(`${JSON.stringify({ round: r + 1, ...c })}\n`)
+    }
+    cases.push(rounds)
   }
-  const text = `${new Date().toISOString().slice(0, 10)}, ingress and worker as separate processes, production settings, one run.\n\n${table(cases)}`
+  const rounds = settings.rounds === 1 ? 'one round' : `median of ${settings.rounds} rounds (range in brackets)`
+  const text = `${new Date().toISOString().slice(0, 10)}, ingress and worker as separate processes, production settings, ${rounds}.\n\n${table(cases)}\n\n${verdicts(cases)}`
   process.stdout.write(`\n${text}\n`)
   if (process.env.BENCH_WRITE !== '0') {
     const file = repoPath('bench', 'RESULTS.md')
@@ -118,6 +133,7 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
   const profileDir = process.env.BENCH_PROFILE === '1' ? repoPath('bench', '.runs', `many-${sales}`) : undefined
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress', METRICS_PORT: String(port + 1) }, profileDir)
   const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, profileDir, '/metrics', port + 3)
+  const fixedCommandsPerSecond = await idleRate(privateRedis.url)
   const redis = new Redis(privateRedis.url)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
   const keys = createKeySpace(PREFIX)
@@ -207,6 +223,8 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
       admitScriptP99Seconds,
       workerRedisConnections,
       idleCommandsPerShard: Math.round(total * 100) / 100,
+      fixedCommandsPerSecond: Math.round(fixedCommandsPerSecond * 100) / 100,
+      shardCommandsPerSecond: Math.round((total * (sales + 1) * settings.shards - fixedCommandsPerSecond) / ((sales + 1) * settings.shards) * 100) / 100,
       idleCommands,
       drainedInMs,
       auditsOk,
@@ -326,6 +344,22 @@ function connectionsOf (pid: number | undefined, redisPort: string): number {
   return out.split('\n').filter((line) => line.includes(`pid=${pid},`)).length
 }
 
+/** Redis commands per second over BENCH_MANY_IDLE_SECONDS, every client's (a connection of its own for the two INFO calls). */
+async function idleRate (url: string): Promise<number> {
+  const redis = new Redis(url)
+  try {
+    await sleep(2000)
+    const before = await commandCounts(redis)
+    await sleep(settings.idleSeconds * 1000)
+    const after = await commandCounts(redis)
+    let total = 0
+    for (const [cmd, n] of after) total += Math.max(0, (n - (before.get(cmd) ?? 0)) - (cmd === 'info' ? 1 : 0))
+    return total / settings.idleSeconds
+  } finally {
+    redis.disconnect()
+  }
+}
+
 async function commandCounts (redis: Redis): Promise<Map<string, number>> {
   const stats = await redis.info('commandstats')
   const counts = new Map<string, number>()
@@ -339,22 +373,63 @@ function quantile (values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 }
 
-export function table (cases: readonly ManyDropsCase[]): string {
-  const row = (label: string, f: (c: ManyDropsCase) => string): string => `| ${label} | ${cases.map(f).join(' | ')} |`
+type Figure = (c: ManyDropsCase) => number
+
+function median (values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+/** A figure's median over the rounds, with its range when there are several. */
+function cell (rounds: readonly ManyDropsCase[], f: Figure, unit = '', prefix = ''): string {
+  const values = rounds.map(f)
+  const m = Math.round(median(values) * 100) / 100
+  const lo = Math.min(...values)
+  const hi = Math.max(...values)
+  return `${prefix}${m}${unit}${rounds.length > 1 ? ` (${lo === hi ? 'all' : `${lo}–${hi}`})` : ''}`
+}
+
+export function table (cases: ReadonlyArray<readonly ManyDropsCase[]>): string {
+  const row = (label: string, f: (rounds: readonly ManyDropsCase[]) => string): string => `| ${label} | ${cases.map(f).join(' | ')} |`
+  const first = (rounds: readonly ManyDropsCase[]): ManyDropsCase => rounds[0] as ManyDropsCase
   return [
-    `| concurrent sales (${settings.shards} shards, ${settings.stock} units each, ${settings.buyersPerUnit} buyers per unit, ${settings.rate} buys/s) | ${cases.map((c) => String(c.sales)).join(' | ')} |`,
+    `| concurrent sales (${settings.shards} shards, ${settings.stock} units each, ${settings.buyersPerUnit} buyers per unit, ${settings.rate} buys/s) | ${cases.map((r) => String(first(r).sales)).join(' | ')} |`,
     `|---|${cases.map(() => '---').join('|')}|`,
-    row('buys sent / admitted', (c) => `${c.buys} / ${c.admitted}`),
-    row('buys/s reached', (c) => String(c.buysPerSec)),
-    row('admitted buys p99', (c) => `${c.admittedP99Ms} ms`),
-    row('admission script round trip p99 (ingress)', (c) => `≤ ${c.admitScriptP99Seconds * 1000} ms`),
-    row('most tickets waiting to be decided', (c) => String(c.mostWaiting)),
-    row('ticket decision p99', (c) => `≤ ${c.decisionP99Seconds} s`),
-    row('all decided after the crowd', (c) => `${c.drainedInMs} ms`),
-    row('worker Redis connections', (c) => String(c.workerRedisConnections)),
-    row('Redis commands/s per live shard while idle (the warm-up sale\'s counted)', (c) => `${c.idleCommandsPerShard} (${c.liveShards} shards)`),
-    row('sales audited exact', (c) => `${c.auditsOk} of ${c.sales}`)
+    row('buys sent / admitted', (r) => `${first(r).buys} / ${cell(r, (c) => c.admitted)}`),
+    row('buys/s reached', (r) => cell(r, (c) => c.buysPerSec)),
+    row('admitted buys p99', (r) => cell(r, (c) => c.admittedP99Ms, ' ms')),
+    row('admission script round trip p99 (ingress)', (r) => cell(r, (c) => c.admitScriptP99Seconds * 1000, ' ms', '≤ ')),
+    row('most tickets waiting to be decided', (r) => cell(r, (c) => c.mostWaiting)),
+    row('ticket decision p99', (r) => cell(r, (c) => c.decisionP99Seconds, ' s', '≤ ')),
+    row('all decided after the crowd', (r) => cell(r, (c) => c.drainedInMs, ' ms')),
+    row('worker Redis connections', (r) => cell(r, (c) => c.workerRedisConnections)),
+    row('Redis commands/s per live shard while idle, all counted (the warm-up sale\'s shards counted)', (r) => `${cell(r, (c) => c.idleCommandsPerShard)} (${first(r).liveShards} shards)`),
+    row('the processes\' own idle commands/s, before any sale', (r) => cell(r, (c) => c.fixedCommandsPerSecond)),
+    row('Redis commands/s a live shard adds while idle', (r) => cell(r, (c) => c.shardCommandsPerSecond)),
+    row('sales audited exact', (r) => `${r.reduce((n, c) => n + c.auditsOk, 0)} of ${r.reduce((n, c) => n + c.sales, 0)}`)
   ].join('\n')
+}
+
+/** Issue 19's targets, judged on the medians of the counts that ran. */
+export function verdicts (cases: ReadonlyArray<readonly ManyDropsCase[]>): string {
+  const at = (sales: number): readonly ManyDropsCase[] | undefined => cases.find((r) => r[0]?.sales === sales)
+  const lines: string[] = []
+  const judge = (what: string, value: number, ok: boolean, unit: string): void => { lines.push(`- ${what}: ${Math.round(value * 100) / 100}${unit} — ${ok ? 'met' : 'not met'}`) }
+  const fifty = at(50)
+  if (fifty !== undefined) {
+    judge('50 sales, most tickets waiting ≤ 200 (median)', median(fifty.map((c) => c.mostWaiting)), median(fifty.map((c) => c.mostWaiting)) <= 200, '')
+    judge('50 sales, admitted buys p99 ≤ 250 ms (median)', median(fifty.map((c) => c.admittedP99Ms)), median(fifty.map((c) => c.admittedP99Ms)) <= 250, ' ms')
+  }
+  const twoHundred = at(200)
+  if (twoHundred !== undefined) judge('200 sales, ticket decision p99 ≤ 1 s (median)', median(twoHundred.map((c) => c.decisionP99Seconds)), median(twoHundred.map((c) => c.decisionP99Seconds)) <= 1, ' s')
+  const idle = Math.max(...cases.map((r) => median(r.map((c) => c.shardCommandsPerSecond))))
+  judge('idle Redis commands a live shard adds ≤ 2/s (the highest median)', idle, idle <= 2, '/s')
+  const conns = cases.map((r) => median(r.map((c) => c.workerRedisConnections)))
+  lines.push(`- worker Redis connections by count of sales: ${conns.join(', ')} — ${Math.max(...conns) === Math.min(...conns) ? 'constant' : 'they vary'}`)
+  const audited = cases.every((r) => r.every((c) => c.auditsOk === c.sales))
+  lines.push(`- every sale audited exact in every round: ${audited ? 'yes' : 'no'}`)
+  return lines.join('\n')
 }
 
 main().catch((err: unknown) => {
