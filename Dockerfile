@@ -1,9 +1,11 @@
+# Node 26, the Active LTS line (since October 2026); package.json's engines say 22 or later.
 # Build stage: compile TypeScript with the dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY workers ./workers
 COPY migrations ./migrations
@@ -12,7 +14,7 @@ COPY test ./test
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: production dependencies, compiled output and the Lua scripts; runs as `node`.
-FROM node:20-bookworm-slim
+FROM node:26-trixie-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./

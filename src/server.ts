@@ -1,7 +1,9 @@
 /**
  * Process entry. PROCESS_ROLE picks what runs here: `ingress` (HTTP), `worker` (drain), or `all`
  * (both in one process, for development and the quick start). Migrations run at start.
- * SIGINT/SIGTERM stop admitting, finish the batches in flight, then close every connection.
+ * Before anything starts, the ports and the dependencies are checked (preflight.ts): a failure is
+ * named and exits 3. SIGINT/SIGTERM stop admitting, finish the batches in flight, then close every
+ * connection (close-with-grace, which does the same on an uncaught error and exits 1).
  */
 import { loadConfig, ConfigError } from './config'
 import type { Config } from './config'
@@ -13,11 +15,14 @@ import { buildIngress } from './app'
 import type { Ingress } from './app'
 import { Dispatcher } from '../workers/dispatcher'
 import Fastify from 'fastify'
+import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { metricsRoute } from './http/routes/health'
 import { PaymentDeadlines } from './domain/payment-deadline'
 import { AdminPasswordMismatchError, ensureAdmin } from './domain/accounts'
 import { WeakPasswordError } from './domain/password-policy'
+import { preflight, StartupCheckError } from './preflight'
+import { startupBanner } from './startup-banner'
 
 export interface Service {
   readonly runtime: Runtime
@@ -136,6 +141,17 @@ async function main (): Promise<void> {
     throw err
   }
   const log = createLogger(config.logLevel, config.role)
+  try {
+    // Before migrating, binding or draining: a missing dependency or a taken port is named at once.
+    await preflight(config)
+  } catch (err) {
+    if (err instanceof StartupCheckError) {
+      log.fatal({ dependency: err.dependency }, err.message)
+      process.stderr.write(`seckill cannot start: ${err.message}\n`)
+      process.exit(3)
+    }
+    throw err
+  }
   let service: Service
   try {
     service = await startService(config, log)
@@ -148,25 +164,20 @@ async function main (): Promise<void> {
     }
     throw err
   }
-  let signalled = false
-  const shutdown = (signal: string): void => {
-    if (signalled) return
-    signalled = true
-    log.info({ signal }, 'shutting down')
-    const timer = setTimeout(() => {
-      log.error('shutdown timed out; exiting')
-      process.exit(1)
-    }, config.shutdownTimeoutMs)
-    timer.unref()
-    service.stop().then(() => process.exit(0), (err: unknown) => {
-      log.error({ err }, 'shutdown failed')
-      process.exit(1)
-    })
-  }
-  process.on('SIGINT', () => shutdown('SIGINT'))
-  process.on('SIGTERM', () => shutdown('SIGTERM'))
-  // PM2 sends this message on graceful reload when it cannot use signals (Windows, cluster mode).
-  process.on('message', (msg) => { if (msg === 'shutdown') shutdown('message') })
+  if (config.nodeEnv !== 'production') process.stderr.write(startupBanner(config, service.address))
+  // SIGINT, SIGTERM (and the other terminating signals), an uncaught exception or an unhandled
+  // rejection: stop admitting, finish the batches in flight, close every connection, within
+  // SHUTDOWN_TIMEOUT_MS; an error exits 1, a signal 0.
+  const graceful = closeWithGrace({
+    delay: config.shutdownTimeoutMs,
+    logger: { error: (...args: unknown[]) => log.error({ detail: args.map(String) }, 'shutdown did not complete') },
+    onTimeout: () => log.error('shutdown timed out; exiting')
+  }, async ({ signal, err }) => {
+    if (err !== undefined) log.fatal({ err }, 'unexpected error; shutting down')
+    else log.info({ signal }, 'shutting down')
+    await service.stop()
+  })
+  process.on('message', (msg) => { if (msg === 'shutdown') graceful.close() })
 }
 
 if (require.main === module) {

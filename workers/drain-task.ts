@@ -38,6 +38,9 @@ async function init (): Promise<ThreadState> {
   state ??= (async () => {
     const data = workerData as DrainThreadData
     const redis = createRedisClient({ url: data.redisUrl, clusterNodes: data.redisClusterNodes }, { name: 'drain-thread' })
+    // A lost connection fails the stage's commands, and the dispatcher logs the failed batch with
+    // its error; without a listener ioredis would also print every reconnect error raw.
+    redis.on('error', () => undefined)
     const db = createDb(data.databaseUrl, { poolMax: 2 })
     const keys = createKeySpace(data.redisPrefix)
     const fault = faultInjector(data.faultPoint, redis, keys)

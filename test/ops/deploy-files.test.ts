@@ -155,3 +155,21 @@ t.test('Dockerfile: multi-stage, runs the built service as a non-root user', asy
   t.match(last.find((l) => l.startsWith('CMD')) ?? '', /dist\/src\/server\.js/)
   t.ok(last.some((l) => l.startsWith('HEALTHCHECK')), 'a health check')
 })
+
+t.test('Dockerfile: every stage on a Node that package.json\'s engines allow; the build stage has what `npm run build` reads', async (t) => {
+  const lines = read('Dockerfile').split('\n')
+  const engines = JSON.parse(read('package.json')).engines.node as string
+  const least = Number(/^>=(\d+)$/.exec(engines)?.[1])
+  t.ok(least >= 22, `engines ${engines}: the lockfile's packages (cookie@2, content-disposition@3) need 22`)
+  for (const from of lines.filter((l) => l.startsWith('FROM '))) {
+    const major = Number(/^FROM node:(\d+)/.exec(from)?.[1])
+    t.ok(major >= least, `${from}: Node ${major} satisfies ${engines}`)
+    t.ok(major % 2 === 0, `${from}: an even (LTS) line`)
+  }
+  const build = lines.slice(0, lines.indexOf(lines.filter((l) => l.startsWith('FROM '))[1] as string))
+  const copied = build.filter((l) => l.startsWith('COPY ')).map((l) => l.split(/\s+/)[1])
+  const script = JSON.parse(read('package.json')).scripts.build as string
+  const file = /^node (\S+)$/.exec(script)?.[1] ?? ''
+  t.ok(copied.includes(file.split('/')[0]), `${file} (npm run build) is copied`)
+  t.ok(copied.includes('src'), 'the pages (src/web) are copied')
+})
