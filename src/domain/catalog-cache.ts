@@ -1,29 +1,34 @@
 /**
  * A short-lived cache of public catalog answers (product list and detail). Every write anywhere
  * clears it in every ingress (a message on the catalog channel), so an answer is never staler than
- * the write's own round trip, and at most `ttlMs` old otherwise.
+ * the write's own round trip, and at most `ttlMs` old otherwise. Bounded: past `maxEntries` the
+ * least recently used answer goes.
  */
-export class CatalogCache {
-  private readonly entries = new Map<string, { value: unknown, expires: number }>()
+import { LRUCache } from 'lru-cache'
 
-  constructor (private readonly ttlMs: number, private readonly maxEntries = 5000) {}
+export class CatalogCache {
+  /** Boxed: an answer may itself be undefined, which lru-cache does not store. Undefined when
+   *  `ttlMs` is 0 (nothing is cached). */
+  private readonly entries: LRUCache<string, { readonly value: unknown }> | undefined
+
+  constructor (ttlMs: number, maxEntries = 5000) {
+    this.entries = ttlMs > 0 ? new LRUCache({ max: maxEntries, ttl: ttlMs }) : undefined
+  }
 
   async get<T> (key: string, load: () => Promise<T>): Promise<T> {
-    const hit = this.entries.get(key)
-    if (hit !== undefined && hit.expires > Date.now()) return hit.value as T
+    const hit = this.entries?.get(key)
+    if (hit !== undefined) return hit.value as T
     const value = await load()
-    if (this.entries.size >= this.maxEntries) this.entries.clear()
-    this.entries.set(key, { value, expires: Date.now() + this.ttlMs })
+    this.entries?.set(key, { value })
     return value
   }
 
   /** True when `key` has a fresh answer (a read of it costs no database query). */
   has (key: string): boolean {
-    const hit = this.entries.get(key)
-    return hit !== undefined && hit.expires > Date.now()
+    return this.entries?.has(key) ?? false
   }
 
   clear (): void {
-    this.entries.clear()
+    this.entries?.clear()
   }
 }

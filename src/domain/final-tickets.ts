@@ -4,6 +4,7 @@
  * buyer polling a decided ticket is answered from here without a Redis round trip. Bounded: the
  * least recently read entries go first.
  */
+import { LRUCache } from 'lru-cache'
 import type { TicketView } from './tickets'
 import { eventTicketPrefix } from './tickets'
 
@@ -13,38 +14,35 @@ interface Entry {
 }
 
 export class FinalTickets {
-  private readonly entries = new Map<string, Entry>()
+  /** Undefined when the capacity is 0 (remember nothing). */
+  private readonly entries: LRUCache<string, Entry> | undefined
 
-  constructor (private readonly capacity: number) {}
+  constructor (capacity: number) {
+    this.entries = capacity > 0 ? new LRUCache({ max: capacity }) : undefined
+  }
 
   get size (): number {
-    return this.entries.size
+    return this.entries?.size ?? 0
   }
 
   /** The final view of a ticket, for its owner (or an admin); undefined when not known here. */
   get (ticketId: string, readerId: string, isAdmin: boolean): TicketView | undefined {
-    const entry = this.entries.get(ticketId)
+    const entry = this.entries?.get(ticketId)
     if (entry === undefined || (entry.ownerId !== readerId && !isAdmin)) return undefined
-    // Most recently read last, so eviction takes the coldest.
-    this.entries.delete(ticketId)
-    this.entries.set(ticketId, entry)
     return entry.view
   }
 
   /** Forgets the tickets of a retired event (ticket ids start with `<event>-`). */
   forgetEvent (eventId: number): void {
     const mine = eventTicketPrefix(eventId)
-    for (const id of [...this.entries.keys()]) if (id.startsWith(mine)) this.entries.delete(id)
+    const entries = this.entries
+    if (entries === undefined) return
+    for (const id of [...entries.keys()]) if (id.startsWith(mine)) entries.delete(id)
   }
 
   /** Remembers a ticket's view if it is final; queued tickets are never kept. */
   remember (ticketId: string, ownerId: string, view: TicketView): void {
-    if (view.status === 'queued' || this.capacity === 0) return
-    this.entries.delete(ticketId)
-    this.entries.set(ticketId, { ownerId, view })
-    if (this.entries.size > this.capacity) {
-      const coldest = this.entries.keys().next().value
-      if (coldest !== undefined) this.entries.delete(coldest)
-    }
+    if (view.status === 'queued') return
+    this.entries?.set(ticketId, { ownerId, view })
   }
 }

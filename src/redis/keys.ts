@@ -40,6 +40,7 @@
  * (`wait` and `active` lists of job ids, a hash per job, `marker`, `meta`, `events`). The ingress
  * adds jobs with BullMQ; the drain takes and settles them in batches (lua/takeJobs).
  */
+import { LRUCache } from 'lru-cache'
 import { QueueKeys } from 'bullmq'
 
 export interface ShardRef {
@@ -138,7 +139,8 @@ export function eventTagStart (eventId: number): string {
 }
 
 export function createKeySpace (prefix: string): KeySpace {
-  const shardCache = new Map<string, ShardKeys>()
+  // Key names are built once per shard: the buy path asks for them on every request.
+  const shardCache = new LRUCache<string, ShardKeys>({ max: 10_000 })
   const queuePrefix = (ref: ShardRef): string => `${prefix}:q:${shardTag(ref)}`
   return {
     prefix,
@@ -174,7 +176,6 @@ export function createKeySpace (prefix: string): KeySpace {
           wake: base + 'wake'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
-        if (shardCache.size > 10_000) shardCache.clear()
         shardCache.set(tag, keys)
       }
       return keys
