@@ -9,6 +9,7 @@ import type { SaleStateDeps } from './sale-state'
 import { clearEvent, isDeclaredSoldOut, remainingUnits, shardStocks, warmEvent } from './sale-state'
 import type { Page, PageRequest } from './orders'
 import type { CatalogCache } from './catalog-cache'
+import type { EventView, ProductView } from '../shapes/api'
 
 export interface CatalogDeps {
   readonly events: EventsRepository
@@ -23,27 +24,7 @@ export interface CatalogDeps {
 /** Edits and deletions stop this long before an event's start, so a sale never starts half-changed. */
 const EDIT_CUTOFF_MS = 2000
 
-export interface EventView {
-  readonly id: number
-  readonly product_id: number
-  readonly title: string
-  readonly price_cents: number
-  readonly stock: number
-  readonly sold: number
-  readonly remaining: number
-  readonly shards: number
-  readonly start_at: string
-  readonly end_at: string
-  readonly require_token: boolean
-  readonly status: EventStatus
-}
-
-export interface ProductView {
-  readonly id: number
-  readonly title: string
-  readonly description: string | null
-  readonly price_cents: number
-}
+export type { EventView, ProductView } from '../shapes/api'
 
 export function productView (p: Product): ProductView {
   return { id: p.id, title: p.title, description: p.description, price_cents: p.priceCents }

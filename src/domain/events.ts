@@ -27,7 +27,7 @@ export interface SaleEvent {
   readonly warmedAt: Date | null
 }
 
-export type EventStatus = 'upcoming' | 'active' | 'sold_out' | 'ended'
+export type { EventStatus } from '../shapes/api'
 
 export interface NewEvent {
   readonly productId: number

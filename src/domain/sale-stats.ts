@@ -7,28 +7,10 @@ import type { EventsRepository } from './events'
 import { notFound } from './errors'
 import type { SaleStateDeps } from './sale-state'
 
-export interface ShardStats {
-  readonly shard: number
-  /** Queue positions handed out (admitted tickets). */
-  readonly admitted: number
-  /** Highest position the drain has decided. */
-  readonly decided: number
-  /** Admitted tickets not decided yet. */
-  readonly waiting: number
-  /** Units of the shard not reserved yet. */
-  readonly units_left: number
-  /** Buyers turned away at the shard's gate (sold out there). */
-  readonly turned_away: number
-}
+import type { SaleStats as SaleStatsView } from '../shapes/api'
 
-export interface SaleStats {
-  readonly event_id: number
-  /** Server time of the sample (ms since the epoch). */
-  readonly at: number
-  readonly stock: number
-  readonly sold: number
-  readonly shards: readonly ShardStats[]
-}
+/** A sample of a sale across every process; the answering ingress adds its own buy p99 (buy_p99_ms). */
+export type SaleStats = Omit<SaleStatsView, 'buy_p99_ms'>
 
 export async function saleStats (deps: { readonly sale: SaleStateDeps, readonly events: EventsRepository }, id: number): Promise<SaleStats> {
   const event = await deps.events.findById(id)

@@ -6,8 +6,10 @@
  * answers from its local sold-out flag without asking Redis.
  */
 
-export type TicketStatus = 'queued' | 'won' | 'sold_out' | 'failed'
-export const TICKET_STATUSES: readonly TicketStatus[] = ['queued', 'won', 'sold_out', 'failed']
+import { TICKET_STATUSES } from '../shapes/api'
+import type { TicketStatus, TicketView } from '../shapes/api'
+export { TICKET_STATUSES } from '../shapes/api'
+export type { TicketStatus, TicketView } from '../shapes/api'
 
 export type TicketRef =
   | { readonly kind: 'queued', readonly eventId: number, readonly shard: number, readonly qpos: number }
@@ -78,15 +80,6 @@ export function parseStoredTicket (value: string): StoredTicket | undefined {
 export type FailReason = 'already_ordered' | 'stock_mismatch' | 'lost_in_redis' | 'event_gone'
 
 /** What the API shows of a ticket. */
-export interface TicketView {
-  readonly ticket_id: string
-  readonly status: TicketStatus
-  readonly position?: number
-  readonly eta_ms?: number
-  readonly order_id?: string
-  readonly reason?: string
-}
-
 /** Default drain rate used for ETAs before a shard has measured its own (tickets per second). */
 const DEFAULT_RATE = 5000
 

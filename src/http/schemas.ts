@@ -3,6 +3,7 @@ import { MAX_SHARDS, MAX_STOCK } from '../domain/events'
 import { TICKET_ID_PATTERN } from '../domain/tickets'
 import { badRequest } from '../domain/errors'
 import type { JsonSchema } from './envelope'
+import { EventViewSchema, ProductViewSchema, SaleStatsSchema, TicketViewSchema } from '../shapes/api'
 
 export const ID_PATTERN = '^[1-9][0-9]{0,15}$'
 
@@ -18,74 +19,14 @@ export const ticketParams: JsonSchema = {
   properties: { id: { type: 'string', pattern: TICKET_ID_PATTERN, maxLength: 48 } }
 }
 
-export const ticketSchema: JsonSchema = {
-  type: 'object',
-  required: ['ticket_id', 'status'],
-  properties: {
-    ticket_id: { type: 'string' },
-    status: { type: 'string', enum: ['queued', 'won', 'sold_out', 'failed'] },
-    position: { type: 'integer' },
-    eta_ms: { type: 'integer' },
-    order_id: { type: 'string' },
-    reason: { type: 'string' }
-  }
-}
+/** The answers' shapes are declared once, in src/shapes/api.ts. */
+export const ticketSchema: JsonSchema = TicketViewSchema
 
-export const eventSchema: JsonSchema = {
-  type: 'object',
-  required: ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'remaining', 'shards', 'start_at', 'end_at', 'status'],
-  properties: {
-    id: { type: 'integer' },
-    product_id: { type: 'integer' },
-    title: { type: 'string' },
-    price_cents: { type: 'integer' },
-    stock: { type: 'integer' },
-    sold: { type: 'integer' },
-    remaining: { type: 'integer' },
-    shards: { type: 'integer' },
-    start_at: { type: 'string' },
-    end_at: { type: 'string' },
-    require_token: { type: 'boolean' },
-    status: { type: 'string', enum: ['upcoming', 'active', 'sold_out', 'ended'] }
-  }
-}
+export const eventSchema: JsonSchema = EventViewSchema
 
-const shardStatsSchema: JsonSchema = {
-  type: 'object',
-  required: ['shard', 'admitted', 'decided', 'waiting', 'units_left', 'turned_away'],
-  properties: {
-    shard: { type: 'integer' },
-    admitted: { type: 'integer' },
-    decided: { type: 'integer' },
-    waiting: { type: 'integer' },
-    units_left: { type: 'integer' },
-    turned_away: { type: 'integer' }
-  }
-}
+export const saleStatsSchema: JsonSchema = SaleStatsSchema
 
-export const saleStatsSchema: JsonSchema = {
-  type: 'object',
-  required: ['event_id', 'at', 'stock', 'sold', 'shards', 'buy_p99_ms'],
-  properties: {
-    event_id: { type: 'integer' },
-    at: { type: 'integer' },
-    stock: { type: 'integer' },
-    sold: { type: 'integer' },
-    shards: { type: 'array', items: shardStatsSchema },
-    buy_p99_ms: { type: ['number', 'null'] }
-  }
-}
-
-export const productSchema: JsonSchema = {
-  type: 'object',
-  required: ['id', 'title', 'description', 'price_cents'],
-  properties: {
-    id: { type: 'integer' },
-    title: { type: 'string' },
-    description: { type: ['string', 'null'] },
-    price_cents: { type: 'integer' }
-  }
-}
+export const productSchema: JsonSchema = ProductViewSchema
 
 export const newProductBody: JsonSchema = {
   type: 'object',

@@ -1,4 +1,6 @@
 /** The service's JSON API as the pages use it: the envelope, the session, the server clock. */
+// The answers' shapes are the service's own (src/shapes/api.ts), imported as types only.
+export type { EventView as SaleEvent, TicketView as Ticket, OrderView as Order, Page, SaleStats, ShardStats } from '../shapes/api'
 
 export interface ApiError {
   readonly status: number
@@ -6,43 +8,9 @@ export interface ApiError {
   readonly message: string
 }
 
-export interface SaleEvent {
-  readonly id: number
-  readonly title: string
-  readonly price_cents: number
-  readonly stock: number
-  readonly sold: number
-  readonly remaining: number
-  readonly shards: number
-  readonly start_at: string
-  readonly end_at: string
-  readonly require_token?: boolean
-  readonly status: 'upcoming' | 'active' | 'sold_out' | 'ended'
-}
 
-export interface Ticket {
-  readonly ticket_id: string
-  readonly status: 'queued' | 'won' | 'sold_out' | 'failed'
-  readonly position?: number
-  readonly eta_ms?: number
-  readonly order_id?: string
-  readonly reason?: string
-}
 
-export interface Order {
-  readonly id: string
-  readonly event_id: number
-  readonly price_cents: number
-  readonly status: 'pending_payment' | 'paid' | 'cancelled' | 'expired'
-  readonly created_at: string
-  readonly expires_at: string | null
-  readonly paid_at: string | null
-}
 
-export interface Page<T> {
-  readonly items: readonly T[]
-  readonly total: number
-}
 
 export interface Session {
   readonly email: string

@@ -4,11 +4,9 @@
  * second from one small stats request.
  */
 import { api, describe, el, loadSession, saveSession, signIn } from './api'
-import type { Page, SaleEvent } from './api'
+import type { Page, SaleEvent, SaleStats, ShardStats } from './api'
 import { LineChart } from './chart'
 
-interface ShardStats { shard: number, admitted: number, decided: number, waiting: number, units_left: number, turned_away: number }
-interface SaleStats { event_id: number, at: number, stock: number, sold: number, shards: ShardStats[], buy_p99_ms: number | null }
 
 let session = loadSession()
 let watchTimer: number | undefined

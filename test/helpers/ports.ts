@@ -13,3 +13,12 @@ export async function freePort (): Promise<number> {
     })
   })
 }
+
+/** A loopback port another listener holds for the rest of test `t` (a port a start must find taken). */
+export async function takenPort (t: { teardown: (fn: () => void) => void }): Promise<number> {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { taken.close() })
+  const address = taken.address()
+  return typeof address === 'object' && address !== null ? address.port : 0
+}

@@ -1,12 +1,11 @@
 import t from 'tap'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig } from '../../src/config'
 import { createLogger } from '../../src/logger'
 import { startService } from '../../src/server'
 import { testEnv } from '../helpers/env'
 import { startTestService } from '../helpers/sale'
+import { takenPort } from '../helpers/ports'
 
 t.test('health: alive and ready; while shutting down, not ready but still answering', async (t) => {
   const env = await testEnv(t)
@@ -25,10 +24,7 @@ t.test('health: alive and ready; while shutting down, not ready but still answer
 
 t.test('a start that fails part-way (metrics port taken) stops what it started: no drain left running', async (t) => {
   const env = await testEnv(t)
-  const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { taken.close() })
-  const port = (taken.address() as AddressInfo).port
+  const port = await takenPort(t)
   const config = loadConfig({ ...env.env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port) })
   await t.rejects(startService(config, createLogger('silent', 'test')), { code: 'EADDRINUSE' }, 'the start fails')
   await sleep(500) // several discovery rounds (DISCOVERY_MS 100) of a drain that would still run

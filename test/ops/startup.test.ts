@@ -5,11 +5,10 @@
  * events, no stack). A start that works prints where the pages, the docs and the metrics are.
  */
 import t from 'tap'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { createConnection } from 'mysql2/promise'
 import { testEnv } from '../helpers/env'
 import { freePort, spawnService, whenReady, within } from '../helpers/processes'
+import { takenPort } from '../helpers/ports'
 import { parseDatabaseUrl, withDatabase } from '../../src/db/knex'
 import type { TestEnv } from '../helpers/env'
 import type { Test } from '../helpers/tap-types'
@@ -75,10 +74,7 @@ t.test('MySQL refusing the user: named as such, the password not printed', async
 
 t.test('a taken port is found before migrating and starting the worker', async (t) => {
   const env = await testEnv(t)
-  const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { taken.close() })
-  const port = (taken.address() as AddressInfo).port
+  const port = await takenPort(t)
   // A database that does not exist yet: migrating would create it.
   const databaseUrl = withDatabase(env.config.databaseUrl, `${parseDatabaseUrl(env.config.databaseUrl).database}_unmade`)
   const { code, output } = await failedStart(env, { PORT: String(port), DATABASE_URL: databaseUrl })

@@ -12,24 +12,11 @@ import type { JsonSchema } from '../envelope'
 import { pageQueryProperties, pageRequest, pageSchema } from '../pagination'
 import type { PageQuery } from '../pagination'
 import { ID_PATTERN, checkIdempotencyKey, idParams } from '../schemas'
+import { OrderViewSchema } from '../../shapes/api'
 
 const SORT_FIELDS: readonly OrderSortField[] = ['created_at', 'id', 'price_cents']
 
-export const orderSchema: JsonSchema = {
-  type: 'object',
-  required: ['id', 'ticket_id', 'event_id', 'user_id', 'price_cents', 'status', 'created_at', 'expires_at', 'paid_at'],
-  properties: {
-    id: { type: 'string' },
-    ticket_id: { type: 'string' },
-    event_id: { type: 'integer' },
-    user_id: { type: 'string' },
-    price_cents: { type: 'integer' },
-    status: { type: 'string', enum: ORDER_STATUSES },
-    created_at: { type: 'string' },
-    expires_at: { type: ['string', 'null'] },
-    paid_at: { type: ['string', 'null'] }
-  }
-}
+export const orderSchema: JsonSchema = OrderViewSchema
 
 interface ListQuery extends PageQuery {
   status?: OrderStatus
