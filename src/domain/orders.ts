@@ -6,8 +6,9 @@
 import type { Knex } from 'knex'
 import type { Db } from '../db/knex'
 
-export type OrderStatus = 'pending_payment' | 'paid' | 'cancelled' | 'expired'
-export const ORDER_STATUSES: readonly OrderStatus[] = ['pending_payment', 'paid', 'cancelled', 'expired']
+import type { OrderStatus, OrderView } from '../shapes/api'
+export { ORDER_STATUSES } from '../shapes/api'
+export type { OrderStatus, OrderView, Page } from '../shapes/api'
 /** Orders that hold a unit of the sale. */
 export const LIVE_ORDER_STATUSES: readonly OrderStatus[] = ['pending_payment', 'paid']
 
@@ -23,18 +24,6 @@ export interface Order {
   readonly paidAt: Date | null
   /** The shard whose stock the order's unit came from (null: the ticket's own shard). */
   readonly unitShard: number | null
-}
-
-export interface OrderView {
-  readonly id: string
-  readonly ticket_id: string
-  readonly event_id: number
-  readonly user_id: string
-  readonly price_cents: number
-  readonly status: OrderStatus
-  readonly created_at: string
-  readonly expires_at: string | null
-  readonly paid_at: string | null
 }
 
 interface OrderRow {
@@ -95,13 +84,6 @@ export interface PageRequest<F extends string> {
   readonly sort: { readonly field: F, readonly direction: 'asc' | 'desc' }
 }
 
-export interface Page<T> {
-  readonly items: T[]
-  readonly page: number
-  readonly page_size: number
-  readonly total: number
-}
-
 export function ordersRepository (db: Db) {
   const filtered = (f: OrderFilter, q: Knex.QueryBuilder): Knex.QueryBuilder => {
     if (f.userId !== undefined) q.where('user_id', f.userId)
@@ -117,6 +99,12 @@ export function ordersRepository (db: Db) {
 
     async findByTicketId (ticketId: string): Promise<Order | undefined> {
       const row = await db('orders').first(COLUMNS).where({ ticket_id: ticketId }) as OrderRow | undefined
+      return row === undefined ? undefined : toOrder(row)
+    },
+
+    /** The buyer's order for a sale (one at most: orders are unique per event and buyer). */
+    async findByEventAndUser (eventId: number, userId: string): Promise<Order | undefined> {
+      const row = await db('orders').first(COLUMNS).where({ event_id: eventId, user_id: userId }) as OrderRow | undefined
       return row === undefined ? undefined : toOrder(row)
     },
 

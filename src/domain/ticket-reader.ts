@@ -8,7 +8,7 @@ import { readTicket as readStoredTicket } from '../redis/commands'
 import { DomainError, badRequest, notFound } from './errors'
 import type { EventCache } from './event-cache'
 import type { OutcomeBus, WaitRefusal } from './outcome-bus'
-import { parseStoredTicket, parseTicketId, ticketView } from './tickets'
+import { parseStoredTicket, parseTicketId, queuedTicketId, rejectedTicketId, shardOf, ticketView } from './tickets'
 import type { OrdersRepository } from './orders'
 import type { TicketView } from './tickets'
 import type { FinalTickets } from './final-tickets'
@@ -24,7 +24,7 @@ export interface TicketReaderDeps {
   readonly events: EventCache
   readonly bus: OutcomeBus
   /** MySQL's orders, for tickets whose Redis state was lost. */
-  readonly orders: Pick<OrdersRepository, 'findByTicketId'>
+  readonly orders: Pick<OrdersRepository, 'findByTicketId' | 'findByEventAndUser'>
   /** Tickets known final in this process, answered without Redis. */
   readonly finals?: FinalTickets
   /** Told when a long-poll may not wait (the buyer's cap, or the process's). */
@@ -52,6 +52,26 @@ export async function readTicket (deps: TicketReaderDeps, ticketId: string, read
   const view = ticketView(ticketId, stored, ref.qpos, drained, rate)
   deps.finals?.remember(ticketId, stored.userId, view)
   return view
+}
+
+/**
+ * The reader's own ticket for a sale, so a page reloaded mid-wait, or opened in another tab, picks
+ * up where the buyer is: in line, won, sold out, failed. Redis first, on the shard the buyer's
+ * buys go to (its holders hash, or its set of buyers turned away at the gate: one round trip for
+ * both), then MySQL's order for a won ticket whose Redis state is gone (lost, or expired after
+ * the sale). 404 TICKET_NOT_FOUND when the buyer has not bought.
+ */
+export async function buyersTicket (deps: TicketReaderDeps, eventId: number, reader: Reader): Promise<TicketView> {
+  const cached = await deps.events.get(eventId)
+  if (cached === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+  const shard = shardOf(reader.userId, cached.event.shards)
+  const k = deps.keys.shard({ eventId, shard })
+  const [held, turnedAway] = await Promise.all([deps.redis.hget(k.holders, reader.userId), deps.redis.sismember(k.rejected, reader.userId)])
+  if (held !== null) return await readTicket(deps, queuedTicketId(eventId, shard, Number(held)), { userId: reader.userId, isAdmin: false })
+  if (turnedAway === 1) return { ticket_id: rejectedTicketId(eventId, shard, reader.userId), status: 'sold_out' }
+  const order = await deps.orders.findByEventAndUser(eventId, reader.userId)
+  if (order === undefined) throw notFound('TICKET_NOT_FOUND', 'ticket')
+  return { ticket_id: order.ticketId, status: 'won', order_id: String(order.id) }
 }
 
 /**

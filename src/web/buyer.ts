@@ -3,7 +3,7 @@
  * Buy button (one buy; retries and double clicks reuse one Idempotency-Key), the ticket followed
  * by long-poll (place in line, then the outcome), and the buyer's orders (pay, cancel).
  */
-import { api, clockOffset, describe, duration, el, loadSession, money, saveSession, signIn } from './api'
+import { api, clockOffset, describe, duration, el, isApiError, loadSession, money, saveSession, signIn } from './api'
 import type { Order, Page, SaleEvent, Ticket } from './api'
 
 let session = loadSession()
@@ -142,6 +142,13 @@ async function showSale (id: number): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 1000))
       }
     }
+  }
+
+  // A reload, or another tab: pick up this buyer's ticket where it is (in line, won, sold out).
+  if (session !== undefined) {
+    api<Ticket>('GET', `/events/${id}/ticket`, { session })
+      .then(async (ticket) => { if (mine === viewToken && !buying) await follow(ticket) })
+      .catch((err: unknown) => { if (!(isApiError(err) && err.status === 404)) message.textContent = describe(err) })
   }
 
   buy.addEventListener('click', () => {

@@ -76,6 +76,10 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await desktop.waitForSelector('#buy:not([disabled])')
   await desktop.click('#buy')
   await desktop.waitForSelector('#ticket-status:has-text("You are in line")')
+  // A reload mid-wait keeps the place in line: the page reads the buyer's ticket back.
+  await desktop.reload()
+  await desktop.waitForSelector('#ticket-status:has-text("You are in line")')
+  t.match(await desktop.textContent('#ticket'), /Place in line: 2/, 'a reload keeps the place in line')
 
   await operator.goto(`${http.base}/ops#${eventId}`)
   await operator.getByLabel('Email').fill(admin.ADMIN_EMAIL)
@@ -93,6 +97,10 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await phone.click('button[data-action="pay"]')
   await phone.waitForSelector('.order-status:has-text("paid")')
   await shot(phone, '4-buyer-paid')
+  // After a reload the winner still sees the win and the paid order, not "Sold out".
+  await phone.reload()
+  await phone.waitForSelector('.order-status:has-text("paid")')
+  t.match(await phone.textContent('#ticket-status'), /You won!/, 'a reload keeps the win')
   await desktop.waitForSelector('#ticket-status:has-text("Sold out")', { timeout: 30_000 })
   await shot(desktop, '5-second-buyer-sold-out')
 

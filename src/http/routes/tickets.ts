@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
-import { waitForTicket } from '../../domain/ticket-reader'
+import { buyersTicket, waitForTicket } from '../../domain/ticket-reader'
 import type { TicketReaderDeps } from '../../domain/ticket-reader'
 import { commonErrors, ok, okSchema } from '../envelope'
-import { ticketParams, ticketSchema } from '../schemas'
+import { idParams, ticketParams, ticketSchema } from '../schemas'
 
 export interface TicketRouteDeps {
   readonly reader: TicketReaderDeps
@@ -30,5 +30,17 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
     const user = userOf(request)
     const ticket = await waitForTicket(deps.reader, request.params.id, { userId: user.id, isAdmin: user.role === 'admin' }, request.query.wait ?? 0)
     return ok(ticket)
+  })
+
+  // The signed-in buyer's own ticket for a sale (a reloaded page resumes from it); counted as a poll.
+  app.get<{ Params: { id: string } }>('/events/:id/ticket', {
+    onRequest: deps.auth.required,
+    config: { rateLimit: { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` } },
+    schema: {
+      params: idParams,
+      response: { 200: okSchema(ticketSchema), ...commonErrors }
+    }
+  }, async (request) => {
+    return ok(await buyersTicket(deps.reader, Number(request.params.id), { userId: userOf(request).id, isAdmin: false }))
   })
 }
