@@ -15,7 +15,10 @@ export interface ApiError {
 export interface Session {
   readonly email: string
   readonly role: 'user' | 'admin'
-  readonly access_token: string
+  /** Replaced in place when the session is refreshed (every view holding it sees the new one). */
+  access_token: string
+  /** Absent in a session saved before the pages kept it: such a session ends with its access token. */
+  refresh_token?: string
 }
 
 const SESSION_KEY = 'seckill.session'
@@ -42,6 +45,8 @@ export function isApiError (err: unknown): err is ApiError {
 export function describe (err: unknown): string {
   if (isApiError(err)) {
     if (err.status === 429) return 'Too many tries — wait a moment and try again.'
+    if (err.code === 'INVALID_CREDENTIALS') return 'Wrong email or password.'
+    if (err.code === SESSION_ENDED) return 'Your session has ended. Sign in again to go on.'
     if (err.status === 401) return 'Please sign in again.'
     if (err.code === 'ACCOUNT_BANNED') return 'This account is suspended and cannot buy. If you think this is a mistake, contact support.'
     return err.message
@@ -49,11 +54,68 @@ export function describe (err: unknown): string {
   return 'The service could not be reached. Check the connection and try again.'
 }
 
+/** The code of the error a request ends with when its session is gone for good (refresh refused). */
+export const SESSION_ENDED = 'SESSION_ENDED'
+
+let sessionEnded: (() => void) | undefined
+/** Called when a session ends for good, so the page can show its sign-in form where the buyer is. */
+export function whenSessionEnds (fn: () => void): void {
+  sessionEnded = fn
+}
+
+let refreshing: Promise<'refreshed' | 'ended' | 'unreachable'> | undefined
+
+/**
+ * New tokens for `session` from its refresh token: one exchange for all the requests of this page
+ * that met a 401 at once. Another tab may have refreshed first (the tokens in storage are newer):
+ * those are taken instead, since presenting a rotated token after the server's grace period would
+ * end the session everywhere.
+ */
+async function refresh (session: Session): Promise<'refreshed' | 'ended' | 'unreachable'> {
+  refreshing ??= (async () => {
+    try {
+      const stored = loadSession()
+      if (stored?.email === session.email && stored.refresh_token !== undefined && stored.refresh_token !== session.refresh_token) {
+        session.access_token = stored.access_token
+        session.refresh_token = stored.refresh_token
+        return 'refreshed'
+      }
+      if (session.refresh_token === undefined) return 'ended'
+      const res = await fetch('/api/v1/auth/refresh', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: session.refresh_token }) })
+      if (res.status >= 500) return 'unreachable'
+      if (!res.ok) return 'ended'
+      const { data } = await res.json() as { data: { access_token: string, refresh_token: string } }
+      session.access_token = data.access_token
+      session.refresh_token = data.refresh_token
+      saveSession(session)
+      return 'refreshed'
+    } catch {
+      return 'unreachable'
+    } finally {
+      refreshing = undefined
+    }
+  })()
+  return await refreshing
+}
+
 export async function api<T> (method: string, path: string, opts: { body?: unknown, headers?: Record<string, string>, session?: Session } = {}): Promise<T> {
-  const headers: Record<string, string> = { ...opts.headers }
-  if (opts.session !== undefined) headers.authorization = `Bearer ${opts.session.access_token}`
-  if (opts.body !== undefined) headers['content-type'] = 'application/json'
-  const res = await fetch(`/api/v1${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+  const send = async (): Promise<Response> => {
+    const headers: Record<string, string> = { ...opts.headers }
+    if (opts.session !== undefined) headers.authorization = `Bearer ${opts.session.access_token}`
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    return await fetch(`/api/v1${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+  }
+  let res = await send()
+  // An expired access token: refreshed silently, and the request sent once more.
+  if (res.status === 401 && opts.session !== undefined && !path.startsWith('/auth/')) {
+    const outcome = await refresh(opts.session)
+    if (outcome === 'refreshed') res = await send()
+    else if (outcome === 'ended') {
+      saveSession(undefined)
+      sessionEnded?.()
+      throw { status: 401, code: SESSION_ENDED, message: 'session ended' } satisfies ApiError
+    }
+  }
   const text = await res.text()
   const parsed = text === '' ? {} : JSON.parse(text) as { code?: string | number, message?: string, data?: T }
   if (!res.ok) throw { status: res.status, code: String(parsed.code ?? res.status), message: parsed.message ?? res.statusText } satisfies ApiError
@@ -62,9 +124,9 @@ export async function api<T> (method: string, path: string, opts: { body?: unkno
 
 /** Signs in (or up) and returns the session, with the role read from the token. */
 export async function signIn (mode: 'login' | 'register', email: string, password: string): Promise<Session> {
-  const r = await api<{ access_token: string }>('POST', `/auth/${mode}`, { body: { email, password } })
+  const r = await api<{ access_token: string, refresh_token: string }>('POST', `/auth/${mode}`, { body: { email, password } })
   const claims = JSON.parse(atob((r.access_token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/'))) as { role?: string }
-  return { email, role: claims.role === 'admin' ? 'admin' : 'user', access_token: r.access_token }
+  return { email, role: claims.role === 'admin' ? 'admin' : 'user', access_token: r.access_token, refresh_token: r.refresh_token }
 }
 
 /**

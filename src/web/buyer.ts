@@ -3,10 +3,13 @@
  * Buy button (one buy; retries and double clicks reuse one Idempotency-Key), the ticket followed
  * by long-poll (place in line, then the outcome), and the buyer's orders (pay, cancel).
  */
-import { api, clockOffset, describe, duration, el, isApiError, loadSession, money, saveSession, signIn } from './api'
+import { api, clockOffset, describe, duration, el, isApiError, loadSession, money, saveSession, signIn, whenSessionEnds } from './api'
 import type { Order, Page, SaleEvent, Ticket } from './api'
 
 let session = loadSession()
+// A session that cannot be refreshed: the header shows the sign-in form again (no stale "Signed in
+// as"), and the sale page's Buy waits for it.
+whenSessionEnds(() => { session = undefined; renderAccount() })
 let offset = 0
 /** Timers of the current view, cleared when the view changes. */
 let timers: number[] = []

@@ -3,12 +3,13 @@
  * drain's pace, the queue per shard, outcomes, units left and the buy route's p99 — sampled once a
  * second from one small stats request.
  */
-import { api, describe, el, loadSession, saveSession, signIn } from './api'
+import { api, describe, el, loadSession, saveSession, signIn, whenSessionEnds } from './api'
 import type { Page, SaleEvent, SaleStats, ShardStats } from './api'
 import { LineChart } from './chart'
 
 
 let session = loadSession()
+whenSessionEnds(() => { session = undefined; start() })
 let watchTimer: number | undefined
 const view = document.getElementById('view') as HTMLElement
 const account = document.getElementById('account') as HTMLElement

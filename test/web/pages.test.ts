@@ -2,14 +2,13 @@ import t from 'tap'
 import { existsSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { loadConfig } from '../../src/config'
 import { repoPath } from '../../src/util/paths'
 import { testEnv } from '../helpers/env'
 import { createSale, startTestService } from '../helpers/sale'
+import { CHROMIUM, launchBrowser, signUp } from '../helpers/browser'
 
-const CHROMIUM = '/usr/bin/chromium'
 // The committed screenshots change only when asked (SCREENSHOTS=1); a plain test run keeps its own.
 const SHOTS = process.env.SCREENSHOTS === '1' ? repoPath('src', 'web', 'screenshots') : join(tmpdir(), 'seckill-screenshots')
 
@@ -17,12 +16,6 @@ async function shot (page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
 }
 
-async function signUp (page: Page, email: string): Promise<void> {
-  await page.getByLabel('Email').fill(email)
-  await page.getByLabel('Password').fill('correct horse battery')
-  await page.click('#sign-up')
-  await page.waitForSelector('#signed-in')
-}
 
 t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a second buyer sees sold out; the operator page shows the counts change', async (t) => {
   t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install -y chromium)`)
@@ -36,11 +29,7 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   // the start to a moment from now (a fixed lead from creation was missed when the page opened late).
   const eventId = await createSale(http, env, { stock: 1, startInMs: 600_000 })
 
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
-  })
-  env.defer(async () => { await browser.close() })
+  const browser = await launchBrowser(env)
   const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage()
   const desktop = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage()
   const operator = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage()

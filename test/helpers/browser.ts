@@ -1,0 +1,24 @@
+/** Debian's Chromium driven by playwright-core, for the tests of the pages. */
+import { chromium } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import type { TestEnv } from './env'
+
+export const CHROMIUM = '/usr/bin/chromium'
+
+/** A headless Chromium, closed when the test's environment is removed. */
+export async function launchBrowser (env: TestEnv): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
+  })
+  env.defer(async () => { await browser.close() })
+  return browser
+}
+
+/** Signs up on the buyer page's header form, and waits until the page says who is signed in. */
+export async function signUp (page: Page, email: string, password = 'correct horse battery'): Promise<void> {
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(password)
+  await page.click('#sign-up')
+  await page.waitForSelector('#signed-in')
+}
