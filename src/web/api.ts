@@ -98,12 +98,34 @@ async function refresh (session: Session): Promise<'refreshed' | 'ended' | 'unre
   return await refreshing
 }
 
+/**
+ * A banner at the top of the page while the service cannot be reached: the device is offline, or
+ * a request got no answer. It clears itself on the next answer (or when the device is back online).
+ */
+function connection (down: boolean): void {
+  let banner = document.getElementById('connection')
+  if (banner === null) {
+    banner = el('div', { id: 'connection', role: 'status' })
+    document.body.prepend(banner)
+  }
+  banner.textContent = !down ? '' : navigator.onLine ? 'The service cannot be reached right now; the page keeps trying.' : 'You are offline. The page carries on when the connection is back.'
+}
+window.addEventListener('offline', () => connection(true))
+window.addEventListener('online', () => connection(false))
+
 export async function api<T> (method: string, path: string, opts: { body?: unknown, headers?: Record<string, string>, session?: Session } = {}): Promise<T> {
   const send = async (): Promise<Response> => {
     const headers: Record<string, string> = { ...opts.headers }
     if (opts.session !== undefined) headers.authorization = `Bearer ${opts.session.access_token}`
     if (opts.body !== undefined) headers['content-type'] = 'application/json'
-    return await fetch(`/api/v1${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+    try {
+      const answer = await fetch(`/api/v1${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+      connection(false)
+      return answer
+    } catch (err) {
+      connection(true)
+      throw err
+    }
   }
   let res = await send()
   // An expired access token: refreshed silently, and the request sent once more.

@@ -136,6 +136,7 @@ async function showSale (id: number): Promise<void> {
       try {
         const asked = Date.now()
         ticket = await api<Ticket>('GET', `/tickets/${ticket.ticket_id}?wait=20000`, { session })
+        message.textContent = ''
         // Answered at once but still in line (this buyer's other tabs hold the waiting polls the
         // server allows each buyer): ask again in a second, not in a loop.
         const quick = 1000 - (Date.now() - asked)
@@ -193,13 +194,26 @@ function showTicket (box: HTMLElement, t: Ticket): void {
   }
 }
 
-/** An order with its deadline counting down, and Pay / Cancel. */
+/** An order with its deadline counting down, and Pay / Cancel; the ticket's heading follows the order. */
 async function showOrder (box: HTMLElement, orderId: string): Promise<void> {
   const order = await api<Order>('GET', `/orders/${orderId}`, { session })
-  box.append(orderCard(order))
+  const heading = box.querySelector('#ticket-status')
+  const line = heading?.nextElementSibling
+  const follow = (o: Order): void => {
+    if (heading === null || line === null || line === undefined) return
+    const [title, text] = o.status === 'cancelled'
+      ? ['Order cancelled', 'You cancelled this order; its unit went back on sale.']
+      : o.status === 'expired'
+        ? ['Order expired', 'The payment deadline passed; its unit went back on sale.']
+        : o.status === 'paid' ? ['You won!', 'Paid. It is yours.'] : ['You won!', 'Pay before the deadline to keep it.']
+    heading.textContent = title
+    line.textContent = text
+  }
+  follow(order)
+  box.append(orderCard(order, follow))
 }
 
-function orderCard (initial: Order): HTMLElement {
+function orderCard (initial: Order, onChange: (order: Order) => void = () => undefined): HTMLElement {
   let order = initial
   const card = el('div', { class: 'order', 'data-order': order.id })
   const paint = (): void => {
@@ -212,7 +226,7 @@ function orderCard (initial: Order): HTMLElement {
         b.addEventListener('click', () => {
           b.setAttribute('disabled', '')
           api<Order>('POST', `/orders/${order.id}/${action}`, { session })
-            .then((o) => { order = o; paint() })
+            .then((o) => { order = o; paint(); onChange(o) })
             .catch((err: unknown) => { message.textContent = describe(err); b.removeAttribute('disabled') })
         })
         actions.append(b, ' ')

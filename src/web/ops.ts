@@ -50,11 +50,12 @@ function createForm (onCreated: (id: number) => void): HTMLElement {
   const startIn = el('input', { name: 'start_in', type: 'number', value: '30', min: '3', required: '' })
   const minutes = el('input', { name: 'minutes', type: 'number', value: '60', min: '1', required: '' })
   const message = el('p', { class: 'message', role: 'alert' })
+  const notice = el('p', { class: 'notice', role: 'status' })
   const form = el('form', { class: 'create', id: 'create-event' },
     el('h2', {}, 'New sale'),
     field('Title', title), field('Price', price), field('Units', stock), field('Shards', shards),
     field('Starts in (seconds)', startIn), field('Lasts (minutes)', minutes),
-    el('button', { type: 'submit' }, 'Create sale'), message)
+    el('button', { type: 'submit' }, 'Create sale'), message, notice)
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     const cents = Math.round(Number(price.value) * 100)
@@ -72,8 +73,8 @@ function createForm (onCreated: (id: number) => void): HTMLElement {
           end_at: new Date(startAt + Number(minutes.value) * 60_000).toISOString()
         }
       }))
-      .then((event) => { message.textContent = `Sale ${event.id} created.`; onCreated(event.id) })
-      .catch((err: unknown) => { message.textContent = describe(err) })
+      .then((event) => { message.textContent = ''; notice.textContent = `Sale ${event.id} created.`; onCreated(event.id) })
+      .catch((err: unknown) => { notice.textContent = ''; message.textContent = describe(err) })
   })
   return form
 }

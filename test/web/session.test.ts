@@ -1,7 +1,8 @@
 /**
  * The buyer page's sign-in as a buyer lives it: an access token that expires while the page is
  * open is refreshed silently (Buy just works), a session that is truly gone shows the sign-in form
- * where the buyer is, and a wrong password reads as one.
+ * where the buyer is, and a wrong password reads as one. Offline shows a banner that clears
+ * itself; a cancelled order is not shown under "You won!".
  */
 import t from 'tap'
 import { existsSync } from 'node:fs'
@@ -74,4 +75,19 @@ t.test('an expired access token is refreshed silently; a session that is gone sh
   await page.waitForSelector('#signed-in')
   await page.waitForSelector('#ticket-status:has-text("You won!")')
   t.pass('signed in again on the sale page, the won ticket shown')
+
+  // Offline: a banner says so, and goes by itself when the connection is back.
+  await page.context().setOffline(true)
+  await page.waitForSelector('#connection:has-text("You are offline")')
+  await page.context().setOffline(false)
+  await page.waitForSelector('#connection:empty', { state: 'attached' })
+  t.pass('the offline banner came and went')
+
+  // Cancelling the won order: the heading follows the order, no "You won!" above a cancelled order.
+  await page.click('button[data-action="cancel"]')
+  await page.waitForSelector('#ticket-status:has-text("Order cancelled")')
+  t.match(await page.textContent('.order-status') ?? '', /cancelled/, 'the order reads cancelled')
+  await page.reload()
+  await page.waitForSelector('#ticket-status:has-text("Order cancelled")')
+  t.pass('and still after a reload')
 })
