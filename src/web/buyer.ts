@@ -130,12 +130,16 @@ async function showSale (id: number): Promise<void> {
   const follow = async (first: Ticket): Promise<void> => {
     let ticket = first
     holding = true
+    const line = new LineWatch()
     while (mine === viewToken) {
-      showTicket(ticketBox, ticket)
+      showTicket(ticketBox, ticket, line.see(ticket))
       if (ticket.status !== 'queued') break
       try {
         const asked = Date.now()
-        ticket = await api<Ticket>('GET', `/tickets/${ticket.ticket_id}?wait=20000`, { session })
+        // A short wait: the answer comes at once on an outcome, otherwise in 2 s with the place as
+        // it is then, so the place and the ETA move while the line does. Affordable: the gate keeps
+        // the line near the stock, so few buyers are ever in it.
+        ticket = await api<Ticket>('GET', `/tickets/${ticket.ticket_id}?wait=${PLACE_EVERY_MS}`, { session })
         message.textContent = ''
         // Answered at once but still in line (this buyer's other tabs hold the waiting polls the
         // server allows each buyer): ask again in a second, not in a loop.
@@ -179,11 +183,48 @@ async function showSale (id: number): Promise<void> {
   })
 }
 
-function showTicket (box: HTMLElement, t: Ticket): void {
+/** How often a buyer in line learns their place. */
+const PLACE_EVERY_MS = 2000
+/** With the place unchanged this long, the page says the line is paused. */
+const PAUSED_AFTER_MS = 5000
+
+interface LineState {
+  /** The ETA from the pace this page has seen the line move at, else the service's. */
+  readonly etaMs: number | undefined
+  readonly paused: boolean
+}
+
+/** The pace of the line as this page sees it: how fast its place drops, and whether it stopped. */
+class LineWatch {
+  private place: number | undefined
+  private movedAt = Date.now()
+  private perSecond: number | undefined
+
+  see (t: Ticket): LineState {
+    const now = Date.now()
+    if (t.status !== 'queued' || t.position === undefined) return { etaMs: undefined, paused: false }
+    if (this.place === undefined || t.position > this.place) {
+      this.place = t.position
+      this.movedAt = now
+    } else if (t.position < this.place) {
+      const seconds = Math.max(0.001, (now - this.movedAt) / 1000)
+      this.perSecond = (this.place - t.position) / seconds
+      this.place = t.position
+      this.movedAt = now
+    }
+    const paused = now - this.movedAt >= PAUSED_AFTER_MS
+    const etaMs = this.perSecond !== undefined && this.perSecond > 0 ? Math.round(t.position / this.perSecond * 1000) : t.eta_ms
+    return { etaMs, paused }
+  }
+}
+
+function showTicket (box: HTMLElement, t: Ticket, line: LineState = { etaMs: t.eta_ms, paused: false }): void {
   if (t.status === 'queued') {
     box.replaceChildren(el('h3', { id: 'ticket-status' }, 'You are in line'),
       el('p', {}, `Place in line: ${t.position ?? '?'}`),
-      el('p', {}, `Expected answer in about ${duration(t.eta_ms ?? 0)}`))
+      el('p', { id: 'eta' }, line.paused
+        ? 'The line is paused right now; your place is kept.'
+        : `Expected answer in about ${duration(line.etaMs ?? 0)}`))
   } else if (t.status === 'won') {
     box.replaceChildren(el('h3', { id: 'ticket-status' }, 'You won!'), el('p', {}, 'Pay before the deadline to keep it.'))
     if (t.order_id !== undefined) void showOrder(box, t.order_id)

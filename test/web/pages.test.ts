@@ -69,6 +69,9 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await desktop.reload()
   await desktop.waitForSelector('#ticket-status:has-text("You are in line")')
   t.match(await desktop.textContent('#ticket'), /Place in line: 2/, 'a reload keeps the place in line')
+  // Nothing drains yet: once the place has not moved for a few seconds, the page says the line is paused.
+  await desktop.waitForSelector('#eta:has-text("The line is paused")')
+  t.pass('a line that does not move is said to be paused')
 
   await operator.goto(`${http.base}/ops#${eventId}`)
   await operator.getByLabel('Email').fill(admin.ADMIN_EMAIL)
