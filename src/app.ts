@@ -185,6 +185,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       catalog,
       auth,
       lifecycle: rt.lifecycle,
+      leaseMs: config.leaseMs,
       buyLatency: new LatencyWindow(rt.metrics.httpDuration, '/api/v1/events/:id/buy'),
       bans: { users: rt.users, redis: rt.redis, keys: rt.keys, listLive: rt.events.listLive },
       db: rt.db,

@@ -108,6 +108,14 @@ export function ordersRepository (db: Db) {
       return row === undefined ? undefined : toOrder(row)
     },
 
+    /** How many of a sale's orders are in each status. */
+    async countByStatus (eventId: number): Promise<Record<OrderStatus, number>> {
+      const rows = await db('orders').select('status').count({ n: '*' }).where({ event_id: eventId }).groupBy('status') as Array<{ status: OrderStatus, n: number | string }>
+      const counts: Record<OrderStatus, number> = { pending_payment: 0, paid: 0, cancelled: 0, expired: 0 }
+      for (const r of rows) counts[r.status] = Number(r.n)
+      return counts
+    },
+
     async list (f: OrderFilter, p: PageRequest<OrderSortField>): Promise<{ items: Order[], total: number }> {
       const [rows, count] = await Promise.all([
         filtered(f, db('orders').select(COLUMNS)).orderBy(p.sort.field, p.sort.direction).orderBy('id', p.sort.direction)

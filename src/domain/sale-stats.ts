@@ -4,6 +4,7 @@
  * the gate; and MySQL's sold count. Read from Redis and MySQL, so it covers every process.
  */
 import type { EventsRepository } from './events'
+import type { OrdersRepository } from './orders'
 import { notFound } from './errors'
 import type { SaleStateDeps } from './sale-state'
 
@@ -12,23 +13,41 @@ import type { SaleStats as SaleStatsView } from '../shapes/api'
 /** A sample of a sale across every process; the answering ingress adds its own buy p99 (buy_p99_ms). */
 export type SaleStats = Omit<SaleStatsView, 'buy_p99_ms'>
 
-export async function saleStats (deps: { readonly sale: SaleStateDeps, readonly events: EventsRepository }, id: number): Promise<SaleStats> {
+/** Workers whose last heartbeat is older than this many leases are not listed (the dispatcher forgets them too). */
+const WORKER_ALIVE_LEASES = 3
+
+export async function saleStats (deps: { readonly sale: SaleStateDeps, readonly events: EventsRepository, readonly orders: Pick<OrdersRepository, 'countByStatus'>, readonly leaseMs: number }, id: number): Promise<SaleStats> {
   const event = await deps.events.findById(id)
   if (event === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
   const { redis, keys } = deps.sale
-  const shards = await Promise.all(Array.from({ length: event.shards }, async (_, shard) => {
-    const k = keys.shard({ eventId: id, shard })
-    const [qseq, drained, pending, stock, rejected] = await Promise.all([
-      redis.get(k.qseq), redis.get(k.drained), redis.get(k.pending), redis.get(k.stock), redis.scard(k.rejected)
-    ])
-    return {
-      shard,
-      admitted: Number(qseq ?? 0),
-      decided: Number(drained ?? 0),
-      waiting: Number(pending ?? 0),
-      units_left: Number(stock ?? 0),
-      turned_away: rejected
-    }
-  }))
-  return { event_id: id, at: Date.now(), stock: event.stock, sold: event.sold, shards }
+  const now = Date.now()
+  const [shards, orders, workers] = await Promise.all([
+    Promise.all(Array.from({ length: event.shards }, async (_, shard) => {
+      const k = keys.shard({ eventId: id, shard })
+      const [qseq, drained, pending, stock, rejected, lease] = await Promise.all([
+        redis.get(k.qseq), redis.get(k.drained), redis.get(k.pending), redis.get(k.stock), redis.scard(k.rejected), redis.get(k.lease)
+      ])
+      return {
+        shard,
+        admitted: Number(qseq ?? 0),
+        decided: Number(drained ?? 0),
+        waiting: Number(pending ?? 0),
+        units_left: Number(stock ?? 0),
+        turned_away: rejected,
+        owner: leaseOwner(lease)
+      }
+    })),
+    deps.orders.countByStatus(id),
+    redis.zrangebyscore(keys.workers, now - deps.leaseMs * WORKER_ALIVE_LEASES, '+inf', 'WITHSCORES')
+  ])
+  const alive: Array<{ id: string, seen_ms_ago: number }> = []
+  for (let i = 0; i + 1 < workers.length; i += 2) alive.push({ id: workers[i] as string, seen_ms_ago: Math.max(0, now - Number(workers[i + 1])) })
+  return { event_id: id, at: now, stock: event.stock, sold: event.sold, shards, orders, workers: alive }
+}
+
+/** The worker named in a lease token (`<fence>:<owner>`); null for no lease or one being taken. */
+function leaseOwner (token: string | null): string | null {
+  if (token === null) return null
+  const i = token.indexOf(':')
+  return i < 0 ? null : token.slice(i + 1)
 }

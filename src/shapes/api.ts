@@ -85,7 +85,8 @@ export const ShardStatsSchema = Type.Object({
   decided: Type.Integer({ description: 'highest position the drain has decided' }),
   waiting: Type.Integer({ description: 'admitted tickets not decided yet' }),
   units_left: Type.Integer({ description: 'units of the shard not reserved yet' }),
-  turned_away: Type.Integer({ description: 'buyers turned away at the shard\'s gate' })
+  turned_away: Type.Integer({ description: 'buyers turned away at the shard\'s gate' }),
+  owner: Nullable(Type.String({ description: 'the worker holding the shard\'s lease (as in `workers`); null while no worker holds it' }))
 })
 export type ShardStats = Static<typeof ShardStatsSchema>
 
@@ -95,6 +96,16 @@ export const SaleStatsSchema = Type.Object({
   stock: Type.Integer(),
   sold: Type.Integer(),
   shards: Type.Array(ShardStatsSchema),
+  orders: Type.Object({
+    pending_payment: Type.Integer(),
+    paid: Type.Integer(),
+    cancelled: Type.Integer(),
+    expired: Type.Integer()
+  }, { description: 'the sale\'s orders by status' }),
+  workers: Type.Array(Type.Object({
+    id: Type.String(),
+    seen_ms_ago: Type.Integer({ description: 'since its last heartbeat (one a discovery round)' })
+  }), { description: 'the workers alive now (a heartbeat within three leases)' }),
   buy_p99_ms: Nullable(Type.Number({ description: 'this ingress\'s buy p99 since the previous sample; null when no buy was answered' }))
 })
 export type SaleStats = Static<typeof SaleStatsSchema>

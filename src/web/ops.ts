@@ -11,6 +11,7 @@ import { LineChart } from './chart'
 let session = loadSession()
 whenSessionEnds(() => { session = undefined; start() })
 let watchTimer: number | undefined
+let pickerTimer: number | undefined
 const view = document.getElementById('view') as HTMLElement
 const account = document.getElementById('account') as HTMLElement
 
@@ -79,6 +80,11 @@ function createForm (onCreated: (id: number) => void): HTMLElement {
   return form
 }
 
+/** A sample older than this is said to be stale. */
+const STALE_AFTER_MS = 3000
+/** Buyers waiting with nothing decided for this long: the page warns. */
+const STUCK_AFTER_MS = 10_000
+
 async function eventPicker (selected: number | undefined, onPick: (id: number) => void): Promise<HTMLElement> {
   const [active, upcoming] = await Promise.all([
     api<Page<SaleEvent>>('GET', '/events?status=active&sort=start_at,desc&page_size=50'),
@@ -105,10 +111,24 @@ function watch (panel: HTMLElement, id: number): void {
     latency: new LineChart('Buy p99 (this ingress)', ' ms')
   }
   const message = el('p', { class: 'message', role: 'alert' })
-  panel.replaceChildren(numbers, el('div', { class: 'charts' }, ...Object.values(charts).map((c) => c.element)), message)
+  // Trouble is said in words: a stale sample, and buyers waiting while nothing is decided.
+  const freshness = el('p', { id: 'freshness', class: 'message', role: 'status' })
+  const stuck = el('p', { id: 'stuck', class: 'message', role: 'alert' })
+  const owners = el('p', { id: 'owners' })
+  panel.replaceChildren(freshness, stuck, numbers, owners, el('div', { class: 'charts' }, ...Object.values(charts).map((c) => c.element)), message)
   let previous: SaleStats | undefined
+  let lastSampleAt = Date.now()
+  /** When the decided count last moved (or nobody waited). */
+  let progressAt = Date.now()
+  let lastDecided = -1
+  let status = ''
+  const refreshStatus = (): void => {
+    api<SaleEvent>('GET', `/events/${id}`).then((e) => { status = e.status.replace('_', ' ') }).catch(() => undefined)
+  }
+  refreshStatus()
   const sample = async (): Promise<void> => {
     const s = await api<SaleStats>('GET', `/admin/events/${id}/stats`, { session })
+    lastSampleAt = Date.now()
     const sum = (f: (x: ShardStats) => number): number => s.shards.reduce((a, x) => a + f(x), 0)
     const admitted = sum((x) => x.admitted)
     const decided = sum((x) => x.decided)
@@ -123,15 +143,33 @@ function watch (panel: HTMLElement, id: number): void {
     charts.depth.push(Object.fromEntries(s.shards.map((x) => [`shard ${x.shard}`, x.waiting])))
     charts.left.push({ 'units left': s.stock - s.sold })
     charts.latency.push({ p99: s.buy_p99_ms ?? 0 })
+    const waiting = sum((x) => x.waiting)
+    if (decided !== lastDecided || waiting === 0) { lastDecided = decided; progressAt = Date.now() }
+    const stalled = Date.now() - progressAt
+    stuck.textContent = waiting > 0 && stalled >= STUCK_AFTER_MS
+      ? `${waiting} ${waiting === 1 ? 'buyer waits' : 'buyers wait'} and nothing was decided for ${Math.round(stalled / 1000)} s. ${s.workers.length === 0 ? 'No worker is running: start one (PROCESS_ROLE=worker or all).' : 'Check the workers\' logs and MySQL.'}`
+      : ''
+    const ownerOf = (x: ShardStats): string => x.owner === null ? 'no worker' : x.owner
+    owners.textContent = `Workers alive: ${s.workers.length === 0 ? 'none' : s.workers.map((w) => `${w.id} (seen ${(w.seen_ms_ago / 1000).toFixed(1)} s ago)`).join(', ')}. ` +
+      `Shards: ${s.shards.map((x) => `${x.shard} → ${ownerOf(x)}`).join(', ')}.`
     const row = (k: string, v: string | number): HTMLElement => el('div', {}, el('dt', {}, k), el('dd', { 'data-stat': k }, String(v)))
     numbers.replaceChildren(
-      row('Units', s.stock), row('Sold (orders)', s.sold), row('Units left', s.stock - s.sold),
+      row('Status', status), row('Units', s.stock), row('Sold (orders)', s.sold), row('Units left', s.stock - s.sold),
+      row('Paid', s.orders.paid), row('Awaiting payment', s.orders.pending_payment), row('Cancelled', s.orders.cancelled), row('Expired', s.orders.expired),
       row('Admitted to the line', admitted), row('Decided by the drain', decided),
       row('Waiting in line', sum((x) => x.waiting)), row('Turned away (sold out)', turned),
       row('Buy p99 (this ingress)', s.buy_p99_ms === null ? 'no buys this second' : `${s.buy_p99_ms} ms`))
     previous = s
   }
-  const tick = (): void => { sample().then(() => { message.textContent = '' }).catch((err: unknown) => { message.textContent = describe(err) }) }
+  let ticks = 0
+  const tick = (): void => {
+    if (ticks++ % 5 === 0) refreshStatus()
+    sample().then(() => { message.textContent = '' }).catch((err: unknown) => { message.textContent = describe(err) })
+      .finally(() => {
+        const age = Date.now() - lastSampleAt
+        freshness.textContent = age >= STALE_AFTER_MS ? `Last sample ${Math.round(age / 1000)} s ago: these numbers are not current.` : ''
+      })
+  }
   tick()
   watchTimer = window.setInterval(tick, 1000)
 }
@@ -147,7 +185,15 @@ function start (): void {
   const panel = el('section', { id: 'live', 'aria-live': 'off' })
   const pick = (id: number): void => {
     history.replaceState(null, '', `/ops#${id}`)
-    eventPicker(id, pick).then((p) => picker.replaceChildren(p)).catch(() => undefined)
+    const refreshPicker = (): void => {
+      // Not while the operator is choosing in it.
+      if (picker.contains(document.activeElement)) return
+      eventPicker(id, pick).then((p) => picker.replaceChildren(p)).catch(() => undefined)
+    }
+    refreshPicker()
+    // The sales' states in the picker stay current (upcoming, active, sold out).
+    window.clearInterval(pickerTimer)
+    pickerTimer = window.setInterval(refreshPicker, 10_000)
     watch(panel, id)
   }
   view.replaceChildren(createForm(pick), el('section', {}, el('h2', {}, 'Live'), picker, panel))

@@ -79,6 +79,9 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await operator.click('#sign-in')
   await operator.waitForSelector('dd[data-stat="Admitted to the line"]:text-is("2")')
   t.equal(await operator.textContent('dd[data-stat="Sold (orders)"]'), '0', 'nothing sold while no worker drains')
+  // Buyers wait and nothing is decided: the operator is told, and why.
+  await operator.waitForSelector('#stuck:has-text("No worker is running")')
+  t.match(await operator.textContent('#owners') ?? '', /Workers alive: none/, 'no worker listed')
 
   // A worker starts draining: the first in line wins, the second is told sold out.
   await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker' }))
@@ -97,6 +100,9 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await shot(desktop, '5-second-buyer-sold-out')
 
   await operator.waitForSelector('dd[data-stat="Sold (orders)"]:text-is("1")', { timeout: 10_000 })
+  await operator.waitForSelector('dd[data-stat="Paid"]:text-is("1")')
+  await operator.waitForSelector('#stuck:empty', { state: 'attached' })
+  t.match(await operator.textContent('#owners') ?? '', /Shards: 0 → [^n]/, 'the shard\'s worker is named')
   t.equal(await operator.textContent('dd[data-stat="Units left"]'), '0', 'the operator sees the stock gone')
   await operator.waitForTimeout(1500) // a few more samples on the charts
   await shot(operator, '6-operator-live')

@@ -89,6 +89,8 @@ export interface AdminRouteDeps {
   readonly auth: Authenticator
   readonly lifecycle: LifecycleDeps
   readonly buyLatency: LatencyWindow
+  /** LEASE_MS: a worker without a heartbeat for three of these is no longer listed in a sale's stats. */
+  readonly leaseMs: number
   readonly bans: BanDeps
   readonly db: Knex
   /** Told of every audited admin write (the security event log). */
@@ -166,7 +168,7 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminRouteDeps): 
   app.get<{ Params: { id: string } }>('/events/:id/stats', {
     schema: { params: idParams, response: { 200: okSchema(saleStatsSchema), ...commonErrors } }
   }, async (request) => ({
-    ...ok({ ...await saleStats(catalog, Number(request.params.id)), buy_p99_ms: await opts.buyLatency.p99Ms() })
+    ...ok({ ...await saleStats({ ...catalog, orders: opts.lifecycle.orders, leaseMs: opts.leaseMs }, Number(request.params.id)), buy_p99_ms: await opts.buyLatency.p99Ms() })
   }))
 
   // Bans audit in their own transaction (src/domain/bans.ts).
