@@ -218,6 +218,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       auth,
       reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals, onWaitRefused: (reason) => rt.metrics.pollsRefused.inc({ reason }) },
       waitMaxMs: config.ticketWaitMaxMs,
+      // A stopping ingress holds no new long-poll: it answers with the ticket as it is.
+      waitAllowed: () => !state.shuttingDown,
       pollRateLimit: { max: config.pollRateLimit, ...window }
     })
   }, { prefix: '/api/v1' })
@@ -229,6 +231,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     state,
     async close () {
       state.shuttingDown = true
+      // Long-polls answer now (with Connection: close), so their clients leave with the rest.
+      bus.release()
       // Drain: answers now carry Connection: close, so clients leave; closing while they still
       // reuse idle keep-alive sockets would reset their requests.
       const deadline = Date.now() + config.shutdownDrainMs

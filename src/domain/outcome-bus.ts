@@ -154,6 +154,15 @@ export class OutcomeBus {
     else this.log.warn({ message }, 'unknown event-state message')
   }
 
+  /**
+   * Ends every wait now (each long-poll then answers with its ticket as it is), keeping the
+   * subscription: a stopping ingress lets its waiting clients go at once instead of holding its
+   * stop for their whole wait.
+   */
+  release (): void {
+    for (const set of [...this.waiters.values()]) for (const wake of [...set]) wake(undefined)
+  }
+
   async close (): Promise<void> {
     for (const set of this.waiters.values()) for (const wake of set) wake(undefined)
     this.waiters.clear()

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config'
 import { createLogger } from '../../src/logger'
 import { startService } from '../../src/server'
 import { testEnv } from '../helpers/env'
-import { startTestService } from '../helpers/sale'
+import { createSale, startTestService, until } from '../helpers/sale'
 import { takenPort } from '../helpers/ports'
 
 t.test('health: alive and ready; while shutting down, not ready but still answering', async (t) => {
@@ -29,4 +29,26 @@ t.test('a start that fails part-way (metrics port taken) stops what it started: 
   await t.rejects(startService(config, createLogger('silent', 'test')), { code: 'EADDRINUSE' }, 'the start fails')
   await sleep(500) // several discovery rounds (DISCOVERY_MS 100) of a drain that would still run
   t.equal(await env.redis.zcard(env.keys.workers), 0, 'no worker left registered or heartbeating')
+})
+
+t.test('a stopping ingress answers its waiting long-polls at once instead of holding its stop for their wait', async (t) => {
+  const env = await testEnv(t, { SHUTDOWN_DRAIN_MS: '10000' })
+  // Ingress only: nothing drains, so the ticket stays queued and its long-poll would wait 25 s.
+  const { service, http } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress', SHUTDOWN_DRAIN_MS: '10000' }))
+  const eventId = await createSale(http, env, { stock: 2 })
+  const ticket = (await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(601) })).body.data.ticket_id as string
+  let answeredAt = 0
+  const poll = http.request('GET', `/api/v1/tickets/${ticket}?wait=25000`, { token: env.token(601) }).then((r) => { answeredAt = Date.now(); return r })
+  await until(async () => service.ingress?.bus.waiting === 1, 10_000, 'the long-poll to wait')
+  const stopAt = Date.now()
+  const stopping = service.ingress?.close()
+  const answer = await poll
+  t.equal(answer.status, 200, 'the waiting poll is answered')
+  t.equal(answer.body.data.status, 'queued', 'with the ticket as it is')
+  t.equal(answer.headers.get('connection'), 'close', 'telling the client to go')
+  // Without the release it would be answered only when the drain gives up (SHUTDOWN_DRAIN_MS, 10 s).
+  t.ok(answeredAt - stopAt < 5000, `answered when the stop began, not after the drain or its wait (${answeredAt - stopAt} ms)`)
+  const again = await http.request('GET', `/api/v1/tickets/${ticket}?wait=25000`, { token: env.token(601) }).catch(() => undefined)
+  if (again !== undefined) t.equal(again.body.data?.status, 'queued', 'a poll arriving during the stop is answered at once too')
+  await stopping
 })

@@ -10,6 +10,8 @@ export interface TicketRouteDeps {
   readonly reader: TicketReaderDeps
   readonly auth: Authenticator
   readonly waitMaxMs: number
+  /** False while the ingress stops: polls are answered at once. */
+  readonly waitAllowed?: () => boolean
   readonly pollRateLimit: { max: number, timeWindow: number }
 }
 
@@ -26,9 +28,11 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
       },
       response: { 200: okSchema(ticketSchema), ...commonErrors }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const user = userOf(request)
-    const ticket = await waitForTicket(deps.reader, request.params.id, { userId: user.id, isAdmin: user.role === 'admin' }, request.query.wait ?? 0)
+    const ticket = await waitForTicket(deps.reader, request.params.id, { userId: user.id, isAdmin: user.role === 'admin' }, deps.waitAllowed?.() === false ? 0 : request.query.wait ?? 0)
+    // A long-poll released by a stop began before it: its answer, too, tells the client to go.
+    if (deps.waitAllowed?.() === false) reply.header('connection', 'close')
     return ok(ticket)
   })
 
