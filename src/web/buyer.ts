@@ -229,7 +229,7 @@ function showTicket (box: HTMLElement, t: Ticket, line: LineState = { etaMs: t.e
     box.replaceChildren(el('h3', { id: 'ticket-status' }, 'You won!'), el('p', {}, 'Pay before the deadline to keep it.'))
     if (t.order_id !== undefined) void showOrder(box, t.order_id)
   } else if (t.status === 'sold_out') {
-    box.replaceChildren(el('h3', { id: 'ticket-status' }, 'Sold out'), el('p', {}, 'Every unit went to buyers ahead of you in line.'))
+    box.replaceChildren(el('h3', { id: 'ticket-status' }, 'Sold out'), el('p', {}, 'Every unit went to buyers ahead of you in line. A unit that comes back later (an order cancelled or not paid in time) goes to a buyer still in line, so "units left" may rise again while Buy stays off for you: one buy per buyer and sale.'))
   } else {
     box.replaceChildren(el('h3', { id: 'ticket-status' }, 'Not completed'), el('p', {}, `Your buy could not be completed (${(t.reason ?? 'unknown').replace(/_/g, ' ')}).`))
   }
@@ -254,7 +254,7 @@ async function showOrder (box: HTMLElement, orderId: string): Promise<void> {
   box.append(orderCard(order, follow))
 }
 
-function orderCard (initial: Order, onChange: (order: Order) => void = () => undefined): HTMLElement {
+function orderCard (initial: Order, onChange: (order: Order) => void = () => undefined, header: readonly Node[] = []): HTMLElement {
   let order = initial
   const card = el('div', { class: 'order', 'data-order': order.id })
   const paint = (): void => {
@@ -273,7 +273,7 @@ function orderCard (initial: Order, onChange: (order: Order) => void = () => und
         actions.append(b, ' ')
       }
     }
-    card.replaceChildren(el('p', {}, `Price ${money(order.price_cents)}`), status, actions, message)
+    card.replaceChildren(...header, el('p', {}, `Price ${money(order.price_cents)}`), status, actions, message)
   }
   paint()
   every(1000, () => { if (order.status === 'pending_payment') card.querySelector('.order-status')?.replaceWith(orderStatusLine(order)) })
@@ -292,8 +292,22 @@ async function showOrders (): Promise<void> {
     return
   }
   const page = await api<Page<Order>>('GET', '/orders?sort=created_at,desc&page_size=50', { session })
+  // Each order under the sale it came from (the sales' public pages, read once each).
+  const sales = new Map<number, SaleEvent | undefined>()
+  await Promise.all([...new Set(page.items.map((o) => o.event_id))].map(async (id) => {
+    sales.set(id, await api<SaleEvent>('GET', `/events/${id}`).catch(() => undefined))
+  }))
+  const when = (iso: string): string => new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
   view.replaceChildren(el('h2', {}, 'My orders'),
-    page.items.length === 0 ? el('p', {}, 'No orders yet.') : el('div', { class: 'orders' }, ...page.items.map((o) => orderCard(o))))
+    page.items.length === 0
+      ? el('p', {}, 'No orders yet.')
+      : el('div', { class: 'orders' }, ...page.items.map((o) => {
+        const sale = sales.get(o.event_id)
+        return orderCard(o, undefined, [
+          el('h3', { class: 'order-title' }, sale === undefined ? `Sale ${o.event_id}` : sale.title),
+          el('p', { class: 'order-date' }, `Ordered ${when(o.created_at)}${o.paid_at !== null ? ` · paid ${when(o.paid_at)}` : ''}`)
+        ])
+      })))
 }
 
 window.addEventListener('hashchange', () => { void route() })

@@ -113,5 +113,7 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   // My orders lists it.
   await phone.goto(`${http.base}/#/orders`)
   await phone.waitForSelector('.order-status:has-text("paid")')
+  t.equal(await phone.textContent('.order-title'), 'Flash drop', 'each order under its sale\'s title')
+  t.match(await phone.textContent('.order-date') ?? '', /^Ordered .+ · paid /, 'with when it was ordered and paid')
   await shot(phone, '7-buyer-orders')
 })
