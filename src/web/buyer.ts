@@ -66,6 +66,15 @@ async function route (): Promise<void> {
   } catch (err) {
     view.replaceChildren(el('p', { class: 'message', role: 'alert' }, describe(err)))
   }
+  // The new view's heading takes the focus (after signing in, opening a sale, following a link),
+  // so keyboard and screen-reader users land on what changed instead of the top of the page.
+  focusOn(view.querySelector('h2'))
+}
+
+function focusOn (target: Element | null): void {
+  if (!(target instanceof HTMLElement)) return
+  target.setAttribute('tabindex', '-1')
+  target.focus({ preventScroll: true })
 }
 
 async function showSales (): Promise<void> {
@@ -131,8 +140,13 @@ async function showSale (id: number): Promise<void> {
     let ticket = first
     holding = true
     const line = new LineWatch()
+    let shown = false
     while (mine === viewToken) {
+      const hadFocus = ticketBox.contains(document.activeElement)
       showTicket(ticketBox, ticket, line.see(ticket))
+      // After Buy (or a reload) the focus goes to the ticket's state, and stays on it as it changes.
+      if (!shown || hadFocus) focusOn(ticketBox.querySelector('#ticket-status'))
+      shown = true
       if (ticket.status !== 'queued') break
       try {
         const asked = Date.now()

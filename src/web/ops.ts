@@ -105,7 +105,7 @@ function watch (panel: HTMLElement, id: number): void {
   window.clearInterval(watchTimer)
   const numbers = el('dl', { id: 'numbers' })
   const charts = {
-    flow: new LineChart('Admissions and drain (a second)', '/s'),
+    flow: new LineChart('Buys arriving and tickets decided, per second', '/s'),
     depth: new LineChart('Waiting in line, per shard', ''),
     left: new LineChart('Units left', ''),
     latency: new LineChart('Buy p99 (this ingress)', ' ms')
@@ -137,12 +137,12 @@ function watch (panel: HTMLElement, id: number): void {
     const rate = (now: number, f: (x: SaleStats) => number): number => previous === undefined ? 0 : Math.max(0, (now - f(previous)) / seconds)
     const sumOf = (x: SaleStats, f: (y: ShardStats) => number): number => x.shards.reduce((a, y) => a + f(y), 0)
     charts.flow.push({
-      admitted: Math.round(rate(admitted + turned, (p) => sumOf(p, (y) => y.admitted + y.turned_away))),
-      drained: Math.round(rate(decided, (p) => sumOf(p, (y) => y.decided)))
+      arriving: Math.round(rate(admitted + turned, (p) => sumOf(p, (y) => y.admitted + y.turned_away))),
+      decided: Math.round(rate(decided, (p) => sumOf(p, (y) => y.decided)))
     })
     charts.depth.push(Object.fromEntries(s.shards.map((x) => [`shard ${x.shard}`, x.waiting])))
     charts.left.push({ 'units left': s.stock - s.sold })
-    charts.latency.push({ p99: s.buy_p99_ms ?? 0 })
+    charts.latency.push({ p99: s.buy_p99_ms })
     const waiting = sum((x) => x.waiting)
     if (decided !== lastDecided || waiting === 0) { lastDecided = decided; progressAt = Date.now() }
     const stalled = Date.now() - progressAt

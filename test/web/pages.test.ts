@@ -41,6 +41,7 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await signUp(phone, `first-${env.id}@example.com`)
   await phone.getByRole('link', { name: 'Flash drop' }).click()
   await phone.waitForSelector('#countdown:has-text("Starts in")')
+  t.equal(await phone.evaluate('document.activeElement?.textContent'), 'Flash drop', 'the focus is on the sale\'s heading')
   t.ok(await phone.isDisabled('#buy'), 'Buy is disabled before the start')
   await shot(phone, '1-buyer-countdown')
 
@@ -61,6 +62,7 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await phone.dblclick('#buy')
   await phone.waitForSelector('#ticket-status:has-text("You are in line")')
   t.match(await phone.textContent('#ticket'), /Place in line: 1/, 'the place in line is shown')
+  t.equal(await phone.evaluate('document.activeElement?.id'), 'ticket-status', 'the focus is on the ticket')
   await shot(phone, '2-buyer-in-line')
   await desktop.waitForSelector('#buy:not([disabled])')
   await desktop.click('#buy')
