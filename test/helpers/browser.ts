@@ -1,9 +1,22 @@
 /** Debian's Chromium driven by playwright-core, for the tests of the pages. */
+import { mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
+import { repoPath } from '../../src/util/paths'
 import type { TestEnv } from './env'
 
 export const CHROMIUM = '/usr/bin/chromium'
+
+// The committed screenshots change only when asked (SCREENSHOTS=1); a plain test run keeps its own.
+const SHOTS = process.env.SCREENSHOTS === '1' ? repoPath('src', 'web', 'screenshots') : join(tmpdir(), 'seckill-screenshots')
+
+/** A full-page screenshot named `name` (README shows some of them). */
+export async function shot (page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true })
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
+}
 
 /** A headless Chromium, closed when the test's environment is removed. */
 export async function launchBrowser (env: TestEnv): Promise<Browser> {

@@ -1,26 +1,15 @@
 import t from 'tap'
-import { existsSync, mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Page } from 'playwright-core'
+import { existsSync } from 'node:fs'
 import { loadConfig } from '../../src/config'
-import { repoPath } from '../../src/util/paths'
 import { testEnv } from '../helpers/env'
 import { createSale, startTestService } from '../helpers/sale'
-import { CHROMIUM, launchBrowser, signUp } from '../helpers/browser'
+import { CHROMIUM, launchBrowser, shot, signUp } from '../helpers/browser'
 
-// The committed screenshots change only when asked (SCREENSHOTS=1); a plain test run keeps its own.
-const SHOTS = process.env.SCREENSHOTS === '1' ? repoPath('src', 'web', 'screenshots') : join(tmpdir(), 'seckill-screenshots')
-
-async function shot (page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true })
-}
 
 
 t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a second buyer sees sold out; the operator page shows the counts change', async (t) => {
   t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install -y chromium)`)
   if (!existsSync(CHROMIUM)) return
-  mkdirSync(SHOTS, { recursive: true })
   const admin = { ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'operator password 1' }
   const env = await testEnv(t, { ...admin, PAYMENT_TIMEOUT_MS: '600000' })
   // Ingress alone at first, so the buyers' tickets wait in line where the page can show them.
@@ -74,6 +63,7 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   // Nothing drains yet: once the place has not moved for a few seconds, the page says the line is paused.
   await desktop.waitForSelector('#eta:has-text("The line is paused")')
   t.pass('a line that does not move is said to be paused')
+  await shot(desktop, '8-buyer-line-paused')
 
   await operator.goto(`${http.base}/ops#${eventId}`)
   await operator.getByLabel('Email').fill(admin.ADMIN_EMAIL)
@@ -83,6 +73,7 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   t.equal(await operator.textContent('dd[data-stat="Sold (orders)"]'), '0', 'nothing sold while no worker drains')
   // Buyers wait and nothing is decided: the operator is told, and why.
   await operator.waitForSelector('#stuck:has-text("No worker is running")')
+  await shot(operator, '9-operator-no-worker')
   t.match(await operator.textContent('#owners') ?? '', /Workers alive: none/, 'no worker listed')
 
   // A worker starts draining: the first in line wins, the second is told sold out.
