@@ -21,8 +21,8 @@ for (const shards of [1, 4]) {
     // The gate's bound: one shard admits at most overbook × its units. With several, a shard also
     // counts the free units last seen at its siblings (so it can sell what they still hold), and
     // every shard may count the same free units at once: the bound is then shards × overbook × the
-    // stock. Which share of it a crowd reaches depends on how far the drain got meanwhile (a CI run
-    // under load admitted 971 for 500 units with 4 shards, a run beside it 675).
+    // stock. Which share of it a crowd reaches depends on how far the drain got meanwhile (a fresh-clone
+    // CI run admitted 971 for 500 units with 4 shards, a run on the main checkout 675).
     const bound = shards * Math.ceil(STOCK * env.config.gateOverbook)
     t.ok(queued.length <= bound, `the queue stays within the gate's bound: ${queued.length} admitted, at most ${bound} (${(queued.length / STOCK).toFixed(2)} × the stock)`)
     t.ok(first.filter((r) => r.status === 200).every((r) => r.body.data.status === 'sold_out'), 'every 200 is a sold_out ticket')
