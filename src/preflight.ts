@@ -11,6 +11,7 @@ import { Cluster, Redis } from 'ioredis'
 import { createConnection } from 'mysql2/promise'
 import type { Config } from './config'
 import { parseDatabaseUrl } from './db/knex'
+import { parseNode, urlCredentials } from './redis/client'
 
 /** Each check's bound; the checks run at once, so the whole preflight takes about as long. */
 export const CHECK_TIMEOUT_MS = 3000
@@ -83,13 +84,11 @@ async function checkRedis (config: Config): Promise<void> {
 }
 
 async function checkRedisCluster (config: Config): Promise<void> {
-  const u = new URL(config.redisUrl)
-  const credentials = { username: u.username === '' ? undefined : decodeURIComponent(u.username), password: u.password === '' ? undefined : decodeURIComponent(u.password) }
-  const cluster = new Cluster(config.redisClusterNodes.map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) })), {
+  const cluster = new Cluster(config.redisClusterNodes.map(parseNode), {
     lazyConnect: true,
     enableOfflineQueue: false,
     clusterRetryStrategy: () => null,
-    redisOptions: { ...credentials, maxRetriesPerRequest: 0, connectTimeout: CHECK_TIMEOUT_MS }
+    redisOptions: { ...urlCredentials(config.redisUrl), maxRetriesPerRequest: 0, connectTimeout: CHECK_TIMEOUT_MS }
   })
   let lastError: unknown
   cluster.on('error', (err) => { lastError = err })

@@ -164,7 +164,7 @@ export class OutcomeBus {
   }
 
   async close (): Promise<void> {
-    for (const set of this.waiters.values()) for (const wake of set) wake(undefined)
+    this.release()
     this.waiters.clear()
     this.perBuyer.clear()
     this.count = 0

@@ -79,7 +79,6 @@ export function parseStoredTicket (value: string): StoredTicket | undefined {
 /** Reasons a ticket can end `failed`. */
 export type FailReason = 'already_ordered' | 'stock_mismatch' | 'lost_in_redis' | 'event_gone'
 
-/** What the API shows of a ticket. */
 /** Default drain rate used for ETAs before a shard has measured its own (tickets per second). */
 const DEFAULT_RATE = 5000
 

@@ -16,9 +16,16 @@ export interface RedisClientOptions {
   readonly name?: string
 }
 
-function parseNode (node: string): ClusterNode {
+/** A Cluster seed node from "host:port". */
+export function parseNode (node: string): ClusterNode {
   const i = node.lastIndexOf(':')
   return { host: node.slice(0, i), port: Number(node.slice(i + 1)) }
+}
+
+/** The credentials a Cluster's connections use, taken from the Redis URL. */
+export function urlCredentials (url: string): { username: string | undefined, password: string | undefined } {
+  const u = new URL(url)
+  return { username: u.username === '' ? undefined : decodeURIComponent(u.username), password: u.password === '' ? undefined : decodeURIComponent(u.password) }
 }
 
 /**
@@ -33,14 +40,13 @@ export function createRedisClient (target: RedisTarget, opts: RedisClientOptions
   }
   let client: RedisClient
   if (target.clusterNodes !== undefined && target.clusterNodes.length > 0) {
-    const u = new URL(target.url)
     // No auto-pipelining on a Cluster: under load a cluster auto-pipeline's reply came back short
     // and ioredis threw from its callback ("results[i] is not iterable", an uncaught exception
     // that ended the process; seen in a loaded CI run of the Cluster test, and reported as
     // redis/ioredis#1931 and #2109). Each command goes to its node directly.
     client = new Cluster(target.clusterNodes.map(parseNode), {
       enableAutoPipelining: false,
-      redisOptions: { ...options, username: u.username === '' ? undefined : decodeURIComponent(u.username), password: u.password === '' ? undefined : decodeURIComponent(u.password) }
+      redisOptions: { ...options, ...urlCredentials(target.url) }
     })
   } else {
     client = new Redis(target.url, { ...options, enableAutoPipelining: true })

@@ -16,9 +16,11 @@ export interface TicketRouteDeps {
 }
 
 export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps): Promise<void> {
+  // Both reads of a ticket count against the buyer's poll quota.
+  const pollLimit = { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` }
   app.get<{ Params: { id: string }, Querystring: { wait?: number } }>('/tickets/:id', {
     onRequest: deps.auth.required,
-    config: { rateLimit: { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` } },
+    config: { rateLimit: pollLimit },
     schema: {
       params: ticketParams,
       querystring: {
@@ -36,10 +38,10 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
     return ok(ticket)
   })
 
-  // The signed-in buyer's own ticket for a sale (a reloaded page resumes from it); counted as a poll.
+  // The signed-in buyer's own ticket for a sale (a reloaded page resumes from it).
   app.get<{ Params: { id: string } }>('/events/:id/ticket', {
     onRequest: deps.auth.required,
-    config: { rateLimit: { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` } },
+    config: { rateLimit: pollLimit },
     schema: {
       params: idParams,
       response: { 200: okSchema(ticketSchema), ...commonErrors }
