@@ -65,9 +65,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },
     // Buyers already answered sold_out are written down before the gate reopens to anyone.
     onReopened: (id) => { void rejections.flush().finally(() => cache.clearSoldOut(id)) },
-    // A retired sale keeps nothing here: its queue objects, its cached row, its final tickets.
+    // A retired sale keeps nothing here: its cached row, its final tickets.
     onRetired: (id) => {
-      rt.queues.release(id)
       cache.forget(id)
       finals.forgetEvent(id)
     },
@@ -205,13 +204,11 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         keys: rt.keys,
         events: cache,
         repo: rt.events,
-        queues: rt.queues,
         overbook: config.gateOverbook,
         rejections,
         onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
         onAdmitTime: (seconds) => rt.metrics.admitSeconds.observe(seconds),
-        log,
-        skipEnqueue: config.faultPoint === 'ingress:skip-enqueue'
+        log
       }
     })
     await api.register(ticketRoutes, {

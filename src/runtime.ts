@@ -1,6 +1,6 @@
 /**
  * The process's shared resources, created once and closed once: Redis connections, the MySQL
- * pool, repositories, shard queues. Both the ingress and the worker are built from it.
+ * pool, repositories. Both the ingress and the worker are built from it.
  */
 import type { Logger } from 'pino'
 import type { Config } from './config'
@@ -15,8 +15,6 @@ import { createRedisClient } from './redis/client'
 import type { RedisClient } from './redis/scripts'
 import { createKeySpace } from './redis/keys'
 import type { KeySpace } from './redis/keys'
-import { createShardQueues } from './queue/shard-queues'
-import type { ShardQueues } from './queue/shard-queues'
 import { createMetrics } from './metrics'
 import { ordersRepository } from './domain/orders'
 import type { OrdersRepository } from './domain/orders'
@@ -37,7 +35,6 @@ export interface Runtime {
   readonly users: UsersRepository
   /** What the order lifecycle (pay, cancel, expire) works with. */
   readonly lifecycle: LifecycleDeps
-  readonly queues: ShardQueues
   readonly metrics: Metrics
   /** The JWT key: JWT_SECRET, or this deployment's own development secret. */
   readonly jwtSecret: string
@@ -63,7 +60,6 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
   const db = createDb(config.databaseUrl)
   const jwtSecret = config.jwtSecret ?? await developmentJwtSecret(db)
   const keys = createKeySpace(config.redisPrefix)
-  const queues = createShardQueues(redis, keys, log)
   const events = eventsRepository(db)
   const orders = ordersRepository(db)
   return {
@@ -77,13 +73,11 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
     orders,
     users: usersRepository(db),
     lifecycle: { db, orders, events, sale: { redis, keys }, log },
-    queues,
     metrics: createMetrics(config.role),
     jwtSecret,
     jwtSecretIsDevelopment: config.jwtSecret === undefined,
     connect,
     async close () {
-      await queues.close()
       await Promise.all(extra.map(async (c) => await c.quit().catch(() => c.disconnect())))
       await redis.quit().catch(() => redis.disconnect())
       await db.destroy()

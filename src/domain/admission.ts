@@ -1,20 +1,19 @@
 /**
- * Admission: turns a buy request into a ticket. One Redis round trip decides (lua admitBuyer),
- * one more queues an admitted ticket; a sold-out event costs none.
+ * Admission: turns a buy request into a ticket. One Redis round trip decides and, for an admitted
+ * ticket, adds its job to the shard's BullMQ queue (lua/admitBuyer); a sold-out event costs none.
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 import { Admit, admitBuyer } from '../redis/commands'
-import type { ShardQueues } from '../queue/shard-queues'
 import { DomainError, notFound } from './errors'
 import type { CachedEvent, EventCache } from './event-cache'
 import { windowStatus } from './events'
 import type { EventsRepository } from './events'
 import { warmEvent } from './sale-state'
 import type { RejectionLog } from './rejection-log'
-import { parseStoredTicket, queuedTicketId, rejectedTicketId, shardOf, ticketView } from './tickets'
+import { parseStoredTicket, queuedTicketId, rejectedTicketId, shardOf, ticketIdPrefix, ticketView } from './tickets'
 import type { TicketView } from './tickets'
 
 export interface AdmissionDeps {
@@ -22,7 +21,6 @@ export interface AdmissionDeps {
   readonly keys: KeySpace
   readonly events: EventCache
   readonly repo: EventsRepository
-  readonly queues: ShardQueues
   readonly overbook: number
   readonly log: Logger
   /** Remembers buyers answered from the local sold-out flag. */
@@ -31,8 +29,6 @@ export interface AdmissionDeps {
   readonly onAdmitTime?: (seconds: number) => void
   /** Told the answer of every buy that got one (metrics). */
   readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local' | 'banned') => void
-  /** Test-only: admit but do not queue (a crash between the two). */
-  readonly skipEnqueue?: boolean
 }
 
 export type BuyOutcome =
@@ -75,16 +71,18 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
 
   const ref = { eventId: event.id, shard }
   const k = deps.keys.shard(ref)
+  const q = deps.keys.buyQueue(ref)
+  const prefix = ticketIdPrefix(event.id, shard)
   const token = event.requireToken ? buyToken ?? '' : undefined
   const started = performance.now()
-  let reply = await admitBuyer(deps.redis, k, userId, deps.overbook, token)
+  let reply = await admitBuyer(deps.redis, k, q, prefix, userId, deps.overbook, token)
   deps.onAdmitTime?.((performance.now() - started) / 1000)
   if (reply.code === Admit.NOT_WARM) {
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)
     if (fresh === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
     await warmEvent(deps, fresh, deps.repo)
-    reply = await admitBuyer(deps.redis, k, userId, deps.overbook, token)
+    reply = await admitBuyer(deps.redis, k, q, prefix, userId, deps.overbook, token)
     if (reply.code === Admit.NOT_WARM) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
   }
 
@@ -92,14 +90,6 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   switch (reply.code) {
     case Admit.QUEUED: {
       const ticketId = queuedTicketId(event.id, shard, qpos)
-      if (deps.skipEnqueue !== true) {
-        try {
-          await deps.queues.enqueue(ref, ticketId, { u: userId, q: qpos })
-        } catch (err) {
-          // The ticket is admitted and stored; the shard's drain finds it by its queue position.
-          deps.log.warn({ err, ticketId }, 'enqueue failed; the drain will recover the ticket')
-        }
-      }
       deps.onOutcome?.('queued')
       return { kind: 'queued', ticket: ticketView(ticketId, { userId, status: 'queued', detail: '' }, qpos, qpos - position, undefined) }
     }

@@ -2,6 +2,7 @@
  * Typed calls of the product's Lua scripts. Each function knows its script's KEYS order and turns
  * the raw reply into named results; nothing else in the code base passes KEYS by hand.
  */
+import { readFileSync } from 'node:fs'
 import type { BuyQueueKeys, ShardKeys } from './keys'
 import { runScript } from './scripts'
 import type { RedisClient } from './scripts'
@@ -27,13 +28,20 @@ export interface AdmitReply {
   readonly value: string
 }
 
+/** BullMQ's `meta.version` value, as its Queue writes it ("bullmq:<installed version>"). */
+const BULLMQ_META_VERSION = `bullmq:${(JSON.parse(readFileSync(require.resolve('bullmq/package.json'), 'utf8')) as { version: string }).version}`
+/** Length the buy queues' event streams are kept near: nobody listens to them, so short. */
+export const BUY_EVENTS_MAX_LEN = 100
+
 /**
  * `buyToken`: undefined when the sale requires none, else the token the buyer gave ('' for none).
+ * An admitted ticket's job is in `q` when this returns.
  */
-export async function admitBuyer (redis: RedisClient, k: ShardKeys, userId: string, overbook: number, buyToken?: string): Promise<AdmitReply> {
+export async function admitBuyer (redis: RedisClient, k: ShardKeys, q: BuyQueueKeys, ticketPrefix: string, userId: string, overbook: number, buyToken?: string): Promise<AdmitReply> {
   const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
-    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned],
-    [userId, overbook, buyToken ?? '-', k.wake]) as [AdmitCode, number, number, string]
+    [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned,
+      q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix],
+    [userId, overbook, buyToken ?? '-', k.wake, ticketPrefix, BULLMQ_META_VERSION, BUY_EVENTS_MAX_LEN]) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }
 

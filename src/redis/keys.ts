@@ -37,8 +37,9 @@
  * |                                             |        | former owner may not borrow here)                    |
  *
  * The shard's buy queue lives under `<prefix>:q:{e<event>.<shard>}:buy:` in BullMQ's own layout
- * (`wait` and `active` lists of job ids, a hash per job, `marker`, `meta`, `events`). The ingress
- * adds jobs with BullMQ; the drain takes and settles them in batches (lua/takeJobs).
+ * (`wait` and `active` lists of job ids, a hash per job, `id`, `marker`, `meta`, `events`). The
+ * admission script adds a ticket's job as BullMQ's `add` would (lua/admitBuyer); the drain takes
+ * and settles them in batches (lua/takeJobs).
  */
 import { LRUCache } from 'lru-cache'
 import { QueueKeys } from 'bullmq'
@@ -122,6 +123,10 @@ export interface BuyQueueKeys {
   readonly active: string
   readonly marker: string
   readonly meta: string
+  /** Jobs added so far. */
+  readonly id: string
+  /** The queue's event stream. */
+  readonly events: string
   /** A job's hash is this prefix followed by the job id. */
   readonly jobPrefix: string
 }
@@ -141,6 +146,7 @@ export function eventTagStart (eventId: number): string {
 export function createKeySpace (prefix: string): KeySpace {
   // Key names are built once per shard: the buy path asks for them on every request.
   const shardCache = new LRUCache<string, ShardKeys>({ max: 10_000 })
+  const queueCache = new LRUCache<string, BuyQueueKeys>({ max: 10_000 })
   const queuePrefix = (ref: ShardRef): string => `${prefix}:q:${shardTag(ref)}`
   return {
     prefix,
@@ -185,15 +191,23 @@ export function createKeySpace (prefix: string): KeySpace {
     },
     queuePrefix,
     buyQueue (ref) {
-      const bull = new QueueKeys(queuePrefix(ref))
-      const k = bull.getKeys(QUEUE_NAME)
-      return {
-        wait: k.wait as string,
-        active: k.active as string,
-        marker: k.marker as string,
-        meta: k.meta as string,
-        jobPrefix: bull.toKey(QUEUE_NAME, '')
+      const tag = shardTag(ref)
+      let keys = queueCache.get(tag)
+      if (keys === undefined) {
+        const bull = new QueueKeys(queuePrefix(ref))
+        const k = bull.getKeys(QUEUE_NAME)
+        keys = Object.freeze({
+          wait: k.wait as string,
+          active: k.active as string,
+          marker: k.marker as string,
+          meta: k.meta as string,
+          id: k.id as string,
+          events: k.events as string,
+          jobPrefix: bull.toKey(QUEUE_NAME, '')
+        })
+        queueCache.set(tag, keys)
       }
+      return keys
     },
     expiryQueuePrefix: `${prefix}:q:{expiry}`,
     rateLimit: `${prefix}:rl:`,

@@ -5,6 +5,7 @@ import { createRedis } from '../../src/redis/client'
 import { Admit, Borrow, Reserve, admitBuyer, borrowStock, fenceBorrower, finishTickets, releaseStock, reserveStock } from '../../src/redis/commands'
 import type { AdmitReply, BorrowReply, ReserveReply } from '../../src/redis/commands'
 import { repoPath } from '../../src/util/paths'
+import type { RedisClient } from '../../src/redis/scripts'
 import { ticketIdPrefix } from '../../src/domain/tickets'
 import { warmEvent } from '../../src/domain/sale-state'
 import type { SaleEvent } from '../../src/domain/events'
@@ -17,8 +18,9 @@ function saleEvent (id: number, stock: number, shards = 1): SaleEvent {
   return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000), requireToken: false, warmedAt: null }
 }
 
-async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1): Promise<AdmitReply> {
-  return await admitBuyer(env.redis, env.keys.shard({ eventId, shard }), user, overbook)
+async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1, client: RedisClient = env.redis): Promise<AdmitReply> {
+  const ref = { eventId, shard }
+  return await admitBuyer(client, env.keys.shard(ref), env.keys.buyQueue(ref), ticketIdPrefix(eventId, shard), user, overbook)
 }
 
 async function reserve (env: TestEnv, eventId: number, qposes: number[], token = LEASE): Promise<readonly number[]> {
@@ -58,8 +60,7 @@ t.test('admitBuyer: 2,000 concurrent buyers against 100 units admit exactly 100'
   await warmEvent(env, saleEvent(1, 100))
   const clients = Array.from({ length: 4 }, () => createRedis(env.config.redisUrl))
   t.teardown(() => clients.forEach((c) => c.disconnect()))
-  const k1 = env.keys.shard({ eventId: 1, shard: 0 })
-  const replies = await Promise.all(Array.from({ length: 2000 }, async (_, i) => await admitBuyer(clients[i % 4]!, k1, String(1000 + i), 1)))
+  const replies = await Promise.all(Array.from({ length: 2000 }, async (_, i) => await admit(env, 1, 0, String(1000 + i), 1, clients[i % 4])))
   const queued = replies.filter((r) => r.code === Admit.QUEUED)
   t.equal(queued.length, 100, 'exactly the stock is admitted')
   t.equal(replies.filter((r) => r.code === Admit.SOLD_OUT_NOW).length, 1900, 'everyone else is answered sold_out')
@@ -68,6 +69,8 @@ t.test('admitBuyer: 2,000 concurrent buyers against 100 units admit exactly 100'
   t.equal(await env.redis.get(k.pending), '100')
   t.equal(await env.redis.get(k.stock), '100', 'admission reserves nothing')
   t.equal(await env.redis.get(k.rejectedAt), '100', 'the first rejection came after position 100')
+  const q = env.keys.buyQueue({ eventId: 1, shard: 0 })
+  t.same(await env.redis.lrange(q.wait, 0, -1), queued.map((r) => r.qpos).sort((a, b) => b - a).map((n) => `1-0-${n}`), 'each admitted ticket\'s job is queued, in position order')
 })
 
 t.test('admitBuyer: a resubmit returns the same ticket, queued or turned away', async (t) => {

@@ -1,13 +1,14 @@
 /**
- * lua/takeJobs works on BullMQ's own queue layout: jobs are added by the product's enqueue (BullMQ's
- * `add`) and taken, adopted and settled by the script. These tests pin that layout, so a BullMQ
- * upgrade that changes it fails here first.
+ * lua/takeJobs works on BullMQ's own queue layout: jobs added by BullMQ's own `add` (as
+ * lua/admitBuyer writes them, test/lua/admit-job-layout.test.ts) are taken, adopted and settled by
+ * the script. These tests pin that layout, so a BullMQ upgrade that changes it fails here first.
  */
 import t from 'tap'
-import { createLogger } from '../../src/logger'
+import { Queue } from 'bullmq'
 import { takeJobs } from '../../src/redis/commands'
 import type { TakeReply } from '../../src/redis/commands'
-import { createShardQueues } from '../../src/queue/shard-queues'
+import { QUEUE_NAME } from '../../src/redis/keys'
+import type { ShardRef } from '../../src/redis/keys'
 import { queuedTicketId } from '../../src/domain/tickets'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
@@ -19,11 +20,21 @@ function ids (reply: TakeReply): string[] {
   return reply.leaseLost ? ['lease lost'] : reply.jobs.map((j) => j.id)
 }
 
+/** The shard's buy queue as BullMQ itself opens it. */
+function bullQueue (env: TestEnv, at: ShardRef): Queue {
+  const queue = new Queue(QUEUE_NAME, { connection: env.redis, prefix: env.keys.queuePrefix(at) })
+  env.defer(async () => { await queue.close() })
+  return queue
+}
+
+async function addJob (queue: Queue, q: number): Promise<void> {
+  await queue.add('buy', { u: String(100 + q), q }, { jobId: queuedTicketId(ref.eventId, ref.shard, q) })
+}
+
 async function withJobs (t: Parameters<typeof testEnv>[0], positions: number[]): Promise<TestEnv> {
   const env = await testEnv(t)
-  const queues = createShardQueues(env.redis, env.keys, createLogger('silent', 'test'))
-  env.defer(async () => { await queues.close() })
-  for (const q of positions) await queues.enqueue(ref, queuedTicketId(ref.eventId, ref.shard, q), { u: String(100 + q), q })
+  const queue = bullQueue(env, ref)
+  for (const q of positions) await addJob(queue, q)
   await env.redis.set(env.keys.shard(ref).lease, LEASE)
   return env
 }
@@ -63,13 +74,12 @@ t.test('takeJobs: settling deletes the served jobs; a new owner adopts the ones 
   t.same(await env.redis.lrange(q.active, 0, -1), ['31-0-4', '31-0-3'], 'unserved jobs stay held')
 
   // The owner dies; the next one adopts what it held, oldest first, then takes new jobs.
-  const queues = createShardQueues(env.redis, env.keys, createLogger('silent', 'test'))
-  t.teardown(async () => { await queues.close() })
-  await queues.enqueue(ref, '31-0-5', { u: '105', q: 5 })
+  const queue = bullQueue(env, ref)
+  await addJob(queue, 5)
   await env.redis.set(k.lease, 'next-owner')
   const adopted = await takeJobs(env.redis, k, q, 'next-owner', 10, true, [])
   t.same(ids(adopted), ['31-0-3', '31-0-4', '31-0-5'], 'adopted first, then new')
-  t.same((await queues.queue(ref).getJobCounts('wait', 'active')), { wait: 0, active: 3 }, 'BullMQ counts the held jobs as active')
+  t.same((await queue.getJobCounts('wait', 'active')), { wait: 0, active: 3 }, 'BullMQ counts the held jobs as active')
 
   await takeJobs(env.redis, k, q, 'next-owner', 0, false, ['31-0-3', '31-0-4', '31-0-5'])
   t.equal(await env.redis.llen(q.active), 0, 'nothing held once all are settled')
@@ -82,10 +92,9 @@ t.test('takeJobs: BullMQ\'s add sets the marker the drain blocks on', async (t) 
   const blocking = env.redis.duplicate()
   t.teardown(() => blocking.disconnect())
   const woke = blocking.bzpopmin(q.marker, 5)
-  const queues = createShardQueues(env.redis, env.keys, createLogger('silent', 'test'))
-  t.teardown(async () => { await queues.close() })
+  const queue = bullQueue(env, ref)
   const started = Date.now()
-  await queues.enqueue(ref, '31-0-1', { u: '101', q: 1 })
+  await addJob(queue, 1)
   t.not(await woke, null, 'the add wakes a drain waiting for jobs')
   t.ok(Date.now() - started < 4000, 'at once, not at the timeout')
 })

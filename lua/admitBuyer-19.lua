@@ -1,5 +1,6 @@
 --[[
-  Admit one buyer to one event shard: ban, dedupe, gate, queue position. One round trip.
+  Admit one buyer to one event shard: ban, dedupe, gate, queue position, and the ticket's job in
+  the shard's BullMQ queue. One round trip: a ticket is never admitted without its job.
 
   A banned buyer is refused before anything else (the ban is copied into every shard of the live
   events when it is made, and into a shard when it is warmed).
@@ -8,7 +9,14 @@
   gate -- ceil(overbook x (own unreserved stock + free units last seen at sibling shards)) -- the
   buyer is answered sold_out and remembered as such. Otherwise, for a sale that requires a buy
   token, the buyer's token is checked and used up (single use), and the buyer gets the next queue
-  position and a ticket in status queued.
+  position and a ticket in status queued, and its job is added to the shard's BullMQ queue.
+
+  The job is written exactly as BullMQ's own `add` (addStandardJob) writes a job with a custom id
+  and no options: the job hash, the `id` counter, the `added` and `waiting` events, the id pushed on
+  the left of `wait`, the `marker` unless the queue is paused or at its concurrency, and the
+  queue's `meta` on first use. test/lua/admit-job-layout.test.ts compares the two key by key, so a
+  BullMQ release that changes its layout fails there first. BullMQ's tools read the jobs as theirs;
+  lua/takeJobs takes them in the order they were added, which is queue-position order.
 
   Input:
     KEYS[1]  holders      hash  user -> queue position
@@ -23,6 +31,14 @@
     KEYS[10] drained      int   highest queue position decided
     KEYS[11] buy-tokens   hash  user -> "<token>:<expires at, ms>"
     KEYS[12] banned       set   users an admin banned
+    KEYS[13] wait         list  BullMQ: job ids waiting (new ones pushed on the left)
+    KEYS[14] active       list  BullMQ: job ids taken by the shard's owner (read for `concurrency`)
+    KEYS[15] meta         hash  BullMQ: the queue's settings (`opts.maxLenEvents`, `paused`, ...)
+    KEYS[16] id           int   BullMQ: jobs added so far
+    KEYS[17] events       stream BullMQ: the queue's events
+    KEYS[18] marker       zset  BullMQ: tells blocked workers a job is ready
+    KEYS[19] job prefix   key prefix of BullMQ's job hashes: a job's hash is this prefix followed by
+                          its id (same hash tag, so the same cluster slot)
 
     ARGV[1]  user id
     ARGV[2]  overbook factor (>= 1)
@@ -30,9 +46,15 @@
     ARGV[4]  the shard's wake channel: a ticket admitted when every earlier one is decided is
              published there ("j"), since the shard's drain may be idle (it then waits on one
              subscriber connection per worker rather than a blocking command of its own)
+    ARGV[5]  ticket id prefix of the shard ("<event>-<shard>-"); the ticket id, and its job's id, is
+             this prefix followed by the queue position
+    ARGV[6]  BullMQ's `meta` version field ("bullmq:<version>"), written with the queue's settings
+             the first time a job is added
+    ARGV[7]  length the queue's event stream is kept near, set in `meta` on first use (BullMQ's
+             `streams.events.maxLen`)
 
   Output: { code, queue position, position in line, ticket value }
-     1  queued now
+     1  queued now (the job is in the queue)
      2  the buyer's existing ticket (value is "user|status|detail")
      3  sold out, answered now
      4  sold out, answered before
@@ -40,6 +62,8 @@
     -2  the sale requires a buy token and the buyer's is missing, wrong, used or expired
     -3  the buyer is banned
 ]]
+--@include "addBuyJob.lua"
+
 local user = ARGV[1]
 
 if redis.call('SISMEMBER', KEYS[12], user) == 1 then
@@ -98,6 +122,7 @@ local qpos = redis.call('INCR', KEYS[4])
 redis.call('INCR', KEYS[6])
 redis.call('HSET', KEYS[1], user, qpos)
 redis.call('HSET', KEYS[3], qpos, user .. '|queued|')
+addBuyJob(ARGV[5] .. qpos, '{"u":"' .. user .. '","q":' .. qpos .. '}')
 local drained = tonumber(redis.call('GET', KEYS[10]) or '0')
 if qpos - 1 <= drained then
   redis.call('PUBLISH', ARGV[4], 'j')
