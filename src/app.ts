@@ -205,6 +205,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         events: cache,
         repo: rt.events,
         overbook: config.gateOverbook,
+        rateLimit: { max: config.buyRateLimit, ...window },
         rejections,
         onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
         onAdmitTime: (seconds) => rt.metrics.admitSeconds.observe(seconds),

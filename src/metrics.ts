@@ -102,7 +102,7 @@ export function createMetrics (role: string): Metrics {
 
   return {
     registry,
-    buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local, banned)', labelNames: ['outcome'], registers: r }),
+    buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local, banned, rate_limited)', labelNames: ['outcome'], registers: r }),
     httpDuration: new Histogram({ name: 'seckill_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: r }),
     admitSeconds: new Histogram({ name: 'seckill_admit_seconds', help: 'Admission (the admitBuyer script) as the ingress sees it', buckets: LATENCY_BUCKETS, registers: r }),
     queueWaitSeconds: new Histogram({ name: 'seckill_queue_wait_seconds', help: 'From admission to the start of the ticket\'s drain batch', buckets: LATENCY_BUCKETS, registers: r }),

@@ -1,8 +1,8 @@
 -- Adds a buy job to the shard's BullMQ queue as BullMQ's addStandardJob does for a job with a
 -- custom id and no options (FIFO, no delay, priority, parent or deduplication). Needs KEYS[13..19]
--- and ARGV[6..7] of lua/admitBuyer. The id is new (a queue position is handed out once), so the
--- duplicate check BullMQ makes is not needed.
-local function addBuyJob (jobId, data)
+-- and ARGV[6..7] of lua/admitBuyer; `nowMs` is the script's clock reading, the job's timestamp.
+-- The id is new (a queue position is handed out once), so BullMQ's duplicate check is not needed.
+local function addBuyJob (jobId, data, nowMs)
   local meta = redis.call('HMGET', KEYS[15], 'opts.maxLenEvents', 'paused', 'concurrency')
   local maxEvents = meta[1]
   if not maxEvents then
@@ -10,10 +10,8 @@ local function addBuyJob (jobId, data)
     redis.call('HSET', KEYS[15], 'opts.maxLenEvents', maxEvents, 'version', ARGV[6])
   end
   redis.call('INCR', KEYS[16])
-  local now = redis.call('TIME')
-  local timestamp = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   redis.call('HMSET', KEYS[19] .. jobId, 'name', 'buy', 'data', data,
-    'opts', '{"jobId":"' .. jobId .. '","attempts":0}', 'timestamp', timestamp, 'delay', 0, 'priority', 0)
+    'opts', '{"jobId":"' .. jobId .. '","attempts":0}', 'timestamp', nowMs, 'delay', 0, 'priority', 0)
   redis.call('XADD', KEYS[17], '*', 'event', 'added', 'jobId', jobId, 'name', 'buy')
   redis.call('LPUSH', KEYS[13], jobId)
   local blocked = meta[2] or (meta[3] and redis.call('LLEN', KEYS[14]) >= tonumber(meta[3]))

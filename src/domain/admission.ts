@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
 import { Admit, admitBuyer } from '../redis/commands'
+import type { AdmitTarget, BuyRateLimit } from '../redis/commands'
 import { DomainError, notFound } from './errors'
 import type { CachedEvent, EventCache } from './event-cache'
 import { windowStatus } from './events'
@@ -22,13 +23,15 @@ export interface AdmissionDeps {
   readonly events: EventCache
   readonly repo: EventsRepository
   readonly overbook: number
+  /** A buyer's buys per window of one event, counted by the admission script. */
+  readonly rateLimit: BuyRateLimit
   readonly log: Logger
   /** Remembers buyers answered from the local sold-out flag. */
   readonly rejections: RejectionLog
   /** Told how long each admission script took, in seconds (metrics). */
   readonly onAdmitTime?: (seconds: number) => void
   /** Told the answer of every buy that got one (metrics). */
-  readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local' | 'banned') => void
+  readonly onOutcome?: (outcome: 'queued' | 'existing' | 'sold_out' | 'sold_out_local' | 'banned' | 'rate_limited') => void
 }
 
 export type BuyOutcome =
@@ -70,19 +73,17 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   }
 
   const ref = { eventId: event.id, shard }
-  const k = deps.keys.shard(ref)
-  const q = deps.keys.buyQueue(ref)
-  const prefix = ticketIdPrefix(event.id, shard)
+  const target: AdmitTarget = { k: deps.keys.shard(ref), q: deps.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(event.id, shard), overbook: deps.overbook, rate: deps.rateLimit }
   const token = event.requireToken ? buyToken ?? '' : undefined
   const started = performance.now()
-  let reply = await admitBuyer(deps.redis, k, q, prefix, userId, deps.overbook, token)
+  let reply = await admitBuyer(deps.redis, target, userId, token)
   deps.onAdmitTime?.((performance.now() - started) / 1000)
   if (reply.code === Admit.NOT_WARM) {
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)
     if (fresh === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
     await warmEvent(deps, fresh, deps.repo)
-    reply = await admitBuyer(deps.redis, k, q, prefix, userId, deps.overbook, token)
+    reply = await admitBuyer(deps.redis, target, userId, token)
     if (reply.code === Admit.NOT_WARM) throw new DomainError('SALE_NOT_READY', 'the sale is being prepared, retry shortly')
   }
 
@@ -103,6 +104,9 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
     case Admit.BANNED:
       deps.onOutcome?.('banned')
       throw new DomainError('ACCOUNT_BANNED', 'this account is suspended and cannot buy')
+    case Admit.RATE_LIMITED:
+      deps.onOutcome?.('rate_limited')
+      throw new DomainError('RATE_LIMITED', `too many buys; retry in ${Math.ceil(qpos / 1000)} s`, qpos)
     case Admit.TOKEN_INVALID:
       throw new DomainError('BUY_TOKEN_INVALID', 'this sale needs a valid buy token (X-Buy-Token), issued shortly before the start')
     case Admit.SOLD_OUT_NOW:

@@ -33,7 +33,8 @@ export const ERROR_CODES = [
 export type ErrorCode = typeof ERROR_CODES[number]
 
 export class DomainError extends Error {
-  constructor (readonly code: ErrorCode, message: string) {
+  /** `retryAfterMs`: when trying again can succeed (a rate limit's window end), if known. */
+  constructor (readonly code: ErrorCode, message: string, readonly retryAfterMs?: number) {
     super(message)
     this.name = 'DomainError'
   }

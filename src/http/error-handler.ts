@@ -65,7 +65,8 @@ async function handleError (error: FastifyError | DomainError | Error, request: 
     // Refusing a long-poll when too many wait is load shedding, not a fault (counted and warned
     // about where it happens).
     if (status >= 500 && error.code !== 'TOO_MANY_WAITING') request.log.error({ err: error }, message)
-    if (status === 503) reply.header('retry-after', '1')
+    if (error.retryAfterMs !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))))
+    else if (status === 503) reply.header('retry-after', '1')
   } else if ((error as FastifyError).validation !== undefined) {
     status = 400
     code = 'BAD_REQUEST'

@@ -15,12 +15,14 @@ export const Admit = {
   SOLD_OUT_BEFORE: 4,
   NOT_WARM: -1,
   TOKEN_INVALID: -2,
-  BANNED: -3
+  BANNED: -3,
+  RATE_LIMITED: -4
 } as const
 export type AdmitCode = typeof Admit[keyof typeof Admit]
 
 export interface AdmitReply {
   readonly code: AdmitCode
+  /** For RATE_LIMITED: milliseconds left in the buyer's rate-limit window. */
   readonly qpos: number
   /** Place in line (queue position − highest decided position). */
   readonly position: number
@@ -33,15 +35,33 @@ const BULLMQ_META_VERSION = `bullmq:${(JSON.parse(readFileSync(require.resolve('
 /** Length the buy queues' event streams are kept near: nobody listens to them, so short. */
 export const BUY_EVENTS_MAX_LEN = 100
 
+/** A buyer's buys per window of the event (counted by the admission script). */
+export interface BuyRateLimit {
+  readonly max: number
+  readonly timeWindow: number
+}
+
+/** What lua/admitBuyer needs besides the buyer: the shard's keys, its queue's, and the settings. */
+export interface AdmitTarget {
+  readonly k: ShardKeys
+  readonly q: BuyQueueKeys
+  /** The shard's ticket id prefix ("<event>-<shard>-"). */
+  readonly ticketPrefix: string
+  readonly overbook: number
+  readonly rate: BuyRateLimit
+}
+
 /**
  * `buyToken`: undefined when the sale requires none, else the token the buyer gave ('' for none).
- * An admitted ticket's job is in `q` when this returns.
+ * An admitted ticket's job is in the shard's queue when this returns.
  */
-export async function admitBuyer (redis: RedisClient, k: ShardKeys, q: BuyQueueKeys, ticketPrefix: string, userId: string, overbook: number, buyToken?: string): Promise<AdmitReply> {
+export async function admitBuyer (redis: RedisClient, target: AdmitTarget, userId: string, buyToken?: string): Promise<AdmitReply> {
+  const { k, q } = target
   const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
     [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned,
-      q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix],
-    [userId, overbook, buyToken ?? '-', k.wake, ticketPrefix, BULLMQ_META_VERSION, BUY_EVENTS_MAX_LEN]) as [AdmitCode, number, number, string]
+      q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix, k.buyRate],
+    [userId, target.overbook, buyToken ?? '-', k.wake, target.ticketPrefix, BULLMQ_META_VERSION, BUY_EVENTS_MAX_LEN,
+      target.rate.max, target.rate.timeWindow]) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }
 

@@ -22,6 +22,8 @@
  * | rate                                        | string | drain rate, tickets per second                       |
  * | buy-tokens                                  | hash   | user -> "<token>:<expires at ms>" (single use)       |
  * | banned                                      | set    | users an admin banned (copied from MySQL's users)    |
+ * | buy-rate:<window>                           | hash   | user -> buys in that rate-limit window (expires after|
+ * |                                             |        | the next window; admission counts and checks them)   |
  * | lease                                       | string | token of the worker that owns the shard's drain      |
  * | lost-below                                  | int    | positions up to this were handed out before Redis    |
  * |                                             |        | lost the shard (set by a rebuild)                    |
@@ -78,6 +80,8 @@ export interface ShardKeys {
    * is admitted after every earlier one was decided, `r` when units came back.
    */
   readonly wake: string
+  /** Prefix of the buy rate-limit windows: the window's number follows it (lua/admitBuyer). */
+  readonly buyRate: string
 }
 
 export interface EventKeys {
@@ -179,7 +183,8 @@ export function createKeySpace (prefix: string): KeySpace {
           lenderGens: base + 'lender-gens',
           reservedUpTo: base + 'reserved-upto',
           borrowerFences: base + 'borrower-fences',
-          wake: base + 'wake'
+          wake: base + 'wake',
+          buyRate: base + 'buy-rate:'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         shardCache.set(tag, keys)
@@ -225,6 +230,6 @@ export function createKeySpace (prefix: string): KeySpace {
 
 /** All keys of a shard, for expiry after the sale and for tests that clean up. */
 export function allShardKeys (keys: ShardKeys): string[] {
-  const { tag: _tag, wake: _wake, ...rest } = keys
+  const { tag: _tag, wake: _wake, buyRate: _buyRate, ...rest } = keys
   return Object.values(rest)
 }

@@ -8,6 +8,7 @@
 import t from 'tap'
 import { Queue } from 'bullmq'
 import { Admit, BUY_EVENTS_MAX_LEN, admitBuyer } from '../../src/redis/commands'
+import type { AdmitReply } from '../../src/redis/commands'
 import { QUEUE_NAME } from '../../src/redis/keys'
 import type { ShardRef } from '../../src/redis/keys'
 import { queuedTicketId, ticketIdPrefix } from '../../src/domain/tickets'
@@ -18,6 +19,11 @@ import type { TestEnv } from '../helpers/env'
 import type { Test } from '../helpers/tap-types'
 
 const BUYERS = ['7', '8', '9']
+const NO_LIMIT = { max: 1_000_000, timeWindow: 60_000 }
+
+async function admit (env: TestEnv, ref: ShardRef, user: string): Promise<AdmitReply> {
+  return await admitBuyer(env.redis, { k: env.keys.shard(ref), q: env.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(ref.eventId, ref.shard), overbook: 1, rate: NO_LIMIT }, user)
+}
 
 function saleEvent (id: number, stock: number): SaleEvent {
   return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards: 1, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000), requireToken: false, warmedAt: null }
@@ -68,7 +74,7 @@ async function compare (t: Test, env: TestEnv, ours: ShardRef, theirs: ShardRef,
   }
   const since = Date.now()
   for (const [i, user] of BUYERS.entries()) {
-    const reply = await admitBuyer(env.redis, env.keys.shard(ours), env.keys.buyQueue(ours), ticketIdPrefix(ours.eventId, ours.shard), user, 1)
+    const reply = await admit(env, ours, user)
     t.same([reply.code, reply.qpos], [Admit.QUEUED, i + 1], `buyer ${user} admitted at ${i + 1}`)
     await bull.add('buy', { u: user, q: i + 1 }, { jobId: queuedTicketId(theirs.eventId, theirs.shard, i + 1) })
   }
@@ -98,9 +104,8 @@ t.test('a buyer turned away or buying again adds no job', async (t) => {
   const env = await testEnv(t)
   const ref = { eventId: 45, shard: 0 }
   await warmEvent(env, saleEvent(45, 1))
-  const admit = async (user: string): Promise<number> =>
-    (await admitBuyer(env.redis, env.keys.shard(ref), env.keys.buyQueue(ref), ticketIdPrefix(45, 0), user, 1)).code
-  t.same([await admit('7'), await admit('7'), await admit('8'), await admit('8')], [Admit.QUEUED, Admit.EXISTING, Admit.SOLD_OUT_NOW, Admit.SOLD_OUT_BEFORE])
+  const code = async (user: string): Promise<number> => (await admit(env, ref, user)).code
+  t.same([await code('7'), await code('7'), await code('8'), await code('8')], [Admit.QUEUED, Admit.EXISTING, Admit.SOLD_OUT_NOW, Admit.SOLD_OUT_BEFORE])
   t.same(await env.redis.lrange(env.keys.buyQueue(ref).wait, 0, -1), ['45-0-1'], 'one job, the admitted one\'s')
   t.equal(await env.redis.get(env.keys.buyQueue(ref).id), '1', 'BullMQ\'s job counter counts one add')
 })

@@ -13,6 +13,7 @@ import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 
 const LEASE = 'lease-token-under-test'
+const NO_LIMIT = { max: 1_000_000, timeWindow: 60_000 }
 
 function saleEvent (id: number, stock: number, shards = 1): SaleEvent {
   return { id, productId: 1, title: 't', priceCents: 1, stock, sold: 0, shards, startAt: new Date(0), endAt: new Date(Date.now() + 3_600_000), requireToken: false, warmedAt: null }
@@ -20,7 +21,7 @@ function saleEvent (id: number, stock: number, shards = 1): SaleEvent {
 
 async function admit (env: TestEnv, eventId: number, shard: number, user: string, overbook = 1, client: RedisClient = env.redis): Promise<AdmitReply> {
   const ref = { eventId, shard }
-  return await admitBuyer(client, env.keys.shard(ref), env.keys.buyQueue(ref), ticketIdPrefix(eventId, shard), user, overbook)
+  return await admitBuyer(client, { k: env.keys.shard(ref), q: env.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(eventId, shard), overbook, rate: NO_LIMIT }, user)
 }
 
 async function reserve (env: TestEnv, eventId: number, qposes: number[], token = LEASE): Promise<readonly number[]> {
@@ -204,4 +205,22 @@ t.test('finishTickets: writes each outcome once, advances the FIFO mark, tells p
   t.equal(await env.redis.get(k.pending), '1', 'nor decrements twice')
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.same(messages, ['e9.0:1=won/501,2=sold_out'], 'one message for the changed tickets, with their outcomes')
+})
+
+t.test('admitBuyer: a buyer past the rate limit is refused with the time left in the window, and nothing changes', async (t) => {
+  const env = await testEnv(t)
+  const ref = { eventId: 61, shard: 0 }
+  await warmEvent(env, saleEvent(61, 10))
+  const target = { k: env.keys.shard(ref), q: env.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(61, 0), overbook: 1, rate: { max: 3, timeWindow: 60_000 } }
+  const codes = []
+  for (let i = 0; i < 5; i++) codes.push((await admitBuyer(env.redis, target, '7')).code)
+  t.same(codes, [Admit.QUEUED, Admit.EXISTING, Admit.EXISTING, Admit.RATE_LIMITED, Admit.RATE_LIMITED], 'three buys a window')
+  const refused = await admitBuyer(env.redis, target, '7')
+  t.ok(refused.qpos > 0 && refused.qpos <= 60_000, `ms left in the window: ${refused.qpos}`)
+  t.same([await env.redis.get(target.k.pending), await env.redis.llen(target.q.wait)], ['1', 1], 'one ticket, one job')
+  t.equal((await admitBuyer(env.redis, target, '8')).code, Admit.QUEUED, 'another buyer is not limited')
+  const windows = await env.redis.keys(`${target.k.buyRate}*`)
+  t.equal(windows.length, 1, 'one window key')
+  const ttl = await env.redis.pttl(windows[0] as string)
+  t.ok(ttl > 0 && ttl <= 120_000, `the window expires after the next one (${ttl} ms)`)
 })

@@ -65,7 +65,8 @@ export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Pr
     const [[, count], [, ttl]] = await accounts.redis.multi().incr(key).pttl(key).exec() as [[null, number], [null, number]]
     if (ttl < 0) await accounts.redis.pexpire(key, loginLimit.timeWindow)
     if (count > loginLimit.max) {
-      throw new DomainError('RATE_LIMITED', `too many login attempts for this account from this address; retry in ${Math.ceil(Math.max(ttl, 1000) / 1000)} s`)
+      const retryMs = Math.max(ttl, 1000)
+      throw new DomainError('RATE_LIMITED', `too many login attempts for this account from this address; retry in ${Math.ceil(retryMs / 1000)} s`, retryMs)
     }
     const failures = Number(await accounts.redis.get(accounts.keys.loginFailures(normalizeEmail(email))) ?? 0)
     if (failures > loginLimit.max) await sleep(Math.min(LOGIN_SLOWDOWN_MAX_MS, LOGIN_SLOWDOWN_MS * 2 ** Math.min(16, failures - loginLimit.max - 1)))

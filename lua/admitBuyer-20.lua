@@ -1,6 +1,12 @@
 --[[
-  Admit one buyer to one event shard: ban, dedupe, gate, queue position, and the ticket's job in
-  the shard's BullMQ queue. One round trip: a ticket is never admitted without its job.
+  Admit one buyer to one event shard: rate limit, ban, dedupe, gate, queue position, and the
+  ticket's job in the shard's BullMQ queue. One round trip: a ticket is never admitted without its
+  job, and the buyer's rate limit costs no call of its own.
+
+  The buyer's buys of the event are counted first, in fixed windows of ARGV[9] ms aligned on the
+  clock (one hash per window, expiring after the next window); past ARGV[8] in a window the call
+  answers -4 with the time left in the window and changes nothing else. A buyer's repeated buys
+  return one ticket anyway, so the limit only bounds how hard one buyer can press on the shard.
 
   A banned buyer is refused before anything else (the ban is copied into every shard of the live
   events when it is made, and into a shard when it is warmed).
@@ -39,6 +45,8 @@
     KEYS[18] marker       zset  BullMQ: tells blocked workers a job is ready
     KEYS[19] job prefix   key prefix of BullMQ's job hashes: a job's hash is this prefix followed by
                           its id (same hash tag, so the same cluster slot)
+    KEYS[20] buy rate     key prefix of the rate-limit windows: hash user -> buys in the window whose
+                          number (clock ms / ARGV[9]) follows the prefix (same hash tag)
 
     ARGV[1]  user id
     ARGV[2]  overbook factor (>= 1)
@@ -52,8 +60,10 @@
              the first time a job is added
     ARGV[7]  length the queue's event stream is kept near, set in `meta` on first use (BullMQ's
              `streams.events.maxLen`)
+    ARGV[8]  buys a buyer may make in one window
+    ARGV[9]  rate-limit window, ms
 
-  Output: { code, queue position, position in line, ticket value }
+  Output: { code, queue position (for -4: ms left in the window), position in line, ticket value }
      1  queued now (the job is in the queue)
      2  the buyer's existing ticket (value is "user|status|detail")
      3  sold out, answered now
@@ -61,10 +71,20 @@
     -1  shard not warmed (no stock key)
     -2  the sale requires a buy token and the buyer's is missing, wrong, used or expired
     -3  the buyer is banned
+    -4  the buyer's buys in this window are spent
 ]]
 --@include "addBuyJob.lua"
 
 local user = ARGV[1]
+local clock = redis.call('TIME')
+local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+
+local windowMs = tonumber(ARGV[9])
+local window = math.floor(nowMs / windowMs)
+if redis.call('HINCRBY', KEYS[20] .. window, user, 1) > tonumber(ARGV[8]) then
+  return { -4, (window + 1) * windowMs - nowMs, 0, '' }
+end
+redis.call('PEXPIREAT', KEYS[20] .. window, (window + 2) * windowMs, 'NX')
 
 if redis.call('SISMEMBER', KEYS[12], user) == 1 then
   return { -3, 0, 0, '' }
@@ -110,8 +130,6 @@ if ARGV[3] ~= '-' then
     return { -2, 0, 0, '' }
   end
   local sep = string.find(held, ':', 1, true)
-  local now = redis.call('TIME')
-  local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
   if string.sub(held, 1, sep - 1) ~= ARGV[3] or tonumber(string.sub(held, sep + 1)) < nowMs then
     return { -2, 0, 0, '' }
   end
@@ -122,7 +140,7 @@ local qpos = redis.call('INCR', KEYS[4])
 redis.call('INCR', KEYS[6])
 redis.call('HSET', KEYS[1], user, qpos)
 redis.call('HSET', KEYS[3], qpos, user .. '|queued|')
-addBuyJob(ARGV[5] .. qpos, '{"u":"' .. user .. '","q":' .. qpos .. '}')
+addBuyJob(ARGV[5] .. qpos, '{"u":"' .. user .. '","q":' .. qpos .. '}', nowMs)
 local drained = tonumber(redis.call('GET', KEYS[10]) or '0')
 if qpos - 1 <= drained then
   redis.call('PUBLISH', ARGV[4], 'j')
