@@ -188,3 +188,28 @@ export function perBatch (a: Map<string, number>, b: Map<string, number>): Recor
   }
   return out
 }
+
+/**
+ * The machine's own ceiling for the drain's MySQL work, measured in the same run: `rows` orders of
+ * event `eventId` inserted into the same `orders` table by a bare loop of 1,000-row inserts (one
+ * statement and commit each, as a drain batch commits once), nothing else running; then deleted.
+ * Rows per second.
+ */
+export async function insertCeiling (db: Knex, eventId: number, rows: number, firstUser: number): Promise<number> {
+  const batch = 1000
+  const deadline = new Date(Date.now() + 15 * 60_000)
+  const started = performance.now()
+  for (let at = 0; at < rows; at += batch) {
+    const n = Math.min(batch, rows - at)
+    await db('orders').insert(Array.from({ length: n }, (_, i) => ({
+      ticket_id: `ceiling-${eventId}-${at + i}`,
+      event_id: eventId,
+      user_id: firstUser + at + i,
+      price_cents: 9900,
+      expires_at: deadline
+    })))
+  }
+  const seconds = (performance.now() - started) / 1000
+  await db('orders').where({ event_id: eventId }).whereLike('ticket_id', 'ceiling-%').delete()
+  return rows / Math.max(0.001, seconds)
+}

@@ -17,7 +17,7 @@ import { Dispatcher } from '../workers/dispatcher'
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { metricsRoute } from './http/routes/health'
+import { metricsRoute, probeRoutes } from './http/routes/health'
 import { PaymentDeadlines } from './domain/payment-deadline'
 import { AdminPasswordMismatchError, ensureAdmin } from './domain/accounts'
 import { WeakPasswordError } from './domain/password-policy'
@@ -54,8 +54,11 @@ export async function startService (config: Config, log: Logger): Promise<Servic
   let metricsServer: FastifyInstance | undefined
   let deadlines: PaymentDeadlines | undefined
   let stopping: Promise<void> | undefined
+  /** The metrics listener's readiness: false from the moment the process starts stopping. */
+  const probeState = { shuttingDown: false }
   // Stops whatever has started, so a start that fails part-way leaves nothing running.
   const stop = async (): Promise<void> => {
+    probeState.shuttingDown = true
     stopping ??= (async () => {
       await ingress?.close()
       await dispatcher?.stop()
@@ -113,6 +116,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     if (config.metricsPort > 0) {
       metricsServer = Fastify({ logger: false })
       await metricsServer.register(metricsRoute, { rt: runtime })
+      await metricsServer.register(probeRoutes, { rt: runtime, state: probeState })
       await metricsServer.listen({ host: config.metricsHost, port: config.metricsPort })
     }
     if (config.role !== 'worker') {

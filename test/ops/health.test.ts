@@ -5,7 +5,7 @@ import { createLogger } from '../../src/logger'
 import { startService } from '../../src/server'
 import { testEnv } from '../helpers/env'
 import { createSale, startTestService, until } from '../helpers/sale'
-import { takenPort } from '../helpers/ports'
+import { freePort, takenPort } from '../helpers/ports'
 
 t.test('health: alive and ready; while shutting down, not ready but still answering', async (t) => {
   const env = await testEnv(t)
@@ -50,5 +50,21 @@ t.test('a stopping ingress answers its waiting long-polls at once instead of hol
   t.ok(answeredAt - stopAt < 5000, `answered when the stop began, not after the drain or its wait (${answeredAt - stopAt} ms)`)
   const again = await http.request('GET', `/api/v1/tickets/${ticket}?wait=25000`, { token: env.token(601) }).catch(() => undefined)
   if (again !== undefined) t.equal(again.body.data?.status, 'queued', 'a poll arriving during the stop is answered at once too')
+  await stopping
+})
+
+t.test('a worker answers the probes on its metrics listener: alive and ready, not ready once stopping', async (t) => {
+  const env = await testEnv(t)
+  const port = await freePort()
+  const { service } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port) }))
+  const probe = async (path: string): Promise<{ status: number, body: unknown }> => {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`)
+    return { status: r.status, body: await r.json() }
+  }
+  t.same(await probe('/healthz'), { status: 200, body: { status: 'ok' } })
+  t.same(await probe('/readyz'), { status: 200, body: { status: 'ready' } })
+  const stopping = service.stop()
+  // The listener closes last, after the drain has stopped: it says so meanwhile.
+  t.equal((await probe('/readyz')).status, 503, 'not ready once stopping')
   await stopping
 })

@@ -25,11 +25,19 @@ export async function metricsRoute (app: FastifyInstance, opts: { rt: Runtime, t
   })
 }
 
-/** `/healthz` (the process answers), `/readyz` (Redis and MySQL answer, not shutting down). */
+/** The API port's health routes: the probes, and `/metrics` when an operator gave it a token. */
 export async function healthRoutes (app: FastifyInstance, opts: { rt: Runtime, state: HealthState }): Promise<void> {
-  const { rt, state } = opts
   // Off the public port unless an operator gave a token for it (METRICS_TOKEN).
-  if (rt.config.metricsToken !== undefined) await app.register(metricsRoute, { rt, token: rt.config.metricsToken })
+  if (opts.rt.config.metricsToken !== undefined) await app.register(metricsRoute, { rt: opts.rt, token: opts.rt.config.metricsToken })
+  await app.register(probeRoutes, opts)
+}
+
+/**
+ * `/healthz` (the process answers), `/readyz` (Redis and MySQL answer, not shutting down). On the
+ * API port, and on every process's metrics listener (a worker has no other port to probe).
+ */
+export async function probeRoutes (app: FastifyInstance, opts: { rt: Runtime, state: HealthState }): Promise<void> {
+  const { rt, state } = opts
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
     async () => ({ status: 'ok' }))
 
