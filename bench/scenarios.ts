@@ -210,6 +210,6 @@ export async function insertCeiling (db: Knex, eventId: number, rows: number, fi
     })))
   }
   const seconds = (performance.now() - started) / 1000
-  await db('orders').where({ event_id: eventId }).whereLike('ticket_id', 'ceiling-%').delete()
+  await db('orders').where({ event_id: eventId }).where('ticket_id', 'like', 'ceiling-%').delete()
   return rows / Math.max(0.001, seconds)
 }

@@ -19,6 +19,7 @@ import type { AccountDeps } from './domain/accounts'
 import { refreshKeyFrom } from './domain/accounts'
 import { authRoutes } from './http/routes/auth'
 import { lingerUntilBodyRead } from './http/lingering-close'
+import { registerLoadShedding } from './http/load-shedding'
 import { createErrorHandler } from './http/error-handler'
 import { SecurityEvents } from './http/security-events'
 import { validatorCompiler } from './http/validation'
@@ -114,6 +115,11 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     await reply.code(404).headers(API_HEADERS).send({ code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0] ?? ''}`, request_id: String(request.id) })
   })
   app.addHook('onSend', lingerUntilBodyRead)
+  await registerLoadShedding(app, {
+    eventLoopDelayMs: config.overloadEventLoopDelayMs,
+    heapMiB: config.overloadHeapMiB,
+    onShed: (route, reason) => rt.metrics.shed.inc({ route, reason })
+  })
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id))
     // While draining, requests still arriving on open connections are served (a reload drops

@@ -64,6 +64,10 @@ export interface Config {
   readonly maxWaiting: number
   /** Long-polls one buyer may have waiting at once; past it a poll is answered at once. */
   readonly pollsPerBuyer: number
+  /** Mean event-loop delay (ms, over a second) past which buys and polls are shed with 503; 0: never. */
+  readonly overloadEventLoopDelayMs: number
+  /** Heap in use (MiB) past which buys and polls are shed with 503; 0: never. */
+  readonly overloadHeapMiB: number
   /** A client must send a request's headers within this time (a slow client is cut). */
   readonly headersTimeoutMs: number
   /** ... and the whole request (headers and body) within this one. */
@@ -238,6 +242,8 @@ export function loadConfig (env: Env = process.env): Config {
     ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),
     maxWaiting: r.int('MAX_WAITING', 10_000, 1, 1_000_000),
     pollsPerBuyer: r.int('POLLS_PER_BUYER', 3, 1, 100),
+    overloadEventLoopDelayMs: r.int('OVERLOAD_EVENT_LOOP_DELAY_MS', 250, 0, 60_000),
+    overloadHeapMiB: r.int('OVERLOAD_HEAP_MIB', 0, 0, 1_000_000),
     headersTimeoutMs: r.int('HEADERS_TIMEOUT_MS', 5000, 1000, 120_000),
     requestTimeoutMs: r.int('REQUEST_TIMEOUT_MS', 10_000, 1000, 300_000),
     finalTicketCache: r.int('FINAL_TICKET_CACHE', 100_000, 0, 10_000_000),

@@ -6,11 +6,11 @@
  * fetch-lock-complete round trips for each job. The shard lease says who may hold the jobs; a new
  * owner adopts the ones its predecessor had taken.
  *
- * The order of service is the tickets' queue positions, not the order jobs reached Redis: two
- * buyers admitted 1 and 2 may have their jobs added 2 then 1. The drainer keeps the jobs it took
- * in a small buffer and serves only the contiguous run that starts at the next undecided
- * position. A position that was admitted but whose job does not arrive within `gapGraceMs` (its
- * ingress died between admission and enqueue) is served from the ticket stored in Redis. So every
+ * The order of service is the tickets' queue positions. Admission adds a ticket's job in the same
+ * script that hands out its position, so jobs arrive in position order; the drainer still keeps
+ * the jobs it took in a small buffer and serves only the contiguous run that starts at the next
+ * undecided position. A position that was admitted but whose job does not arrive within
+ * `gapGraceMs` (removed with a BullMQ tool) is served from the ticket stored in Redis. So every
  * admitted ticket is served, once, in FIFO order. A job is deleted only once its ticket's outcome
  * is written.
  *

@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'SALE_NOT_READY',
   'SHUTTING_DOWN',
   'TOO_MANY_WAITING',
+  'OVERLOADED',
   'INTERNAL'
 ] as const
 export type ErrorCode = typeof ERROR_CODES[number]

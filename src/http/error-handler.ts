@@ -32,6 +32,7 @@ const STATUS: Record<ErrorCode, number> = {
   SALE_NOT_READY: 503,
   SHUTTING_DOWN: 503,
   TOO_MANY_WAITING: 503,
+  OVERLOADED: 503,
   INTERNAL: 500
 }
 
@@ -62,9 +63,9 @@ async function handleError (error: FastifyError | DomainError | Error, request: 
     status = STATUS[error.code]
     code = error.code
     message = error.message
-    // Refusing a long-poll when too many wait is load shedding, not a fault (counted and warned
-    // about where it happens).
-    if (status >= 500 && error.code !== 'TOO_MANY_WAITING') request.log.error({ err: error }, message)
+    // Refusing a long-poll when too many wait, and shedding a saturated ingress's buys and polls,
+    // are load shedding, not faults (counted where they happen).
+    if (status >= 500 && error.code !== 'TOO_MANY_WAITING' && error.code !== 'OVERLOADED') request.log.error({ err: error }, message)
     if (error.retryAfterMs !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))))
     else if (status === 503) reply.header('retry-after', '1')
   } else if ((error as FastifyError).validation !== undefined) {

@@ -6,6 +6,8 @@ export interface ApiError {
   readonly status: number
   readonly code: string
   readonly message: string
+  /** From Retry-After: how long the service asked the page to wait before trying again. */
+  readonly retryAfterMs?: number
 }
 
 
@@ -45,6 +47,7 @@ export function isApiError (err: unknown): err is ApiError {
 export function describe (err: unknown): string {
   if (isApiError(err)) {
     if (err.status === 429) return 'Too many tries — wait a moment and try again.'
+    if (err.code === 'OVERLOADED') return 'The sale is very busy right now. The page tries again by itself in a moment.'
     if (err.code === 'INVALID_CREDENTIALS') return 'Wrong email or password.'
     if (err.code === SESSION_ENDED) return 'Your session has ended. Sign in again to go on.'
     if (err.status === 401) return 'Please sign in again.'
@@ -52,6 +55,15 @@ export function describe (err: unknown): string {
     return err.message
   }
   return 'The service could not be reached. Check the connection and try again.'
+}
+
+/**
+ * How long to wait before asking again after `err`: what the service said (Retry-After), within
+ * bounds, else `fallbackMs`.
+ */
+export function retryDelay (err: unknown, fallbackMs: number): number {
+  const asked = isApiError(err) ? err.retryAfterMs : undefined
+  return asked === undefined ? fallbackMs : Math.min(10_000, Math.max(250, asked))
 }
 
 /** The code of the error a request ends with when its session is gone for good (refresh refused). */
@@ -140,7 +152,15 @@ export async function api<T> (method: string, path: string, opts: { body?: unkno
   }
   const text = await res.text()
   const parsed = text === '' ? {} : JSON.parse(text) as { code?: string | number, message?: string, data?: T }
-  if (!res.ok) throw { status: res.status, code: String(parsed.code ?? res.status), message: parsed.message ?? res.statusText } satisfies ApiError
+  if (!res.ok) {
+    const seconds = Number(res.headers.get('retry-after') ?? NaN)
+    throw {
+      status: res.status,
+      code: String(parsed.code ?? res.status),
+      message: parsed.message ?? res.statusText,
+      ...(Number.isFinite(seconds) && seconds >= 0 ? { retryAfterMs: seconds * 1000 } : {})
+    } satisfies ApiError
+  }
   return parsed.data as T
 }
 

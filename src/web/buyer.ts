@@ -3,7 +3,7 @@
  * Buy button (one buy; retries and double clicks reuse one Idempotency-Key), the ticket followed
  * by long-poll (place in line, then the outcome), and the buyer's orders (pay, cancel).
  */
-import { api, clockOffset, describe, duration, el, isApiError, loadSession, money, saveSession, signIn, whenSessionEnds } from './api'
+import { api, clockOffset, describe, duration, el, isApiError, loadSession, money, retryDelay, saveSession, signIn, whenSessionEnds } from './api'
 import type { Order, Page, SaleEvent, Ticket } from './api'
 
 let session = loadSession()
@@ -161,7 +161,8 @@ async function showSale (id: number): Promise<void> {
         if (ticket.status === 'queued' && quick > 0) await new Promise((resolve) => setTimeout(resolve, quick))
       } catch (err) {
         message.textContent = describe(err)
-        await new Promise((resolve) => setTimeout(resolve, 1000))
+        // A busy service says when to ask again (Retry-After): the page waits that long.
+        await new Promise((resolve) => setTimeout(resolve, retryDelay(err, 1000)))
       }
     }
   }
@@ -183,13 +184,16 @@ async function showSale (id: number): Promise<void> {
       if (event.require_token === true) {
         headers['x-buy-token'] = (await api<{ token: string }>('POST', `/events/${id}/token`, { session })).token
       }
-      // A dropped answer is retried with the same key: the service hands back the same ticket.
+      // A dropped answer is retried with the same key: the service hands back the same ticket. A
+      // busy service (503 OVERLOADED) is asked again when it said to (Retry-After), for longer.
       for (let attempt = 0; ; attempt++) {
         try {
           return await follow(await api<Ticket>('POST', `/events/${id}/buy`, { session, headers }))
         } catch (err) {
-          if (attempt >= 3 || (typeof err === 'object' && err !== null && 'status' in err && (err as { status: number }).status < 500)) throw err
-          await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)))
+          const busy = isApiError(err) && err.code === 'OVERLOADED'
+          if (attempt >= (busy ? 10 : 3) || (isApiError(err) && err.status < 500)) throw err
+          if (busy) message.textContent = describe(err)
+          await new Promise((resolve) => setTimeout(resolve, retryDelay(err, 300 * (attempt + 1))))
         }
       }
     }

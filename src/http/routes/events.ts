@@ -8,6 +8,7 @@ import type { AdmissionDeps, BuyTokenDeps } from '../../domain/admission'
 import { badRequest } from '../../domain/errors'
 import type { EventCache } from '../../domain/event-cache'
 import { commonErrors, errorSchema, ok, okSchema } from '../envelope'
+import { SHED } from '../load-shedding'
 import { ID_PATTERN, checkIdempotencyKey, eventSchema, idParams, ticketSchema } from '../schemas'
 
 export interface EventRouteDeps {
@@ -43,6 +44,7 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
   app.post<{ Params: { id: string } }>('/events/:id/buy', {
     onRequest: deps.auth.requiredOnce,
     preValidation: soldOutShortCircuit,
+    config: SHED,
     // The buyer's rate limit is counted by the admission script itself (BUY rate limit, per event):
     // a buy that reaches Redis makes one round trip, and one answered from memory costs none.
     schema: {

@@ -5,6 +5,7 @@ import { buyersTicket, waitForTicket } from '../../domain/ticket-reader'
 import type { TicketReaderDeps } from '../../domain/ticket-reader'
 import { commonErrors, ok, okSchema } from '../envelope'
 import { idParams, ticketParams, ticketSchema } from '../schemas'
+import { SHED } from '../load-shedding'
 
 export interface TicketRouteDeps {
   readonly reader: TicketReaderDeps
@@ -20,7 +21,7 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
   const pollLimit = { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` }
   app.get<{ Params: { id: string }, Querystring: { wait?: number } }>('/tickets/:id', {
     onRequest: deps.auth.required,
-    config: { rateLimit: pollLimit },
+    config: { rateLimit: pollLimit, ...SHED },
     schema: {
       params: ticketParams,
       querystring: {
@@ -41,7 +42,7 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
   // The signed-in buyer's own ticket for a sale (a reloaded page resumes from it).
   app.get<{ Params: { id: string } }>('/events/:id/ticket', {
     onRequest: deps.auth.required,
-    config: { rateLimit: pollLimit },
+    config: { rateLimit: pollLimit, ...SHED },
     schema: {
       params: idParams,
       response: { 200: okSchema(ticketSchema), ...commonErrors }
