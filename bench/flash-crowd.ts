@@ -329,7 +329,9 @@ async function main (): Promise<void> {
     JWT_SECRET: SECRET,
     RATE_LIMIT_BUY: '1000000',
     RATE_LIMIT_POLL: '1000000',
-    SHUTDOWN_DRAIN_MS: '0'
+    SHUTDOWN_DRAIN_MS: '0',
+    // Passed on when set, to compare the service with and without load shedding.
+    ...(process.env.OVERLOAD_EVENT_LOOP_DELAY_MS === undefined ? {} : { OVERLOAD_EVENT_LOOP_DELAY_MS: process.env.OVERLOAD_EVENT_LOOP_DELAY_MS })
   }
   const split = settings.layout === 'split'
   const ingress = await startService(settings.port, { ...env, PROCESS_ROLE: split ? 'ingress' : 'all' }, profileDir)

@@ -76,6 +76,13 @@
 --@include "addBuyJob.lua"
 
 local user = ARGV[1]
+
+-- Not warm: nothing else is looked at or counted (the caller warms the shard and asks again).
+local stock = redis.call('GET', KEYS[5])
+if not stock then
+  return { -1, 0, 0, '' }
+end
+
 local clock = redis.call('TIME')
 local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
@@ -99,11 +106,6 @@ end
 
 if redis.call('SISMEMBER', KEYS[2], user) == 1 then
   return { 4, 0, 0, '' }
-end
-
-local stock = redis.call('GET', KEYS[5])
-if not stock then
-  return { -1, 0, 0, '' }
 end
 
 local reject = redis.call('EXISTS', KEYS[8]) == 1

@@ -99,6 +99,7 @@ t.test('admitBuyer: a shard that is not warm says so and changes nothing', async
   const env = await testEnv(t)
   t.equal((await admit(env, 4, 0, '1')).code, Admit.NOT_WARM)
   t.equal(await env.redis.exists(env.keys.shard({ eventId: 4, shard: 0 }).holders), 0)
+  t.same(await env.redis.keys(`${env.keys.prefix}:*e4.0*`), [], 'no key of the shard written: no job, no rate-limit count')
 })
 
 t.test('reserveStock: 80 concurrent reservations against 50 units give exactly 50, and a replay reserves nothing more', async (t) => {
