@@ -51,6 +51,9 @@ export async function isolatedEnv (overrides: Record<string, string> = {}): Prom
     SHUTDOWN_DRAIN_MS: '0',
     RATE_LIMIT_BUY: '1000000',
     RATE_LIMIT_POLL: '1000000',
+    // Tests run side by side on a busy machine, where a test process's event loop lags for reasons
+    // of its own (startup, migrations): no shedding unless the test is about it.
+    OVERLOAD_EVENT_LOOP_DELAY_MS: '0',
     ...overrides
   }
   const config = loadConfig(env)

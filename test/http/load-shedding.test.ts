@@ -21,15 +21,19 @@ function hog (ms: number): () => void {
 
 t.test('under event-loop pressure buys and polls get 503 OVERLOADED with Retry-After; health and reads are served', async (t) => {
   const env = await testEnv(t)
-  const { http, service } = await startTestService(env, loadConfig({ ...env.env, OVERLOAD_EVENT_LOOP_DELAY_MS: '20' }))
+  const { http, service } = await startTestService(env, loadConfig({ ...env.env, OVERLOAD_EVENT_LOOP_DELAY_MS: '40' }))
   const eventId = await createSale(http, env, { stock: 5 })
-  const first = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(701) })
-  t.equal(first.status, 202, 'served while calm')
+  // Calm first (a busy test machine may lag on its own: wait for the state, a buy served).
+  let first = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(701) })
+  await until(async () => {
+    if (first.status !== 202 && first.status !== 200) first = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(701) })
+    return first.status === 202 || first.status === 200
+  }, 30_000, 'a buy to be served while calm')
   const ticket = String(first.body.data.ticket_id)
 
   // A new buyer each try, so the one shed is a buyer the sale has never seen.
   let buyer = 7000
-  const stop = hog(80)
+  const stop = hog(120)
   try {
     let shed = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(buyer) })
     while (shed.status !== 503) {
