@@ -143,7 +143,7 @@ export function shardTag (ref: ShardRef): string {
 }
 
 /** What the hash tag of every shard of an event starts with. */
-export function eventTagStart (eventId: number): string {
+function eventTagStart (eventId: number): string {
   return `{e${eventId}.`
 }
 
