@@ -62,6 +62,9 @@
              `streams.events.maxLen`)
     ARGV[8]  buys a buyer may make in one window
     ARGV[9]  rate-limit window, ms
+    ARGV[10] the buy's trace context (W3C traceparent) when it is traced and sampled, else "":
+             kept in the job's hash as field `tp` (BullMQ ignores fields it does not know), so
+             the drain batch that decides the ticket links its span to the buy's trace
 
   Output: { code, queue position (for -4: ms left in the window), position in line, ticket value }
      1  queued now (the job is in the queue)
@@ -142,7 +145,7 @@ local qpos = redis.call('INCR', KEYS[4])
 redis.call('INCR', KEYS[6])
 redis.call('HSET', KEYS[1], user, qpos)
 redis.call('HSET', KEYS[3], qpos, user .. '|queued|')
-addBuyJob(ARGV[5] .. qpos, '{"u":"' .. user .. '","q":' .. qpos .. '}', nowMs)
+addBuyJob(ARGV[5] .. qpos, '{"u":"' .. user .. '","q":' .. qpos .. '}', nowMs, ARGV[10])
 local drained = tonumber(redis.call('GET', KEYS[10]) or '0')
 if qpos - 1 <= drained then
   redis.call('PUBLISH', ARGV[4], 'j')

@@ -19,9 +19,10 @@
     ARGV[3] "1": first return every job already in `active` (adopted from a former owner)
     ARGV[4..] ids of jobs whose tickets are decided: removed from `active`, their hashes deleted
 
-  Output: { -1 } when the lease is not the caller's; else { 0, id, timestamp, id, timestamp, ... }
-  with the adopted jobs, then the jobs taken, oldest first. The timestamp is BullMQ's (ms, when
-  the job was added).
+  Output: { -1 } when the lease is not the caller's; else { 0, id, timestamp, traceparent, id,
+  timestamp, traceparent, ... } with the adopted jobs, then the jobs taken, oldest first. The
+  timestamp is BullMQ's (ms, when the job was added); the traceparent is the buy's trace context
+  (the job's `tp` field, lua/admitBuyer), '' when the buy was not traced.
 ]]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return { -1 }
@@ -35,8 +36,10 @@ end
 
 local out = { 0 }
 local function add (id)
+  local job = redis.call('HMGET', KEYS[4] .. id, 'timestamp', 'tp')
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[4] .. id, 'timestamp') or '0'
+  out[#out + 1] = job[1] or '0'
+  out[#out + 1] = job[2] or ''
 end
 
 if ARGV[3] == '1' then

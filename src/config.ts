@@ -8,6 +8,27 @@
 
 export type ProcessRole = 'all' | 'ingress' | 'worker'
 
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const
+export type TraceSampler = typeof TRACE_SAMPLERS[number]
+
+/**
+ * OpenTelemetry tracing, from the standard `OTEL_*` variables. Off unless OTEL_TRACES_EXPORTER
+ * names an exporter: then nothing of the SDK is even loaded (src/tracing/).
+ */
+export interface TracingConfig {
+  /** `none` (the default), `otlp` (OTLP over HTTP, JSON) or `console` (spans printed, for a look). */
+  readonly exporter: 'none' | 'otlp' | 'console'
+  /** Where OTLP spans are posted: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  readonly endpoint: string
+  /** OTEL_SERVICE_NAME; `seckill-<role>` when unset. */
+  readonly serviceName: string
+  readonly sampler: TraceSampler
+  /** The ratio of the *traceidratio samplers, 0..1. */
+  readonly samplerRatio: number
+  /** How often finished spans are sent (the batch span processor's delay, ms). */
+  readonly exportDelayMs: number
+}
+
 export interface Config {
   readonly nodeEnv: string
   readonly role: ProcessRole
@@ -102,6 +123,7 @@ export interface Config {
   /** First admin, created or promoted at start when both are set. */
   readonly adminEmail: string | undefined
   readonly adminPassword: string | undefined
+  readonly tracing: TracingConfig
   /** Test-only fault injection, e.g. `drain:after-reserve`; never set in production. */
   readonly faultPoint: string | undefined
 }
@@ -187,6 +209,32 @@ function parseTrustProxy (raw: string | undefined, problems: string[]): false | 
   return list
 }
 
+function readTracing (r: Reader, role: ProcessRole): TracingConfig {
+  const disabled = r.oneOf('OTEL_SDK_DISABLED', 'false', ['true', 'false']) === 'true'
+  const exporter = r.oneOf<TracingConfig['exporter']>('OTEL_TRACES_EXPORTER', 'none', ['none', 'otlp', 'console'])
+  const base = r.optional('OTEL_EXPORTER_OTLP_ENDPOINT')
+  const fallback = base === undefined ? 'http://localhost:4318/v1/traces' : `${base.replace(/\/+$/, '')}/v1/traces`
+  return {
+    exporter: disabled ? 'none' : exporter,
+    endpoint: r.url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', fallback, ['http:', 'https:']),
+    serviceName: r.str('OTEL_SERVICE_NAME', `seckill-${role}`),
+    sampler: r.oneOf<TraceSampler>('OTEL_TRACES_SAMPLER', 'parentbased_always_on', TRACE_SAMPLERS),
+    samplerRatio: r.num('OTEL_TRACES_SAMPLER_ARG', 1, 0, 1),
+    exportDelayMs: r.int('OTEL_BSP_SCHEDULE_DELAY', 5000, 10, 600_000)
+  }
+}
+
+/**
+ * Only the tracing settings, for the module that starts tracing before anything else is loaded
+ * (src/tracing/preload.ts); undefined when the environment has a problem (loadConfig reports it).
+ */
+export function loadTracingConfig (env: Env = process.env): TracingConfig | undefined {
+  const r = new Reader(env)
+  const role = r.oneOf<ProcessRole>('PROCESS_ROLE', 'all', ['all', 'ingress', 'worker'])
+  const tracing = readTracing(r, role)
+  return r.problems.length === 0 ? tracing : undefined
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const r = new Reader(env)
   const nodeEnv = r.str('NODE_ENV', 'development')
@@ -210,9 +258,10 @@ export function loadConfig (env: Env = process.env): Config {
     r.problems.push('REDIS_PREFIX: 1-32 characters of letters, digits, _ . -')
   }
   const leaseMs = r.int('LEASE_MS', 5000, 500, 600_000)
+  const role = r.oneOf<ProcessRole>('PROCESS_ROLE', 'all', ['all', 'ingress', 'worker'])
   const config: Config = {
     nodeEnv,
-    role: r.oneOf<ProcessRole>('PROCESS_ROLE', 'all', ['all', 'ingress', 'worker']),
+    role,
     host: r.str('HOST', '0.0.0.0'),
     port: r.int('PORT', 8080, 0, 65535),
     metricsPort: r.int('METRICS_PORT', 0, 0, 65535),
@@ -264,6 +313,7 @@ export function loadConfig (env: Env = process.env): Config {
     trustProxy: parseTrustProxy(r.optional('TRUST_PROXY'), r.problems),
     adminEmail: r.optional('ADMIN_EMAIL'),
     adminPassword: r.optional('ADMIN_PASSWORD'),
+    tracing: readTracing(r, role),
     faultPoint: r.optional('SECKILL_FAULT')
   }
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {

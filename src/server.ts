@@ -5,6 +5,8 @@
  * named and exits 3. SIGINT/SIGTERM stop admitting, finish the batches in flight, then close every
  * connection (close-with-grace, which does the same on an uncaught error and exits 1).
  */
+// First: tracing, when configured, must hook the libraries before anything loads them.
+import { processTracing } from './tracing/preload'
 import { loadConfig, ConfigError } from './config'
 import type { Config } from './config'
 import { createLogger } from './logger'
@@ -65,6 +67,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       await deadlines?.close()
       await metricsServer?.close()
       await runtime.close()
+      await processTracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed'))
     })()
     await stopping
   }

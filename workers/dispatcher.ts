@@ -84,6 +84,7 @@ export class Dispatcher {
       databaseUrl: config.databaseUrl,
       faultPoint: config.faultPoint,
       paymentTimeoutMs: config.paymentTimeoutMs,
+      tracing: config.tracing,
       startStamps
     }
     this.pool = new Piscina({

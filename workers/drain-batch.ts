@@ -49,6 +49,8 @@ export interface DrainBatchInput {
   readonly positions: readonly number[]
   /** Drain rate to record for ETAs (tickets per second), or 0 to keep the last one. */
   readonly rate: number
+  /** The batch span's traceparent when it is traced (src/tracing/spans.ts); the stages' spans go under it. */
+  readonly trace?: string
 }
 
 export type TicketOutcome =

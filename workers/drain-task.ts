@@ -1,7 +1,9 @@
 /**
  * Piscina task file: runs one drain batch on a worker thread. Connections are opened once per
- * thread, on its first task, and reused.
+ * thread, on its first task, and reused. With tracing on, each stage is a span under its batch's.
  */
+// First: tracing, when configured, must hook ioredis and mysql2 before this thread loads them.
+import './drain-thread-tracing'
 import { isMainThread, workerData } from 'node:worker_threads'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Knex } from 'knex'
@@ -13,6 +15,8 @@ import { probeConsecutiveIds } from './order-writer'
 import { finishBatch, reserveBatch, writeBatch, writeBatches } from './drain-batch'
 import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from './drain-batch'
 import type { StageKind, StagePart } from './stage-pool'
+import type { TracingConfig } from '../src/config'
+import { inChildSpan } from '../src/tracing/spans'
 
 /** What the dispatcher hands every thread at start. */
 export interface DrainThreadData {
@@ -22,6 +26,7 @@ export interface DrainThreadData {
   readonly databaseUrl: string
   readonly faultPoint: string | undefined
   readonly paymentTimeoutMs: number
+  readonly tracing: TracingConfig
   /** Where a thread stamps when it began a stage (stage-pool.ts), shared with the dispatcher. */
   readonly startStamps: BigInt64Array
 }
@@ -105,21 +110,34 @@ export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
   if (task.stamp !== undefined) Atomics.store((workerData as DrainThreadData).startStamps, task.stamp, BigInt(Date.now()))
   switch (task.stage) {
-    case 'reserve': return await reserveBatch(deps, task.input)
-    case 'write': return await writeBatch(deps, task.input, task.reservation)
+    case 'reserve': return await inStageSpan('reserve', task.input, async () => await reserveBatch(deps, task.input))
+    case 'write': return await inStageSpan('write', task.input, async () => await writeBatch(deps, task.input, task.reservation))
     case 'many': return await runMany(deps, task.kind, task.parts)
-    case 'finish': return await finishBatch(deps, task.input, task.reservation, task.written)
+    case 'finish': return await inStageSpan('finish', task.input, async () => await finishBatch(deps, task.input, task.reservation, task.written))
   }
+}
+
+const spanAttributes = (input: DrainBatchInput, tickets = input.positions.length): Record<string, number> =>
+  ({ 'seckill.event_id': input.eventId, 'seckill.shard': input.shard, 'seckill.tickets': tickets })
+
+/** A stage under its batch's span (a no-op without tracing). */
+async function inStageSpan<T> (stage: StageKind, input: DrainBatchInput, fn: () => Promise<T>): Promise<T> {
+  return await inChildSpan(`drain.${stage}`, input.trace, spanAttributes(input), fn)
 }
 
 async function runMany (deps: DrainDeps, kind: StageKind, parts: readonly StagePart[]): Promise<Array<PromiseSettledResult<unknown>>> {
   if (kind === 'write') {
-    const written = await writeBatches(deps, parts.flatMap((p) => p.stage === 'write' ? [{ input: p.input, reservation: p.reservation }] : []))
+    // One transaction for several shards' batches: its span is under the first batch's, linked to the others'.
+    const first = parts[0]?.input as DrainBatchInput
+    const tickets = parts.reduce((n, p) => n + p.input.positions.length, 0)
+    const written = await inChildSpan('drain.write', first.trace, { ...spanAttributes(first, tickets), 'seckill.batches': parts.length },
+      async () => await writeBatches(deps, parts.flatMap((p) => p.stage === 'write' ? [{ input: p.input, reservation: p.reservation }] : [])),
+      parts.slice(1).map((p) => p.input.trace ?? ''))
     return written.map((value) => ({ status: 'fulfilled', value }))
   }
   return await Promise.allSettled(parts.map(async (p) => {
-    if (p.stage === 'reserve') return await reserveBatch(deps, p.input)
-    if (p.stage === 'finish') return await finishBatch(deps, p.input, p.reservation, p.written)
+    if (p.stage === 'reserve') return await inStageSpan('reserve', p.input, async () => await reserveBatch(deps, p.input))
+    if (p.stage === 'finish') return await inStageSpan('finish', p.input, async () => await finishBatch(deps, p.input, p.reservation, p.written))
     throw new Error(`stage ${p.stage} in a ${kind} task`)
   }))
 }

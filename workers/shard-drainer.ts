@@ -32,6 +32,8 @@ import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 import { BatchPipeline } from './batch-pipeline'
 import type { Doorbell, DrainWaker } from './drain-waker'
 import type { Lease } from '../src/domain/shard-lease'
+import { endSpan, startLinkedSpan } from '../src/tracing/spans'
+import type { OpenSpan } from '../src/tracing/spans'
 
 export interface DrainerSettings {
   readonly drainBatch: number
@@ -79,6 +81,8 @@ interface Flight {
   readonly started: number
   readonly startedAt: number
   readonly finished: Promise<DrainBatchResult>
+  /** The batch's span, linked to its tickets' buys (tracing on and one of them sampled). */
+  readonly span: OpenSpan | undefined
 }
 
 const MAX_BACKOFF_MS = 5000
@@ -368,6 +372,12 @@ export class ShardDrainer {
   }
 
   private launch (run: readonly RunItem[]): void {
+    const span = startLinkedSpan('drain.batch', {
+      'seckill.event_id': this.ref.eventId,
+      'seckill.shard': this.ref.shard,
+      'seckill.tickets': run.length,
+      'seckill.first_position': run[0]?.qpos ?? 0
+    }, run.map((r) => r.job?.traceParent ?? ''))
     const input: DrainBatchInput = {
       eventId: this.ref.eventId,
       shard: this.ref.shard,
@@ -375,9 +385,10 @@ export class ShardDrainer {
       leaseToken: this.lease.token,
       fence: this.lease.fence,
       positions: run.map((r) => r.qpos),
-      rate: this.rate
+      rate: this.rate,
+      ...(span === undefined ? {} : { trace: span.traceParent })
     }
-    this.flights.push({ run, started: performance.now(), startedAt: Date.now(), finished: this.pipeline.launch(input) })
+    this.flights.push({ run, started: performance.now(), startedAt: Date.now(), finished: this.pipeline.launch(input), span })
   }
 
   /** Waits for the oldest batch in flight and records it; on failure queues it and those behind it again. */
@@ -389,12 +400,14 @@ export class ShardDrainer {
     } catch (err) {
       // Every later batch waits on this one's stages, so none got past the stage that failed.
       await Promise.allSettled(this.flights.map(async (f) => await f.finished))
+      for (const f of this.flights) endSpan(f.span, err)
       this.retry = [...this.flights.map((f) => f.run), ...this.retry]
       this.flights = []
       this.pipeline.reset()
       throw err
     }
     this.flights.shift()
+    endSpan(flight.span)
     if (this.returnsRetryAt !== undefined) this.returnsRetryAt = 0
     if (result.leaseLost) {
       this.running = false

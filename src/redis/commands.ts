@@ -2,6 +2,7 @@
  * Typed calls of the product's Lua scripts. Each function knows its script's KEYS order and turns
  * the raw reply into named results; nothing else in the code base passes KEYS by hand.
  */
+import { sampledTraceParent } from '../tracing/spans'
 import { readFileSync } from 'node:fs'
 import type { BuyQueueKeys, ShardKeys } from './keys'
 import { runScript } from './scripts'
@@ -61,7 +62,7 @@ export async function admitBuyer (redis: RedisClient, target: AdmitTarget, userI
     [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned,
       q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix, k.buyRate],
     [userId, target.overbook, buyToken ?? '-', k.wake, target.ticketPrefix, BULLMQ_META_VERSION, BUY_EVENTS_MAX_LEN,
-      target.rate.max, target.rate.timeWindow]) as [AdmitCode, number, number, string]
+      target.rate.max, target.rate.timeWindow, sampledTraceParent()]) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }
 
@@ -98,6 +99,8 @@ export async function reserveStock (redis: RedisClient, k: ShardKeys, leaseToken
 export interface TakenJob {
   readonly id: string
   readonly addedAt: number
+  /** The buy's trace context (W3C traceparent) when it was traced and sampled, else ''. */
+  readonly traceParent: string
 }
 
 export type TakeReply =
@@ -114,7 +117,7 @@ export async function takeJobs (redis: RedisClient, k: ShardKeys, q: BuyQueueKey
     [leaseToken, count, adopt ? '1' : '0', ...settled]) as Array<number | string>
   if (reply[0] === -1) return { leaseLost: true }
   const jobs: TakenJob[] = []
-  for (let i = 1; i < reply.length; i += 2) jobs.push({ id: String(reply[i]), addedAt: Number(reply[i + 1]) })
+  for (let i = 1; i < reply.length; i += 3) jobs.push({ id: String(reply[i]), addedAt: Number(reply[i + 1]), traceParent: String(reply[i + 2] ?? '') })
   return { leaseLost: false, jobs }
 }
 

@@ -75,6 +75,13 @@ export function scriptCommand (name: ScriptName): string {
   return script.command
 }
 
+/** Each script's name by the SHA-1 of its source, as EVALSHA names it (for tracing spans). */
+export function scriptNameBySha (): Map<string, ScriptName> {
+  const bySha = new Map<string, ScriptName>()
+  for (const [name, script] of loadScripts()) bySha.set(createHash('sha1').update(script.lua).digest('hex'), name)
+  return bySha
+}
+
 /** Registers every script on a client (idempotent per client). */
 export function defineScripts (client: RedisClient): void {
   for (const script of loadScripts().values()) {

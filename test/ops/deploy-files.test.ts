@@ -50,7 +50,7 @@ function metricsIn (expr: string): string[] {
 
 t.test('docker-compose.yml: services, persistence, health, order, and settings the code accepts', async (t) => {
   const compose = yamlOf('docker-compose.yml')
-  t.same(Object.keys(compose.services).sort(), ['grafana', 'ingress', 'mysql', 'prometheus', 'redis', 'worker'])
+  t.same(Object.keys(compose.services).sort(), ['grafana', 'ingress', 'jaeger', 'mysql', 'prometheus', 'redis', 'worker'])
   const redis = compose.services.redis
   const cmd = (redis.command as string[]).join(' ')
   t.match(cmd, /--appendonly yes/, 'Redis keeps an AOF')
@@ -74,6 +74,18 @@ t.test('docker-compose.yml: services, persistence, health, order, and settings t
     if (name === 'ingress') t.same(svc.ports, [`${config.port}:${config.port}`], 'the API port is published')
   }
   t.same(compose.services.worker.depends_on.ingress, { condition: 'service_healthy' }, 'the worker starts after the ingress migrated')
+  // Traces: both processes export to the Jaeger service over OTLP/HTTP, which accepts it there.
+  for (const name of ['ingress', 'worker']) {
+    const env = Object.fromEntries(Object.entries(compose.services[name].environment as Record<string, string>).map(([k, v]) => [k, interpolate(String(v))]))
+    const tracing = loadConfig(env).tracing
+    t.equal(tracing.exporter, 'otlp', `${name} exports traces`)
+    const endpoint = new URL(tracing.endpoint)
+    t.equal(endpoint.hostname, 'jaeger', `${name} sends them to the jaeger service`)
+    t.ok((compose.services.jaeger.expose as string[]).includes(endpoint.port), `jaeger listens on ${endpoint.port} (OTLP/HTTP)`)
+    t.ok(tracing.samplerRatio > 0 && tracing.samplerRatio < 1 && tracing.sampler === 'parentbased_traceidratio', `${name} keeps a fraction of the traces`)
+  }
+  t.equal(compose.services.jaeger.environment.COLLECTOR_OTLP_ENABLED, 'true', 'Jaeger takes OTLP')
+  t.match(compose.services.jaeger.image, /^jaegertracing\/all-in-one:\d/)
   t.same(compose.services.ingress.ulimits?.nofile, { soft: 65536, hard: 65536 }, 'the ingress may hold many waiting long-polls (descriptors)')
 
   const prom = yamlOf('ops/prometheus.yml')

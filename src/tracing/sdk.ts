@@ -1,0 +1,115 @@
+/**
+ * Starts OpenTelemetry tracing in a process or a drain thread, from TracingConfig (the standard
+ * OTEL_* variables, parsed in src/config.ts). It must run before the traced libraries are loaded
+ * (the instrumentations hook `require`), hence preload.ts and drain-thread-tracing.ts.
+ *
+ * The SDK is required here, inside the function: with tracing off (the default) none of it is
+ * loaded. What a span may carry is chosen so that nothing secret leaves the process: Redis spans
+ * name the command and the script, never its arguments (a buyer's buy token is one); MySQL
+ * statements are recorded with their values masked (a password hash is one).
+ */
+import type { Attributes, Context, Link, SpanKind } from '@opentelemetry/api'
+import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace'
+import type { TracingConfig } from '../config'
+import { scriptNameBySha } from '../redis/scripts'
+import { markTracingStarted } from './spans'
+
+export interface Tracing {
+  /** Sends what is buffered and stops. */
+  shutdown: () => Promise<void>
+}
+
+/** Where the SDK runs: the process (HTTP, Redis, MySQL, logs) or a drain thread (Redis, MySQL). */
+export type TracedPlace = 'process' | 'drain-thread'
+
+/**
+ * The configured sampler, with two rules for spans without a parent: one that links to a sampled
+ * span (a drain batch deciding a sampled buy) is kept; a client call (a MySQL query or a Redis
+ * command of a background loop: discovery, leases, sweeps) is not traced on its own.
+ */
+class ProductSampler implements Sampler {
+  constructor (private readonly inner: Sampler) {}
+
+  shouldSample (ctx: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+    const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api')
+    if (api.trace.getSpanContext(ctx) === undefined) {
+      if (links.some((l) => (l.context.traceFlags & api.TraceFlags.SAMPLED) !== 0)) return { decision: 2 /* RECORD_AND_SAMPLED */ }
+      if (kind === api.SpanKind.CLIENT) return { decision: 0 /* NOT_RECORD */ }
+    }
+    return this.inner.shouldSample(ctx, traceId, name, kind, attributes, links)
+  }
+
+  toString (): string {
+    return `Product{${this.inner.toString()}}`
+  }
+}
+
+function sampler (cfg: TracingConfig): Sampler {
+  const sdk = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace')
+  const root = cfg.sampler.endsWith('always_on')
+    ? new sdk.AlwaysOnSampler()
+    : cfg.sampler.endsWith('always_off') ? new sdk.AlwaysOffSampler() : new sdk.TraceIdRatioBasedSampler(cfg.samplerRatio)
+  const chosen = cfg.sampler.startsWith('parentbased_') ? new sdk.ParentBasedSampler({ root }) : root
+  return new ProductSampler(chosen)
+}
+
+/** Paths whose requests are not traced: probes, metrics, the pages' static files. */
+const untraced = (url: string | undefined): boolean => url === undefined || !url.startsWith('/api/')
+
+function instrumentations (place: TracedPlace): unknown[] {
+  const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis')
+  const { MySQL2Instrumentation } = require('@opentelemetry/instrumentation-mysql2') as typeof import('@opentelemetry/instrumentation-mysql2')
+  const scripts = scriptNameBySha()
+  const redis = new IORedisInstrumentation({
+    // Background loops (lease renewals, idle waits) make no traces of their own.
+    requireParentSpan: true,
+    dbStatementSerializer: (cmd) => cmd,
+    requestHook: (span, info) => {
+      if (info.cmdName !== 'evalsha') return
+      const name = scripts.get(String(info.cmdArgs[0]))
+      if (name === undefined) return
+      span.updateName(`redis ${name}`)
+      span.setAttribute('seckill.script', name)
+    }
+  })
+  const mysql = new MySQL2Instrumentation({ maskStatement: true })
+  if (place === 'drain-thread') return [redis, mysql]
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http')
+  const { FastifyOtelInstrumentation } = require('@fastify/otel') as typeof import('@fastify/otel')
+  const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino')
+  return [
+    new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => untraced(req.url), ignoreOutgoingRequestHook: () => true }),
+    new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (req) => untraced(req.url) }),
+    redis,
+    mysql,
+    // trace_id and span_id in every log line written inside a span.
+    new PinoInstrumentation({ disableLogSending: true })
+  ]
+}
+
+export function startTracing (cfg: TracingConfig, place: TracedPlace): Tracing | undefined {
+  if (cfg.exporter === 'none') return undefined
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api')
+  const sdk = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace')
+  const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources')
+  const { W3CTraceContextPropagator } = require('@opentelemetry/core') as typeof import('@opentelemetry/core')
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks')
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation')
+  const exporter = cfg.exporter === 'console'
+    ? new sdk.ConsoleSpanExporter()
+    : new (require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: cfg.endpoint })
+  const provider = new sdk.TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': cfg.serviceName, 'seckill.place': place }),
+    sampler: sampler(cfg),
+    // A batch links to each sampled ticket it decides (DRAIN_BATCH is at most 5000).
+    spanLimits: { linkCountLimit: 5000 },
+    // Past the queue, spans are dropped rather than held: a flash crowd must not grow the heap.
+    spanProcessors: [new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: cfg.exportDelayMs, maxQueueSize: 8192, maxExportBatchSize: 1024 })]
+  })
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  api.propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+  api.trace.setGlobalTracerProvider(provider)
+  registerInstrumentations({ tracerProvider: provider, instrumentations: instrumentations(place) as Parameters<typeof registerInstrumentations>[0]['instrumentations'] })
+  markTracingStarted()
+  return { shutdown: async () => await provider.shutdown() }
+}
