@@ -39,6 +39,10 @@ export interface Metrics {
   /** Long-polls answered at once instead of waiting: `buyer_limit` (the buyer's own cap) or `ingress_full` (503). */
   readonly pollsRefused: Counter<'reason'>
   readonly shed: Counter<'route' | 'reason'>
+  /** The worker's drain breaker: 0 closed, 1 half-open (probing), 2 open (workers/drain-breaker.ts). */
+  readonly drainBreakerState: Gauge
+  readonly drainBreakerTransitions: Counter<'to'>
+  readonly drainBatchFailures: Counter
   /** Registers the scrape-time sources (worker: shard depths; every process: pools; ingress: waiting). */
   watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource }) => void
 }
@@ -115,6 +119,9 @@ export function createMetrics (role: string): Metrics {
     recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis by the drain)', registers: r }),
     ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline (by job or sweep)', registers: r }),
     securityEvents: new Counter({ name: 'seckill_security_events_total', help: 'Security events: failed logins, refused tokens, forbidden, banned, rate-limited, weak passwords, refused buy tokens, admin writes', labelNames: ['kind'], registers: r }),
+    drainBreakerState: new Gauge({ name: 'seckill_drain_breaker_state', help: 'The worker\'s drain breaker: 0 closed (batches run), 1 half-open (probing Redis and MySQL), 2 open (no batch launched)', registers: r }),
+    drainBatchFailures: new Counter({ name: 'seckill_drain_batch_failures_total', help: 'Drain batches that failed (a stage threw or timed out) and were queued again', registers: r }),
+    drainBreakerTransitions: new Counter({ name: 'seckill_drain_breaker_transitions_total', help: 'Drain breaker state changes, by the state entered', labelNames: ['to'], registers: r }),
     shed: new Counter({ name: 'seckill_requests_shed_total', help: 'Buys and polls answered 503 OVERLOADED because the ingress was saturated, by route and by what was over its bound (eventLoopDelay, heapUsedBytes)', labelNames: ['route', 'reason'], registers: r }),
     pollsRefused: new Counter({ name: 'seckill_long_polls_refused_total', help: 'Long-polls answered at once: buyer_limit (over the buyer\'s cap, answered with the ticket as it is) or ingress_full (503)', labelNames: ['reason'], registers: r }),
     leaseMoves: new Counter({ name: 'seckill_lease_moves_total', help: 'Shard leases taken, given back or lost by this process', labelNames: ['move'], registers: r }),

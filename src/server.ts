@@ -91,6 +91,11 @@ export async function startService (config: Config, log: Logger): Promise<Servic
         events: runtime.events,
         log,
         onLeaseMove: (move) => runtime.metrics.leaseMoves.inc({ move }),
+        onBreakerState: (state) => {
+          runtime.metrics.drainBreakerState.set(state === 'closed' ? 0 : state === 'half_open' ? 1 : 2)
+          runtime.metrics.drainBreakerTransitions.inc({ to: state })
+        },
+        onBatchFailure: () => runtime.metrics.drainBatchFailures.inc(),
         onBatch: (report) => {
           const m = runtime.metrics
           for (const t of report.admittedAt) {

@@ -3,6 +3,8 @@
  * even share among the live workers), runs a drainer per owned shard on a shared piscina pool, and
  * hands shards back on shutdown so another worker continues at once.
  */
+import { DrainBreaker } from './drain-breaker'
+import type { BreakerSettings, BreakerState } from './drain-breaker'
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import Piscina from 'piscina'
@@ -44,6 +46,10 @@ export interface DispatcherDeps {
   readonly log: Logger
   readonly onBatch?: (report: BatchReport) => void
   readonly onLeaseMove?: (move: 'taken' | 'given_back' | 'lost') => void
+  readonly onBreakerState?: (state: BreakerState) => void
+  readonly onBatchFailure?: () => void
+  /** The breaker's thresholds (tests shorten them). */
+  readonly breaker?: BreakerSettings
 }
 
 interface Owned {
@@ -64,6 +70,8 @@ export class Dispatcher {
   private readonly stages: StagePool
   /** One subscriber connection for every owned shard's idle wait. */
   private readonly waker: DrainWaker
+  /** Parks every drain of the process while Redis or MySQL fail, until a probe answers. */
+  readonly breaker: DrainBreaker
   private readonly owned = new Map<string, Owned>()
   /** Events over and fully decided, whose keys were set to expire (not looked at again). */
   private readonly finished = new Set<number>()
@@ -98,6 +106,12 @@ export class Dispatcher {
     })
     this.stages = new StagePool(this.pool, config.workerThreads, startStamps)
     this.waker = new DrainWaker(duplicateNamed(deps.bullConnection, deps.keys.drainWakeConnection), deps.log)
+    this.breaker = new DrainBreaker({
+      probe: async () => { await Promise.all([deps.redis.ping(), deps.db.raw('SELECT 1')]) },
+      log: deps.log,
+      onState: deps.onBreakerState,
+      onFailure: deps.onBatchFailure
+    }, deps.breaker)
   }
 
   /** Depth of every owned shard's line, for the metrics gauges. */
@@ -201,6 +215,7 @@ export class Dispatcher {
         pool: this.stages,
         settings: config,
         log,
+        breaker: this.breaker,
         onBatch: this.deps.onBatch
       })
       this.owned.set(tag, { ref, lease, drainer, endAt: event.endAt.getTime(), renewedAt: Date.now(), quiet: false })
@@ -291,6 +306,7 @@ export class Dispatcher {
   /** Stops taking work, finishes the batches in flight, gives every shard back, closes the pool. */
   async stop (): Promise<void> {
     this.stopping = true
+    this.breaker.stop()
     clearInterval(this.tickTimer)
     clearInterval(this.renewTimer)
     await this.ticking

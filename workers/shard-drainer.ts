@@ -30,6 +30,7 @@ import { ticketIdPrefix } from '../src/domain/tickets'
 import type { Knex } from 'knex'
 import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
 import { BatchPipeline } from './batch-pipeline'
+import type { DrainBreaker } from './drain-breaker'
 import type { Doorbell, DrainWaker } from './drain-waker'
 import type { Lease } from '../src/domain/shard-lease'
 import { endSpan, startLinkedSpan } from '../src/tracing/spans'
@@ -66,6 +67,8 @@ export interface ShardDrainerDeps {
   readonly pool: StagePool
   readonly settings: DrainerSettings
   readonly log: Logger
+  /** The process's breaker: while it is open no batch is launched (drain-breaker.ts). */
+  readonly breaker?: DrainBreaker
   readonly onBatch?: (report: BatchReport) => void
 }
 
@@ -191,6 +194,13 @@ export class ShardDrainer {
     this.next = Number(await this.deps.redis.get(this.k.drained) ?? '0') + 1
     while (this.running) {
       try {
+        if (this.deps.breaker !== undefined && this.deps.breaker.current !== 'closed') {
+          // Redis or MySQL failing: the batches in flight land (or fail), then nothing new is
+          // launched until the breaker's probe finds both answering.
+          if (this.flights.length > 0) await this.land()
+          else await Promise.race([this.deps.breaker.whenClosed(), this.stopped])
+          continue
+        }
         if (await this.returnsPending()) {
           // Between batches only: land every batch in flight first, so the new epoch starts
           // after the last position decided and no reservation made before the return is in use.
@@ -204,6 +214,7 @@ export class ShardDrainer {
         this.failures = 0
       } catch (err) {
         if (!this.running) break
+        this.deps.breaker?.failure(err)
         this.failures++
         const wait = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(this.failures, 7))
         this.deps.log.error({ err, shard: this.k.tag, retryInMs: wait }, 'drain batch failed; retrying')
@@ -408,6 +419,7 @@ export class ShardDrainer {
     }
     this.flights.shift()
     endSpan(flight.span)
+    this.deps.breaker?.success()
     if (this.returnsRetryAt !== undefined) this.returnsRetryAt = 0
     if (result.leaseLost) {
       this.running = false
