@@ -68,6 +68,66 @@ export async function timedRun (base: string, seconds: number, connections: numb
   return { reqPerSec: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx }
 }
 
+export interface RateByStatus {
+  readonly reqPerSec: number
+  /** Answered 2xx per second. */
+  readonly okPerSec: number
+  readonly total: number
+  /** Answered 503 (shed or too many waiting), of all answered. */
+  readonly shedShare: number
+  /** Latency of the 2xx answers (ms). */
+  readonly okP50: number
+  readonly okP99: number
+  /** Latency of every answer (ms). */
+  readonly allP99: number
+  /** Requests that got no answer (timeouts, resets). */
+  readonly errors: number
+}
+
+function percentile (sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number
+}
+
+/** timedRun that keeps every answer's latency by status, so the answered ones' tail is known apart from the shed ones'. */
+export async function timedRunByStatus (base: string, seconds: number, connections: number, method: 'GET' | 'POST', pathOf: (i: number) => string, tokenOf: (i: number) => string): Promise<RateByStatus> {
+  let n = 0
+  const ok: number[] = []
+  const all: number[] = []
+  let shed = 0
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({
+      url: base,
+      connections,
+      duration: seconds,
+      timeout: 10,
+      requests: [{
+        method,
+        setupRequest: (req) => {
+          const i = n++
+          return { ...req, path: pathOf(i), headers: { ...req.headers, authorization: `Bearer ${tokenOf(i)}` } }
+        }
+      }]
+    }, (err, res) => { if (err !== null && err !== undefined) reject(err); else resolve(res) })
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
+      all.push(ms)
+      if (status >= 200 && status < 300) ok.push(ms)
+      else if (status === 503) shed++
+    })
+  })
+  ok.sort((a, b) => a - b)
+  all.sort((a, b) => a - b)
+  return {
+    reqPerSec: all.length / result.duration,
+    okPerSec: ok.length / result.duration,
+    total: all.length,
+    shedShare: all.length === 0 ? 0 : shed / all.length,
+    okP50: percentile(ok, 0.5),
+    okP99: percentile(ok, 0.99),
+    allP99: percentile(all, 0.99),
+    errors: result.errors + result.timeouts
+  }
+}
+
 /** The plain route, sent the same requests a crowd sends (a distinct bearer token each). */
 export async function baseline (base: string, seconds: number, connections: number, tokenOf: (i: number) => string): Promise<Rate> {
   return await timedRun(base, seconds, connections, 'GET', () => '/baseline', tokenOf)

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
+import { tracingStarted, nameRequestSpan } from './tracing/spans'
 import { LatencyWindow } from './http/latency-window'
 import { webRoutes } from './http/routes/web'
 import swagger from '@fastify/swagger'
@@ -107,6 +108,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     }
   })
   app.setValidatorCompiler(validatorCompiler)
+  // With tracing on, the request's server span is named by its Fastify route (GET /api/v1/tickets/:id).
+  if (tracingStarted()) app.addHook('onRequest', nameRequestSpan)
   app.decorateRequest('user', undefined)
   const securityEvents = new SecurityEvents(rt.metrics.securityEvents)
   const onAudited = (request: FastifyRequest, action: string): void => { securityEvents.record(request, 'admin_write', { action }) }

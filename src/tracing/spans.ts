@@ -36,6 +36,15 @@ export function sampledTraceParent (): string {
   return carrier.traceparent ?? ''
 }
 
+/** Fastify onRequest hook: names the HTTP server span by the route and records `http.route`. */
+export async function nameRequestSpan (request: { readonly method: string, readonly routeOptions: { readonly url?: string } }): Promise<void> {
+  const route = request.routeOptions.url
+  const span = trace.getActiveSpan()
+  if (route === undefined || span === undefined) return
+  span.updateName(`${request.method} ${route}`)
+  span.setAttribute('http.route', route)
+}
+
 /** A span the caller ends (a drain batch: started on launch, ended when it lands). */
 export interface OpenSpan {
   readonly span: Span

@@ -1,0 +1,26 @@
+/** bench/RESULTS.md: each bench replaces its own generated section; the analysis around it is kept. */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { repoPath } from '../src/util/paths'
+
+/** Replaces the section between `<!-- name:start -->` and `<!-- name:end -->` (appended when missing). */
+export function writeSection (name: string, command: string, text: string): void {
+  const start = `<!-- ${name}:start -->`
+  const end = `<!-- ${name}:end -->`
+  const file = repoPath('bench', 'RESULTS.md')
+  let doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n'
+  if (!doc.includes(start) || !doc.includes(end)) doc += `\n${start}\n${end}\n`
+  const section = `${start}\nLatest \`${command}\` (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC):\n\n${text}\n${end}`
+  writeFileSync(file, doc.slice(0, doc.indexOf(start)) + section + doc.slice(doc.indexOf(end) + end.length))
+}
+
+export function median (xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[m] as number : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+
+/** "median (min–max)". */
+export function stat (xs: readonly number[], digits = 0): string {
+  if (xs.length === 0) return 'n/a'
+  return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+}
