@@ -216,6 +216,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         overbook: config.gateOverbook,
         rateLimit: { max: config.buyRateLimit, ...window },
         rejections,
+        cluster: config.redisClusterNodes.length > 0,
+        onShardReset: () => rt.metrics.failoverResets.inc({ by: 'ingress' }),
         onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
         onAdmitTime: (seconds) => rt.metrics.admitSeconds.observe(seconds),
         log

@@ -43,6 +43,8 @@ export interface Metrics {
   readonly drainBreakerState: Gauge
   readonly drainBreakerTransitions: Counter<'to'>
   readonly drainBatchFailures: Counter
+  /** Shards forgotten and rebuilt from MySQL because their Redis Cluster node changed (a failover), by who noticed. */
+  readonly failoverResets: Counter<'by'>
   /** Registers the scrape-time sources (worker: shard depths; every process: pools; ingress: waiting). */
   watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource }) => void
 }
@@ -121,6 +123,7 @@ export function createMetrics (role: string): Metrics {
     securityEvents: new Counter({ name: 'seckill_security_events_total', help: 'Security events: failed logins, refused tokens, forbidden, banned, rate-limited, weak passwords, refused buy tokens, admin writes', labelNames: ['kind'], registers: r }),
     drainBreakerState: new Gauge({ name: 'seckill_drain_breaker_state', help: 'The worker\'s drain breaker: 0 closed (batches run), 1 half-open (probing Redis and MySQL), 2 open (no batch launched)', registers: r }),
     drainBatchFailures: new Counter({ name: 'seckill_drain_batch_failures_total', help: 'Drain batches that failed (a stage threw or timed out) and were queued again', registers: r }),
+    failoverResets: new Counter({ name: 'seckill_failover_resets_total', help: 'Shards found on another Redis Cluster node than they were warmed on (a replica took over a failed master) and rebuilt from MySQL, by who noticed (ingress, worker)', labelNames: ['by'], registers: r }),
     drainBreakerTransitions: new Counter({ name: 'seckill_drain_breaker_transitions_total', help: 'Drain breaker state changes, by the state entered', labelNames: ['to'], registers: r }),
     shed: new Counter({ name: 'seckill_requests_shed_total', help: 'Buys and polls answered 503 OVERLOADED because the ingress was saturated, by route and by what was over its bound (eventLoopDelay, heapUsedBytes)', labelNames: ['route', 'reason'], registers: r }),
     pollsRefused: new Counter({ name: 'seckill_long_polls_refused_total', help: 'Long-polls answered at once: buyer_limit (over the buyer\'s cap, answered with the ticket as it is) or ingress_full (503)', labelNames: ['reason'], registers: r }),

@@ -96,6 +96,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
           runtime.metrics.drainBreakerTransitions.inc({ to: state })
         },
         onBatchFailure: () => runtime.metrics.drainBatchFailures.inc(),
+        onShardReset: () => runtime.metrics.failoverResets.inc({ by: 'worker' }),
         onBatch: (report) => {
           const m = runtime.metrics
           for (const t of report.admittedAt) {

@@ -4,6 +4,7 @@
  * hands shards back on shutdown so another worker continues at once.
  */
 import { DrainBreaker } from './drain-breaker'
+import { FailoverWatch } from './failover-watch'
 import type { BreakerSettings, BreakerState } from './drain-breaker'
 import { hostname } from 'node:os'
 import { randomUUID } from 'node:crypto'
@@ -48,6 +49,8 @@ export interface DispatcherDeps {
   readonly onLeaseMove?: (move: 'taken' | 'given_back' | 'lost') => void
   readonly onBreakerState?: (state: BreakerState) => void
   readonly onBatchFailure?: () => void
+  /** Told when a shard was reset after a Redis Cluster failover. */
+  readonly onShardReset?: () => void
   /** The breaker's thresholds (tests shorten them). */
   readonly breaker?: BreakerSettings
 }
@@ -72,6 +75,8 @@ export class Dispatcher {
   private readonly waker: DrainWaker
   /** Parks every drain of the process while Redis or MySQL fail, until a probe answers. */
   readonly breaker: DrainBreaker
+  /** On a Redis Cluster: notices failovers under live shards. */
+  private readonly failovers: FailoverWatch | undefined
   private readonly owned = new Map<string, Owned>()
   /** Events over and fully decided, whose keys were set to expire (not looked at again). */
   private readonly finished = new Set<number>()
@@ -106,6 +111,7 @@ export class Dispatcher {
     })
     this.stages = new StagePool(this.pool, config.workerThreads, startStamps)
     this.waker = new DrainWaker(duplicateNamed(deps.bullConnection, deps.keys.drainWakeConnection), deps.log)
+    this.failovers = config.redisClusterNodes.length > 0 ? new FailoverWatch(deps.redis, deps.keys) : undefined
     this.breaker = new DrainBreaker({
       probe: async () => { await Promise.all([deps.redis.ping(), deps.db.raw('SELECT 1')]) },
       log: deps.log,
@@ -183,6 +189,19 @@ export class Dispatcher {
       for (let shard = 0; shard < event.shards; shard++) {
         const ref = { eventId: event.id, shard }
         live.set(shardTag(ref), { ref, event })
+      }
+    }
+
+    // On a Redis Cluster: shards whose node changed (a failover) are forgotten and rebuilt now.
+    if (this.failovers !== undefined) {
+      const reset = await this.failovers.check([...live.values()].map((l) => l.ref))
+      for (const ref of reset) {
+        log.warn({ shard: shardTag(ref) }, 'the shard\'s Redis node changed (a failover): reset, rebuilding it from MySQL')
+        this.deps.onShardReset?.()
+      }
+      for (const eventId of new Set(reset.map((r) => r.eventId))) {
+        const event = [...live.values()].find((l) => l.ref.eventId === eventId)?.event
+        if (event !== undefined) await warmEvent(this.deps, event, this.deps.events)
       }
     }
 

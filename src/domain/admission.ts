@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { KeySpace } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
-import { Admit, admitBuyer } from '../redis/commands'
+import { Admit, admitBuyer, resetMovedShard } from '../redis/commands'
 import type { AdmitTarget, BuyRateLimit } from '../redis/commands'
 import { DomainError, notFound } from './errors'
 import type { CachedEvent, EventCache } from './event-cache'
@@ -28,6 +28,10 @@ export interface AdmissionDeps {
   readonly log: Logger
   /** Remembers buyers answered from the local sold-out flag. */
   readonly rejections: RejectionLog
+  /** On a Redis Cluster: a shard found on another node than it was warmed on is reset and rebuilt. */
+  readonly cluster?: boolean
+  /** Told when a shard was reset after a failover (metrics). */
+  readonly onShardReset?: () => void
   /** Told how long each admission script took, in seconds (metrics). */
   readonly onAdmitTime?: (seconds: number) => void
   /** Told the answer of every buy that got one (metrics). */
@@ -73,11 +77,20 @@ export async function buy (deps: AdmissionDeps, eventId: number, userId: string,
   }
 
   const ref = { eventId: event.id, shard }
-  const target: AdmitTarget = { k: deps.keys.shard(ref), q: deps.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(event.id, shard), overbook: deps.overbook, rate: deps.rateLimit }
+  const target: AdmitTarget = { k: deps.keys.shard(ref), q: deps.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(event.id, shard), overbook: deps.overbook, rate: deps.rateLimit, cluster: deps.cluster }
   const token = event.requireToken ? buyToken ?? '' : undefined
   const started = performance.now()
   let reply = await admitBuyer(deps.redis, target, userId, token)
   deps.onAdmitTime?.((performance.now() - started) / 1000)
+  if (reply.code === Admit.MOVED) {
+    // A replica took over the shard's node and may lack the last writes: the shard is forgotten
+    // and rebuilt from MySQL (below, as when it is not warm), so no queue position is reused.
+    if (await resetMovedShard(deps.redis, target.k)) {
+      deps.log.warn({ shard: target.k.tag }, 'the shard\'s Redis node changed (a failover): reset, rebuilding it from MySQL')
+      deps.onShardReset?.()
+    }
+    reply = { ...reply, code: Admit.NOT_WARM }
+  }
   if (reply.code === Admit.NOT_WARM) {
     // Not warm (first buy after a Redis restart, or before any worker saw the event).
     const fresh = await deps.repo.findById(event.id)

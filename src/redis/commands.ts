@@ -4,6 +4,7 @@
  */
 import { sampledTraceParent } from '../tracing/spans'
 import { readFileSync } from 'node:fs'
+import { allShardKeys } from './keys'
 import type { BuyQueueKeys, ShardKeys } from './keys'
 import { runScript } from './scripts'
 import type { RedisClient } from './scripts'
@@ -17,7 +18,9 @@ export const Admit = {
   NOT_WARM: -1,
   TOKEN_INVALID: -2,
   BANNED: -3,
-  RATE_LIMITED: -4
+  RATE_LIMITED: -4,
+  /** The shard is on another Redis Cluster node than it was warmed on (a failover): reset it. */
+  MOVED: -5
 } as const
 export type AdmitCode = typeof Admit[keyof typeof Admit]
 
@@ -50,6 +53,8 @@ export interface AdmitTarget {
   readonly ticketPrefix: string
   readonly overbook: number
   readonly rate: BuyRateLimit
+  /** On a Redis Cluster: check that the shard is still on the node it was warmed on. */
+  readonly cluster?: boolean
 }
 
 /**
@@ -60,9 +65,9 @@ export async function admitBuyer (redis: RedisClient, target: AdmitTarget, userI
   const { k, q } = target
   const [code, qpos, position, value] = await runScript(redis, 'admitBuyer',
     [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned,
-      q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix, k.buyRate],
+      q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix, k.buyRate, k.node],
     [userId, target.overbook, buyToken ?? '-', k.wake, target.ticketPrefix, BULLMQ_META_VERSION, BUY_EVENTS_MAX_LEN,
-      target.rate.max, target.rate.timeWindow, sampledTraceParent()]) as [AdmitCode, number, number, string]
+      target.rate.max, target.rate.timeWindow, sampledTraceParent(), target.cluster === true ? '1' : '0']) as [AdmitCode, number, number, string]
   return { code, qpos, position, value }
 }
 
@@ -198,7 +203,7 @@ export async function readTicket (redis: RedisClient, k: ShardKeys, qpos: number
 export async function warmShard (redis: RedisClient, k: ShardKeys, units: number, siblings: ReadonlyArray<readonly [number, number]>, firstMark = 0, floor = 0): Promise<boolean> {
   const args: Array<string | number> = [units, firstMark, floor]
   for (const [shard, n] of siblings) args.push(shard, n)
-  return (await runScript(redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers, k.lostBelow], args)) === 1
+  return (await runScript(redis, 'warmShard', [k.stock, k.pending, k.qseq, k.drained, k.peers, k.lostBelow, k.node], args)) === 1
 }
 
 /** Closes a sold-out shard's gate; false when a unit is left there. */
@@ -270,3 +275,13 @@ export async function reserveQuota (redis: RedisClient, key: string, max: number
   return { after, granted, ttlMs }
 }
 
+
+/**
+ * Deletes every key of a shard whose Redis Cluster node changed since it was warmed (a replica
+ * took over and may lack the last writes); the next warm-up rebuilds it from MySQL. True when it
+ * did; false when there was nothing to do (see lua/resetMovedShard).
+ */
+export async function resetMovedShard (redis: RedisClient, k: ShardKeys): Promise<boolean> {
+  const rest = allShardKeys(k).filter((key) => key !== k.node && key !== k.stock)
+  return (await runScript(redis, 'resetMovedShard', [k.node, k.stock, ...rest], [])) === 1
+}

@@ -75,6 +75,8 @@ export interface ShardKeys {
   readonly lenderGens: string
   readonly reservedUpTo: string
   readonly borrowerFences: string
+  /** On a Redis Cluster, the id of the node the shard was warmed on (a failover is noticed by it). */
+  readonly node: string
   /**
    * Pub/sub channel (not a key) on which an idle drain of the shard is woken: `j` when a ticket
    * is admitted after every earlier one was decided, `r` when units came back.
@@ -183,6 +185,7 @@ export function createKeySpace (prefix: string): KeySpace {
           lenderGens: base + 'lender-gens',
           reservedUpTo: base + 'reserved-upto',
           borrowerFences: base + 'borrower-fences',
+          node: base + 'node',
           wake: base + 'wake',
           buyRate: base + 'buy-rate:'
         })

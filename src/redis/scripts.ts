@@ -34,7 +34,8 @@ export const SCRIPT_NAMES = [
   'swapLease',
   'fenceBorrower',
   'takeJobs',
-  'reserveQuota'
+  'reserveQuota',
+  'resetMovedShard'
 ] as const
 export type ScriptName = typeof SCRIPT_NAMES[number]
 

@@ -8,37 +8,96 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from './ports'
 
 export interface LocalCluster {
+  /** Every node, masters first (as created; a failover swaps roles, not this order). */
   readonly nodes: string[]
+  /** The node that is master of `key`'s slot now. */
+  masterOf: (key: string) => string
+  /** Its replica (the cluster was started with replicas). */
+  replicaOf: (master: string) => string
+  /** Kills a node with SIGKILL (no shutdown, no last writes). */
+  kill: (node: string) => void
+  /** Waits until every live node reports cluster_state:ok and `key`'s slot has a master other than `not`. */
+  waitForNewMaster: (key: string, not: string, ms: number) => Promise<string>
   stop: () => Promise<void>
 }
 
-export async function startLocalCluster (masters = 3): Promise<LocalCluster> {
+/**
+ * `replicas` per master (0 or 1). `nodeTimeoutMs`: how long a silent master takes to be marked
+ * failed and replaced by its replica (Redis's default is 15 s).
+ */
+export async function startLocalCluster (masters = 3, replicas = 0, nodeTimeoutMs = 15_000): Promise<LocalCluster> {
+  const count = masters * (1 + replicas)
   const ports: number[] = []
   const busPorts: number[] = []
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < count; i++) {
     ports.push(await freePort())
     busPorts.push(await freePort())
   }
   const dir = mkdtempSync(join(tmpdir(), 'sk-cluster-'))
   const children: ChildProcess[] = ports.map((port, i) => spawn('redis-server', [
     '--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-    '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--save', '', '--appendonly', 'no'
+    '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs),
+    '--dir', dir, '--save', '', '--appendonly', 'no'
   ], { stdio: 'ignore' }))
+  const byNode = new Map(ports.map((p, i) => [`127.0.0.1:${p}`, children[i] as ChildProcess]))
+  const alive = (): number[] => ports.filter((p) => { const c = byNode.get(`127.0.0.1:${p}`); return c !== undefined && c.exitCode === null && c.signalCode === null })
   const stop = async (): Promise<void> => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
     await Promise.all(children.map(async (c) => await new Promise((resolve) => { if (c.exitCode !== null || c.signalCode !== null) resolve(null); else c.once('exit', resolve) })))
     rmSync(dir, { recursive: true, force: true })
   }
+  const masterOf = (key: string): string => {
+    const port = alive()[0] as number
+    const slot = Number(cli(port, 'cluster', 'keyslot', key))
+    for (const line of cli(port, 'cluster', 'nodes').split('\n')) {
+      const f = line.split(' ')
+      if (!(f[2] ?? '').includes('master') || (f[2] ?? '').includes('fail')) continue
+      for (const range of f.slice(8)) {
+        const [from, to] = range.split('-').map(Number)
+        if (slot >= (from as number) && slot <= (to ?? from as number)) return (f[1] ?? '').split('@')[0] as string
+      }
+    }
+    throw new Error(`no master serves ${key}`)
+  }
   try {
     for (const port of ports) await waitFor(() => cli(port, 'ping') === 'PONG', 10_000, `redis on ${port}`)
-    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' })
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
     if (created.status !== 0) throw new Error(`cluster create failed: ${created.stdout}${created.stderr}`)
     for (const port of ports) await waitFor(() => cli(port, 'cluster', 'info').includes('cluster_state:ok'), 20_000, `cluster state on ${port}`)
+    // Replicas in sync before anything is written (a replica promoted later must have the data).
+    if (replicas > 0) for (const port of ports) await waitFor(() => !cli(port, 'info', 'replication').includes('role:slave') || cli(port, 'info', 'replication').includes('master_link_status:up'), 20_000, `replica on ${port}`)
   } catch (err) {
     await stop()
     throw err
   }
-  return { nodes: ports.map((p) => `127.0.0.1:${p}`), stop }
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`),
+    masterOf,
+    replicaOf (master) {
+      const port = alive()[0] as number
+      const lines = cli(port, 'cluster', 'nodes').split('\n').map((l) => l.split(' '))
+      const id = lines.find((f) => (f[1] ?? '').split('@')[0] === master)?.[0]
+      const replica = lines.find((f) => f[3] === id)
+      if (id === undefined || replica === undefined) throw new Error(`${master} has no replica`)
+      return (replica[1] ?? '').split('@')[0] as string
+    },
+    kill (node) {
+      byNode.get(node)?.kill('SIGKILL')
+    },
+    async waitForNewMaster (key, not, ms) {
+      let found = not
+      await waitFor(() => {
+        try {
+          found = masterOf(key)
+        } catch {
+          return false
+        }
+        return found !== not && alive().every((p) => cli(p, 'cluster', 'info').includes('cluster_state:ok'))
+      }, ms, `a new master for ${key}`)
+      return found
+    },
+    stop
+  }
 }
 
 function cli (port: number, ...args: string[]): string {

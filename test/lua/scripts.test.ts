@@ -40,6 +40,8 @@ t.test('every key a script touches arrives through KEYS (Redis Cluster safe)', a
     for (const m of lua.matchAll(/redis\.call\('([A-Z]+)',\s*([^,)]+)/g)) {
       const [, command, first] = m
       if (command === 'PUBLISH') continue // a channel, not a key
+      if (command === 'CLUSTER') continue // CLUSTER MYID: about the node, no key
+      if (first === 'unpack(KEYS') continue // every declared key at once
       // A key may extend a KEYS entry documented as a key prefix (BullMQ's job hashes): the
       // prefix carries the hash tag, so the key lands in the same slot.
       const extended = /^KEYS\[(\d+)\] \.\. [\w[\]]+$/.exec(first ?? '')

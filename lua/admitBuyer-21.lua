@@ -47,6 +47,8 @@
                           its id (same hash tag, so the same cluster slot)
     KEYS[20] buy rate     key prefix of the rate-limit windows: hash user -> buys in the window whose
                           number (clock ms / ARGV[9]) follows the prefix (same hash tag)
+    KEYS[21] node         str   on a Redis Cluster, the id of the node the shard was warmed on (or
+                          first seen on) (lua/warmShard)
 
     ARGV[1]  user id
     ARGV[2]  overbook factor (>= 1)
@@ -65,6 +67,7 @@
     ARGV[10] the buy's trace context (W3C traceparent) when it is traced and sampled, else "":
              kept in the job's hash as field `tp` (BullMQ ignores fields it does not know), so
              the drain batch that decides the ticket links its span to the buy's trace
+    ARGV[11] "1" on a Redis Cluster: the shard's node is checked first (answer -5 when it moved)
 
   Output: { code, queue position (for -4: ms left in the window), position in line, ticket value }
      1  queued now (the job is in the queue)
@@ -75,6 +78,10 @@
     -2  the sale requires a buy token and the buyer's is missing, wrong, used or expired
     -3  the buyer is banned
     -4  the buyer's buys in this window are spent
+    -5  the shard is on another node than the one it was warmed on: a replica took over from a
+        failed master, and the last writes before the failure may not have reached it, so queue
+        positions could be handed out twice. Nothing is done; the caller resets the shard
+        (lua/resetMovedShard), which is then rebuilt from MySQL like a shard Redis lost.
 ]]
 --@include "addBuyJob.lua"
 
@@ -84,6 +91,16 @@ local user = ARGV[1]
 local stock = redis.call('GET', KEYS[5])
 if not stock then
   return { -1, 0, 0, '' }
+end
+
+if ARGV[11] == '1' then
+  local me = redis.call('CLUSTER', 'MYID')
+  local seen = redis.call('GET', KEYS[21])
+  if not seen then
+    redis.call('SET', KEYS[21], me)
+  elseif seen ~= me then
+    return { -5, 0, 0, '' }
+  end
 end
 
 local clock = redis.call('TIME')

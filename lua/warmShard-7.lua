@@ -12,6 +12,9 @@
     KEYS[4] drained     int
     KEYS[5] peers       hash  sibling shard -> free units
     KEYS[6] lost-below  int   positions handed out before the loss
+    KEYS[7] node        str   on a Redis Cluster, the id of the node that holds the shard (CLUSTER
+                              MYID): a replica promoted in its place has another id, so a later
+                              look (lua/admitBuyer, lua/resetMovedShard) finds out the shard moved
 
     ARGV[1] units of the shard
     ARGV[2] first FIFO mark: 0 for a new sale, else the highest queue position with an order
@@ -35,5 +38,10 @@ for i = 4, #ARGV, 2 do
 end
 if first > 0 then
   redis.call('SET', KEYS[6], first)
+end
+-- Not a cluster: the call fails and nothing is recorded.
+local me = redis.pcall('CLUSTER', 'MYID')
+if type(me) == 'string' then
+  redis.call('SET', KEYS[7], me)
 end
 return 1
