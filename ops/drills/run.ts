@@ -16,8 +16,9 @@ import { crashPoints } from './crash-points'
 import { hostileInput } from './hostile-input'
 import { replays } from './replays'
 import { returnsUnderFire } from './returns-under-fire'
+import { redisFailover } from './redis-failover'
 
-const DRILLS: readonly Drill[] = [workerKills, ingressKill, threadThrow, threadHang, redisRestartAof, redisRestartEmpty, mysqlOutage, mysqlSlow, crashPoints, hostileInput, replays, returnsUnderFire]
+const DRILLS: readonly Drill[] = [workerKills, ingressKill, threadThrow, threadHang, redisRestartAof, redisRestartEmpty, mysqlOutage, mysqlSlow, crashPoints, hostileInput, replays, returnsUnderFire, redisFailover]
 
 /** No drill may run longer than this; a stuck one fails rather than hangs the run. */
 const DRILL_LIMIT_MS = 180_000

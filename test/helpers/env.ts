@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config'
 import type { Config } from '../../src/config'
 import { createDb, dropDatabase, migrateLatest, withDatabase } from '../../src/db/knex'
 import type { Db } from '../../src/db/knex'
-import { createRedis, deleteKeysWithPrefix } from '../../src/redis/client'
+import { createRedis, createRedisClient, deleteKeysWithPrefix } from '../../src/redis/client'
 import { createKeySpace } from '../../src/redis/keys'
 import type { KeySpace } from '../../src/redis/keys'
 import { createTokenSigner } from '../../src/http/auth'
@@ -58,14 +58,19 @@ export async function isolatedEnv (overrides: Record<string, string> = {}): Prom
   }
   const config = loadConfig(env)
   await migrateLatest(config.databaseUrl)
-  const redis = createRedis(config.redisUrl, { name: 'test' })
+  // On a Redis Cluster of the test's own (drills, cluster tests): a cluster client, which answers
+  // the same commands (every key is hash-tagged); the cluster is thrown away with its keys.
+  const cluster = config.redisClusterNodes.length > 0
+  const redis = cluster
+    ? createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes }, { name: 'test' }) as unknown as Redis
+    : createRedis(config.redisUrl, { name: 'test' })
   const db = createDb(config.databaseUrl, { poolMax: 4 })
   const sign = createTokenSigner(TEST_SECRET)
   const deferred: Array<() => Promise<unknown> | unknown> = []
   const dispose = async (): Promise<void> => {
     for (const fn of deferred.reverse()) await fn()
     await db.destroy()
-    await deleteKeysWithPrefix(redis, `${config.redisPrefix}:`)
+    if (!cluster) await deleteKeysWithPrefix(redis, `${config.redisPrefix}:`)
     redis.disconnect()
     await dropDatabase(config.databaseUrl)
   }
