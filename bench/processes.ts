@@ -25,9 +25,12 @@ function rssOf (pid: number | undefined): number {
 }
 
 function start (script: string, env: Record<string, string>, url: string, nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [...nodeArgs, script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  // The last of its output (the log is on stdout), shown if it exits abnormally.
   let err = ''
-  child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000) })
+  const keep = (d: Buffer): void => { err = (err + d.toString()).slice(-4000) }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM' && code !== null) process.stderr.write(`${script} exited ${code}: ${err}\n`)
   })
@@ -49,7 +52,10 @@ async function waitReady (url: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(url)).ok) return
+      const res = await fetch(url)
+      // Read to the end: a response left unread keeps its connection busy at the server.
+      await res.arrayBuffer()
+      if (res.ok) return
     } catch { /* not up yet */ }
     await sleep(100)
   }

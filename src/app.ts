@@ -119,6 +119,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   })
   app.addHook('onSend', lingerUntilBodyRead)
   await registerLoadShedding(app, {
+    maxInFlight: config.overloadMaxInFlight,
     eventLoopDelayMs: config.overloadEventLoopDelayMs,
     heapMiB: config.overloadHeapMiB,
     onShed: (route, reason) => rt.metrics.shed.inc({ route, reason })

@@ -85,6 +85,8 @@ export interface Config {
   readonly maxWaiting: number
   /** Long-polls one buyer may have waiting at once; past it a poll is answered at once. */
   readonly pollsPerBuyer: number
+  /** Buys and polls in flight in one ingress (long-polls' waits not counted) past which more are shed with 503; 0: never. */
+  readonly overloadMaxInFlight: number
   /** Mean event-loop delay (ms, over a second) past which buys and polls are shed with 503; 0: never. */
   readonly overloadEventLoopDelayMs: number
   /** Heap in use (MiB) past which buys and polls are shed with 503; 0: never. */
@@ -291,6 +293,7 @@ export function loadConfig (env: Env = process.env): Config {
     ticketWaitMaxMs: r.int('TICKET_WAIT_MAX_MS', 30_000, 0, 120_000),
     maxWaiting: r.int('MAX_WAITING', 10_000, 1, 1_000_000),
     pollsPerBuyer: r.int('POLLS_PER_BUYER', 3, 1, 100),
+    overloadMaxInFlight: r.int('OVERLOAD_MAX_IN_FLIGHT', 500, 0, 1_000_000),
     overloadEventLoopDelayMs: r.int('OVERLOAD_EVENT_LOOP_DELAY_MS', 250, 0, 60_000),
     overloadHeapMiB: r.int('OVERLOAD_HEAP_MIB', 0, 0, 1_000_000),
     headersTimeoutMs: r.int('HEADERS_TIMEOUT_MS', 5000, 1000, 120_000),

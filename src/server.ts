@@ -123,7 +123,10 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     }
     runtime.metrics.watch({ pools: { poolStats: () => poolStats(runtime) } })
     if (config.metricsPort > 0) {
-      metricsServer = Fastify({ logger: false })
+      // A scrape still being read when the process stops is cut: a client that stops reading must
+      // not hold the shutdown (a bench's readiness probe that left /metrics unread held it past
+      // SHUTDOWN_TIMEOUT_MS, and the process exited 1).
+      metricsServer = Fastify({ logger: false, forceCloseConnections: true })
       await metricsServer.register(metricsRoute, { rt: runtime })
       await metricsServer.register(probeRoutes, { rt: runtime, state: probeState })
       await metricsServer.listen({ host: config.metricsHost, port: config.metricsPort })

@@ -173,6 +173,9 @@ export class Dispatcher {
     const live = new Map<string, { ref: ShardRef, event: SaleEvent }>()
     const decided: SaleEvent[] = []
     for (const event of events) {
+      // A stopping worker waits for this round: leave it between events, not after all of them
+      // (reconciling every live event a new worker sees took past SHUTDOWN_TIMEOUT_MS in a bench).
+      if (this.stopping) return
       if (this.finished.has(event.id)) continue
       // After the end grace (END_GRACE_MS), shards stay owned for as long as any admitted ticket
       // is undecided: a sale is never left with queued tickets (I3).
@@ -218,7 +221,7 @@ export class Dispatcher {
     // it is given back and taken again -- warmed first -- in a later round.
     const warmed = new Set<number>()
     for (const [tag, { ref, event }] of live) {
-      if (this.owned.size >= target) break
+      if (this.owned.size >= target || this.stopping) break
       if (this.owned.has(tag)) continue
       if (!warmed.has(event.id)) {
         warmed.add(event.id)

@@ -57,3 +57,39 @@ t.test('under event-loop pressure buys and polls get 503 OVERLOADED with Retry-A
   await until(async () => (await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(703) })).status === 202, 20_000, 'buys to be served again')
   t.equal(await env.redis.hexists(env.keys.shard({ eventId, shard: 0 }).holders, String(buyer)), 0, 'a shed buy changed nothing')
 })
+
+t.test('past OVERLOAD_MAX_IN_FLIGHT buys and polls in flight, more are shed at once; a long-poll\'s wait is not counted', async (t) => {
+  // The plugin on a bare Fastify app whose shed route waits until the test lets it answer: the
+  // requests in flight are exactly the ones the test holds.
+  const Fastify = (await import('fastify')).default
+  const { registerLoadShedding, SHED } = await import('../../src/http/load-shedding')
+  const { createErrorHandler } = await import('../../src/http/error-handler')
+  const app = Fastify()
+  t.teardown(async () => await app.close())
+  const shed: string[] = []
+  await registerLoadShedding(app, { maxInFlight: 2, eventLoopDelayMs: 0, heapMiB: 0, onShed: (route, reason) => shed.push(`${route} ${reason}`) })
+  app.setErrorHandler(createErrorHandler())
+  const held: Array<() => void> = []
+  app.get('/held', { config: SHED }, async () => { await new Promise<void>((resolve) => held.push(resolve)); return { ok: true } })
+  app.get('/free', async () => ({ ok: true }))
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+
+  const first = [fetch(`${base}/held`), fetch(`${base}/held`)]
+  await until(async () => held.length === 2, 5000, 'two requests in flight')
+  const third = await fetch(`${base}/held`)
+  t.equal(third.status, 503, 'the third is shed')
+  t.equal(third.headers.get('retry-after'), '1')
+  t.equal(((await third.json()) as { code: string }).code, 'OVERLOADED')
+  t.same(shed, ['/held inFlight'], 'counted, with its reason')
+  t.equal((await fetch(`${base}/free`)).status, 200, 'a route that is not shed is served')
+  const longPoll = fetch(`${base}/held?wait=1000`)
+  await until(async () => held.length === 3, 5000, 'a long-poll waits beside them, not counted')
+
+  for (const release of held.splice(0)) release()
+  t.same((await Promise.all([...first, longPoll])).map((r) => r.status), [200, 200, 200], 'the held ones answer')
+  const after = fetch(`${base}/held`)
+  await until(async () => held.length === 1, 5000, 'a request in flight again')
+  held.splice(0).forEach((release) => release())
+  t.equal((await after).status, 200, 'and once the line is short, buys are served again')
+})

@@ -68,3 +68,18 @@ t.test('a worker answers the probes on its metrics listener: alive and ready, no
   t.equal((await probe('/readyz')).status, 503, 'not ready once stopping')
   await stopping
 })
+
+t.test('a metrics client that never finishes its request does not hold the worker\'s shutdown', async (t) => {
+  const { connect } = await import('node:net')
+  const { spawnService } = await import('../helpers/processes')
+  const env = await testEnv(t)
+  const metricsPort = await freePort()
+  // A short shutdown bound: a held shutdown ends in its timeout and exit status 1.
+  const worker = spawnService(env, { PROCESS_ROLE: 'worker', METRICS_PORT: String(metricsPort), SHUTDOWN_TIMEOUT_MS: '3000' })
+  await until(async () => await fetch(`http://127.0.0.1:${metricsPort}/readyz`).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false), 60_000, 'the worker ready')
+  const stalled = connect(metricsPort, '127.0.0.1')
+  await new Promise<void>((resolve) => stalled.once('connect', () => resolve()))
+  stalled.write('GET /metrics HTTP/1.1\r\nHost: scraper\r\n') // headers never finished
+  t.teardown(() => { stalled.destroy() })
+  t.equal(await worker.stop(), '0', 'stops cleanly, the stalled connection cut')
+})
