@@ -53,21 +53,28 @@ export async function registerLoadShedding (app: FastifyInstance, opts: Shedding
   if (opts.maxInFlight > 0) {
     let inFlight = 0
     const counted = new WeakSet<FastifyRequest>()
-    const release = async (request: FastifyRequest): Promise<void> => {
+    // Callback hooks, not async ones: they run on every buy, and cost no promise each.
+    const release = (request: FastifyRequest, _reply: unknown, done: () => void): void => {
       if (counted.delete(request)) inFlight--
+      done()
     }
     // First of the request's hooks: a shed request costs no token check and no Redis.
-    app.addHook('onRequest', async (request) => {
-      if (request.routeOptions.config.shed !== true || isLongPoll(request)) return
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (request.routeOptions.config.shed !== true || isLongPoll(request)) {
+        done()
+        return
+      }
       if (inFlight >= opts.maxInFlight) {
         opts.onShed(request.routeOptions.url ?? '', 'inFlight')
-        throw new DomainError('OVERLOADED', 'the sale is very busy right now; retry shortly', RETRY_AFTER_MS)
+        done(new DomainError('OVERLOADED', 'the sale is very busy right now; retry shortly', RETRY_AFTER_MS))
+        return
       }
       inFlight++
       counted.add(request)
+      done()
     })
     app.addHook('onResponse', release)
-    app.addHook('onRequestAbort', release)
+    app.addHook('onRequestAbort', (request, done) => release(request, undefined, done))
   }
   if (opts.eventLoopDelayMs === 0 && opts.heapMiB === 0) return
   await app.register(underPressure, {
