@@ -23,9 +23,11 @@ export interface Tracing {
 export type TracedPlace = 'process' | 'drain-thread'
 
 /**
- * The configured sampler, with two rules for spans without a parent: one that links to a sampled
- * span (a drain batch deciding a sampled buy) is kept; a client call (a MySQL query or a Redis
- * command of a background loop: discovery, leases, sweeps) is not traced on its own.
+ * The configured sampler, with three rules of the product's: a request's server span is kept (the
+ * request was sampled at the edge, requestSampled, and ignored otherwise); a span without a parent
+ * that links to a sampled span (a drain batch deciding a sampled buy) is kept; a client call
+ * without a parent (a MySQL query or a Redis command of a background loop: discovery, leases,
+ * sweeps) is not traced on its own.
  */
 class ProductSampler implements Sampler {
   // Resolved once: a require() per span (with the instrumentations' require hooks) cost the ingress
