@@ -67,7 +67,8 @@
     ARGV[10] the buy's trace context (W3C traceparent) when it is traced and sampled, else "":
              kept in the job's hash as field `tp` (BullMQ ignores fields it does not know), so
              the drain batch that decides the ticket links its span to the buy's trace
-    ARGV[11] "1" on a Redis Cluster: the shard's node is checked first (answer -5 when it moved)
+    ARGV[11] "1" on a Redis Cluster: the shard's node is checked first (answer -5 when it moved;
+             skipped when the Redis user may not run CLUSTER MYID)
 
   Output: { code, queue position (for -4: ms left in the window), position in line, ticket value }
      1  queued now (the job is in the queue)
@@ -93,8 +94,9 @@ if not stock then
   return { -1, 0, 0, '' }
 end
 
-if ARGV[11] == '1' then
-  local me = redis.call('CLUSTER', 'MYID')
+-- A deployment whose Redis user may not run CLUSTER MYID still sells (unchecked).
+local me = ARGV[11] == '1' and redis.pcall('CLUSTER', 'MYID')
+if type(me) == 'string' then
   local seen = redis.call('GET', KEYS[21])
   if not seen then
     redis.call('SET', KEYS[21], me)

@@ -197,7 +197,12 @@ export class Dispatcher {
 
     // On a Redis Cluster: shards whose node changed (a failover) are forgotten and rebuilt now.
     if (this.failovers !== undefined) {
-      const reset = await this.failovers.check([...live.values()].map((l) => l.ref))
+      // A check that fails (the cluster failing over right now) is tried again next round; it
+      // must not hold up the rest of the round (taking shards, giving them back).
+      const reset = await this.failovers.check([...live.values()].map((l) => l.ref)).catch((err: unknown) => {
+        log.warn({ err }, 'looking for Redis Cluster failovers failed; trying again next round')
+        return []
+      })
       for (const ref of reset) {
         log.warn({ shard: shardTag(ref) }, 'the shard\'s Redis node changed (a failover): reset, rebuilding it from MySQL')
         this.deps.onShardReset?.()

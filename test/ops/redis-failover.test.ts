@@ -100,3 +100,28 @@ t.test('worker: a real failover (replica promoted) is noticed; the shard is rebu
   for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
   t.equal(audit.liveOrders, 10, 'the stock sold exactly')
 })
+
+t.test('a Redis user that may not run CLUSTER MYID still sells (the node is not checked)', async (t) => {
+  const cluster = await startLocalCluster(3)
+  const env = await testEnv(t)
+  env.defer(async () => await cluster.stop())
+  for (const node of cluster.nodes) {
+    const [host, port] = node.split(':')
+    const r = spawnSync('redis-cli', ['-h', host as string, '-p', port as string, 'acl', 'setuser', 'shop', 'on', '>shop-password', '~*', '&*', '+@all', '-cluster|myid'], { encoding: 'utf8' })
+    t.equal(r.stdout.trim(), 'OK', `user set on ${node}`)
+  }
+  const settings = { ...env.env, REDIS_URL: `redis://shop:shop-password@${cluster.nodes[0] ?? ''}`, REDIS_CLUSTER_NODES: cluster.nodes.join(',') }
+  const redis = createRedisClient({ url: `redis://${cluster.nodes[0] ?? ''}`, clusterNodes: cluster.nodes })
+  env.defer(() => { redis.disconnect() })
+  const { http } = await startTestService(env, loadConfig({ ...settings, PROCESS_ROLE: 'all' }))
+  const eventId = await createSale(http, env, { stock: 3 })
+  for (let u = 1; u <= 5; u++) {
+    const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(u) })
+    t.ok(r.status === 202 || r.status === 200, `buyer ${u} answered (${r.status})`)
+  }
+  await until(async () => await eventDecided({ redis, keys: env.keys }, { id: eventId, shards: 1 }), 60_000, 'the drain')
+  t.equal(await redis.get(env.keys.shard({ eventId, shard: 0 }).node), null, 'no node recorded: not checked')
+  const audit = await auditSale(env.db, redis, env.keys, eventId)
+  for (const c of audit.checks) t.ok(c.ok, `${c.id}: ${c.detail}`)
+  t.equal(audit.liveOrders, 3)
+})
