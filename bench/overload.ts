@@ -14,13 +14,12 @@ import { startBaseline } from './processes'
 import { baseline as baselineRun, timedRunByStatus } from './scenarios'
 import type { RateByStatus } from './scenarios'
 import { openBench } from './service-under-test'
-import { stat, writeSection } from './results-file'
+import { envNumber, finishBench, runBench, stat } from './results-file'
 
-const num = (name: string, fallback: number): number => process.env[name] === undefined || process.env[name] === '' ? fallback : Number(process.env[name])
-const ROUNDS = num('BENCH_ROUNDS', 3)
-const SECONDS = num('BENCH_SECONDS', 6)
-const BEYOND = num('BENCH_OVERLOAD_CONNECTIONS', 2000)
-const PORT = num('BENCH_PORT', 18280)
+const ROUNDS = envNumber('BENCH_ROUNDS', 3)
+const SECONDS = envNumber('BENCH_SECONDS', 6)
+const BEYOND = envNumber('BENCH_OVERLOAD_CONNECTIONS', 2000)
+const PORT = envNumber('BENCH_PORT', 18280)
 
 const SHEDDING = [
   { name: 'shedding on (defaults: 500 in flight, 250 ms loop delay)', env: {} },
@@ -70,12 +69,7 @@ async function main (): Promise<void> {
     '|---|---|---|---|---|---|---|---|',
     ...rows
   ].join('\n')
-  process.stdout.write(`\n${text}\n`)
-  if (process.env.BENCH_WRITE !== '0') writeSection('overload', 'npm run bench:overload', text)
-  process.exit(0)
+  finishBench('overload', 'npm run bench:overload', text)
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  process.exit(1)
-})
+runBench(main)

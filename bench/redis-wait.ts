@@ -20,11 +20,11 @@ import { freePort } from '../test/helpers/ports'
 import { createKeySpace } from '../src/redis/keys'
 import { defineScripts, scriptCommand } from '../src/redis/scripts'
 import { BUY_EVENTS_MAX_LEN, warmShard } from '../src/redis/commands'
-import { median, stat, writeSection } from './results-file'
+import { envNumber, finishBench, median, runBench, stat } from './results-file'
 
-const ADMISSIONS = Number(process.env.BENCH_ADMISSIONS ?? 20_000)
-const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 100)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const ADMISSIONS = envNumber('BENCH_ADMISSIONS', 20_000)
+const IN_FLIGHT = envNumber('BENCH_IN_FLIGHT', 100)
+const ROUNDS = envNumber('BENCH_ROUNDS', 5)
 
 async function server (port: number, dir: string, replicaOf?: number): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--dbfilename', `d${port}.rdb`]
@@ -108,12 +108,7 @@ async function main (): Promise<void> {
     '',
     `With WAIT: ${(100 * waited / plain).toFixed(1)} % of the admissions per second without it.`
   ].join('\n')
-  process.stdout.write(`\n${text}\n`)
-  if (process.env.BENCH_WRITE !== '0') writeSection('redis-wait', 'npm run bench:redis-wait', text)
-  process.exit(0)
+  finishBench('redis-wait', 'npm run bench:redis-wait', text)
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  process.exit(1)
-})
+runBench(main)

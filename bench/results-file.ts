@@ -24,3 +24,24 @@ export function stat (xs: readonly number[], digits = 0): string {
   if (xs.length === 0) return 'n/a'
   return `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
 }
+
+/** A numeric setting of a bench from the environment. */
+export function envNumber (name: string, fallback: number): number {
+  const raw = process.env[name]
+  return raw === undefined || raw === '' ? fallback : Number(raw)
+}
+
+/** Prints a bench's report, writes its section of bench/RESULTS.md (unless BENCH_WRITE=0) and exits 0. */
+export function finishBench (name: string, command: string, text: string): never {
+  process.stdout.write(`\n${text}\n`)
+  if (process.env.BENCH_WRITE !== '0') writeSection(name, command, text)
+  process.exit(0)
+}
+
+/** Runs a bench; a failure is printed and exits 1. */
+export function runBench (main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exit(1)
+  })
+}

@@ -15,13 +15,12 @@ import { startBaseline } from './processes'
 import { baseline as baselineRun, timedRun } from './scenarios'
 import type { Rate } from './scenarios'
 import { openBench } from './service-under-test'
-import { median, stat, writeSection } from './results-file'
+import { envNumber, finishBench, median, runBench, stat } from './results-file'
 
-const num = (name: string, fallback: number): number => process.env[name] === undefined || process.env[name] === '' ? fallback : Number(process.env[name])
-const ROUNDS = num('BENCH_ROUNDS', 3)
-const SECONDS = num('BENCH_SECONDS', 5)
-const CONNECTIONS = num('BENCH_CONNECTIONS', 100)
-const PORT = num('BENCH_PORT', 18180)
+const ROUNDS = envNumber('BENCH_ROUNDS', 3)
+const SECONDS = envNumber('BENCH_SECONDS', 5)
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 100)
+const PORT = envNumber('BENCH_PORT', 18180)
 
 const MODES = [
   { name: 'off', env: {} },
@@ -86,12 +85,7 @@ async function main (): Promise<void> {
     '|---|---|---|---|---|---|',
     ...rows
   ].join('\n')
-  process.stdout.write(`\n${text}\n`)
-  if (process.env.BENCH_WRITE !== '0') writeSection('tracing', 'npm run bench:tracing', text)
-  process.exit(0)
+  finishBench('tracing', 'npm run bench:tracing', text)
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-  process.exit(1)
-})
+runBench(main)
