@@ -10,6 +10,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Redis, Cluster } from 'ioredis'
 import { repoPath } from '../util/paths'
+import { inScriptSpan, tracingStarted } from '../tracing/spans'
 
 export type RedisClient = Redis | Cluster
 
@@ -76,13 +77,6 @@ export function scriptCommand (name: ScriptName): string {
   return script.command
 }
 
-/** Each script's name by the SHA-1 of its source, as EVALSHA names it (for tracing spans). */
-export function scriptNameBySha (): Map<string, ScriptName> {
-  const bySha = new Map<string, ScriptName>()
-  for (const [name, script] of loadScripts()) bySha.set(createHash('sha1').update(script.lua).digest('hex'), name)
-  return bySha
-}
-
 /** Registers every script on a client (idempotent per client). */
 export function defineScripts (client: RedisClient): void {
   for (const script of loadScripts().values()) {
@@ -103,5 +97,6 @@ export async function runScript (client: RedisClient, name: ScriptName, keys: re
   }
   const fn = (client as unknown as Record<string, (...a: Arg[]) => Promise<ScriptReply>>)[script.command]
   if (fn === undefined) throw new Error(`${name}: scripts not defined on this client`)
-  return await fn.call(client, ...keys, ...args)
+  if (!tracingStarted()) return await fn.call(client, ...keys, ...args)
+  return await inScriptSpan(name, async () => await fn.call(client, ...keys, ...args))
 }

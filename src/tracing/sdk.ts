@@ -4,14 +4,13 @@
  * (the instrumentations hook `require`), hence preload.ts and drain-thread-tracing.ts.
  *
  * The SDK is required here, inside the function: with tracing off (the default) none of it is
- * loaded. What a span may carry is chosen so that nothing secret leaves the process: Redis spans
- * name the command and the script, never its arguments (a buyer's buy token is one); MySQL
- * statements are recorded with their values masked (a password hash is one).
+ * loaded. What a span may carry is chosen so that nothing secret leaves the process: a Redis script's
+ * span names the script, never its arguments (a buyer's buy token is one); MySQL statements are
+ * recorded with their values masked (a password hash is one).
  */
 import type { Attributes, Context, Link, SpanKind } from '@opentelemetry/api'
 import type { Sampler, SamplingResult } from '@opentelemetry/sdk-trace'
 import type { TracingConfig } from '../config'
-import { scriptNameBySha } from '../redis/scripts'
 import { markTracingStarted } from './spans'
 
 export interface Tracing {
@@ -84,23 +83,12 @@ function requestSampled (cfg: TracingConfig, traceparent: string | string[] | un
 }
 
 function instrumentations (cfg: TracingConfig, place: TracedPlace): unknown[] {
-  const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis')
   const { MySQL2Instrumentation } = require('@opentelemetry/instrumentation-mysql2') as typeof import('@opentelemetry/instrumentation-mysql2')
-  const scripts = scriptNameBySha()
-  const redis = new IORedisInstrumentation({
-    // Background loops (lease renewals, idle waits) make no traces of their own.
-    requireParentSpan: true,
-    dbStatementSerializer: (cmd) => cmd,
-    requestHook: (span, info) => {
-      if (info.cmdName !== 'evalsha') return
-      const name = scripts.get(String(info.cmdArgs[0]))
-      if (name === undefined) return
-      span.updateName(`redis ${name}`)
-      span.setAttribute('seckill.script', name)
-    }
-  })
+  // No ioredis instrumentation: with auto-pipelining its spans take the context of whichever
+  // command started a batch, so they landed in other requests' traces. The Lua scripts, which are
+  // the product's Redis work, get spans of their own (spans.ts inScriptSpan, from runScript).
   const mysql = new MySQL2Instrumentation({ maskStatement: true })
-  if (place === 'drain-thread') return [redis, mysql]
+  if (place === 'drain-thread') return [mysql]
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http')
   const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino')
   return [
@@ -110,7 +98,6 @@ function instrumentations (cfg: TracingConfig, place: TracedPlace): unknown[] {
       ignoreIncomingRequestHook: (req) => untraced(req.url) || !requestSampled(cfg, req.headers.traceparent),
       ignoreOutgoingRequestHook: () => true
     }),
-    redis,
     mysql,
     // trace_id and span_id in every log line written inside a span.
     new PinoInstrumentation({ disableLogSending: true })
