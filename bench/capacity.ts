@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util'
  * of bench/RESULTS.md that shows it (test/unit/capacity.test.ts checks the figure is there).
  */
 export const FIGURES = {
-  ingressAdmitted: { value: 4682, section: '<!-- tracing:start -->', unit: 'admitted buys/s per ingress process', source: 'npm run bench:tracing, tracing off, median of 3 rounds (2026-11-30); npm run bench 2026-11-23: 4,507' },
+  ingressAdmitted: { value: 4825, section: '<!-- tracing:start -->', unit: 'admitted buys/s per ingress process', source: 'npm run bench:tracing, tracing off, median of 3 rounds (2026-11-30 21:05); npm run bench 2026-11-23: 4,507' },
   ingressSoldOut: { value: 5700, section: '## 1 or 2 ingress processes under PM2', unit: 'sold-out answers/s per ingress process', source: 'npm run bench:pm2, 1 ingress process (2026-11-30; 2 processes: 10,052); npm run bench 2026-11-23: 26,646 on a quieter machine' },
   ingressPolls: { value: 19145, section: '<!-- bench:start -->', unit: 'polls of decided tickets/s per ingress process', source: 'npm run bench, poll of a final ticket (2026-11-23)' },
   workerOrders: { value: 16051, section: '## The flash crowd this evening', unit: 'orders committed/s per worker process (2 drain threads)', source: 'npm run bench, drain of a 20,000-ticket backlog (2026-11-30, median of 3 split runs; 25,253 on 2026-11-23)' },
