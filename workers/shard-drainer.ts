@@ -33,7 +33,7 @@ import { BatchPipeline } from './batch-pipeline'
 import type { DrainBreaker } from './drain-breaker'
 import type { Doorbell, DrainWaker } from './drain-waker'
 import type { Lease } from '../src/domain/shard-lease'
-import { endSpan, startLinkedSpan } from '../src/tracing/spans'
+import { endSpan, startLinkedSpan, tracingStarted } from '../src/tracing/spans'
 import type { OpenSpan } from '../src/tracing/spans'
 
 export interface DrainerSettings {
@@ -383,7 +383,8 @@ export class ShardDrainer {
   }
 
   private launch (run: readonly RunItem[]): void {
-    const span = startLinkedSpan('drain.batch', {
+    // Tracing off: no span, and no list of the tickets' trace contexts built for nothing.
+    const span = !tracingStarted() ? undefined : startLinkedSpan('drain.batch', {
       'seckill.event_id': this.ref.eventId,
       'seckill.shard': this.ref.shard,
       'seckill.tickets': run.length,

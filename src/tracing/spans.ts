@@ -24,6 +24,12 @@ export function tracingStarted (): boolean {
   return enabled
 }
 
+/** Records a failure on a span: the error, and the span's status. */
+function markFailed (span: Span, err: unknown): void {
+  span.recordException(err instanceof Error ? err : String(err))
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) })
+}
+
 const toContext = (traceParent: string): Context => propagation.extract(context.active(), { traceparent: traceParent })
 
 /** The active span's context as a W3C traceparent when it is sampled; '' otherwise. */
@@ -53,8 +59,7 @@ export async function inScriptSpan<T> (script: string, fn: () => Promise<T>): Pr
   try {
     return await fn()
   } catch (err) {
-    span.recordException(err instanceof Error ? err : String(err))
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) })
+    markFailed(span, err)
     throw err
   } finally {
     span.end()
@@ -106,8 +111,7 @@ export function startLinkedSpan (name: string, attributes: Attributes, tracePare
 export function endSpan (open: OpenSpan | undefined, err?: unknown): void {
   if (open === undefined) return
   if (err !== undefined) {
-    open.span.recordException(err instanceof Error ? err : String(err))
-    open.span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) })
+    markFailed(open.span, err)
   }
   open.span.end()
 }
@@ -125,8 +129,7 @@ export async function inChildSpan<T> (name: string, traceParent: string | undefi
   try {
     return await context.with(trace.setSpan(parent, span), fn)
   } catch (err) {
-    span.recordException(err instanceof Error ? err : String(err))
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) })
+    markFailed(span, err)
     throw err
   } finally {
     span.end()
