@@ -117,7 +117,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
           paymentDeadlines.schedule(won, expiresAt).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
         }
       })
-      dispatcher.start()
+      await dispatcher.start()
       const owner = dispatcher
       runtime.metrics.watch({ shards: { shardDepths: async () => await owner.shardDepths() } })
     }

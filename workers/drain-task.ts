@@ -4,7 +4,8 @@
  */
 // First: tracing, when configured, must hook ioredis and mysql2 before this thread loads them.
 import './drain-thread-tracing'
-import { isMainThread, workerData } from 'node:worker_threads'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { isMainThread, threadId, workerData } from 'node:worker_threads'
 import type { RedisClient } from '../src/redis/scripts'
 import type { Knex } from 'knex'
 import { createRedisClient } from '../src/redis/client'
@@ -85,10 +86,25 @@ function faultInjector (spec: string | undefined, redis: RedisClient, keys: KeyS
 // Connections open as the thread starts, not inside its first stage (whose time is limited).
 if (!isMainThread) init().catch(() => undefined)
 
-/** Opens the thread's connections before the first batch arrives (a cold first batch is slow). */
-export async function warm (): Promise<void> {
+/** How long a warmed thread waits at the barrier for the others (a thread that cannot start). */
+const WARM_BARRIER_MS = 10_000
+
+/**
+ * Opens the thread's connections before the first batch arrives (a cold first batch is slow).
+ * `barrier` ([joined, expected], shared): the task holds its thread until every expected warm task
+ * has joined, so each of them lands on another thread (piscina gives a busy thread no second
+ * task) and the whole pool is warm when they all resolve. Returns the thread's id.
+ */
+export async function warm (barrier?: Int32Array): Promise<number> {
   const s = await init()
   await Promise.all([s.redis.ping(), s.db.raw('SELECT 1')])
+  if (barrier !== undefined) {
+    Atomics.add(barrier, 0, 1)
+    // Start-up only: a short poll, not a notify, keeps this simple.
+    const deadline = Date.now() + WARM_BARRIER_MS
+    while (Atomics.load(barrier, 0) < Atomics.load(barrier, 1) && Date.now() < deadline) await sleep(5)
+  }
+  return threadId
 }
 
 /** One task: one stage of a batch (the drainer overlaps the stages of consecutive batches). */

@@ -83,3 +83,10 @@ t.test('a metrics client that never finishes its request does not hold the worke
   t.teardown(() => { stalled.destroy() })
   t.equal(await worker.stop(), '0', 'stops cleanly, the stalled connection cut')
 })
+
+t.test('a worker is started (and ready) only once every drain thread is warm: no shard taken before', async (t) => {
+  const env = await testEnv(t)
+  const { service } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker', WORKER_THREADS: '3', PORT: '0' }))
+  t.equal(service.dispatcher?.warmThreads, 3, 'three distinct threads warmed before the start resolved')
+  t.equal(service.dispatcher?.pool.threads.length, 3)
+})
