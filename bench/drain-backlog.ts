@@ -1,9 +1,12 @@
 /**
  * `npm run bench:drain`: the drain's own pace alone, the backlog scenario of flash-crowd.ts without
  * the rest: BENCH_ROUNDS (3) rounds of a BENCH_BACKLOG (20,000)-ticket backlog admitted while the
- * worker is paused, then drained with nobody polling; each round audited. Prints one JSON line
- * with every round's orders per second and the median, for before/after comparisons of a change
- * to the drain (run it on both commits, interleaved, on the same machine).
+ * worker is paused, then drained with nobody polling; each round audited, then the machine's insert
+ * ceiling measured in the same round (scenarios.ts insertCeiling: a bare loop of 1,000-row inserts
+ * into the same table). Prints one JSON line with every round's orders per second, ceiling and
+ * ratio, and the medians, and the CPU each process spent per 1,000 orders in the drain and in the
+ * ceiling (from /proc), for before/after comparisons of a change to the drain (run it on both
+ * commits, interleaved, on the same machine). DRAIN_BATCH, when set, is passed to the worker.
  */
 import { Redis } from 'ioredis'
 import { createTokenSigner } from '../src/http/auth'
@@ -12,7 +15,9 @@ import { createKeySpace } from '../src/redis/keys'
 import { deleteKeysWithPrefix } from '../src/redis/client'
 import { auditSale } from '../src/audit/sale-audit'
 import { startService } from './processes'
-import { api, backlogDrain, perBatch, stageTotals } from './scenarios'
+import { median } from './results-file'
+import { cpuMs, cpuSpent, findPid } from './cpu-time'
+import { api, backlogDrain, insertCeiling, perBatch, stageTotals } from './scenarios'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_drain')
@@ -28,23 +33,32 @@ async function main (): Promise<void> {
   const cleaner = new Redis(REDIS_URL)
   await deleteKeysWithPrefix(cleaner, `${PREFIX}:`)
   cleaner.disconnect()
-  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0' }
+  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0', ...(process.env.DRAIN_BATCH === undefined ? {} : { DRAIN_BATCH: process.env.DRAIN_BATCH }) }
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
-  const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, undefined, '/metrics', port + 3)
+  const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, process.env.BENCH_PROFILE_DIR, '/metrics', port + 3)
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
   const sign = createTokenSigner(SECRET)
   const admin = sign({ id: '1', role: 'admin' })
   const keys = createKeySpace(PREFIX)
   const perSecond: number[] = []
+  const ceilings: number[] = []
+  // Where the machine's cores went, per 1,000 orders: in the drain and in the ceiling's loop.
+  const pids = { mariadb: findPid(/mariadbd|mysqld/), redis: findPid(/redis-server .*:6379/), worker: worker.process.pid, ingress: ingress.process.pid, bench: process.pid }
+  const cpuPerThousand: Array<{ drain: Record<string, number>, ceiling: Record<string, number> }> = []
+  const perThousand = (spent: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(spent).map(([k, v]) => [k, Math.round((v * 1000) / backlog * 10) / 10]))
   const stages: Array<Record<string, number>> = []
   try {
     for (let round = 0; round < rounds; round++) {
       const before = await stageTotals(port + 3)
-      const drained = await backlogDrain(api(ingress.url), worker, redis, keys, admin, (u) => sign({ id: u, role: 'user' }), backlog, 70_000_000 + round * 1_000_000)
+      const drained = await backlogDrain(api(ingress.url), worker, redis, keys, admin, (u) => sign({ id: u, role: 'user' }), backlog, 70_000_000 + round * 1_000_000, pids)
       const audit = await auditSale(db, redis, keys, drained.eventId)
       if (!audit.ok) throw new Error(`round ${round + 1}: audit failed: ${JSON.stringify(audit.checks.filter((c) => !c.ok))}`)
       perSecond.push(Math.round(drained.ordersPerSec))
+      const cpuBefore = cpuMs(pids)
+      ceilings.push(Math.round(await insertCeiling(db, drained.eventId, backlog, 80_000_000 + round * 1_000_000)))
+      cpuPerThousand.push({ drain: perThousand(drained.cpuMs), ceiling: perThousand(cpuSpent(cpuBefore, cpuMs(pids))) })
       stages.push(perBatch(before, await stageTotals(port + 3)))
     }
   } finally {
@@ -53,8 +67,8 @@ async function main (): Promise<void> {
     redis.disconnect()
     await db.destroy()
   }
-  const sorted = [...perSecond].sort((a, b) => a - b)
-  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: sorted[Math.floor(sorted.length / 2)], msPerBatch: stages })}\n`)
+  const ofCeiling = perSecond.map((v, i) => Math.round((1000 * v) / (ceilings[i] ?? 1)) / 10)
+  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: median(perSecond), ceilings, ofCeilingPercent: ofCeiling, medianOfCeilingPercent: median(ofCeiling), msPerBatch: stages, cpuMsPerThousandOrders: cpuPerThousand })}\n`)
 }
 
 main().catch((err: unknown) => {

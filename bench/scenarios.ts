@@ -10,6 +10,8 @@ import type { Knex } from 'knex'
 import type { RedisClient } from '../src/redis/scripts'
 import type { KeySpace } from '../src/redis/keys'
 import { eventDecided } from '../src/domain/sale-state'
+import { cpuMs, cpuSpent } from './cpu-time'
+import type { Pids } from './cpu-time'
 import type { Child } from './processes'
 
 export interface Api {
@@ -162,19 +164,21 @@ async function admit (a: Api, eventId: number, sign: (user: string) => string, c
  * the resume until every ticket is final.
  */
 export async function backlogDrain (a: Api, worker: Child, redis: RedisClient, keys: KeySpace, admin: string,
-  sign: (user: string) => string, count: number, firstUser: number): Promise<{ eventId: number, count: number, ms: number, ordersPerSec: number }> {
+  sign: (user: string) => string, count: number, firstUser: number, pids: Pids = {}): Promise<{ eventId: number, count: number, ms: number, ordersPerSec: number, cpuMs: Record<string, number> }> {
   const eventId = await createEvent(a, admin, count, 1)
   worker.process.kill('SIGSTOP')
   let resumed: number
+  let before: Record<string, number> = {}
   try {
     await admit(a, eventId, sign, count, firstUser)
   } finally {
+    before = cpuMs(pids)
     resumed = Date.now()
     worker.process.kill('SIGCONT')
   }
   const decidedAt = await waitDecided(redis, keys, eventId, 1, 120_000)
   const ms = decidedAt - resumed
-  return { eventId, count, ms, ordersPerSec: count / Math.max(0.001, ms / 1000) }
+  return { eventId, count, ms, ordersPerSec: count / Math.max(0.001, ms / 1000), cpuMs: cpuSpent(before, cpuMs(pids)) }
 }
 
 /**

@@ -272,10 +272,13 @@ async function planWrite (deps: DrainDeps, input: DrainBatchInput, reservation: 
     const orderId = found.get(idOf(t.qpos))
     return orderId === undefined ? [] : [[t.qpos, { kind: 'won', orderId }] as [number, WriteResult]]
   })
-  const winners = reservation.tickets.filter((t) => holding.has(t.qpos)).map((t) => {
-    const h = holding.get(t.qpos) as Holding
-    return { ...t, ticketId: idOf(t.qpos), unitShard: h.shard, freshUnit: h.fresh }
-  })
+  // Built field by field: spreading the tickets (objects that came through postMessage) cost about
+  // 3 µs each, the largest item of a drain thread's own code in a CPU profile of bench:drain.
+  const winners: Winner[] = []
+  for (const t of reservation.tickets) {
+    const h = holding.get(t.qpos)
+    if (h !== undefined) winners.push({ qpos: t.qpos, userId: t.userId, ticketId: idOf(t.qpos), unitShard: h.shard, freshUnit: h.fresh })
+  }
   return { winners, prior }
 }
 
