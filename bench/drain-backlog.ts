@@ -6,7 +6,8 @@
  * into the same table). Prints one JSON line with every round's orders per second, ceiling and
  * ratio, and the medians, and the CPU each process spent per 1,000 orders in the drain and in the
  * ceiling (from /proc), for before/after comparisons of a change to the drain (run it on both
- * commits, interleaved, on the same machine). DRAIN_BATCH, when set, is passed to the worker.
+ * commits, interleaved, on the same machine). BENCH_WORKER_ENV: settings for
+ * the worker (results-file.ts).
  */
 import { Redis } from 'ioredis'
 import { createTokenSigner } from '../src/http/auth'
@@ -15,7 +16,7 @@ import { createKeySpace } from '../src/redis/keys'
 import { deleteKeysWithPrefix } from '../src/redis/client'
 import { auditSale } from '../src/audit/sale-audit'
 import { startService } from './processes'
-import { median } from './results-file'
+import { median, workerEnv } from './results-file'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
 import { api, backlogDrain, insertCeiling, perBatch, stageTotals } from './scenarios'
 
@@ -33,9 +34,9 @@ async function main (): Promise<void> {
   const cleaner = new Redis(REDIS_URL)
   await deleteKeysWithPrefix(cleaner, `${PREFIX}:`)
   cleaner.disconnect()
-  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0', ...(process.env.DRAIN_BATCH === undefined ? {} : { DRAIN_BATCH: process.env.DRAIN_BATCH }) }
+  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0' }
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
-  const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, process.env.BENCH_PROFILE_DIR, '/metrics', port + 3)
+  const worker = await startService(port + 2, { ...env, ...workerEnv(), PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, process.env.BENCH_PROFILE_DIR, '/metrics', port + 3)
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
   const sign = createTokenSigner(SECRET)

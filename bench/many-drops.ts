@@ -25,7 +25,7 @@
  * Prints one JSON line per case (with the worker's mean milliseconds per batch by stage and the
  * tickets waiting once a second) and a Markdown table at the end, which it also writes into
  * bench/RESULTS.md between its markers (BENCH_WRITE=0: not). `npm run bench` runs it after the
- * flash-crowd benchmark. BENCH_PROFILE=1: the processes
+ * flash-crowd benchmark. BENCH_WORKER_ENV: settings for the worker (results-file.ts). BENCH_PROFILE=1: the processes
  * write CPU profiles to bench/.runs/many-<sales>/ on exit.
  */
 import { execFileSync } from 'node:child_process'
@@ -45,6 +45,7 @@ import { startService } from './processes'
 import { repoPath } from '../src/util/paths'
 import { api as apiClient, perBatch, stageTotals } from './scenarios'
 import type { Api } from './scenarios'
+import { workerEnv } from './results-file'
 
 const num = (name: string, fallback: number): number => {
   const v = process.env[name]
@@ -132,7 +133,7 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
   const port = settings.port
   const profileDir = process.env.BENCH_PROFILE === '1' ? repoPath('bench', '.runs', `many-${sales}`) : undefined
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress', METRICS_PORT: String(port + 1) }, profileDir)
-  const worker = await startService(port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, profileDir, '/metrics', port + 3)
+  const worker = await startService(port + 2, { ...env, ...workerEnv(), PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, profileDir, '/metrics', port + 3)
   const fixedCommandsPerSecond = await idleRate(privateRedis.url)
   const redis = new Redis(privateRedis.url)
   const db = createDb(DATABASE_URL, { poolMax: 2 })

@@ -31,6 +31,15 @@ export function envNumber (name: string, fallback: number): number {
   return raw === undefined || raw === '' ? fallback : Number(raw)
 }
 
+/**
+ * Settings for the worker under test from BENCH_WORKER_ENV ("NAME=value,NAME=value"), to compare a
+ * worker setting (WORKER_THREADS, DRAIN_PIPELINE, ...) without editing a bench.
+ */
+export function workerEnv (): Record<string, string> {
+  const raw = process.env.BENCH_WORKER_ENV ?? ''
+  return Object.fromEntries(raw.split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')).trim(), kv.slice(kv.indexOf('=') + 1).trim()]))
+}
+
 /** Prints a bench's report, writes its section of bench/RESULTS.md (unless BENCH_WRITE=0) and exits 0. */
 export function finishBench (name: string, command: string, text: string): never {
   process.stdout.write(`\n${text}\n`)

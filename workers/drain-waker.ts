@@ -8,8 +8,9 @@
  * back (src/domain/unit-returns.ts). A drain takes its `mark()` before it looks for work and waits
  * only if nothing rang since, so a ring between its look and its wait is not missed.
  *
- * Pub/sub delivers at most once: after the subscriber reconnects every doorbell rings, and an idle
- * drain looks for work again after DRAIN_IDLE_WAIT_MS whatever happens. On a Redis Cluster the
+ * Pub/sub delivers at most once: after the subscriber reconnects every doorbell rings (and its
+ * drain looks at the returns signal in Redis), and an idle drain looks for work again after
+ * DRAIN_IDLE_WAIT_MS whatever happens. On a Redis Cluster the
  * messages reach the one node the subscriber is connected to (classic pub/sub is cluster-wide).
  */
 import type { Logger } from 'pino'
@@ -20,6 +21,7 @@ import { WAKE_RETURNS } from '../src/domain/unit-returns'
 export class Doorbell {
   private rings = 0
   private returns = false
+  private missed = false
   private waiter: (() => void) | undefined
 
   constructor (readonly ready: Promise<void>, private readonly closer: () => Promise<void>) {}
@@ -49,10 +51,26 @@ export class Doorbell {
     this.waiter = undefined
   }
 
+  /**
+   * Whether rings may have been lost since the last call (the subscriber reconnected), then
+   * cleared: the drain then looks at the shard's returns signal in Redis at once.
+   */
+  takeMissed (): boolean {
+    const m = this.missed
+    this.missed = false
+    return m
+  }
+
   ring (message: string): void {
     this.rings++
     if (message === WAKE_RETURNS) this.returns = true
     this.waiter?.()
+  }
+
+  /** The subscriber reconnected: whatever rang meanwhile is lost, so the drain looks again. */
+  ringMissed (): void {
+    this.missed = true
+    this.ring('')
   }
 
   async close (): Promise<void> {
@@ -71,7 +89,7 @@ export class DrainWaker {
     subscriber.on('error', (err: Error) => log.warn({ err }, 'drain wake connection error'))
     // Messages sent while it was away are lost: every drain looks for work again.
     subscriber.on('ready', () => {
-      if (this.connectedOnce) for (const bell of this.doorbells.values()) bell.ring('')
+      if (this.connectedOnce) for (const bell of this.doorbells.values()) bell.ringMissed()
       this.connectedOnce = true
     })
   }
