@@ -16,6 +16,7 @@
  *   BENCH_MANY_IDLE_SECONDS, 10, from 12 s after every sale is decided; every process's commands
  *   counted, those run inside scripts too); and apart from it, what a live shard adds: the same count
  *   minus the processes' own idle commands, measured for as long before any sale existed;
+ * - the CPU each process spent in the crowd's first seconds (/proc);
  * - every sale audited (I1–I7).
  *
  * Each count runs BENCH_MANY_ROUNDS (3) times, each round on fresh processes and a fresh Redis; the
@@ -46,6 +47,7 @@ import { repoPath } from '../src/util/paths'
 import { api as apiClient, perBatch, stageTotals } from './scenarios'
 import type { Api } from './scenarios'
 import { workerEnv } from './results-file'
+import { cpuMs, cpuSpent, findPid } from './cpu-time'
 
 const num = (name: string, fallback: number): number => {
   const v = process.env[name]
@@ -96,7 +98,15 @@ export interface ManyDropsCase {
   readonly commandsPerAdmitted: Record<string, number>
   /** Tickets waiting, once a second from the start (the first 30 s). */
   readonly waitingEverySecond: readonly number[]
+  /**
+   * CPU milliseconds each process spent in the crowd's first BURST_SECONDS (the admissions and
+   * their drain: where the line grows), from /proc; with the cores' total beside them.
+   */
+  readonly burstCpuMs: Record<string, number>
 }
+
+/** The first seconds of the crowd, where every sale still admits. */
+const BURST_SECONDS = 3
 
 async function main (): Promise<void> {
   const cases: Array<readonly ManyDropsCase[]> = []
@@ -169,7 +179,14 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
       }
     })()
     const crowdBefore = await commandCounts(redis)
-    const load = await crowd(ingress.url, eventIds, sign, settings.stock * settings.buyersPerUnit * eventIds.length, 10_000_000)
+    const pids = { ingress: ingress.process.pid, worker: worker.process.pid, redis: findPid(new RegExp(`redis-server .*:${redisPort}`)), mariadb: findPid(/mariadbd|mysqld/), bench: process.pid }
+    let burstCpuMs: Record<string, number> = {}
+    let burst: NodeJS.Timeout | undefined
+    const load = await crowd(ingress.url, eventIds, sign, settings.stock * settings.buyersPerUnit * eventIds.length, 10_000_000, () => {
+      const cpuAtStart = cpuMs(pids)
+      burst = setTimeout(() => { burstCpuMs = cpuSpent(cpuAtStart, cpuMs(pids)) }, BURST_SECONDS * 1000)
+    })
+    clearTimeout(burst)
     const drainStarted = Date.now()
     await waitDecided(redis, keys, eventIds, 300_000)
     const drainedInMs = Date.now() - drainStarted
@@ -231,6 +248,7 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
       auditsOk,
       msPerBatch,
       commandsPerAdmitted,
+      burstCpuMs,
       waitingEverySecond: timeline.filter((_, i) => i % 10 === 0).slice(0, 30)
     }
   } finally {
@@ -287,13 +305,15 @@ async function waitDecided (redis: Redis, keys: KeySpace, eventIds: readonly num
 }
 
 /** `total` distinct buyers (from `firstUser`), spread over the sales in turn, at BENCH_MANY_RATE buys per second in all. */
-async function crowd (base: string, eventIds: readonly number[], sign: (claims: { id: string, role: 'user' | 'admin' }) => string, total: number, firstUser: number): Promise<{ sent: number, ms: number, admittedLatencies: number[] }> {
+async function crowd (base: string, eventIds: readonly number[], sign: (claims: { id: string, role: 'user' | 'admin' }) => string, total: number, firstUser: number,
+  onStart: () => void = () => undefined): Promise<{ sent: number, ms: number, admittedLatencies: number[] }> {
   const pool = new Pool(base, { connections: 200, pipelining: 1 })
   const admittedLatencies: number[] = []
   // Signed before the crowd: on two cores the load generator's own signing took CPU from the
   // service under test.
   const tokens = Array.from({ length: total }, (_, i) => sign({ id: String(firstUser + i), role: 'user' }))
   const inFlight = new Set<Promise<void>>()
+  onStart()
   const started = Date.now()
   const tick = 10
   let sent = 0
@@ -404,6 +424,8 @@ export function table (cases: ReadonlyArray<readonly ManyDropsCase[]>): string {
     row('most tickets waiting to be decided', (r) => cell(r, (c) => c.mostWaiting)),
     row('ticket decision p99', (r) => cell(r, (c) => c.decisionP99Seconds, ' s', '≤ ')),
     row('all decided after the crowd', (r) => cell(r, (c) => c.drainedInMs, ' ms')),
+    row(`CPU in the crowd's first ${BURST_SECONDS} s, ms: ingress / worker / Redis / MariaDB / load generator`, (r) =>
+      ['ingress', 'worker', 'redis', 'mariadb', 'bench'].map((p) => String(median(r.map((c) => c.burstCpuMs[p] ?? 0)))).join(' / ')),
     row('worker Redis connections', (r) => cell(r, (c) => c.workerRedisConnections)),
     row('Redis commands/s per live shard while idle, all counted (the warm-up sale\'s shards counted)', (r) => `${cell(r, (c) => c.idleCommandsPerShard)} (${first(r).liveShards} shards)`),
     row('the processes\' own idle commands/s, before any sale', (r) => cell(r, (c) => c.fixedCommandsPerSecond)),
