@@ -9,16 +9,17 @@
  * retried); the drainer then retries them all, in order, on a fresh chain.
  */
 import { LEASE_LOST } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
+import type { ReservationWire, WrittenWire } from './stage-wire'
 import type { StagePool } from './stage-pool'
 
 interface Stages {
-  readonly reserved: Promise<Reservation>
-  readonly written: Promise<Written>
+  readonly reserved: Promise<ReservationWire>
+  readonly written: Promise<WrittenWire>
   readonly finished: Promise<DrainBatchResult>
 }
 
-const NOTHING_WRITTEN: Written = { leaseLost: true, results: [], writeMs: 0 }
+const NOTHING_WRITTEN: WrittenWire = { leaseLost: true, writeMs: 0, qpos: new Int32Array(0), kind: new Uint8Array(0), detail: [], heldAt: new Int32Array(0) }
 
 export class BatchPipeline {
   private last: Stages | undefined
@@ -31,13 +32,13 @@ export class BatchPipeline {
     const prev = this.last
     const reserved = (async () => {
       await prev?.reserved
-      return await this.pool.stage<Reservation>({ stage: 'reserve', input }, this.stageTimeoutMs)
+      return await this.pool.stage<ReservationWire>({ stage: 'reserve', input }, this.stageTimeoutMs)
     })()
     const written = (async () => {
       const reservation = await reserved
       await prev?.written
       // Written with whatever other shards have ready at the same time (one transaction).
-      return reservation.leaseLost ? NOTHING_WRITTEN : await this.pool.stage<Written>({ stage: 'write', input, reservation }, this.stageTimeoutMs)
+      return reservation.leaseLost ? NOTHING_WRITTEN : await this.pool.stage<WrittenWire>({ stage: 'write', input, reservation }, this.stageTimeoutMs)
     })()
     const finished = (async () => {
       const reservation = await reserved

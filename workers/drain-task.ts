@@ -1,6 +1,7 @@
 /**
  * Piscina task file: runs one drain batch on a worker thread. Connections are opened once per
- * thread, on its first task, and reused. With tracing on, each stage is a span under its batch's.
+ * thread, on its first task, and reused. What a stage hands the next crosses threads as columns
+ * (stage-wire.ts). With tracing on, each stage is a span under its batch's.
  */
 // First: tracing, when configured, must hook ioredis and mysql2 before this thread loads them.
 import './drain-thread-tracing'
@@ -14,7 +15,9 @@ import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
 import { probeConsecutiveIds } from './order-writer'
 import { finishBatch, reserveBatch, writeBatch, writeBatches } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from './drain-batch'
+import type { DrainBatchInput, DrainBatchResult, DrainDeps } from './drain-batch'
+import { fromReservationWire, fromWrittenWire, toReservationWire, toWrittenWire } from './stage-wire'
+import type { ReservationWire, WrittenWire } from './stage-wire'
 import type { StageKind, StagePart } from './stage-pool'
 import type { TracingConfig } from '../src/config'
 import { inChildSpan } from '../src/tracing/spans'
@@ -110,26 +113,26 @@ export async function warm (barrier?: Int32Array): Promise<number> {
 /** One task: one stage of a batch (the drainer overlaps the stages of consecutive batches). */
 export type DrainTask = (
   | { readonly stage: 'reserve', readonly input: DrainBatchInput }
-  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
+  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: ReservationWire }
   /** One stage of several shards' batches: reserves and finishes side by side, each settling
    *  alone; writes in one transaction (writeBatches), failing as a whole. */
   | { readonly stage: 'many', readonly kind: StageKind, readonly parts: readonly StagePart[] }
-  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
+  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: ReservationWire, readonly written: WrittenWire }
 ) & {
   /** Slot of the start stamps where the thread notes when it begins the stage: its timeout starts there. */
   readonly stamp?: number
 }
 
-export type DrainTaskResult = DrainBatchResult | Reservation | Written | Array<PromiseSettledResult<unknown>>
+export type DrainTaskResult = DrainBatchResult | ReservationWire | WrittenWire | Array<PromiseSettledResult<unknown>>
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
   if (task.stamp !== undefined) Atomics.store((workerData as DrainThreadData).startStamps, task.stamp, BigInt(Date.now()))
   switch (task.stage) {
-    case 'reserve': return await inStageSpan('reserve', task.input, async () => await reserveBatch(deps, task.input))
-    case 'write': return await inStageSpan('write', task.input, async () => await writeBatch(deps, task.input, task.reservation))
+    case 'reserve': return toReservationWire(await inStageSpan('reserve', task.input, async () => await reserveBatch(deps, task.input)))
+    case 'write': return toWrittenWire(await inStageSpan('write', task.input, async () => await writeBatch(deps, task.input, fromReservationWire(task.reservation))))
     case 'many': return await runMany(deps, task.kind, task.parts)
-    case 'finish': return await inStageSpan('finish', task.input, async () => await finishBatch(deps, task.input, task.reservation, task.written))
+    case 'finish': return await inStageSpan('finish', task.input, async () => await finishBatch(deps, task.input, fromReservationWire(task.reservation), fromWrittenWire(task.written)))
   }
 }
 
@@ -147,13 +150,13 @@ async function runMany (deps: DrainDeps, kind: StageKind, parts: readonly StageP
     const first = parts[0]?.input as DrainBatchInput
     const tickets = parts.reduce((n, p) => n + p.input.positions.length, 0)
     const written = await inChildSpan('drain.write', first.trace, { ...spanAttributes(first, tickets), 'seckill.batches': parts.length },
-      async () => await writeBatches(deps, parts.flatMap((p) => p.stage === 'write' ? [{ input: p.input, reservation: p.reservation }] : [])),
+      async () => await writeBatches(deps, parts.flatMap((p) => p.stage === 'write' ? [{ input: p.input, reservation: fromReservationWire(p.reservation) }] : [])),
       parts.slice(1).map((p) => p.input.trace ?? ''))
-    return written.map((value) => ({ status: 'fulfilled', value }))
+    return written.map((value) => ({ status: 'fulfilled', value: toWrittenWire(value) }))
   }
   return await Promise.allSettled(parts.map(async (p) => {
-    if (p.stage === 'reserve') return await inStageSpan('reserve', p.input, async () => await reserveBatch(deps, p.input))
-    if (p.stage === 'finish') return await inStageSpan('finish', p.input, async () => await finishBatch(deps, p.input, p.reservation, p.written))
+    if (p.stage === 'reserve') return toReservationWire(await inStageSpan('reserve', p.input, async () => await reserveBatch(deps, p.input)))
+    if (p.stage === 'finish') return await inStageSpan('finish', p.input, async () => await finishBatch(deps, p.input, fromReservationWire(p.reservation), fromWrittenWire(p.written)))
     throw new Error(`stage ${p.stage} in a ${kind} task`)
   }))
 }

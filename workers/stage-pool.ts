@@ -15,7 +15,8 @@
  */
 import type Piscina from 'piscina'
 import type { DrainTask } from './drain-task'
-import type { DrainBatchInput, Reservation, Written } from './drain-batch'
+import type { DrainBatchInput } from './drain-batch'
+import type { ReservationWire, WrittenWire } from './stage-wire'
 
 /** Why a stage was abandoned. */
 export class StageTimeoutError extends Error {
@@ -34,8 +35,8 @@ const MAX_TICKETS = 2000
 /** A stage of one shard's batch, with what the stages before it produced. */
 export type StagePart =
   | { readonly stage: 'reserve', readonly input: DrainBatchInput }
-  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: Reservation }
-  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: Reservation, readonly written: Written }
+  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: ReservationWire }
+  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: ReservationWire, readonly written: WrittenWire }
 
 export type StageKind = StagePart['stage']
 

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type Piscina from 'piscina'
 import { StagePool } from '../../workers/stage-pool'
 import type { DrainTask } from '../../workers/drain-task'
-import type { DrainBatchInput, Reservation, Written } from '../../workers/drain-batch'
+import type { DrainBatchInput, Written } from '../../workers/drain-batch'
+import { toReservationWire, toWrittenWire } from '../../workers/stage-wire'
 
 t.test('one stage per thread at a time; a stage\'s timeout counts its run, not its wait', async (t) => {
   let running = 0
@@ -30,7 +31,8 @@ t.test('one stage per thread at a time; a stage\'s timeout counts its run, not i
 })
 
 const input = (eventId: number): DrainBatchInput => ({ eventId, shard: 0, shards: 1, leaseToken: 'l', fence: 1, positions: [1], rate: 0 })
-const reservation: Reservation = { leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 }
+const reservation = toReservationWire({ leaseLost: false, tickets: [], holding: [], skipped: [], siblingsFree: [], reserveMs: 0 })
+const nothingWritten = toWrittenWire({ leaseLost: false, results: [], writeMs: 0 })
 
 t.test('stages of one kind that wait for a thread go in one task; each settles alone, a failed joint task part by part', async (t) => {
   const tasks: DrainTask[] = []
@@ -50,7 +52,7 @@ t.test('stages of one kind that wait for a thread go in one task; each settles a
     }
   } as unknown as Piscina
   const stages = new StagePool(threads, 2)
-  const occupy = (): Array<Promise<unknown>> => [1, 2].map(async () => await stages.run({ stage: 'finish', input: input(0), reservation, written: { leaseLost: false, results: [], writeMs: 0 } }, 5000))
+  const occupy = (): Array<Promise<unknown>> => [1, 2].map(async () => await stages.run({ stage: 'finish', input: input(0), reservation, written: nothingWritten }, 5000))
   const write = async (e: number): Promise<Written> => await stages.stage<Written>({ stage: 'write', input: input(e), reservation }, 5000)
 
   let busy = occupy()
