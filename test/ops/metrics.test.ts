@@ -34,7 +34,11 @@ t.test('every process serves Prometheus metrics, and the business counters agree
     t.ok(samples.some((s) => s.name === 'seckill_pool_connections' && s.labels.pool === 'mysql'), `${who}: pool gauges`)
   }
   t.equal(sum(fromIngress, 'seckill_buy_requests_total'), BUYERS, 'ingress counted every buy')
-  t.equal(sum(fromIngress, 'seckill_admit_seconds_count'), BUYERS, 'and timed every admission')
+  // Once the sale is announced sold out, the ingress answers the rest from memory, without an
+  // admission: how many depends on how soon the drain sells the last unit (a faster drain made
+  // this test fail in a fresh-clone CI run when it expected every buy to be admitted).
+  const answeredFromMemory = sum(fromIngress, 'seckill_buy_requests_total', { outcome: 'sold_out_local' })
+  t.equal(sum(fromIngress, 'seckill_admit_seconds_count'), BUYERS - answeredFromMemory, `and timed every admission (${answeredFromMemory} answered from memory)`)
   t.ok(sum(fromIngress, 'seckill_http_request_duration_seconds_count', { route: '/api/v1/events/:id/buy' }) >= BUYERS, 'HTTP durations by route')
 
   t.equal(sum(fromWorker, 'seckill_orders_committed_total'), orders, `orders committed = orders in MySQL (${orders})`)
