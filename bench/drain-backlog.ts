@@ -45,7 +45,7 @@ async function main (): Promise<void> {
   const perSecond: number[] = []
   const ceilings: number[] = []
   // Where the machine's cores went, per 1,000 orders: in the drain and in the ceiling's loop.
-  const pids = { mariadb: findPid(/mariadbd|mysqld/), redis: findPid(/redis-server .*:6379/), worker: worker.process.pid, ingress: ingress.process.pid, bench: process.pid }
+  const pids = { mariadb: findPid(/mariadbd|mysqld/), redis: findPid(new RegExp(`redis-server .*:${new URL(REDIS_URL).port || '6379'}`)), worker: worker.process.pid, ingress: ingress.process.pid, bench: process.pid }
   const cpuPerThousand: Array<{ drain: Record<string, number>, ceiling: Record<string, number> }> = []
   const perThousand = (spent: Record<string, number>): Record<string, number> =>
     Object.fromEntries(Object.entries(spent).map(([k, v]) => [k, Math.round((v * 1000) / backlog * 10) / 10]))

@@ -40,25 +40,21 @@ import { startBaseline, startService } from './processes'
 import type { Child } from './processes'
 import { api as apiClient, backlogDrain, baseline as baselineRun, counters, createEvent, insertCeiling, longPolls, timedRun, waitDecided } from './scenarios'
 import type { Rate } from './scenarios'
-
-const num = (name: string, fallback: number): number => {
-  const v = process.env[name]
-  return v === undefined || v === '' ? fallback : Number(v)
-}
+import { envNumber, median } from './results-file'
 
 const settings = {
-  buyers: num('BENCH_BUYERS', 20_000),
-  stock: num('BENCH_STOCK', 1000),
-  shards: num('BENCH_SHARDS', 1),
-  rounds: num('BENCH_ROUNDS', 3),
-  connections: num('BENCH_CONNECTIONS', 100),
-  port: num('BENCH_PORT', 18080),
-  baselineSeconds: num('BENCH_BASELINE_SECONDS', 5),
-  seconds: num('BENCH_SECONDS', 4),
-  fullBuyers: num('BENCH_FULL_BUYERS', 100_000),
-  fullStock: num('BENCH_FULL_STOCK', 20_000),
-  longPolls: num('BENCH_LONG_POLLS', 10_000),
-  backlog: num('BENCH_BACKLOG', 20_000),
+  buyers: envNumber('BENCH_BUYERS', 20_000),
+  stock: envNumber('BENCH_STOCK', 1000),
+  shards: envNumber('BENCH_SHARDS', 1),
+  rounds: envNumber('BENCH_ROUNDS', 3),
+  connections: envNumber('BENCH_CONNECTIONS', 100),
+  port: envNumber('BENCH_PORT', 18080),
+  baselineSeconds: envNumber('BENCH_BASELINE_SECONDS', 5),
+  seconds: envNumber('BENCH_SECONDS', 4),
+  fullBuyers: envNumber('BENCH_FULL_BUYERS', 100_000),
+  fullStock: envNumber('BENCH_FULL_STOCK', 20_000),
+  longPolls: envNumber('BENCH_LONG_POLLS', 10_000),
+  backlog: envNumber('BENCH_BACKLOG', 20_000),
   write: process.env.BENCH_WRITE !== '0',
   profile: process.env.BENCH_PROFILE === '1',
   layout: process.env.BENCH_LAYOUT === 'one' ? 'one' as const : 'split' as const
@@ -203,12 +199,6 @@ async function checkResubmits (base: string, redis: Redis, keys: ReturnType<type
     if (got.data.ticket_id === expected) same++
   }))
   return { checked: sample.length, same }
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid] as number : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
 
 function stat (xs: number[], digits = 0): string {

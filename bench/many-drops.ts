@@ -46,23 +46,18 @@ import { startService } from './processes'
 import { repoPath } from '../src/util/paths'
 import { api as apiClient, perBatch, stageTotals } from './scenarios'
 import type { Api } from './scenarios'
-import { workerEnv } from './results-file'
+import { envNumber, median, workerEnv } from './results-file'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
-
-const num = (name: string, fallback: number): number => {
-  const v = process.env[name]
-  return v === undefined || v === '' ? fallback : Number(v)
-}
 
 const settings = {
   sales: (process.env.BENCH_SALES ?? '1,10,50,200').split(',').map(Number),
-  stock: num('BENCH_MANY_STOCK', 50),
-  shards: num('BENCH_MANY_SHARDS', 2),
-  buyersPerUnit: num('BENCH_MANY_BUYERS', 20),
-  rate: num('BENCH_MANY_RATE', 1000),
-  idleSeconds: num('BENCH_MANY_IDLE_SECONDS', 10),
-  rounds: Math.max(1, num('BENCH_MANY_ROUNDS', 3)),
-  port: num('BENCH_PORT', 18280)
+  stock: envNumber('BENCH_MANY_STOCK', 50),
+  shards: envNumber('BENCH_MANY_SHARDS', 2),
+  buyersPerUnit: envNumber('BENCH_MANY_BUYERS', 20),
+  rate: envNumber('BENCH_MANY_RATE', 1000),
+  idleSeconds: envNumber('BENCH_MANY_IDLE_SECONDS', 10),
+  rounds: Math.max(1, envNumber('BENCH_MANY_ROUNDS', 3)),
+  port: envNumber('BENCH_PORT', 18280)
 }
 
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_many')
@@ -100,7 +95,7 @@ export interface ManyDropsCase {
   readonly waitingEverySecond: readonly number[]
   /**
    * CPU milliseconds each process spent in the crowd's first BURST_SECONDS (the admissions and
-   * their drain: where the line grows), from /proc; with the cores' total beside them.
+   * their drain: where the line grows), from /proc; the whole crowd when it is shorter.
    */
   readonly burstCpuMs: Record<string, number>
 }
@@ -180,13 +175,16 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
     })()
     const crowdBefore = await commandCounts(redis)
     const pids = { ingress: ingress.process.pid, worker: worker.process.pid, redis: findPid(new RegExp(`redis-server .*:${redisPort}`)), mariadb: findPid(/mariadbd|mysqld/), bench: process.pid }
-    let burstCpuMs: Record<string, number> = {}
+    let burstCpuMs: Record<string, number> | undefined
+    let cpuAtStart: Record<string, number> = {}
     let burst: NodeJS.Timeout | undefined
     const load = await crowd(ingress.url, eventIds, sign, settings.stock * settings.buyersPerUnit * eventIds.length, 10_000_000, () => {
-      const cpuAtStart = cpuMs(pids)
+      cpuAtStart = cpuMs(pids)
       burst = setTimeout(() => { burstCpuMs = cpuSpent(cpuAtStart, cpuMs(pids)) }, BURST_SECONDS * 1000)
     })
     clearTimeout(burst)
+    // A crowd shorter than the burst: its whole length.
+    burstCpuMs ??= cpuSpent(cpuAtStart, cpuMs(pids))
     const drainStarted = Date.now()
     await waitDecided(redis, keys, eventIds, 300_000)
     const drainedInMs = Date.now() - drainStarted
@@ -395,12 +393,6 @@ function quantile (values: number[], q: number): number {
 }
 
 type Figure = (c: ManyDropsCase) => number
-
-function median (values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
 
 /** A figure's median over the rounds, with its range when there are several. */
 function cell (rounds: readonly ManyDropsCase[], f: Figure, unit = '', prefix = ''): string {
