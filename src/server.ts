@@ -16,6 +16,7 @@ import type { Runtime } from './runtime'
 import { buildIngress } from './app'
 import type { Ingress } from './app'
 import { Dispatcher } from '../workers/dispatcher'
+import { countOutcomes, wonOrderIds } from '../workers/stage-wire'
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
@@ -103,17 +104,18 @@ export async function startService (config: Config, log: Logger): Promise<Servic
             m.queueWaitSeconds.observe(Math.max(0, report.startedAt - t) / 1000)
             m.ticketSeconds.observe(Math.max(0, report.endedAt - t) / 1000)
           }
-          m.ordersCommitted.inc(report.result.outcomes.filter((o) => o.status === 'won').length)
+          const decided = countOutcomes(report.result.outcomes)
+          m.ordersCommitted.inc(decided.won)
           m.drainBatchSize.observe(report.size)
           m.drainBatchSeconds.observe({ stage: 'reserve' }, report.result.reserveMs / 1000)
           m.drainBatchSeconds.observe({ stage: 'order_write' }, report.result.writeMs / 1000)
           m.drainBatchSeconds.observe({ stage: 'finish' }, report.result.finishMs / 1000)
           m.drainBatchSeconds.observe({ stage: 'batch' }, report.ms / 1000)
           m.recoveredTickets.inc(report.recovered)
-          for (const o of report.result.outcomes) if (o.status !== 'skipped') m.ticketsDecided.inc({ status: o.status })
+          for (const status of ['won', 'sold_out', 'failed'] as const) if (decided[status] > 0) m.ticketsDecided.inc({ status }, decided[status])
           // Deadlines run from the commit; scheduling from now is a little later, never earlier.
           const expiresAt = Date.now() + config.paymentTimeoutMs
-          const won = report.result.outcomes.flatMap((o) => o.status === 'won' ? [Number(o.orderId)] : [])
+          const won = wonOrderIds(report.result.outcomes)
           paymentDeadlines.schedule(won, expiresAt).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
         }
       })

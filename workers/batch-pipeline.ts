@@ -9,16 +9,18 @@
  * retried); the drainer then retries them all, in order, on a fresh chain.
  */
 import { LEASE_LOST } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
-import type { ReservationWire, WrittenWire } from './stage-wire'
+import type { DrainBatchInput } from './drain-batch'
+import { toFinishedWire } from './stage-wire'
+import type { FinishedWire, ReservationWire, WrittenWire } from './stage-wire'
 import type { StagePool } from './stage-pool'
 
 interface Stages {
   readonly reserved: Promise<ReservationWire>
   readonly written: Promise<WrittenWire>
-  readonly finished: Promise<DrainBatchResult>
+  readonly finished: Promise<FinishedWire>
 }
 
+const NOTHING_FINISHED: FinishedWire = toFinishedWire(LEASE_LOST)
 const NOTHING_WRITTEN: WrittenWire = { leaseLost: true, writeMs: 0, qpos: new Int32Array(0), kind: new Uint8Array(0), detail: [], heldAt: new Int32Array(0) }
 
 export class BatchPipeline {
@@ -28,7 +30,7 @@ export class BatchPipeline {
   constructor (private readonly pool: StagePool, private readonly stageTimeoutMs: number) {}
 
   /** Starts a batch behind the ones already launched; resolves when its outcomes are written. */
-  launch (input: DrainBatchInput): Promise<DrainBatchResult> {
+  launch (input: DrainBatchInput): Promise<FinishedWire> {
     const prev = this.last
     const reserved = (async () => {
       await prev?.reserved
@@ -44,7 +46,7 @@ export class BatchPipeline {
       const reservation = await reserved
       const w = await written
       await prev?.finished
-      return reservation.leaseLost || w.leaseLost ? LEASE_LOST : await this.pool.stage<DrainBatchResult>({ stage: 'finish', input, reservation, written: w }, this.stageTimeoutMs)
+      return reservation.leaseLost || w.leaseLost ? NOTHING_FINISHED : await this.pool.stage<FinishedWire>({ stage: 'finish', input, reservation, written: w }, this.stageTimeoutMs)
     })()
     // Marked handled now: the caller awaits `finished` later, the other two only gate later batches.
     for (const stage of [reserved, written, finished]) stage.catch(() => undefined)

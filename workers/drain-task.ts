@@ -15,9 +15,9 @@ import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
 import { probeConsecutiveIds } from './order-writer'
 import { finishBatch, reserveBatch, writeBatch, writeBatches } from './drain-batch'
-import type { DrainBatchInput, DrainBatchResult, DrainDeps } from './drain-batch'
-import { fromReservationWire, fromWrittenWire, toReservationWire, toWrittenWire } from './stage-wire'
-import type { ReservationWire, WrittenWire } from './stage-wire'
+import type { DrainBatchInput, DrainDeps } from './drain-batch'
+import { fromReservationWire, fromWrittenWire, toFinishedWire, toReservationWire, toWrittenWire } from './stage-wire'
+import type { FinishedWire, ReservationWire, WrittenWire } from './stage-wire'
 import type { StageKind, StagePart } from './stage-pool'
 import type { TracingConfig } from '../src/config'
 import { inChildSpan } from '../src/tracing/spans'
@@ -123,7 +123,7 @@ export type DrainTask = (
   readonly stamp?: number
 }
 
-export type DrainTaskResult = DrainBatchResult | ReservationWire | WrittenWire | Array<PromiseSettledResult<unknown>>
+export type DrainTaskResult = FinishedWire | ReservationWire | WrittenWire | Array<PromiseSettledResult<unknown>>
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()
@@ -132,7 +132,7 @@ export default async function run (task: DrainTask): Promise<DrainTaskResult> {
     case 'reserve': return toReservationWire(await inStageSpan('reserve', task.input, async () => await reserveBatch(deps, task.input)))
     case 'write': return toWrittenWire(await inStageSpan('write', task.input, async () => await writeBatch(deps, task.input, fromReservationWire(task.reservation))))
     case 'many': return await runMany(deps, task.kind, task.parts)
-    case 'finish': return await inStageSpan('finish', task.input, async () => await finishBatch(deps, task.input, fromReservationWire(task.reservation), fromWrittenWire(task.written)))
+    case 'finish': return toFinishedWire(await inStageSpan('finish', task.input, async () => await finishBatch(deps, task.input, fromReservationWire(task.reservation), fromWrittenWire(task.written))))
   }
 }
 
@@ -156,7 +156,7 @@ async function runMany (deps: DrainDeps, kind: StageKind, parts: readonly StageP
   }
   return await Promise.allSettled(parts.map(async (p) => {
     if (p.stage === 'reserve') return toReservationWire(await inStageSpan('reserve', p.input, async () => await reserveBatch(deps, p.input)))
-    if (p.stage === 'finish') return await inStageSpan('finish', p.input, async () => await finishBatch(deps, p.input, fromReservationWire(p.reservation), fromWrittenWire(p.written)))
+    if (p.stage === 'finish') return toFinishedWire(await inStageSpan('finish', p.input, async () => await finishBatch(deps, p.input, fromReservationWire(p.reservation), fromWrittenWire(p.written))))
     throw new Error(`stage ${p.stage} in a ${kind} task`)
   }))
 }

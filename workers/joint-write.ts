@@ -12,7 +12,7 @@
  * writeOrdersIn), exactly as alone. A part whose fencing number moved writes nothing either way.
  */
 import type { Knex } from 'knex'
-import { DUPLICATE_KEY, orderRow, writeOrdersIn } from './order-writer'
+import { DUPLICATE_KEY, insertOrders, writeOrdersIn } from './order-writer'
 import type { OrderWriteSettings, Winner, WriteFence, WriteResult } from './order-writer'
 
 export interface JointPart {
@@ -64,14 +64,13 @@ export async function writeJoint (trx: Knex.Transaction, parts: readonly JointPa
   const writing = parts.map((p, i) => ({ p, i })).filter(({ i }) => results[i] === undefined)
   if (!common || writing.length === 0) return await onePartAtATime(trx, parts, results, settings)
 
-  const rowsToInsert = writing.flatMap(({ p }) => {
+  const rowsToInsert = writing.map(({ p }) => {
     const e = events.get(p.eventId) as LockedRow
-    const expiresAt = new Date(e.now.getTime() + settings.paymentTimeoutMs)
-    return p.winners.map((w) => orderRow(p.eventId, p.fence.shard, w, e.price_cents, expiresAt))
+    return { eventId: p.eventId, shard: p.fence.shard, winners: p.winners, priceCents: e.price_cents, expiresAt: new Date(e.now.getTime() + settings.paymentTimeoutMs) }
   })
   let firstId: number | undefined
   try {
-    [firstId] = await trx('orders').insert(rowsToInsert) as number[]
+    firstId = await insertOrders(trx, rowsToInsert)
   } catch (err) {
     // A buyer with an order already, or a replay: the statement was undone; the careful way.
     if ((err as { code?: string }).code !== DUPLICATE_KEY) throw err

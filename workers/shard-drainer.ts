@@ -28,7 +28,8 @@ import { declareSoldOutIfEmpty, shareFreeUnits } from '../src/domain/sale-state'
 import { applyDueReturns } from './return-applier'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { Knex } from 'knex'
-import type { DrainBatchInput, DrainBatchResult } from './drain-batch'
+import type { DrainBatchInput } from './drain-batch'
+import type { FinishedWire } from './stage-wire'
 import { BatchPipeline } from './batch-pipeline'
 import type { DrainBreaker } from './drain-breaker'
 import type { Doorbell, DrainWaker } from './drain-waker'
@@ -49,7 +50,7 @@ export interface BatchReport {
   readonly ref: ShardRef
   readonly size: number
   readonly recovered: number
-  readonly result: DrainBatchResult
+  readonly result: FinishedWire
   readonly ms: number
   /** When the batch started and ended, and when its tickets were admitted (those with a job). */
   readonly startedAt: number
@@ -83,7 +84,7 @@ interface Flight {
   readonly run: readonly RunItem[]
   readonly started: number
   readonly startedAt: number
-  readonly finished: Promise<DrainBatchResult>
+  readonly finished: Promise<FinishedWire>
   /** The batch's span, linked to its tickets' buys (tracing on and one of them sampled). */
   readonly span: OpenSpan | undefined
 }
@@ -413,7 +414,7 @@ export class ShardDrainer {
   /** Waits for the oldest batch in flight and records it; on failure queues it and those behind it again. */
   private async land (): Promise<void> {
     const flight = this.flights[0] as Flight
-    let result: DrainBatchResult
+    let result: FinishedWire
     try {
       result = await flight.finished
     } catch (err) {
@@ -499,7 +500,7 @@ export class ShardDrainer {
   }
 
   /** Records the free units a batch saw at siblings while borrowing (fresher than their hints). */
-  private async recordSiblingsFree (result: DrainBatchResult): Promise<void> {
+  private async recordSiblingsFree (result: FinishedWire): Promise<void> {
     await Promise.all(result.siblingsFree.map(async ([s, f]) => await this.deps.redis.hset(this.k.peers, String(s), f)))
   }
 }

@@ -86,6 +86,38 @@ t.test('takeJobs: settling deletes the served jobs; a new owner adopts the ones 
   t.equal(await env.redis.exists(q.jobPrefix + '31-0-5'), 0)
 })
 
+t.test('takeJobs: served jobs out of the held order are still each removed, and only they', async (t) => {
+  const env = await withJobs(t, [1, 2, 3, 4, 5])
+  const k = env.keys.shard(ref)
+  const q = env.keys.buyQueue(ref)
+  await takeJobs(env.redis, k, q, LEASE, 5, true, [])
+  // Not the right end of the held list (1 and 2 are): each is looked up by value.
+  await takeJobs(env.redis, k, q, LEASE, 0, false, ['31-0-2', '31-0-4'])
+  t.same(await env.redis.lrange(q.active, 0, -1), ['31-0-5', '31-0-3', '31-0-1'], 'the others stay held, in order')
+  t.equal(await env.redis.exists(q.jobPrefix + '31-0-2', q.jobPrefix + '31-0-4'), 0, 'served jobs deleted')
+  t.equal(await env.redis.exists(q.jobPrefix + '31-0-1', q.jobPrefix + '31-0-3', q.jobPrefix + '31-0-5'), 3, 'held jobs kept')
+  // The right end, oldest first, but one more than is held: also by value.
+  await takeJobs(env.redis, k, q, LEASE, 0, false, ['31-0-1', '31-0-3', '31-0-5', '31-0-9'])
+  t.equal(await env.redis.llen(q.active), 0, 'all settled')
+})
+
+t.test('takeJobs: a large batch is taken and settled whole (bulk commands in chunks)', async (t) => {
+  const env = await testEnv(t)
+  const queue = bullQueue(env, ref)
+  const positions = Array.from({ length: 1203 }, (_, i) => i + 1)
+  await queue.addBulk(positions.map((p) => ({ name: 'buy', data: { u: String(100 + p), q: p }, opts: { jobId: queuedTicketId(ref.eventId, ref.shard, p) } })))
+  const k = env.keys.shard(ref)
+  const q = env.keys.buyQueue(ref)
+  await env.redis.set(k.lease, LEASE)
+  const taken = await takeJobs(env.redis, k, q, LEASE, 1100, true, [])
+  t.same(ids(taken), positions.slice(0, 1100).map((p) => queuedTicketId(ref.eventId, ref.shard, p)), 'oldest first')
+  t.equal(await env.redis.llen(q.active), 1100)
+  const rest = await takeJobs(env.redis, k, q, LEASE, 1100, false, ids(taken))
+  t.same(ids(rest), positions.slice(1100).map((p) => queuedTicketId(ref.eventId, ref.shard, p)), 'the rest')
+  t.same(await env.redis.lrange(q.active, 0, -1), ids(rest).reverse(), 'only the unserved are held, oldest rightmost')
+  t.equal(await env.redis.exists(...ids(taken).slice(0, 600).map((id) => q.jobPrefix + id)), 0, 'served jobs deleted (past one chunk)')
+})
+
 t.test('takeJobs: BullMQ\'s add sets the marker the drain blocks on', async (t) => {
   const env = await withJobs(t, [])
   const q = env.keys.buyQueue(ref)

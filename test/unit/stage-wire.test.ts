@@ -1,6 +1,7 @@
 import t from 'tap'
-import type { Reservation, Written } from '../../workers/drain-batch'
-import { fromReservationWire, fromWrittenWire, toReservationWire, toWrittenWire } from '../../workers/stage-wire'
+import type { DrainBatchResult, Reservation, Written } from '../../workers/drain-batch'
+import { LEASE_LOST } from '../../workers/drain-batch'
+import { OUTCOME_STATUSES, countOutcomes, fromReservationWire, fromWrittenWire, toFinishedWire, toReservationWire, toWrittenWire, wonOrderIds } from '../../workers/stage-wire'
 
 t.test('a reservation crosses threads as columns and reads back the same', async (t) => {
   const r: Reservation = {
@@ -34,4 +35,34 @@ t.test('a write result crosses threads as columns and reads back the same', asyn
   }
   t.same(fromWrittenWire(structuredClone(toWrittenWire(w))), w)
   t.same(fromWrittenWire(toWrittenWire({ leaseLost: true, results: [], writeMs: 0 })), { leaseLost: true, results: [], writeMs: 0 })
+})
+
+t.test('a finished batch reaches the main thread with its outcomes as columns', async (t) => {
+  const r: DrainBatchResult = {
+    leaseLost: false,
+    outcomes: [
+      { qpos: 7, status: 'won', orderId: '900001' },
+      { qpos: 8, status: 'sold_out' },
+      { qpos: 9, status: 'failed', reason: 'already_ordered' },
+      { qpos: 10, status: 'skipped' },
+      { qpos: 11, status: 'won', orderId: '900002' }
+    ],
+    stock: 3,
+    pending: 2,
+    siblingsFree: [[1, 5]],
+    reserveMs: 1,
+    writeMs: 2,
+    finishMs: 3
+  }
+  const wire = structuredClone(toFinishedWire(r))
+  const { outcomes, ...rest } = r
+  t.same({ ...wire, outcomes: undefined }, { ...rest, outcomes: undefined }, 'every other field as it was')
+  t.same(Array.from(wire.outcomes.qpos), [7, 8, 9, 10, 11], 'positions in ticket order')
+  t.same(Array.from(wire.outcomes.status, (s) => OUTCOME_STATUSES[s]), outcomes.map((o) => o.status), 'each status')
+  t.same(wire.outcomes.detail, ['900001', '', 'already_ordered', '', '900002'], 'order ids and reasons')
+  t.same(countOutcomes(wire.outcomes), { won: 2, sold_out: 1, failed: 1, skipped: 1 })
+  t.same(wonOrderIds(wire.outcomes), [900001, 900002])
+  const lost = toFinishedWire(LEASE_LOST)
+  t.equal(lost.leaseLost, true)
+  t.same(countOutcomes(lost.outcomes), { won: 0, sold_out: 0, failed: 0, skipped: 0 }, 'a lost lease decided nothing')
 })
