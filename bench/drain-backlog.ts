@@ -43,6 +43,8 @@ async function main (): Promise<void> {
   const admin = sign({ id: '1', role: 'admin' })
   const keys = createKeySpace(PREFIX)
   const perSecond: number[] = []
+  const firstMs: number[] = []
+  const drainMs: number[] = []
   const ceilings: number[] = []
   // Where the machine's cores went, per 1,000 orders: in the drain and in the ceiling's loop.
   const pids = { mariadb: findPid(/mariadbd|mysqld/), redis: findPid(new RegExp(`redis-server .*:${new URL(REDIS_URL).port || '6379'}`)), worker: worker.process.pid, ingress: ingress.process.pid, bench: process.pid }
@@ -57,6 +59,8 @@ async function main (): Promise<void> {
       const audit = await auditSale(db, redis, keys, drained.eventId)
       if (!audit.ok) throw new Error(`round ${round + 1}: audit failed: ${JSON.stringify(audit.checks.filter((c) => !c.ok))}`)
       perSecond.push(Math.round(drained.ordersPerSec))
+      firstMs.push(drained.firstMs)
+      drainMs.push(drained.ms)
       const cpuBefore = cpuMs(pids)
       ceilings.push(Math.round(await insertCeiling(db, drained.eventId, backlog, 80_000_000 + round * 1_000_000)))
       cpuPerThousand.push({ drain: perThousand(drained.cpuMs), ceiling: perThousand(cpuSpent(cpuBefore, cpuMs(pids))) })
@@ -69,7 +73,7 @@ async function main (): Promise<void> {
     await db.destroy()
   }
   const ofCeiling = perSecond.map((v, i) => Math.round((1000 * v) / (ceilings[i] ?? 1)) / 10)
-  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: median(perSecond), ceilings, ofCeilingPercent: ofCeiling, medianOfCeilingPercent: median(ofCeiling), msPerBatch: stages, cpuMsPerThousandOrders: cpuPerThousand })}\n`)
+  process.stdout.write(`${JSON.stringify({ backlog, rounds: perSecond, median: median(perSecond), ceilings, ofCeilingPercent: ofCeiling, medianOfCeilingPercent: median(ofCeiling), drainMs, firstDecisionMs: firstMs, msPerBatch: stages, cpuMsPerThousandOrders: cpuPerThousand })}\n`)
 }
 
 main().catch((err: unknown) => {
