@@ -29,8 +29,8 @@ import { signalReturns } from '../src/domain/unit-returns'
 import type { TicketDecision } from '../src/redis/commands'
 import { ticketIdPrefix } from '../src/domain/tickets'
 import type { FailReason } from '../src/domain/tickets'
-import { existingOrders, unitGoesBack, writeOrdersIn } from './order-writer'
-import type { OrderWriteSettings, Winner, WriteFence, WriteResult } from './order-writer'
+import { existingOrders, unitGoesBack, writeOrders } from './order-writer'
+import type { OrderWriteSettings, Winner, WriteResult } from './order-writer'
 import { writeJoint } from './joint-write'
 
 export interface BatchTicket {
@@ -233,16 +233,18 @@ export async function writeBatches (deps: DrainDeps, parts: readonly WritePart[]
   const written = new Map<number, Map<number, WriteResult> | 'lease_lost'>()
   const order = plans.map((_, i) => i).filter((i) => (plans[i]?.winners.length ?? 0) > 0)
     .sort((a, b) => (parts[a]?.input.eventId ?? 0) - (parts[b]?.input.eventId ?? 0) || (parts[a]?.input.shard ?? 0) - (parts[b]?.input.shard ?? 0))
-  if (order.length > 0) {
+  const jointParts = order.map((i) => {
+    const { input } = parts[i] as WritePart
+    return { eventId: input.eventId, winners: (plans[i] as WritePlan).winners, fence: { shard: input.shard, fence: input.fence } }
+  })
+  const one = jointParts[0]
+  if (jointParts.length === 1 && one !== undefined) {
+    // One part: the single write (its own transaction).
+    written.set(order[0] as number, await writeOrders(deps.db, one.eventId, one.winners, deps.orderWrites, one.fence))
+  } else if (jointParts.length > 1) {
+    // Several: their statements joined in one transaction (joint-write.ts).
     await deps.db.transaction(async (trx) => {
-      const jointParts = order.map((i) => {
-        const { input } = parts[i] as WritePart
-        return { eventId: input.eventId, winners: (plans[i] as WritePlan).winners, fence: { shard: input.shard, fence: input.fence } }
-      })
-      // One part: the single write. Several: their statements joined (joint-write.ts).
-      const out = jointParts.length === 1
-        ? [await writeOrdersIn(trx, jointParts[0]?.eventId as number, jointParts[0]?.winners ?? [], deps.orderWrites, jointParts[0]?.fence as WriteFence)]
-        : await writeJoint(trx, jointParts, deps.orderWrites)
+      const out = await writeJoint(trx, jointParts, deps.orderWrites)
       order.forEach((i, k) => written.set(i, out[k] as Map<number, WriteResult> | 'lease_lost'))
     })
   }

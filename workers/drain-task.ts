@@ -50,7 +50,7 @@ async function init (): Promise<ThreadState> {
     // A lost connection fails the stage's commands, and the dispatcher logs the failed batch with
     // its error; without a listener ioredis would also print every reconnect error raw.
     redis.on('error', () => undefined)
-    const db = createDb(data.databaseUrl, { poolMax: 2 })
+    const db = createDb(data.databaseUrl, { poolMax: 2, multipleStatements: true })
     const keys = createKeySpace(data.redisPrefix)
     const fault = faultInjector(data.faultPoint, redis, keys)
     const orderWrites = { paymentTimeoutMs: data.paymentTimeoutMs, consecutiveIds: await probeConsecutiveIds(db) }

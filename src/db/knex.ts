@@ -57,6 +57,12 @@ export async function dropDatabase (url: string): Promise<void> {
 
 export interface DbOptions {
   readonly poolMax?: number
+  /**
+   * Several statements in one query (one round trip). Only the drain threads ask for it, for
+   * their order write (workers/order-writer.ts writeOrdersAtOnce), whose values are all numbers or
+   * ids checked against their patterns; every other query is parameterized either way.
+   */
+  readonly multipleStatements?: boolean
 }
 
 export function createDb (url: string, opts: DbOptions = {}): Db {
@@ -72,7 +78,8 @@ export function createDb (url: string, opts: DbOptions = {}): Db {
       timezone: 'Z',
       dateStrings: false,
       supportBigNumbers: true,
-      charset: 'utf8mb4'
+      charset: 'utf8mb4',
+      multipleStatements: opts.multipleStatements === true
     },
     pool: {
       min: 0,

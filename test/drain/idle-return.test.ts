@@ -7,6 +7,7 @@ import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 import type { Service } from '../../src/server'
 import { shardTag } from '../../src/redis/keys'
+import { isDeclaredSoldOut } from '../../src/domain/sale-state'
 import { createSale, returnsApplied, startTestService, until } from '../helpers/sale'
 import type { Http } from '../helpers/sale'
 
@@ -32,6 +33,10 @@ for (const shards of [1, 2]) {
     const orders = await Promise.all(Array.from({ length: shards }, async (_, i) => await wins(http, env, eventId, i + 1)))
     t.ok(orders.every((o) => o !== undefined), `the first ${shards} buyers win every unit`)
     const order = orders[0]
+    // The winners hear of their orders before the drain declares the sale sold out (it does when
+    // the batch lands); until then a gate may still admit a buyer on a sibling's last hint of free
+    // units (who then loses in line). Wait for the declaration, then the gates turn buyers away.
+    await until(async () => await isDeclaredSoldOut({ redis: env.redis, keys: env.keys }, eventId), 20_000, 'the sale to be declared sold out')
     t.equal((await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(100) })).body.data?.status, 'sold_out', 'the next buyer is told sold out')
 
     await until(async () => drainsIdle(service, eventId, shards), 20_000, 'the drains to wait for work')

@@ -64,7 +64,8 @@ export async function isolatedEnv (overrides: Record<string, string> = {}): Prom
   const redis = cluster
     ? createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes }, { name: 'test' }) as unknown as Redis
     : createRedis(config.redisUrl, { name: 'test' })
-  const db = createDb(config.databaseUrl, { poolMax: 4 })
+  // With several statements a query, as the drain threads have it (their order write's fast path).
+  const db = createDb(config.databaseUrl, { poolMax: 4, multipleStatements: true })
   const sign = createTokenSigner(TEST_SECRET)
   const deferred: Array<() => Promise<unknown> | unknown> = []
   const dispose = async (): Promise<void> => {
