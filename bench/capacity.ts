@@ -25,9 +25,9 @@ import { parseArgs } from 'node:util'
  * of bench/RESULTS.md that shows it (test/unit/capacity.test.ts checks the figure is there).
  */
 export const FIGURES = {
-  ingressAdmitted: { value: 4825, section: '<!-- tracing:start -->', unit: 'admitted buys/s per ingress process', source: 'npm run bench:tracing, tracing off, median of 3 rounds (2026-11-30 21:05); npm run bench 2026-11-23: 4,507' },
+  ingressAdmitted: { value: 11543, section: '<!-- tracing:start -->', unit: 'admitted buys/s per ingress process', source: 'npm run bench:tracing, tracing off, median of 3 rounds (2026-12-01 04:02, baseline 55,242 req/s); 4,825 on 2026-11-30 21:05, when the same machine ran the baseline at about 35,000' },
   ingressSoldOut: { value: 5700, section: '## 1 or 2 ingress processes under PM2', unit: 'sold-out answers/s per ingress process', source: 'npm run bench:pm2, 1 ingress process (2026-11-30; 2 processes: 10,052); npm run bench 2026-11-23: 26,646 on a quieter machine' },
-  ingressPolls: { value: 19145, section: '<!-- bench:start -->', unit: 'polls of decided tickets/s per ingress process', source: 'npm run bench, poll of a final ticket (2026-11-23)' },
+  ingressPolls: { value: 33495, section: '<!-- bench:start -->', unit: 'polls of decided tickets/s per ingress process', source: 'npm run bench, poll of a final ticket, median of 3 rounds (2026-12-01, 2429bca, baseline 48,190 req/s); 19,145 on 2026-11-23' },
   workerOrders: { value: 25316, section: '## The drain against the insert ceiling', unit: 'orders committed/s per worker process (2 drain threads)', source: 'npm run bench, drain of a 20,000-ticket backlog (2026-11-30 night, median of 3 split runs; 16,051 in the evening\'s 3 runs before the stages handed each other columns)' },
   mysqlRows: { value: 52831, section: '## The flash crowd this evening', unit: 'order rows/s one MySQL primary inserts (1,000-row inserts, no other work)', source: 'npm run bench, insert ceiling in the same rounds (2026-11-30)' },
   redisAdmissions: { value: 11972, section: '<!-- redis-wait:start -->', unit: 'admission scripts/s one Redis core runs (one shard)', source: 'npm run bench:redis-wait, admissions alone, median of 5 rounds (2026-11-30; one client process sending, so a lower bound)' }

@@ -104,7 +104,8 @@ export class EventCache {
       this.remember(id, undefined)
       return undefined
     }
-    const value: CachedEvent = { event, holders: previous?.holders }
+    const held = previous?.holders
+    const value: CachedEvent = { event, holders: held }
     if (value.holders === undefined && await isDeclaredSoldOut(this.deps.sale, id)) {
       value.holders = await loadHolders(this.deps.sale, event)
     } else if (value.holders !== undefined && !await isDeclaredSoldOut(this.deps.sale, id)) {
@@ -112,8 +113,18 @@ export class EventCache {
       await this.deps.beforeReopen?.(id)
       value.holders = undefined
     }
+    // An announcement handled while this refresh ran (units came back: clearSoldOut; sold out
+    // again: markSoldOut) changed the entry it started from. The flag this refresh read may be
+    // older than that announcement: the entry's state wins, or a reopened sale would be answered
+    // sold out from memory until the next refresh (test/unit/event-cache.test.ts).
+    if (previous !== undefined && previous.holders !== held) value.holders = previous.holders
     this.remember(id, value)
     return value
+  }
+
+  /** True while this ingress answers the event's buyers without a ticket sold_out from memory. */
+  answersSoldOut (id: number): boolean {
+    return this.entries.peek(id)?.value?.holders !== undefined
   }
 
   private remember (id: number, value: CachedEvent | undefined): void {

@@ -49,6 +49,9 @@ for (const shards of [1, 2]) {
       const view = (await http.request('GET', `/api/v1/events/${eventId}`)).body.data
       return view?.remaining === 1 && view?.status === 'active'
     }, 20_000, 'the event to be on sale again with the unit')
+    // The page reads Redis; the ingress's own sold-out answer goes when the reopening's message
+    // reaches it (over pub/sub, a moment later under load).
+    await until(async () => service.ingress?.cache.answersSoldOut(eventId) === false, 20_000, 'the ingress to stop answering sold out from memory')
     t.ok(await wins(http, env, eventId, 3), 'a new buyer wins the unit that came back')
   })
 }

@@ -32,3 +32,46 @@ t.test('entries of events nobody reads are dropped after the idle time; a read e
   t.equal(cache.size, 1, 'only the event read again is held')
   t.equal((await cache.get(ids[0] as number))?.event.id, ids[0], 'a dropped event is loaded again when asked for')
 })
+
+t.test('units that come back while the entry refreshes: the refresh does not bring the sold-out answer back', async (t) => {
+  const env = await testEnv(t)
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const [id] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 1, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+  const eventId = id as number
+  // The real Redis; one EXISTS (the refresh's read of the sold-out flag) has its answer held back
+  // until the test lets it through, to order the refresh's read before the reopening and its
+  // return after it.
+  let hold: Promise<void> | undefined
+  let read: () => void = () => undefined
+  const flagRead = new Promise<void>((resolve) => { read = resolve })
+  const redis = new Proxy(env.redis, {
+    get (target, prop) {
+      if (prop === 'exists' && hold !== undefined) {
+        const h = hold
+        hold = undefined
+        return async (...args: Parameters<typeof target.exists>) => { const r = await target.exists(...args); read(); await h; return r }
+      }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    }
+  })
+  // Every read refreshes the entry (answering from the one it has meanwhile).
+  const cache = new EventCache({ repo: eventsRepository(env.db), sale: { redis, keys: env.keys }, ttlMs: 0, log: createLogger('silent', 'test') })
+  t.teardown(() => { cache.close() })
+  await env.redis.set(env.keys.event(eventId).soldOut, '1')
+  await cache.get(eventId)
+  t.equal(cache.answersSoldOut(eventId), true, 'sold out: buyers without a ticket are answered from memory')
+
+  let release: () => void = () => undefined
+  hold = new Promise((resolve) => { release = resolve })
+  await cache.get(eventId) // starts a refresh, which reads the flag (still set)...
+  await flagRead
+  // ...and the unit comes back before its answer is used: the flag goes, the ingress is told.
+  await env.redis.del(env.keys.event(eventId).soldOut)
+  cache.clearSoldOut(eventId)
+  t.equal(cache.answersSoldOut(eventId), false, 'told: no longer answered from memory')
+  release()
+  await new Promise((resolve) => setImmediate(resolve)) // the refresh ends
+  t.equal(cache.answersSoldOut(eventId), false, 'the refresh that read the flag before the reopening leaves it so')
+  t.equal((await cache.get(eventId))?.holders, undefined)
+})
