@@ -12,7 +12,7 @@
  * writeOrdersIn), exactly as alone. A part whose fencing number moved writes nothing either way.
  */
 import type { Knex } from 'knex'
-import { DUPLICATE_KEY, insertOrders, writeOrdersIn } from './order-writer'
+import { DUPLICATE_KEY, insertOrders, lookUpIn, newOrderIds, writeOrdersIn } from './order-writer'
 import type { OrderWriteSettings, Winner, WriteFence, WriteResult } from './order-writer'
 
 export interface JointPart {
@@ -86,20 +86,8 @@ export async function writeJoint (trx: Knex.Transaction, parts: readonly JointPa
     [...caseArgs, ...soldBy.keys(), ...caseArgs]) as [{ affectedRows: number }]
   if (bumped[0].affectedRows !== soldBy.size) throw new Error(`events ${[...soldBy.keys()].join(',')}: sold guard refused a joint write`)
 
-  const ids = new Map<string, string>()
-  if (settings.consecutiveIds && typeof firstId === 'number' && firstId > 0) {
-    writing.flatMap(({ p }) => p.winners).forEach((w, k) => ids.set(w.ticketId, String((firstId as number) + k)))
-  } else {
-    const found = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', writing.flatMap(({ p }) => p.winners.map((w) => w.ticketId))) as Array<{ id: number | string, ticket_id: string }>
-    for (const r of found) ids.set(r.ticket_id, String(r.id))
-  }
-  for (const { p, i } of writing) {
-    results[i] = new Map(p.winners.map((w) => {
-      const orderId = ids.get(w.ticketId)
-      if (orderId === undefined) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
-      return [w.qpos, { kind: 'won', orderId }]
-    }))
-  }
+  const ids = await newOrderIds(writing.flatMap(({ p }) => p.winners), firstId, settings, lookUpIn(trx))
+  for (const { p, i } of writing) results[i] = new Map(p.winners.map((w) => [w.qpos, { kind: 'won', orderId: ids.get(w.ticketId) as string }]))
   return results as PartWritten[]
 }
 

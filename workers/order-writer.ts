@@ -190,18 +190,9 @@ async function writeOrdersAtOnce (db: Knex, eventId: number, winners: readonly W
     const [inserted, bumped] = results as [{ insertId: number }, { affectedRows: number }]
     // The row is locked and had room: a refusal here means something else changed it.
     if (bumped.affectedRows !== 1) throw new Error(`event ${eventId}: sold guard refused ${n} orders`)
-    const out = new Map<number, WriteResult>()
-    if (settings.consecutiveIds && inserted.insertId > 0) {
-      winners.forEach((w, i) => out.set(w.qpos, { kind: 'won', orderId: String(inserted.insertId + i) }))
-    } else {
-      const ids = await query(conn, 'SELECT id, ticket_id FROM orders WHERE ticket_id IN (?)', [winners.map((w) => w.ticketId)]) as Array<{ id: number | string, ticket_id: string }>
-      const idByTicket = new Map(ids.map((r) => [r.ticket_id, String(r.id)]))
-      for (const w of winners) {
-        const orderId = idByTicket.get(w.ticketId)
-        if (orderId === undefined) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
-        out.set(w.qpos, { kind: 'won', orderId })
-      }
-    }
+    const ids = await newOrderIds(winners, inserted.insertId, settings,
+      async (ticketIds) => await query(conn, 'SELECT id, ticket_id FROM orders WHERE ticket_id IN (?)', [ticketIds]) as Array<{ id: number | string, ticket_id: string }>)
+    const out = new Map<number, WriteResult>(winners.map((w) => [w.qpos, { kind: 'won', orderId: ids.get(w.ticketId) as string }]))
     await query(conn, 'COMMIT')
     open = false
     return out
@@ -300,6 +291,30 @@ function withinRoom (winners: readonly Winner[], event: LockedEvent, byUser: Map
   return fresh
 }
 
+/** Order rows found by ticket id (in the writing transaction). */
+export type LookUpOrders = (ticketIds: string[]) => Promise<Array<{ id: number | string, ticket_id: string }>>
+
+/**
+ * The ids of the orders just inserted for `winners` (in the insert's row order), ticket id ->
+ * order id: counted on from the insert's first id when MySQL hands out consecutive ones
+ * (probeConsecutiveIds), else looked up. Throws if an order is missing.
+ */
+export async function newOrderIds (winners: readonly Winner[], firstId: number | undefined, settings: OrderWriteSettings, lookUp: LookUpOrders): Promise<Map<string, string>> {
+  const ids = new Map<string, string>()
+  if (settings.consecutiveIds && typeof firstId === 'number' && firstId > 0) {
+    winners.forEach((w, i) => ids.set(w.ticketId, String(firstId + i)))
+    return ids
+  }
+  for (const r of await lookUp(winners.map((w) => w.ticketId))) ids.set(r.ticket_id, String(r.id))
+  for (const w of winners) if (!ids.has(w.ticketId)) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
+  return ids
+}
+
+/** newOrderIds' look-up inside a knex transaction. */
+export function lookUpIn (trx: Knex.Transaction): LookUpOrders {
+  return async (ticketIds) => await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', ticketIds) as Array<{ id: number | string, ticket_id: string }>
+}
+
 async function insert (trx: Knex.Transaction, eventId: number, shard: number, fresh: readonly Winner[], event: LockedEvent, settings: OrderWriteSettings, out: Map<number, WriteResult>): Promise<void> {
   if (fresh.length === 0) return
   // One value for the batch, from MySQL's clock read with the lock (not an expression per row).
@@ -310,15 +325,6 @@ async function insert (trx: Knex.Transaction, eventId: number, shard: number, fr
     .andWhereRaw('sold + ? <= stock', [fresh.length])
     .increment('sold', fresh.length)
   if (bumped !== 1) throw new Error(`event ${eventId}: sold guard refused ${fresh.length} orders`)
-  if (settings.consecutiveIds && typeof firstId === 'number' && firstId > 0) {
-    fresh.forEach((w, i) => out.set(w.qpos, { kind: 'won', orderId: String(firstId + i) }))
-    return
-  }
-  const ids = await trx('orders').select('id', 'ticket_id').whereIn('ticket_id', fresh.map((w) => w.ticketId)) as Array<{ id: number | string, ticket_id: string }>
-  const idByTicket = new Map(ids.map((r) => [r.ticket_id, String(r.id)]))
-  for (const w of fresh) {
-    const orderId = idByTicket.get(w.ticketId)
-    if (orderId === undefined) throw new Error(`order for ${w.ticketId} vanished inside its transaction`)
-    out.set(w.qpos, { kind: 'won', orderId })
-  }
+  const ids = await newOrderIds(fresh, firstId, settings, lookUpIn(trx))
+  for (const w of fresh) out.set(w.qpos, { kind: 'won', orderId: ids.get(w.ticketId) as string })
 }
