@@ -13,15 +13,16 @@ COPY bench ./bench
 COPY test ./test
 RUN npm run build && npm prune --omit=dev
 
-# Runtime stage: production dependencies, compiled output and the Lua scripts; runs as `node`.
+# Runtime stage: production dependencies, compiled output and the Lua scripts, owned by root and
+# read-only to the process, which runs as `node`: a compromised process cannot rewrite its code.
 FROM node:26-trixie-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
 WORKDIR /app
-COPY --from=build --chown=node:node /app/package.json ./
-COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --from=build --chown=node:node /app/dist ./dist
-COPY --chown=node:node lua ./lua
-COPY --chown=node:node ecosystem.config.js ./
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY lua ./lua
+COPY ecosystem.config.js ./
 USER node
 EXPOSE 8080 9464
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD node -e "fetch('http://127.0.0.1:'+(process.env.PROCESS_ROLE==='worker'?process.env.METRICS_PORT:process.env.PORT)+(process.env.PROCESS_ROLE==='worker'?'/metrics':'/readyz')).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

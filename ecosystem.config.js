@@ -22,6 +22,10 @@ const common = {
   time: true
 }
 
+// PM2 runs deployments: production (JWT_SECRET required, secrets checked, no banner) unless the
+// shell says otherwise (NODE_ENV=development for a local try).
+const production = { NODE_ENV: process.env.NODE_ENV || 'production' }
+
 module.exports = {
   apps: [
     {
@@ -34,7 +38,7 @@ module.exports = {
       listen_timeout: 30000,
       // In cluster mode the API port is shared; each instance's metrics have a port of their own.
       increment_var: 'METRICS_PORT',
-      env: { PROCESS_ROLE: 'ingress', METRICS_PORT: Number(process.env.INGRESS_METRICS_PORT || 9400) }
+      env: { ...production, PROCESS_ROLE: 'ingress', METRICS_PORT: Number(process.env.INGRESS_METRICS_PORT || 9400) }
     },
     {
       ...common,
@@ -43,6 +47,7 @@ module.exports = {
       instances: Number(process.env.WORKER_INSTANCES || 1),
       increment_var: 'METRICS_PORT',
       env: {
+        ...production,
         PROCESS_ROLE: 'worker',
         METRICS_PORT: Number(process.env.WORKER_METRICS_PORT || 9464),
         WORKER_THREADS: Number(process.env.WORKER_THREADS || 2)

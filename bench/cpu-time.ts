@@ -43,3 +43,46 @@ export function cpuSpent (before: Record<string, number>, after: Record<string, 
   for (const [name, ms] of Object.entries(after)) if (before[name] !== undefined) out[name] = Math.round(ms - (before[name] as number))
   return out
 }
+
+/** What Redis reports of its own cost: its process's CPU (INFO cpu) and its commands' time (INFO commandstats). */
+export interface RedisCost {
+  /** User plus system CPU of the redis-server process, milliseconds. */
+  readonly cpuMs: number
+  /** Time spent executing commands (scripts included), microseconds, summed over commandstats. */
+  readonly commandUs: number
+}
+
+/** Anything that answers INFO (ioredis). */
+export interface InfoClient { info: (section: string) => Promise<string> }
+
+export async function redisCost (redis: InfoClient): Promise<RedisCost> {
+  const cpu = await redis.info('cpu')
+  const stats = await redis.info('commandstats')
+  const seconds = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0)
+  let commandUs = 0
+  for (const m of stats.matchAll(/,usec=(\d+),/g)) commandUs += Number(m[1])
+  return { cpuMs: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1000, commandUs }
+}
+
+/**
+ * CPU per request of a measured stretch: call before it, then call what it returns with the
+ * number of requests answered. Microseconds of CPU per request of each process in `pids`, and of
+ * Redis (`redis`: its process; `redis commands`: its command time) when a client is given.
+ * Redis's figures cover every client of that Redis: on a shared Redis they include other work.
+ */
+export async function costMeter (pids: Pids, redis?: InfoClient): Promise<(requests: number) => Promise<Record<string, number>>> {
+  const cpu0 = cpuMs(pids)
+  const redis0 = redis === undefined ? undefined : await redisCost(redis)
+  return async (requests) => {
+    const spent = cpuSpent(cpu0, cpuMs(pids))
+    const n = Math.max(1, requests)
+    const out: Record<string, number> = {}
+    for (const [name, ms] of Object.entries(spent)) out[name] = (ms * 1000) / n
+    if (redis !== undefined && redis0 !== undefined) {
+      const r = await redisCost(redis)
+      out.redis = ((r.cpuMs - redis0.cpuMs) * 1000) / n
+      out['redis commands'] = (r.commandUs - redis0.commandUs) / n
+    }
+    return out
+  }
+}

@@ -14,11 +14,12 @@ import { createTokenSigner } from '../src/http/auth'
 import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
 import { deleteKeysWithPrefix } from '../src/redis/client'
-import { auditSale } from '../src/audit/sale-audit'
+import { auditSale } from '../src/sale'
 import { startService } from './processes'
 import { median, workerEnv } from './results-file'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
 import { api, backlogDrain, insertCeiling, perBatch, stageTotals } from './scenarios'
+import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_drain')
@@ -34,7 +35,11 @@ async function main (): Promise<void> {
   const cleaner = new Redis(REDIS_URL)
   await deleteKeysWithPrefix(cleaner, `${PREFIX}:`)
   cleaner.disconnect()
-  const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0' }
+  const env = {
+    NODE_ENV: 'production', ...BENCH_PAYMENT_SETTINGS, LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0',
+    // Passed on when set (a busy machine's loop lag would shed the bench's own admissions).
+    ...(process.env.OVERLOAD_EVENT_LOOP_DELAY_MS === undefined ? {} : { OVERLOAD_EVENT_LOOP_DELAY_MS: process.env.OVERLOAD_EVENT_LOOP_DELAY_MS })
+  }
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
   const worker = await startService(port + 2, { ...env, ...workerEnv(), PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, process.env.BENCH_PROFILE_DIR, '/metrics', port + 3)
   const redis = new Redis(REDIS_URL)

@@ -8,7 +8,9 @@
  * a crowd after sell-out, polls of final tickets, and the drain of a 20,000-ticket backlog
  * (audited). Once per run: 10,000 long-polls waiting on a
  * sale, and the full sale of 100,000 buyers against 20,000 units (audited). Figures are medians
- * of the rounds with min–max; request rates are also given as a ratio to the baseline's.
+ * of the rounds with min–max; request rates are also given as a ratio to the baseline's, and each
+ * timed run is metered: CPU per request of the ingress, the worker, Redis and the load generator,
+ * beside the bare route's and the one-Lua-call route's (`/one-lua`, the admitted buy's ceiling).
  *
  * Options (environment): BENCH_BUYERS (20000), BENCH_STOCK (1000), BENCH_SHARDS (1),
  * BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PORT (18080), BENCH_BASELINE_SECONDS (5),
@@ -22,8 +24,9 @@
  * in the same round: a bare loop of 1,000-row inserts into the same `orders` table (insertCeiling).
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
@@ -31,16 +34,20 @@ import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
 import { deleteKeysWithPrefix } from '../src/redis/client'
 import { createTokenSigner } from '../src/http/auth'
-import { auditSale } from '../src/audit/sale-audit'
-import { eventDecided } from '../src/domain/sale-state'
-import type { SaleAudit } from '../src/audit/sale-audit'
-import { queuedTicketId, rejectedTicketId, shardOf } from '../src/domain/tickets'
+import { auditSale } from '../src/sale'
+import { eventDecided } from '../src/stock'
+import type { SaleAudit } from '../src/sale'
+import { queuedTicketId, rejectedTicketId, shardOf } from '../src/shared/ticket-ids'
 import { repoPath } from '../src/util/paths'
 import { startBaseline, startService } from './processes'
 import type { Child } from './processes'
-import { api as apiClient, backlogDrain, baseline as baselineRun, counters, createEvent, insertCeiling, longPolls, timedRun, waitDecided } from './scenarios'
-import type { Rate } from './scenarios'
+import { api as apiClient, backlogDrain, baseline as baselineRun, counters, createEvent, insertCeiling, longPolls, oneLua as oneLuaRun, timedRun, waitDecided } from './scenarios'
+import type { Metered, Rate } from './scenarios'
+import { costMeter } from './cpu-time'
+import { nowUs } from './profile-summary'
+import type { Window } from './profile-summary'
 import { envNumber, median } from './results-file'
+import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 const settings = {
   buyers: envNumber('BENCH_BUYERS', 20_000),
@@ -86,8 +93,6 @@ interface Round {
   /** From the crowd's last answer to the last order committed (negative: before it). */
   readonly lastOrderAfterCrowdMs: number
 }
-
-
 
 interface Service { readonly ingress: Child, readonly worker: Child, readonly url: string }
 
@@ -207,6 +212,10 @@ function stat (xs: number[], digits = 0): string {
 }
 
 interface Extra {
+  /** The bare route plus one Lua call, in each round (the admitted buy's ceiling). */
+  readonly oneLua: Rate[]
+  /** CPU per admitted buy from the crowd's start until every ticket is decided (the drain's share in). */
+  readonly beforeDecided: Array<Record<string, number>>
   readonly before: Array<Rate & { scriptsPerBuy: number, commandsPerBuy: number, commitsPerOrder: number }>
   readonly after: Rate[]
   readonly poll: Rate[]
@@ -226,10 +235,17 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
   const met = (ok: boolean): string => ok ? 'met' : '**not met**'
   const f = x.full
   const lp = x.longPoll
+  // CPU per request against the same round's reference (the bare route, or the one-Lua route).
+  const cpuOf = (r: Rate, name: string): number => r.cpuUs?.[name] ?? NaN
+  const cpuTimes = (rs: Rate[], name: string, refs: Rate[], refName: string): number[] => rs.map((r, i) => cpuOf(r, name) / cpuOf(refs[i] as Rate, refName)).filter((v) => Number.isFinite(v))
+  const soldOutCpu = cpuTimes(x.after, 'ingress', baseline, 'baseline')
+  const admittedCpu = cpuTimes(x.before, 'ingress', x.oneLua, 'baseline')
   const targets = [
-    ['crowd before sell-out, % of baseline (drain running)', stat(pct(x.before), 1) + ' %', '≥ 20 %', met(median(pct(x.before)) >= 20)],
+    ['crowd before sell-out (admitted buys), % of baseline (drain running)', stat(pct(x.before), 1) + ' %', '≥ 25 %', met(median(pct(x.before)) >= 25)],
     ['crowd before sell-out, p99 ms', stat(x.before.map((r) => r.p99), 1), '≤ 20 ms', met(median(x.before.map((r) => r.p99)) <= 20)],
-    ['crowd after sell-out, % of baseline', stat(pct(x.after), 1) + ' %', '≥ 70 %', met(median(pct(x.after)) >= 70)],
+    ['admitted buy: ingress CPU per request, × the one-Lua route\'s (same round)', stat(admittedCpu, 2), '≤ 1.5×', met(admittedCpu.length > 0 && median(admittedCpu) <= 1.5)],
+    ['crowd after sell-out, % of baseline', stat(pct(x.after), 1) + ' %', '≥ 75 %', met(median(pct(x.after)) >= 75)],
+    ['sold-out answer: ingress CPU per request, × the bare route\'s (same round)', stat(soldOutCpu, 2), '≤ 1.3×', met(soldOutCpu.length > 0 && median(soldOutCpu) <= 1.3)],
     ['poll of a final ticket, % of baseline', stat(pct(x.poll), 1) + ' %', '≥ 50 %', met(median(pct(x.poll)) >= 50)],
     ['drain: orders committed per second on a backlog of ' + settings.backlog.toLocaleString('en') + ' tickets (no pollers), % of the same round\'s insert ceiling (orders/s beside it)',
       x.backlog.length === 0 ? 'not run' : `${stat(x.backlog.map((b) => (100 * b.ordersPerSec) / b.ceiling), 1)} % (${stat(x.backlog.map((b) => b.ordersPerSec))} /s)`,
@@ -238,6 +254,18 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     ['every ticket final after the crowd\'s last request, ms (all rounds and the full sale)', stat([...rounds, ...(f === undefined ? [] : [f])].map((r) => r.finalAfterCrowdMs)), '≤ 1,000 ms', met([...rounds, ...(f === undefined ? [] : [f])].every((r) => r.finalAfterCrowdMs <= 1000))]
   ]
   const all = [...rounds, ...(f === undefined ? [] : [f])]
+  const us = (rs: Array<Rate | Record<string, number>>, name: string): string => {
+    const v = rs.map((r) => ('reqPerSec' in r ? (r as Rate).cpuUs?.[name] : (r as Record<string, number>)[name]) ?? NaN).filter((n) => Number.isFinite(n))
+    return v.length === 0 ? '–' : stat(v)
+  }
+  const costRows: string[][] = [
+    ['bare route (`/baseline`)', stat(baseline.map((b) => b.reqPerSec)) + ' (100 %)', us(baseline, 'baseline'), '–', '–', '–', us(baseline, 'bench')],
+    ['bare route + one Lua call (`/one-lua`)', `${stat(x.oneLua.map((r) => r.reqPerSec))} (${stat(pct(x.oneLua), 1)} %)`, us(x.oneLua, 'baseline'), '–', us(x.oneLua, 'redis'), us(x.oneLua, 'redis commands'), us(x.oneLua, 'bench')],
+    ['admitted buy, during the crowd (drain running)', `${stat(x.before.map((r) => r.reqPerSec))} (${stat(pct(x.before), 1)} %)`, us(x.before, 'ingress'), us(x.before, 'worker'), us(x.before, 'redis'), us(x.before, 'redis commands'), us(x.before, 'bench')],
+    ['admitted buy, from the crowd\'s start until every ticket is decided', '–', us(x.beforeDecided, 'ingress'), us(x.beforeDecided, 'worker'), us(x.beforeDecided, 'redis'), us(x.beforeDecided, 'redis commands'), '–'],
+    ['sold-out answer', `${stat(x.after.map((r) => r.reqPerSec))} (${stat(pct(x.after), 1)} %)`, us(x.after, 'ingress'), us(x.after, 'worker'), us(x.after, 'redis'), us(x.after, 'redis commands'), us(x.after, 'bench')],
+    ['poll of a final ticket', `${stat(x.poll.map((r) => r.reqPerSec))} (${stat(pct(x.poll), 1)} %)`, us(x.poll, 'ingress'), us(x.poll, 'worker'), us(x.poll, 'redis'), us(x.poll, 'redis commands'), us(x.poll, 'bench')]
+  ]
   const rows: string[][] = [
     ['baseline: plain Fastify route, same requests (a bearer token each), req/s', stat(baseline.map((b) => b.reqPerSec))],
     ...(x.backlog.length === 0 ? [] : [['insert ceiling: bare loop of 1,000-row inserts into `orders`, rows/s (same rounds)', stat(x.backlog.map((b) => b.ceiling))]]),
@@ -277,6 +305,14 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     '|---|---|---|---|',
     ...targets.map((r) => `| ${r.join(' | ')} |`),
     '',
+    '### Cost per request (CPU)',
+    '',
+    'Microseconds of CPU per request, from /proc (user + system) for the processes and from Redis\'s INFO (`used_cpu_*`, and commandstats\' `usec` for its commands\' time). "service" is the process answering the route (the baseline server, or the ingress); the worker drains meanwhile. Redis\'s figures count every client of that Redis (run on a private Redis for clean ones). The load generator\'s own CPU is beside.',
+    '',
+    '| path | req/s (% of bare) | service µs/req | worker µs/req | Redis CPU µs/req | Redis commands µs/req | load generator µs/req |',
+    '|---|---|---|---|---|---|---|',
+    ...costRows.map((r) => `| ${r.join(' | ')} |`),
+    '',
     '### Scenarios',
     '',
     '| figure | value |',
@@ -309,9 +345,10 @@ function writeResults (text: string): void {
 async function main (): Promise<void> {
   await dropDatabase(DATABASE_URL)
   const profileDir = settings.profile ? repoPath('bench', '.runs') : undefined
-  const baselineChild = await startBaseline(settings.port + 1)
+  const baselineChild = await startBaseline(settings.port + 1, REDIS_URL, profileDir)
   const env = {
     NODE_ENV: 'production',
+    ...BENCH_PAYMENT_SETTINGS,
     LOG_LEVEL: 'warn',
     REDIS_URL,
     REDIS_PREFIX: PREFIX,
@@ -336,13 +373,27 @@ async function main (): Promise<void> {
   const keys = createKeySpace(PREFIX)
   const baseline: Rate[] = []
   const rounds: Round[] = []
-  const x: { -readonly [K in keyof Extra]: Extra[K] } = { before: [], after: [], poll: [], longPoll: undefined, backlog: [], full: undefined, redisBytesPerTicket: 0 }
+  const x: { -readonly [K in keyof Extra]: Extra[K] } = { oneLua: [], beforeDecided: [], before: [], after: [], poll: [], longPoll: undefined, backlog: [], full: undefined, redisBytesPerTicket: 0 }
+  // CPU per request of each timed run: the processes answering, the worker, Redis, and this load generator.
+  const pids = { baseline: baselineChild.process.pid, ingress: ingress.process.pid, ...(split ? { worker: worker.process.pid } : {}), bench: process.pid }
+  const metered: Metered = { pids, redis }
+  // Each metered run's stretch of the monotonic clock, to cut the profiles by path (profile-summary.ts).
+  const windows: Window[] = []
+  const timed = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const startUs = nowUs()
+    try { return await run() } finally { windows.push({ name, startUs, endUs: nowUs() }) }
+  }
   const S = settings.seconds
   const C = settings.connections
   const baselineTokens = Array.from({ length: 50_000 }, (_, i) => userToken(String(900_000_000 + i)))
   try {
+    // The baseline server's routes are compiled (JIT) before the first metered round, as the
+    // ingress's are by the round's crowd before its own metered runs.
+    await baselineRun(baselineChild.url, 2, C, (i) => baselineTokens[i % baselineTokens.length] as string)
+    await oneLuaRun(baselineChild.url, 2, C, (i) => baselineTokens[i % baselineTokens.length] as string)
     for (let round = 0; round < settings.rounds; round++) {
-      baseline.push(await baselineRun(baselineChild.url, settings.baselineSeconds, C, (i) => baselineTokens[i % baselineTokens.length] as string))
+      baseline.push(await timed('bare route', async () => await baselineRun(baselineChild.url, settings.baselineSeconds, C, (i) => baselineTokens[i % baselineTokens.length] as string, metered)))
+      x.oneLua.push(await timed('one Lua call', async () => await oneLuaRun(baselineChild.url, settings.baselineSeconds, C, (i) => baselineTokens[i % baselineTokens.length] as string, metered)))
       const r = await runRound(service, round, redis, db)
       rounds.push(r)
       process.stdout.write(`round ${round + 1}: crowd ${r.reqPerSec.toFixed(0)} req/s, p99 ${r.p99} ms, audit ${r.audit.ok ? 'ok' : 'FAILED'}, I7 ${r.i7.same}/${r.i7.checked}\n`)
@@ -352,11 +403,13 @@ async function main (): Promise<void> {
       const users = Array.from({ length: 200_000 }, (_, i) => String(10_000_000 * (round + 1) + i))
       const tokens = users.map(userToken)
       const c0 = await counters(redis, db)
-      const before = await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${big}/buy`, (i) => tokens[i % tokens.length] as string)
+      const untilDecided = await costMeter(pids, redis)
+      const before = await timed('admitted buy', async () => await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${big}/buy`, (i) => tokens[i % tokens.length] as string, metered))
       await waitDecided(redis, keys, big, 1, 120_000)
       const c1 = await counters(redis, db)
       const admitted = Number(await redis.get(keys.shard({ eventId: big, shard: 0 }).qseq) ?? 0)
       const orders = Number((await db('orders').where({ event_id: big }).count({ n: '*' }).first() as { n: number }).n)
+      x.beforeDecided.push(await untilDecided(admitted))
       if (round === 0) x.redisBytesPerTicket = Math.max(0, c1.redisMemory - c0.redisMemory) / Math.max(1, admitted)
       x.before.push({
         ...before,
@@ -369,7 +422,7 @@ async function main (): Promise<void> {
       const holders = await redis.hgetall(keys.shard({ eventId: big, shard: 0 }).holders)
       const won = Object.entries(holders).slice(0, 20_000)
       const wonTokens = won.map(([u]) => userToken(u))
-      x.poll.push(await timedRun(service.url, S, C, 'GET', (i) => `/api/v1/tickets/${big}-0-${won[i % won.length]?.[1] ?? '1'}`, (i) => wonTokens[i % wonTokens.length] as string))
+      x.poll.push(await timed('poll of a final ticket', async () => await timedRun(service.url, S, C, 'GET', (i) => `/api/v1/tickets/${big}-0-${won[i % won.length]?.[1] ?? '1'}`, (i) => wonTokens[i % wonTokens.length] as string, metered)))
 
       // After sell-out: the event is announced sold out; new buyers are answered by the ingress.
       const gone = await createEvent(a, admin, 1, 1)
@@ -378,8 +431,10 @@ async function main (): Promise<void> {
       const deadline = Date.now() + 10_000
       while ((await a.call('GET', `/api/v1/events/${gone}`, admin)).data.status !== 'sold_out' && Date.now() < deadline) await sleep(20)
       await sleep(300) // the ingress loads the holders on the announcement
-      x.after.push(await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${gone}/buy`, (i) => tokens[(i + 100_000) % tokens.length] as string))
-      process.stdout.write(`round ${round + 1}: before sell-out ${before.reqPerSec.toFixed(0)} req/s, after ${x.after.at(-1)?.reqPerSec.toFixed(0) ?? ''}, poll ${x.poll.at(-1)?.reqPerSec.toFixed(0) ?? ''}\n`)
+      x.after.push(await timed('sold-out answer', async () => await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${gone}/buy`, (i) => tokens[(i + 100_000) % tokens.length] as string, metered)))
+      const cpu = (r: Rate | undefined, name: string): string => (r?.cpuUs?.[name] ?? NaN).toFixed(0)
+      process.stdout.write(`round ${round + 1}: bare ${baseline.at(-1)?.reqPerSec.toFixed(0) ?? ''} req/s ${cpu(baseline.at(-1), 'baseline')} µs/req, one-lua ${x.oneLua.at(-1)?.reqPerSec.toFixed(0) ?? ''} req/s ${cpu(x.oneLua.at(-1), 'baseline')} µs/req, ` +
+        `before sell-out ${before.reqPerSec.toFixed(0)} req/s ${cpu(before, 'ingress')} µs/req, after ${x.after.at(-1)?.reqPerSec.toFixed(0) ?? ''} req/s ${cpu(x.after.at(-1), 'ingress')} µs/req, poll ${x.poll.at(-1)?.reqPerSec.toFixed(0) ?? ''} req/s ${cpu(x.poll.at(-1), 'ingress')} µs/req\n`)
 
       // The drain's own pace on a backlog, nobody polling.
       // (It pauses the worker: not in the one-process layout.)
@@ -406,6 +461,10 @@ async function main (): Promise<void> {
     await deleteKeysWithPrefix(redis, `${PREFIX}:`)
     redis.disconnect()
     await db.destroy()
+  }
+  if (profileDir !== undefined) {
+    mkdirSync(profileDir, { recursive: true })
+    writeFileSync(join(profileDir, `windows-${process.pid}.json`), JSON.stringify(windows))
   }
   const text = report(baseline, rounds, x)
   process.stdout.write(`\n${text}\n`)

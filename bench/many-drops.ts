@@ -39,8 +39,8 @@ import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
 import type { KeySpace } from '../src/redis/keys'
 import { createTokenSigner } from '../src/http/auth'
-import { auditSale } from '../src/audit/sale-audit'
-import { eventDecided } from '../src/domain/sale-state'
+import { auditSale } from '../src/sale'
+import { eventDecided } from '../src/stock'
 import { startPrivateRedis } from '../test/helpers/redis-server'
 import { startService } from './processes'
 import { repoPath } from '../src/util/paths'
@@ -48,6 +48,7 @@ import { api as apiClient, perBatch, stageTotals } from './scenarios'
 import type { Api } from './scenarios'
 import { envNumber, median, workerEnv } from './results-file'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
+import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 const settings = {
   sales: (process.env.BENCH_SALES ?? '1,10,50,200').split(',').map(Number),
@@ -132,7 +133,7 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
   const privateRedis = await startPrivateRedis()
   const redisPort = new URL(privateRedis.url).port
   const env = {
-    NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL: privateRedis.url, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET,
+    NODE_ENV: 'production', ...BENCH_PAYMENT_SETTINGS, LOG_LEVEL: 'warn', REDIS_URL: privateRedis.url, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET,
     RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0'
   }
   const port = settings.port

@@ -20,6 +20,7 @@ import { repoPath } from '../src/util/paths'
 import { startBaseline } from './processes'
 import { api, baseline, createEvent, timedRun, waitDecided } from './scenarios'
 import type { Rate } from './scenarios'
+import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 const run = promisify(execFile)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4)
@@ -35,7 +36,7 @@ async function measure (ingressInstances: number, baselineUrl: string): Promise<
   const prefix = `benchpm2${randomBytes(3).toString('hex')}`
   const home = mkdtempSync(join(tmpdir(), 'sk-bench-pm2-'))
   const env = {
-    PATH: process.env.PATH ?? '', HOME: home, PM2_HOME: home, NODE_ENV: 'production', LOG_LEVEL: 'warn',
+    PATH: process.env.PATH ?? '', HOME: home, PM2_HOME: home, NODE_ENV: 'production', ...BENCH_PAYMENT_SETTINGS, LOG_LEVEL: 'warn',
     PORT: String(PORT), HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_URL, JWT_SECRET: secret,
     RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', INGRESS_INSTANCES: String(ingressInstances), WORKER_INSTANCES: '1',
     INGRESS_METRICS_PORT: String(PORT + 10), WORKER_METRICS_PORT: String(PORT + 20)

@@ -1,6 +1,7 @@
 /** Child processes of the benchmark: the baseline route and the service under test. */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { repoPath } from '../src/util/paths'
@@ -62,16 +63,33 @@ async function waitReady (url: string, ms: number): Promise<void> {
   throw new Error(`${url} not ready after ${ms} ms`)
 }
 
-export async function startBaseline (port: number): Promise<Child> {
-  const child = start(repoPath('dist', 'bench', 'baseline-server.js'), { PORT: String(port) }, `http://127.0.0.1:${port}`)
+/** With `redisUrl`, the baseline also serves `/one-lua` (one script call in that Redis); with `profileDir`, it writes a V8 CPU profile there on exit. */
+export async function startBaseline (port: number, redisUrl?: string, profileDir?: string): Promise<Child> {
+  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  const child = start(repoPath('dist', 'bench', 'baseline-server.js'), { PORT: String(port), ...(redisUrl === undefined ? {} : { REDIS_URL: redisUrl }) }, `http://127.0.0.1:${port}`, nodeArgs)
   await waitReady(`${child.url}/baseline`, 15_000)
   return child
 }
 
-/** With `profileDir`, the service writes a V8 CPU profile there when it exits. */
-export async function startService (port: number, env: Record<string, string>, profileDir?: string, readyPath = '/readyz', readyPort = port): Promise<Child> {
-  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
-  const child = start(repoPath('dist', 'src', 'server.js'), { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`, nodeArgs)
+/** Where the service comes from and how its node runs (a before/after in one bench). */
+export interface ServiceBuild {
+  /** Another checkout, built (default: this one, or BENCH_SERVICE_ROOT). */
+  readonly root?: string
+  /** Flags for the service's node (default: BENCH_NODE_ARGS, space-separated). */
+  readonly nodeArgs?: readonly string[]
+}
+
+/**
+ * With `profileDir`, the service writes a V8 CPU profile there when it exits. BENCH_NODE_ARGS
+ * (space-separated) are given to the service's node, to compare its flags (`--max-semi-space-size=16`);
+ * BENCH_SERVICE_ROOT runs the service of another checkout (built), for a before/after with one bench.
+ */
+export async function startService (port: number, env: Record<string, string>, profileDir?: string, readyPath = '/readyz', readyPort = port, build: ServiceBuild = {}): Promise<Child> {
+  const extra = build.nodeArgs ?? (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const nodeArgs = [...extra, ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])]
+  const root = build.root ?? process.env.BENCH_SERVICE_ROOT
+  const script = root === undefined ? repoPath('dist', 'src', 'server.js') : join(root, 'dist', 'src', 'server.js')
+  const child = start(script, { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`, nodeArgs)
   await waitReady(`http://127.0.0.1:${readyPort}${readyPath}`, 60_000)
   return child
 }

@@ -18,8 +18,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { freePort } from '../test/helpers/ports'
 import { createKeySpace } from '../src/redis/keys'
-import { defineScripts, scriptCommand } from '../src/redis/scripts'
-import { BUY_EVENTS_MAX_LEN, warmShard } from '../src/redis/commands'
+import { defineScripts, scriptArgv, scriptCommand } from '../src/redis/scripts'
+import { admitCall } from '../src/redis/commands'
+import { claimShard, warmShard } from '../src/stock'
 import { envNumber, finishBench, median, runBench, stat } from './results-file'
 
 const ADMISSIONS = envNumber('BENCH_ADMISSIONS', 20_000)
@@ -44,11 +45,11 @@ async function run (redis: Redis, eventId: number, wait: boolean, firstUser: num
   const ref = { eventId, shard: 0 }
   const k = keys.shard(ref)
   const q = keys.buyQueue(ref)
-  await warmShard(redis, k, 100_000_000, [])
+  await claimShard(redis, k, 0)
+  await warmShard(redis, k, { units: 100_000_000, siblings: [], firstMark: 0, floor: 0, fence: 0, held: [] })
   const command = scriptCommand('admitBuyer')
-  const keyList = [k.holders, k.rejected, k.tickets, k.qseq, k.stock, k.pending, k.peers, k.closed, k.rejectedAt, k.drained, k.buyTokens, k.banned,
-    q.wait, q.active, q.meta, q.id, q.events, q.marker, q.jobPrefix, k.buyRate, k.node]
-  const argsOf = (user: number): Array<string | number> => [String(user), 1.1, '-', k.wake, `${eventId}-0-`, 'bullmq:bench', BUY_EVENTS_MAX_LEN, 1_000_000, 10_000, '', '0']
+  const target = { k, q, ticketPrefix: `${eventId}-0-`, overbook: 1.1, rate: { max: 1_000_000, timeWindow: 10_000 } }
+  const argvOf = (user: number): Array<string | number> => scriptArgv('admitBuyer', admitCall(target, String(user)))
   const times: number[] = []
   let next = 0
   const started = performance.now()
@@ -57,7 +58,7 @@ async function run (redis: Redis, eventId: number, wait: boolean, firstUser: num
       const user = firstUser + next++
       const t0 = performance.now()
       const p = redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { wait: (n: number, ms: number) => unknown, exec: () => Promise<Array<[Error | null, unknown]>> }
-      ;(p[command] as (...a: unknown[]) => unknown)(...keyList, ...argsOf(user))
+      ;(p[command] as (...a: unknown[]) => unknown)(...argvOf(user))
       if (wait) p.wait(1, 100)
       const replies = await p.exec()
       if (replies.some(([err]) => err !== null)) throw new Error('admission failed')

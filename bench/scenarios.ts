@@ -9,9 +9,9 @@ import autocannon from 'autocannon'
 import type { Knex } from 'knex'
 import type { RedisClient } from '../src/redis/scripts'
 import type { KeySpace } from '../src/redis/keys'
-import { eventDecided } from '../src/domain/sale-state'
-import { cpuMs, cpuSpent } from './cpu-time'
-import type { Pids } from './cpu-time'
+import { eventDecided } from '../src/stock'
+import { costMeter, cpuMs, cpuSpent } from './cpu-time'
+import type { InfoClient, Pids } from './cpu-time'
 import type { Child } from './processes'
 
 export interface Api {
@@ -24,7 +24,12 @@ export interface Rate {
   readonly p50: number
   readonly p99: number
   readonly non2xx: number
+  /** Microseconds of CPU per request by process (and Redis), when the run was metered. */
+  readonly cpuUs?: Record<string, number>
 }
+
+/** What a timed run meters: these processes' CPU, and Redis's when a client is given. */
+export interface Metered { readonly pids: Pids, readonly redis?: InfoClient }
 
 export function api (base: string): Api {
   return {
@@ -53,8 +58,9 @@ export async function createEvent (a: Api, admin: string, stock: number, shards:
 }
 
 /** A timed run of one request shape with a distinct token per request. */
-export async function timedRun (base: string, seconds: number, connections: number, method: 'GET' | 'POST', pathOf: (i: number) => string, tokenOf: (i: number) => string): Promise<Rate> {
+export async function timedRun (base: string, seconds: number, connections: number, method: 'GET' | 'POST', pathOf: (i: number) => string, tokenOf: (i: number) => string, metered?: Metered): Promise<Rate> {
   let n = 0
+  const meter = metered === undefined ? undefined : await costMeter(metered.pids, metered.redis)
   const result = await autocannon({
     url: base,
     connections,
@@ -67,7 +73,8 @@ export async function timedRun (base: string, seconds: number, connections: numb
       }
     }]
   })
-  return { reqPerSec: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx }
+  const cpuUs = meter === undefined ? undefined : await meter(result.requests.total)
+  return { reqPerSec: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, ...(cpuUs === undefined ? {} : { cpuUs }) }
 }
 
 export interface RateByStatus {
@@ -131,8 +138,13 @@ export async function timedRunByStatus (base: string, seconds: number, connectio
 }
 
 /** The plain route, sent the same requests a crowd sends (a distinct bearer token each). */
-export async function baseline (base: string, seconds: number, connections: number, tokenOf: (i: number) => string): Promise<Rate> {
-  return await timedRun(base, seconds, connections, 'GET', () => '/baseline', tokenOf)
+export async function baseline (base: string, seconds: number, connections: number, tokenOf: (i: number) => string, metered?: Metered): Promise<Rate> {
+  return await timedRun(base, seconds, connections, 'GET', () => '/baseline', tokenOf, metered)
+}
+
+/** The bare route plus one Lua call (the baseline server's `/one-lua`): the ceiling of a one-round-trip path. */
+export async function oneLua (base: string, seconds: number, connections: number, tokenOf: (i: number) => string, metered?: Metered): Promise<Rate> {
+  return await timedRun(base, seconds, connections, 'GET', () => '/one-lua', tokenOf, metered)
 }
 
 export async function waitDecided (redis: RedisClient, keys: KeySpace, eventId: number, shards: number, ms: number): Promise<number> {

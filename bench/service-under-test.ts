@@ -13,6 +13,7 @@ import { createTokenSigner } from '../src/http/auth'
 import { startService } from './processes'
 import type { Child } from './processes'
 import { api as apiClient, createEvent, waitDecided } from './scenarios'
+import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 export interface Bench {
   readonly redis: Redis
@@ -40,6 +41,7 @@ export async function openBench (port: number, database: string): Promise<Bench>
   const keys = createKeySpace(prefix)
   const env = {
     NODE_ENV: 'production',
+    ...BENCH_PAYMENT_SETTINGS,
     LOG_LEVEL: 'warn',
     REDIS_URL: redisUrl,
     REDIS_PREFIX: prefix,

@@ -8,7 +8,7 @@ import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import { tracingStarted, nameRequestSpan } from './tracing/spans'
-import { LatencyWindow } from './http/latency-window'
+import { SharedLatency } from './http/shared-latency'
 import { webRoutes } from './http/routes/web'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -16,35 +16,47 @@ import helmet from '@fastify/helmet'
 import { API_HEADERS, pageSecurityHeaders, withApiSecurityHeaders } from './http/security-headers'
 import type { Runtime } from './runtime'
 import { createAuthenticator, createTokenSigner } from './http/auth'
-import type { AccountDeps } from './domain/accounts'
-import { refreshKeyFrom } from './domain/accounts'
+import type { AccountDeps } from './identity'
+import { refreshKeyFrom } from './identity'
+import type { SessionCache } from './identity'
 import { authRoutes } from './http/routes/auth'
 import { lingerUntilBodyRead } from './http/lingering-close'
+import { warnAtStart, watchForUntrustedProxy } from './http/proxy-hint'
 import { registerLoadShedding } from './http/load-shedding'
 import { createErrorHandler } from './http/error-handler'
 import { SecurityEvents } from './http/security-events'
 import { validatorCompiler } from './http/validation'
-import { DomainError } from './domain/errors'
-import { EventCache } from './domain/event-cache'
-import { FinalTickets } from './domain/final-tickets'
+import { DomainError } from './shared/errors'
+import { DrainPace, EventCache, powKeyFrom } from './sale'
+import { FinalTickets } from './sale'
 import { quotaStore } from './http/quota-store'
-import { OutcomeBus } from './domain/outcome-bus'
-import { RejectionLog } from './domain/rejection-log'
-import type { CatalogDeps } from './domain/catalog'
+import { OutcomeBus } from './sale'
+import { SoldOutAnswers } from './sale'
+import type { CatalogDeps } from './catalog'
 import { healthRoutes } from './http/routes/health'
 import type { HealthState } from './http/routes/health'
 import { adminRoutes } from './http/routes/admin'
 import { eventRoutes } from './http/routes/events'
+import { emailRoutes } from './http/routes/email'
+import { smtpMailer } from './mail/mailer'
+import type { Mailer } from './mail/mailer'
+import { startSmtpCatcher } from './mail/smtp-catcher'
+import type { SmtpCatcher } from './mail/smtp-catcher'
 import { ticketRoutes } from './http/routes/tickets'
 import { orderRoutes } from './http/routes/orders'
 import { catalogRoutes } from './http/routes/catalog'
-import { CatalogCache } from './domain/catalog-cache'
+import { siteRoutes } from './http/routes/site'
+import { adminPaymentRoutes, paymentRoutes, webhookRoutes } from './http/routes/payments'
+import { localPayRoutes } from './http/routes/local-pay'
+import { CatalogCache } from './catalog'
 
 export interface Ingress {
   readonly app: FastifyInstance
   readonly cache: EventCache
   readonly bus: OutcomeBus
   readonly state: HealthState
+  /** The local SMTP catcher (development and tests, when SMTP_URL is unset): the mails sent. */
+  readonly mail: SmtpCatcher | undefined
   /** Stops admitting (503), lets requests in flight finish, closes what the ingress opened. */
   close: () => Promise<void>
 }
@@ -59,14 +71,26 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
   const { config, log } = rt
   const state: HealthState = { shuttingDown: false }
   const sale = { redis: rt.redis, keys: rt.keys }
-  const rejections = new RejectionLog(rt.redis, rt.keys, log)
-  const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log, beforeReopen: async () => { await rejections.flush() } })
+  const soldOutAnswers = new SoldOutAnswers(rt.redis, rt.keys, log)
+  const cache = new EventCache({ repo: rt.events, sale, ttlMs: config.eventCacheMs, log })
   const catalogCache = new CatalogCache(config.catalogCacheMs)
+  // Mail: the deployment's relay, or (outside production) a catcher of our own, so `npm start` and
+  // the tests need nothing else. Production without SMTP_URL cannot send codes (503).
+  let catcher: SmtpCatcher | undefined
+  let mailer: Mailer | undefined
+  if (config.smtpUrl !== undefined) {
+    mailer = smtpMailer(config.smtpUrl, config.mailFrom)
+  } else if (config.nodeEnv !== 'production') {
+    catcher = await startSmtpCatcher((mail) => {
+      // How a developer reads a code (its subject); tests read the catcher itself.
+      if (config.nodeEnv === 'development') log.info({ to: mail.to, subject: mail.subject }, 'mail caught by the local SMTP catcher (SMTP_URL is unset)')
+    })
+    mailer = smtpMailer(catcher.url, config.mailFrom)
+  }
   const finals = new FinalTickets(config.finalTicketCache)
   const bus = new OutcomeBus(rt.connect('outcomes'), rt.keys, {
     onSoldOut: (id) => { cache.markSoldOut(id).catch((err: unknown) => log.warn({ err, eventId: id }, 'loading holders failed')) },
-    // Buyers already answered sold_out are written down before the gate reopens to anyone.
-    onReopened: (id) => { void rejections.flush().finally(() => cache.clearSoldOut(id)) },
+    onReopened: (id) => { cache.clearSoldOut(id) },
     // A retired sale keeps nothing here: its cached row, its final tickets.
     onRetired: (id) => {
       cache.forget(id)
@@ -122,18 +146,27 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     maxInFlight: config.overloadMaxInFlight,
     eventLoopDelayMs: config.overloadEventLoopDelayMs,
     heapMiB: config.overloadHeapMiB,
-    onShed: (route, reason) => rt.metrics.shed.inc({ route, reason })
+    onShed: (route, reason) => rt.metrics.shed.inc({ route, reason }),
+    exempt: (request) => {
+      const id = (request.params as { id?: unknown } | undefined)?.id
+      return request.method === 'POST' && typeof id === 'string' && request.routeOptions.url?.endsWith('/events/:id/buy') === true && cache.answersSoldOut(Number(id))
+    }
   })
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: it runs on every request, and costs no promise each.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', String(request.id))
     // While draining, requests still arriving on open connections are served (a reload drops
     // none), and the client is told to reconnect, which lands it on a live instance.
     if (state.shuttingDown) reply.header('connection', 'close')
+    done()
   })
 
   // The API's fixed security headers on its routes but the crowd's four; the pages and the docs get
   // @fastify/helmet's full set in their own scope (see src/http/security-headers.ts).
   app.addHook('onRoute', withApiSecurityHeaders)
+  // Production behind a proxy that is not trusted: said once, in the log (src/http/proxy-hint.ts).
+  warnAtStart(config, log)
+  watchForUntrustedProxy(app, config, log)
 
   // OpenAPI from the route schemas, served at /docs (UI) and /docs/json (the document).
   await app.register(swagger, {
@@ -148,6 +181,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     // Swagger UI inserts <style> elements: inline styles are allowed on /docs alone (never scripts).
     await pages.register(swaggerUi, { routePrefix: '/docs', transformStaticCSP: (header) => header.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") })
     await pages.register(webRoutes)
+    const local = rt.payments.local
+    if (local !== undefined) await pages.register(localPayRoutes, { local })
   })
 
   await app.register(rateLimit, {
@@ -163,7 +198,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     errorResponseBuilder: (_req, ctx) => new DomainError('RATE_LIMITED', `too many requests; retry in ${ctx.after}`)
   })
 
-  const auth = createAuthenticator(rt.jwtSecret)
+  const sessions: SessionCache = { redis: rt.redis, keys: rt.keys, ttlMs: config.accessTokenTtlMs }
+  const auth = createAuthenticator(rt.jwtSecret, { ...sessions, generationOf: rt.users.sessionGen })
   const accounts: AccountDeps = {
     users: rt.users,
     redis: rt.redis,
@@ -171,6 +207,8 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     signAccess: createTokenSigner(rt.jwtSecret, config.accessTokenTtlMs),
     accessTtlMs: config.accessTokenTtlMs,
     refreshTtlMs: config.refreshTokenTtlMs,
+    refreshAbsoluteTtlMs: config.refreshAbsoluteTtlMs,
+    sessions,
     refreshKey: refreshKeyFrom(rt.jwtSecret),
     refreshGraceMs: config.refreshGraceMs
   }
@@ -182,6 +220,10 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     changed: async (what) => { await rt.redis.publish(rt.keys.catalogChannel, what) }
   }
   const window = { timeWindow: config.rateWindowMs }
+  const powKey = powKeyFrom(rt.jwtSecret)
+  // Every ingress adds its buys' latencies to Redis once a second: the operator's p99 covers all.
+  const buyLatency = new SharedLatency(rt.redis, rt.keys, rt.metrics.httpDuration, '/api/v1/events/:id/buy')
+  buyLatency.start()
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown'
@@ -195,20 +237,31 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       auth,
       lifecycle: rt.lifecycle,
       leaseMs: config.leaseMs,
-      buyLatency: new LatencyWindow(rt.metrics.httpDuration, '/api/v1/events/:id/buy'),
-      bans: { users: rt.users, redis: rt.redis, keys: rt.keys, listLive: rt.events.listLive },
+      buyLatency,
+      bans: { users: rt.users, redis: rt.redis, keys: rt.keys, listLive: rt.events.listLive, sessions },
       db: rt.db,
       onAudited
     })
     await api.register(orderRoutes, { lifecycle: rt.lifecycle, auth, db: rt.db, onAudited })
+    await api.register(paymentRoutes, { payments: rt.payments.deps, auth })
+    await api.register(webhookRoutes, { payments: rt.payments.deps })
+    await api.register(adminPaymentRoutes, { prefix: '/admin', payments: rt.payments.deps, auth, db: rt.db, onAudited })
     await api.register(catalogRoutes, { catalog, readLimit: { max: config.readRateLimit, ...window } })
-    await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window } })
+    await api.register(siteRoutes, { currency: rt.payments.deps.currency })
+    await api.register(authRoutes, { accounts, auth, loginLimit: { max: config.loginRateLimit, ...window }, registerLimit: { max: config.registerRateLimit, ...window } })
+    await api.register(emailRoutes, {
+      verification: { db: rt.db, redis: rt.redis, keys: rt.keys, mailer, accounts },
+      auth,
+      limit: { max: config.loginRateLimit, ...window }
+    })
     await api.register(eventRoutes, {
       catalog,
       cache,
       auth,
       buyRateLimit: { max: config.buyRateLimit, ...window },
+      readLimit: { max: config.readRateLimit, ...window },
       buyTokens: { redis: rt.redis, keys: rt.keys, events: cache, leadMs: config.buyTokenLeadMs, ttlMs: config.buyTokenTtlMs },
+      challenges: { redis: rt.redis, events: cache, key: powKey, leadMs: config.powLeadMs, ttlMs: config.powTtlMs },
       admission: {
         redis: rt.redis,
         keys: rt.keys,
@@ -216,17 +269,18 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
         repo: rt.events,
         overbook: config.gateOverbook,
         rateLimit: { max: config.buyRateLimit, ...window },
-        rejections,
+        soldOutAnswers,
         cluster: config.redisClusterNodes.length > 0,
         onShardReset: () => rt.metrics.failoverResets.inc({ by: 'ingress' }),
         onOutcome: (outcome) => rt.metrics.buys.inc({ outcome }),
         onAdmitTime: (seconds) => rt.metrics.admitSeconds.observe(seconds),
+        powKey,
         log
       }
     })
     await api.register(ticketRoutes, {
       auth,
-      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals, onWaitRefused: (reason) => rt.metrics.pollsRefused.inc({ reason }) },
+      reader: { redis: rt.redis, keys: rt.keys, events: cache, bus, orders: rt.orders, finals, pace: new DrainPace(rt.redis, rt.keys), onWaitRefused: (reason) => rt.metrics.pollsRefused.inc({ reason }) },
       waitMaxMs: config.ticketWaitMaxMs,
       // A stopping ingress holds no new long-poll: it answers with the ticket as it is.
       waitAllowed: () => !state.shuttingDown,
@@ -239,6 +293,7 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
     cache,
     bus,
     state,
+    mail: catcher,
     async close () {
       state.shuttingDown = true
       // Long-polls answer now (with Connection: close), so their clients leave with the rest.
@@ -249,8 +304,11 @@ export async function buildIngress (rt: Runtime): Promise<Ingress> {
       while (Date.now() < deadline && await openConnections(app) > 0) await sleep(100)
       await bus.close()
       await app.close()
-      await rejections.close()
+      await buyLatency.close()
+      soldOutAnswers.close()
       cache.close()
+      mailer?.close()
+      await catcher?.close()
     }
   }
 }

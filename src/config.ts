@@ -6,6 +6,8 @@
  * frozen.
  */
 
+import { secretProblems, urlPassword } from './secret-strength'
+
 export type ProcessRole = 'all' | 'ingress' | 'worker'
 
 export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const
@@ -27,11 +29,16 @@ export interface TracingConfig {
   readonly samplerRatio: number
   /** How often finished spans are sent (the batch span processor's delay, ms). */
   readonly exportDelayMs: number
+  /** Peers (addresses/CIDRs) whose `traceparent` is followed: its sampled flag decides, its trace
+   *  continues. Anyone else's is dropped and the sampler alone decides, so the public cannot make
+   *  every request of theirs traced (TRACE_TRUSTED_PARENTS; none by default). */
+  readonly trustedParents: readonly string[]
 }
 
 export interface Config {
   readonly nodeEnv: string
   readonly role: ProcessRole
+  /** Address the API binds: loopback by default; deployments (image, compose, Kubernetes) set 0.0.0.0. */
   readonly host: string
   readonly port: number
   /** Port of the metrics-only listener (0 = none): every PM2 instance gets its own. */
@@ -111,23 +118,80 @@ export interface Config {
   readonly buyTokenLeadMs: number
   /** ... and stay valid this long after the start. */
   readonly buyTokenTtlMs: number
+  /** Proof-of-work challenges are issued from this long before a sale's start (the page solves while the buyer waits). */
+  readonly powLeadMs: number
+  /** A proof of work is accepted this long after the start, or after its challenge was issued during the sale. */
+  readonly powTtlMs: number
   readonly accessTokenTtlMs: number
+  /** A refresh family unused this long ends (each rotation renews it)... */
   readonly refreshTokenTtlMs: number
+  /** ... and every family ends this long after its sign-in, however active (ASVS 3.3.2). */
+  readonly refreshAbsoluteTtlMs: number
   /** A refresh token just rotated away yields the same successor for this long (two tabs). */
   readonly refreshGraceMs: number
-  /** Login (and register) attempts per account and per IP in each rate window. */
+  /** Login (and refresh) attempts per account and per IP in each rate window. */
   readonly loginRateLimit: number
+  /** Registrations per IP in each rate window (each one costs a password check and a hash). */
+  readonly registerRateLimit: number
   /** Anonymous catalog reads (product search and pages, event lists) per address per window. */
   readonly readRateLimit: number
   /** Proxies whose X-Forwarded-For is believed (Fastify's trustProxy): false (none, the default)
    *  or their addresses/CIDRs. Behind a load balancer the per-address limits need it. */
   readonly trustProxy: false | string[]
+  /** Set by Kubernetes in every pod (KUBERNETES_SERVICE_HOST): such a pod is reached through a
+   *  Service or an ingress controller, so production without TRUST_PROXY warns at start. */
+  readonly inKubernetes: boolean
   /** First admin, created or promoted at start when both are set. */
+  /** Where mails (email-verification codes) go: smtp(s)://user:pass@host:port. Unset outside
+   *  production, the service starts its own local catcher (src/mail/smtp-catcher.ts); unset in
+   *  production, codes cannot be sent (503 MAIL_UNAVAILABLE). */
+  readonly smtpUrl: string | undefined
+  /** The From of those mails. */
+  readonly mailFrom: string
   readonly adminEmail: string | undefined
   readonly adminPassword: string | undefined
   readonly tracing: TracingConfig
   /** Test-only fault injection, e.g. `drain:after-reserve`; never set in production. */
   readonly faultPoint: string | undefined
+  /** Tests and drills only: this process's wall clock runs this far ahead (negative: behind) of
+   *  the host's (src/util/clock.ts); refused when NODE_ENV=production. */
+  readonly clockSkewMs: number
+  readonly payments: PaymentsConfig
+}
+
+/**
+ * Payments (issue 33): which provider takes the money, its keys, and the reconciler's pace. The
+ * keys and secrets live here and nowhere else; nothing logs this object.
+ */
+export interface PaymentsConfig {
+  /** `local` (the default: a provider the service runs itself), `stripe` or `alipay`. */
+  readonly provider: 'local' | 'stripe' | 'alipay'
+  /** ISO currency of the prices (Stripe); Alipay is always CNY. */
+  readonly currency: string
+  /** The service's public address: where providers send buyers back and Alipay posts notifications. */
+  readonly publicUrl: string
+  /** The local provider's webhook signing secret (derived from the JWT key when unset). */
+  readonly webhookSecret: string | undefined
+  readonly stripeSecretKey: string | undefined
+  readonly stripeWebhookSecret: string | undefined
+  /** Tests only: the Stripe API's address (a local stub). */
+  readonly stripeApiUrl: string | undefined
+  readonly alipayAppId: string | undefined
+  readonly alipayPrivateKey: string | undefined
+  readonly alipayPublicKey: string | undefined
+  readonly alipayGateway: string | undefined
+  /** A payment the provider has said nothing of for this long is asked about (reconciliation). */
+  readonly reconcileAfterMs: number
+  /** How often the reconciler looks. */
+  readonly reconcileEveryMs: number
+  /** The local provider's faults, for drills: answers and webhooks delayed up to this (ms)... */
+  readonly localDelayMs: number
+  /** ... webhooks dropped (never sent) with this probability... */
+  readonly localDropRate: number
+  /** ... and sent twice with this one. */
+  readonly localRepeatRate: number
+  /** Where the local provider posts its webhooks (default: this ingress's own address). */
+  readonly localWebhookUrl: string | undefined
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -200,12 +264,12 @@ export class ConfigError extends Error {
   }
 }
 
-/** TRUST_PROXY: unset or "false" (trust nobody), or a comma list of the proxies' addresses/CIDRs. */
-function parseTrustProxy (raw: string | undefined, problems: string[]): false | string[] {
+/** TRUST_PROXY (and TRACE_TRUSTED_PARENTS): unset or "false" (trust nobody), or a comma list of addresses/CIDRs. */
+function parseTrustProxy (raw: string | undefined, problems: string[], name = 'TRUST_PROXY'): false | string[] {
   if (raw === undefined || raw === 'false') return false
   const list = raw.split(',').map((a) => a.trim()).filter((a) => a !== '')
   if (list.length === 0 || list.some((a) => !/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/.test(a))) {
-    problems.push(`TRUST_PROXY: expected false or the proxies' addresses/CIDRs separated by commas, got ${JSON.stringify(raw)}`)
+    problems.push(`${name}: expected false or addresses/CIDRs separated by commas, got ${JSON.stringify(raw)}`)
     return false
   }
   return list
@@ -216,13 +280,15 @@ function readTracing (r: Reader, role: ProcessRole): TracingConfig {
   const exporter = r.oneOf<TracingConfig['exporter']>('OTEL_TRACES_EXPORTER', 'none', ['none', 'otlp', 'console'])
   const base = r.optional('OTEL_EXPORTER_OTLP_ENDPOINT')
   const fallback = base === undefined ? 'http://localhost:4318/v1/traces' : `${base.replace(/\/+$/, '')}/v1/traces`
+  const trustedParents = parseTrustProxy(r.optional('TRACE_TRUSTED_PARENTS'), r.problems, 'TRACE_TRUSTED_PARENTS')
   return {
     exporter: disabled ? 'none' : exporter,
     endpoint: r.url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', fallback, ['http:', 'https:']),
     serviceName: r.str('OTEL_SERVICE_NAME', `seckill-${role}`),
     sampler: r.oneOf<TraceSampler>('OTEL_TRACES_SAMPLER', 'parentbased_always_on', TRACE_SAMPLERS),
     samplerRatio: r.num('OTEL_TRACES_SAMPLER_ARG', 1, 0, 1),
-    exportDelayMs: r.int('OTEL_BSP_SCHEDULE_DELAY', 5000, 10, 600_000)
+    exportDelayMs: r.int('OTEL_BSP_SCHEDULE_DELAY', 5000, 10, 600_000),
+    trustedParents: trustedParents === false ? [] : trustedParents
   }
 }
 
@@ -235,6 +301,52 @@ export function loadTracingConfig (env: Env = process.env): TracingConfig | unde
   const role = r.oneOf<ProcessRole>('PROCESS_ROLE', 'all', ['all', 'ingress', 'worker'])
   const tracing = readTracing(r, role)
   return r.problems.length === 0 ? tracing : undefined
+}
+
+/** PEM keys arrive in one environment line with `\n` for the line breaks. */
+function pem (raw: string | undefined): string | undefined {
+  return raw?.replace(/\\n/g, '\n')
+}
+
+function readPayments (r: Reader, nodeEnv: string, port: number): PaymentsConfig {
+  const p: PaymentsConfig = {
+    provider: r.oneOf<PaymentsConfig['provider']>('PAYMENT_PROVIDER', 'local', ['local', 'stripe', 'alipay']),
+    currency: r.str('PAYMENT_CURRENCY', 'usd').toLowerCase(),
+    publicUrl: r.url('PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, ''),
+    webhookSecret: r.optional('PAYMENT_WEBHOOK_SECRET'),
+    stripeSecretKey: r.optional('STRIPE_SECRET_KEY'),
+    stripeWebhookSecret: r.optional('STRIPE_WEBHOOK_SECRET'),
+    stripeApiUrl: r.optional('STRIPE_API_URL'),
+    alipayAppId: r.optional('ALIPAY_APP_ID'),
+    alipayPrivateKey: pem(r.optional('ALIPAY_PRIVATE_KEY')),
+    alipayPublicKey: pem(r.optional('ALIPAY_PUBLIC_KEY')),
+    alipayGateway: r.optional('ALIPAY_GATEWAY'),
+    reconcileAfterMs: r.int('PAYMENT_RECONCILE_AFTER_MS', 60_000, 100, 86_400_000),
+    reconcileEveryMs: r.int('PAYMENT_RECONCILE_EVERY_MS', 15_000, 50, 3_600_000),
+    localDelayMs: r.int('LOCAL_PAY_DELAY_MS', 0, 0, 60_000),
+    localDropRate: r.num('LOCAL_PAY_DROP_RATE', 0, 0, 1),
+    localRepeatRate: r.num('LOCAL_PAY_REPEAT_RATE', 0, 0, 1),
+    localWebhookUrl: r.optional('LOCAL_PAY_WEBHOOK_URL')
+  }
+  if (!/^[a-z]{3}$/.test(p.currency)) r.problems.push(`PAYMENT_CURRENCY: a three-letter ISO code, got ${JSON.stringify(p.currency)}`)
+  if (p.webhookSecret !== undefined && p.webhookSecret.length < 32) r.problems.push('PAYMENT_WEBHOOK_SECRET: must be at least 32 characters')
+  if (p.provider === 'local' && nodeEnv === 'production') {
+    r.problems.push('PAYMENT_PROVIDER: the local provider takes no money; refused when NODE_ENV=production (use stripe or alipay)')
+  }
+  if (p.provider === 'stripe') {
+    if (p.stripeSecretKey === undefined) r.problems.push('STRIPE_SECRET_KEY: required with PAYMENT_PROVIDER=stripe')
+    if (p.stripeWebhookSecret === undefined) r.problems.push('STRIPE_WEBHOOK_SECRET: required with PAYMENT_PROVIDER=stripe (webhooks are verified with it)')
+  }
+  if (p.provider === 'alipay') {
+    if (p.alipayAppId === undefined) r.problems.push('ALIPAY_APP_ID: required with PAYMENT_PROVIDER=alipay')
+    if (p.alipayPrivateKey === undefined) r.problems.push('ALIPAY_PRIVATE_KEY: required with PAYMENT_PROVIDER=alipay')
+    if (p.alipayPublicKey === undefined) r.problems.push('ALIPAY_PUBLIC_KEY: required with PAYMENT_PROVIDER=alipay (notifications are verified with it)')
+  }
+  if (p.stripeApiUrl !== undefined && nodeEnv === 'production') r.problems.push('STRIPE_API_URL: for tests only; refused when NODE_ENV=production')
+  if (nodeEnv === 'production' && (p.localDelayMs > 0 || p.localDropRate > 0 || p.localRepeatRate > 0)) {
+    r.problems.push('LOCAL_PAY_DELAY_MS, LOCAL_PAY_DROP_RATE, LOCAL_PAY_REPEAT_RATE: drills only; refused when NODE_ENV=production')
+  }
+  return p
 }
 
 export function loadConfig (env: Env = process.env): Config {
@@ -264,7 +376,9 @@ export function loadConfig (env: Env = process.env): Config {
   const config: Config = {
     nodeEnv,
     role,
-    host: r.str('HOST', '0.0.0.0'),
+    // Loopback unless told: a development process is not on the network by accident (the image,
+    // compose and the Kubernetes base set 0.0.0.0).
+    host: r.str('HOST', '127.0.0.1'),
     port: r.int('PORT', 8080, 0, 65535),
     metricsPort: r.int('METRICS_PORT', 0, 0, 65535),
     metricsHost: r.str('METRICS_HOST', '127.0.0.1'),
@@ -308,22 +422,43 @@ export function loadConfig (env: Env = process.env): Config {
     paymentTimeoutMs: r.int('PAYMENT_TIMEOUT_MS', 900_000, 1000, 7 * 86_400_000),
     buyTokenLeadMs: r.int('BUY_TOKEN_LEAD_MS', 300_000, 0, 86_400_000),
     buyTokenTtlMs: r.int('BUY_TOKEN_TTL_MS', 120_000, 1000, 86_400_000),
+    powLeadMs: r.int('POW_LEAD_MS', 600_000, 0, 86_400_000),
+    powTtlMs: r.int('POW_TTL_MS', 120_000, 1000, 86_400_000),
     accessTokenTtlMs: r.int('ACCESS_TOKEN_TTL_MS', 900_000, 1000, 86_400_000),
     refreshTokenTtlMs: r.int('REFRESH_TOKEN_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
+    refreshAbsoluteTtlMs: r.int('REFRESH_ABSOLUTE_TTL_MS', 30 * 86_400_000, 60_000, 365 * 86_400_000),
     refreshGraceMs: r.int('REFRESH_GRACE_MS', 10_000, 0, 60_000),
     loginRateLimit: r.int('RATE_LIMIT_LOGIN', 10, 1, 1_000_000),
+    registerRateLimit: r.int('RATE_LIMIT_REGISTER', 5, 1, 1_000_000),
     readRateLimit: r.int('RATE_LIMIT_READ', 120, 1, 1_000_000),
     trustProxy: parseTrustProxy(r.optional('TRUST_PROXY'), r.problems),
+    inKubernetes: r.optional('KUBERNETES_SERVICE_HOST') !== undefined,
+    smtpUrl: r.optional('SMTP_URL') === undefined ? undefined : r.url('SMTP_URL', '', ['smtp:', 'smtps:']),
+    mailFrom: r.str('MAIL_FROM', 'seckill <no-reply@seckill.invalid>'),
     adminEmail: r.optional('ADMIN_EMAIL'),
     adminPassword: r.optional('ADMIN_PASSWORD'),
     tracing: readTracing(r, role),
-    faultPoint: r.optional('SECKILL_FAULT')
+    faultPoint: r.optional('SECKILL_FAULT'),
+    clockSkewMs: r.int('CLOCK_SKEW_MS', 0, -86_400_000, 86_400_000),
+    payments: readPayments(r, nodeEnv, Number(env.PORT ?? 8080) || 8080)
+  }
+  if (config.clockSkewMs !== 0 && nodeEnv === 'production') {
+    r.problems.push('CLOCK_SKEW_MS: for tests and drills only; refused when NODE_ENV=production')
   }
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
     r.problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither')
   }
   if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
     r.problems.push('ADMIN_PASSWORD: at least 8 characters')
+  }
+  if (nodeEnv === 'production') {
+    // Every secret the configuration takes, held to the same bar (ASVS 2.10.4, 6.4.1).
+    if (secret !== undefined) r.problems.push(...secretProblems('JWT_SECRET', secret))
+    if (metricsToken !== undefined) r.problems.push(...secretProblems('METRICS_TOKEN', metricsToken))
+    for (const [name, url] of [['REDIS_URL', config.redisUrl], ['DATABASE_URL', config.databaseUrl], ['SMTP_URL', config.smtpUrl ?? '']] as const) {
+      const password = urlPassword(url)
+      if (password !== undefined) r.problems.push(...secretProblems(`${name} password`, password))
+    }
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems)
   return Object.freeze(config)

@@ -21,6 +21,11 @@ export interface WaitingGaugeSource {
   waiting: () => { waiting: number, max: number }
 }
 
+export interface PaymentGaugeSource {
+  /** Payments by status (pending, failed, captured, refunding, refunded), from MySQL at scrape time. */
+  paymentsByStatus: () => Promise<Record<string, number>>
+}
+
 export interface Metrics {
   readonly registry: Registry
   readonly buys: Counter<'outcome'>
@@ -45,8 +50,10 @@ export interface Metrics {
   readonly drainBatchFailures: Counter
   /** Shards forgotten and rebuilt from MySQL because their Redis Cluster node changed (a failover), by who noticed. */
   readonly failoverResets: Counter<'by'>
+  /** What payment calls and provider events did (created, paid, late_refund, duplicate, refunded, ...). */
+  readonly payments: Counter<'outcome'>
   /** Registers the scrape-time sources (worker: shard depths; every process: pools; ingress: waiting). */
-  watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource }) => void
+  watch: (sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource, payments?: PaymentGaugeSource }) => void
 }
 
 export function createMetrics (role: string): Metrics {
@@ -54,7 +61,7 @@ export function createMetrics (role: string): Metrics {
   registry.setDefaultLabels({ role })
   collectDefaultMetrics({ register: registry })
   const r = [registry]
-  const sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource } = {}
+  const sources: { shards?: ShardGaugeSource, pools?: PoolGaugeSource, waiting?: WaitingGaugeSource, payments?: PaymentGaugeSource } = {}
 
   // The three shard gauges share one Redis read per scrape (the registry gathers concurrently).
   let depths: { at: number, value: ReturnType<ShardGaugeSource['shardDepths']> } | undefined
@@ -107,8 +114,23 @@ export function createMetrics (role: string): Metrics {
     }
   })
 
+  new Gauge({
+    name: 'seckill_payments',
+    help: 'Payments by status (pending, failed, captured, refunding, refunded), read from MySQL at scrape time',
+    labelNames: ['status'],
+    registers: r,
+    async collect () {
+      if (sources.payments === undefined) return
+      // MySQL away: the scrape keeps the last figures rather than failing (the other metrics are
+      // most needed exactly then).
+      const byStatus = await sources.payments.paymentsByStatus().catch(() => undefined)
+      for (const [status, n] of Object.entries(byStatus ?? {})) this.set({ status }, n)
+    }
+  })
+
   return {
     registry,
+    payments: new Counter({ name: 'seckill_payment_outcomes_total', help: 'Payment calls and provider events by what they did: created, paid, late_refund (money after expiry or cancel, refunded), failed, refunded, refund_retry, refund_failed, duplicate (an event seen before), already_settled, unknown_payment, ignored', labelNames: ['outcome'], registers: r }),
     buys: new Counter({ name: 'seckill_buy_requests_total', help: 'Buy requests by answer (queued, existing, sold_out, sold_out_local, banned, rate_limited)', labelNames: ['outcome'], registers: r }),
     httpDuration: new Histogram({ name: 'seckill_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['route', 'method', 'status'], buckets: LATENCY_BUCKETS, registers: r }),
     admitSeconds: new Histogram({ name: 'seckill_admit_seconds', help: 'Admission (the admitBuyer script) as the ingress sees it', buckets: LATENCY_BUCKETS, registers: r }),
@@ -119,7 +141,7 @@ export function createMetrics (role: string): Metrics {
     ticketsDecided: new Counter({ name: 'seckill_tickets_decided_total', help: 'Tickets decided by the drain, by status', labelNames: ['status'], registers: r }),
     ordersCommitted: new Counter({ name: 'seckill_orders_committed_total', help: 'Orders written by the drain (rate() gives orders per second)', registers: r }),
     recoveredTickets: new Counter({ name: 'seckill_tickets_recovered_total', help: 'Admitted tickets served without their job (recovered from Redis by the drain)', registers: r }),
-    ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline (by job or sweep)', registers: r }),
+    ordersExpired: new Counter({ name: 'seckill_orders_expired_total', help: 'Orders expired at their payment deadline, judged on the MySQL clock', registers: r }),
     securityEvents: new Counter({ name: 'seckill_security_events_total', help: 'Security events: failed logins, refused tokens, forbidden, banned, rate-limited, weak passwords, refused buy tokens, admin writes', labelNames: ['kind'], registers: r }),
     drainBreakerState: new Gauge({ name: 'seckill_drain_breaker_state', help: 'The worker\'s drain breaker: 0 closed (batches run), 1 half-open (probing Redis and MySQL), 2 open (no batch launched)', registers: r }),
     drainBatchFailures: new Counter({ name: 'seckill_drain_batch_failures_total', help: 'Drain batches that failed (a stage threw or timed out) and were queued again', registers: r }),
@@ -132,6 +154,7 @@ export function createMetrics (role: string): Metrics {
       if (s.shards !== undefined) sources.shards = s.shards
       if (s.pools !== undefined) sources.pools = s.pools
       if (s.waiting !== undefined) sources.waiting = s.waiting
+      if (s.payments !== undefined) sources.payments = s.payments
     }
   }
 }

@@ -7,21 +7,23 @@ import type { Config } from './config'
 import { createDb, migrateLatest } from './db/knex'
 import { developmentJwtSecret } from './db/development-secret'
 import type { Db } from './db/knex'
-import { eventsRepository } from './domain/events'
-import type { EventsRepository } from './domain/events'
-import { productsRepository } from './domain/products'
-import type { ProductsRepository } from './domain/products'
+import { eventsRepository } from './catalog'
+import type { EventsRepository } from './catalog'
+import { productsRepository } from './catalog'
+import type { ProductsRepository } from './catalog'
 import { createRedisClient } from './redis/client'
 import type { RedisClient } from './redis/scripts'
 import { createKeySpace } from './redis/keys'
 import type { KeySpace } from './redis/keys'
 import { createMetrics } from './metrics'
-import { ordersRepository } from './domain/orders'
-import type { OrdersRepository } from './domain/orders'
-import type { LifecycleDeps } from './domain/order-lifecycle'
-import { usersRepository } from './domain/accounts'
-import type { UsersRepository } from './domain/accounts'
+import { ordersRepository } from './orders'
+import type { OrdersRepository } from './orders'
+import type { LifecycleDeps } from './orders'
+import { usersRepository } from './identity'
+import type { UsersRepository } from './identity'
 import type { Metrics } from './metrics'
+import { createPayments } from './orders'
+import type { PaymentsSetup } from './orders'
 
 export interface Runtime {
   readonly config: Config
@@ -36,6 +38,8 @@ export interface Runtime {
   /** What the order lifecycle (pay, cancel, expire) works with. */
   readonly lifecycle: LifecycleDeps
   readonly metrics: Metrics
+  /** The payment provider and the payment flow's dependencies. */
+  readonly payments: PaymentsSetup
   /** The JWT key: JWT_SECRET, or this deployment's own development secret. */
   readonly jwtSecret: string
   /** True when JWT_SECRET was not set and the development secret is in use. */
@@ -62,6 +66,10 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
   const keys = createKeySpace(config.redisPrefix)
   const events = eventsRepository(db)
   const orders = ordersRepository(db)
+  const metrics = createMetrics(config.role)
+  const lifecycle: LifecycleDeps = { db, orders, events, sale: { redis, keys }, log, instantPay: config.payments.provider === 'local' }
+  const payments = createPayments({ config: config.payments, db, lifecycle, jwtSecret, log, onOutcome: (outcome) => metrics.payments.inc({ outcome }) })
+  metrics.watch({ payments: { paymentsByStatus: payments.deps.payments.countByStatus } })
   return {
     config,
     log,
@@ -72,12 +80,14 @@ export async function createRuntime (config: Config, log: Logger, opts: { migrat
     products: productsRepository(db),
     orders,
     users: usersRepository(db),
-    lifecycle: { db, orders, events, sale: { redis, keys }, log },
-    metrics: createMetrics(config.role),
+    lifecycle,
+    metrics,
+    payments,
     jwtSecret,
     jwtSecretIsDevelopment: config.jwtSecret === undefined,
     connect,
     async close () {
+      await payments.close()
       await Promise.all(extra.map(async (c) => await c.quit().catch(() => c.disconnect())))
       await redis.quit().catch(() => redis.disconnect())
       await db.destroy()

@@ -16,16 +16,18 @@ import type { Runtime } from './runtime'
 import { buildIngress } from './app'
 import type { Ingress } from './app'
 import { Dispatcher } from '../workers/dispatcher'
-import { countOutcomes, wonOrderIds } from '../workers/stage-wire'
+import { countOutcomes } from '../workers/thread-protocol'
 import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { metricsRoute, probeRoutes } from './http/routes/health'
-import { PaymentDeadlines } from './domain/payment-deadline'
-import { AdminPasswordMismatchError, ensureAdmin } from './domain/accounts'
-import { WeakPasswordError } from './domain/password-policy'
+import { PaymentDeadlines } from './orders'
+import { PaymentReconciler } from './orders'
+import { AdminPasswordMismatchError, ensureAdmin } from './identity'
+import { WeakPasswordError } from './identity'
 import { preflight, StartupCheckError } from './preflight'
 import { startupBanner } from './startup-banner'
+import { skewClock } from './util/clock'
 
 export interface Service {
   readonly runtime: Runtime
@@ -56,6 +58,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
   let address: string | undefined
   let metricsServer: FastifyInstance | undefined
   let deadlines: PaymentDeadlines | undefined
+  let reconciler: PaymentReconciler | undefined
   let stopping: Promise<void> | undefined
   /** The metrics listener's readiness: false from the moment the process starts stopping. */
   const probeState = { shuttingDown: false }
@@ -66,6 +69,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
       await ingress?.close()
       await dispatcher?.stop()
       await deadlines?.close()
+      await reconciler?.close()
       await metricsServer?.close()
       await runtime.close()
       await processTracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed'))
@@ -74,15 +78,17 @@ export async function startService (config: Config, log: Logger): Promise<Servic
   }
   try {
     if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
-      const admin = await ensureAdmin(runtime, config.adminEmail, config.adminPassword)
+      const admin = await ensureAdmin({ users: runtime.users, sessions: { redis: runtime.redis, keys: runtime.keys, ttlMs: config.accessTokenTtlMs } }, config.adminEmail, config.adminPassword)
       log.info({ adminId: admin.id }, 'admin account ready')
     }
     if (config.role !== 'ingress') {
       const bullConnection = runtime.connect('bullmq', { maxRetriesPerRequest: null })
-      const paymentDeadlines = new PaymentDeadlines(bullConnection, runtime.keys, runtime.lifecycle, log,
-        config.paymentTimeoutMs, (n) => runtime.metrics.ordersExpired.inc(n))
-      deadlines = paymentDeadlines
-      paymentDeadlines.start()
+      // Expires unpaid orders at their deadlines, on MySQL's clock (never this process's).
+      deadlines = new PaymentDeadlines(runtime.lifecycle, log, (n) => runtime.metrics.ordersExpired.inc(n))
+      deadlines.start()
+      // Asks the provider about payments whose webhook has not come (lost, dropped, late).
+      reconciler = new PaymentReconciler(runtime.payments.deps, { afterMs: config.payments.reconcileAfterMs, everyMs: config.payments.reconcileEveryMs }, log)
+      reconciler.start()
       dispatcher = new Dispatcher({
         config,
         redis: runtime.redis,
@@ -113,10 +119,6 @@ export async function startService (config: Config, log: Logger): Promise<Servic
           m.drainBatchSeconds.observe({ stage: 'batch' }, report.ms / 1000)
           m.recoveredTickets.inc(report.recovered)
           for (const status of ['won', 'sold_out', 'failed'] as const) if (decided[status] > 0) m.ticketsDecided.inc({ status }, decided[status])
-          // Deadlines run from the commit; scheduling from now is a little later, never earlier.
-          const expiresAt = Date.now() + config.paymentTimeoutMs
-          const won = wonOrderIds(report.result.outcomes)
-          paymentDeadlines.schedule(won, expiresAt).catch((err: unknown) => log.warn({ err, orders: won.length }, 'scheduling payment deadlines failed; the sweep will expire them'))
         }
       })
       await dispatcher.start()
@@ -136,6 +138,7 @@ export async function startService (config: Config, log: Logger): Promise<Servic
     if (config.role !== 'worker') {
       ingress = await buildIngress(runtime)
       address = await ingress.app.listen({ host: config.host, port: config.port })
+      runtime.payments.listening(address)
       log.info({ address }, 'ingress listening')
       // PM2 (wait_ready) routes traffic to a reloaded instance only once it listens.
       process.send?.('ready')
@@ -158,6 +161,8 @@ async function main (): Promise<void> {
     }
     throw err
   }
+  // Tests and drills only (refused in production): this process's clock set off, as a host's can be.
+  if (config.clockSkewMs !== 0) skewClock(config.clockSkewMs)
   const log = createLogger(config.logLevel, config.role)
   try {
     // Before migrating, binding or draining: a missing dependency or a taken port is named at once.

@@ -4,7 +4,8 @@
  *   1. reserve units of the shard's own stock (lua reserveStock, idempotent per ticket);
  *   2. tickets left without a unit borrow one from sibling shards (lua borrowStock, check every
  *      sibling first so a retried batch never holds units in two shards);
- *   3. one MySQL transaction writes the winners' orders and bumps `sold` under `sold + n <= stock`;
+ *   3. one MySQL transaction writes the winners' orders and bumps `sold` under `sold + n <= stock`
+ *      (the order write, src/orders: its SQL and rules live there);
  *   4. units of tickets that cannot get an order go back to the sale: the write records them
  *      (unit_returns) and the shard holding each applies it between its batches;
  *   5. outcomes are written, the FIFO mark advances, pollers are told (lua finishTickets).
@@ -24,16 +25,15 @@
 import type { Knex } from 'knex'
 import type { KeySpace } from '../src/redis/keys'
 import type { RedisClient } from '../src/redis/scripts'
-import { Borrow, Reserve, borrowStock, finishTickets, reserveStock, startEpoch } from '../src/redis/commands'
-import { signalReturns } from '../src/domain/unit-returns'
-import type { TicketDecision } from '../src/redis/commands'
-import { ticketIdPrefix } from '../src/domain/tickets'
-import type { FailReason } from '../src/domain/tickets'
-import { existingOrders, unitGoesBack, writeOrders } from './order-writer'
-import type { OrderWriteSettings, Winner, WriteResult } from './order-writer'
-import { writeJoint } from './joint-write'
+import { Borrow, Reserve, borrowStock, finishTickets, reserveStock, startEpoch } from '../src/stock'
+import { signalReturns } from '../src/stock'
+import type { TicketDecision } from '../src/stock'
+import { ticketIdPrefix } from '../src/shared/ticket-ids'
+import type { FailReason } from '../src/sale'
+import { existingOrders, unitGoesBack, writeParts } from '../src/orders'
+import type { OrderWriteSettings, Winner, WriteResult } from '../src/orders'
 
-export interface BatchTicket {
+interface BatchTicket {
   readonly qpos: number
   readonly userId: string
 }
@@ -208,7 +208,7 @@ async function earlierBorrows (deps: DrainDeps, input: DrainBatchInput): Promise
 }
 
 /** One shard's batch in a write: what it reserved. */
-export interface WritePart {
+interface WritePart {
   readonly input: DrainBatchInput
   readonly reservation: Reservation
 }
@@ -233,21 +233,14 @@ export async function writeBatches (deps: DrainDeps, parts: readonly WritePart[]
   const written = new Map<number, Map<number, WriteResult> | 'lease_lost'>()
   const order = plans.map((_, i) => i).filter((i) => (plans[i]?.winners.length ?? 0) > 0)
     .sort((a, b) => (parts[a]?.input.eventId ?? 0) - (parts[b]?.input.eventId ?? 0) || (parts[a]?.input.shard ?? 0) - (parts[b]?.input.shard ?? 0))
-  const jointParts = order.map((i) => {
+  const writing = order.map((i) => {
     const { input } = parts[i] as WritePart
     return { eventId: input.eventId, winners: (plans[i] as WritePlan).winners, fence: { shard: input.shard, fence: input.fence } }
   })
-  const one = jointParts[0]
-  if (jointParts.length === 1 && one !== undefined) {
-    // One part: the single write (its own transaction).
-    written.set(order[0] as number, await writeOrders(deps.db, one.eventId, one.winners, deps.orderWrites, one.fence))
-  } else if (jointParts.length > 1) {
-    // Several: their statements joined in one transaction (joint-write.ts).
-    await deps.db.transaction(async (trx) => {
-      const out = await writeJoint(trx, jointParts, deps.orderWrites)
-      order.forEach((i, k) => written.set(i, out[k] as Map<number, WriteResult> | 'lease_lost'))
-    })
-  }
+  // One part: the single write (its own transaction); several: their statements joined in one
+  // transaction (src/orders joint-write.ts).
+  const out = await writeParts(deps.db, writing, deps.orderWrites)
+  order.forEach((i, k) => written.set(i, out[k] as Map<number, WriteResult> | 'lease_lost'))
   const writeMs = performance.now() - t1
   return plans.map((plan, i) => {
     const w = written.get(i)

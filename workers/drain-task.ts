@@ -1,7 +1,9 @@
 /**
  * Piscina task file: runs one drain batch on a worker thread. Connections are opened once per
- * thread, on its first task, and reused. What a stage hands the next crosses threads as columns
- * (stage-wire.ts). With tracing on, each stage is a span under its batch's.
+ * thread, on its first task, and reused. What crosses threads -- the thread's start data, the
+ * tasks, and the columns a stage hands the next -- is thread-protocol.ts. With tracing on, each
+ * stage is a span under its batch's. A task must never keep state between tasks beyond the
+ * thread's connections: any thread may run any shard's next stage.
  */
 // First: tracing, when configured, must hook ioredis and mysql2 before this thread loads them.
 import './drain-thread-tracing'
@@ -13,27 +15,16 @@ import { createRedisClient } from '../src/redis/client'
 import { createKeySpace } from '../src/redis/keys'
 import type { KeySpace } from '../src/redis/keys'
 import { createDb } from '../src/db/knex'
-import { probeConsecutiveIds } from './order-writer'
+import { probeConsecutiveIds } from '../src/orders'
 import { finishBatch, reserveBatch, writeBatch, writeBatches } from './drain-batch'
 import type { DrainBatchInput, DrainDeps } from './drain-batch'
-import { fromReservationWire, fromWrittenWire, toFinishedWire, toReservationWire, toWrittenWire } from './stage-wire'
-import type { FinishedWire, ReservationWire, WrittenWire } from './stage-wire'
-import type { StageKind, StagePart } from './stage-pool'
-import type { TracingConfig } from '../src/config'
+import { fromReservationWire, fromWrittenWire, toFinishedWire, toReservationWire, toWrittenWire } from './thread-protocol'
+import type { DrainTask, DrainTaskResult, DrainThreadData, StageKind, StagePart } from './thread-protocol'
 import { inChildSpan } from '../src/tracing/spans'
+import { skewClock } from '../src/util/clock'
 
-/** What the dispatcher hands every thread at start. */
-export interface DrainThreadData {
-  readonly redisUrl: string
-  readonly redisClusterNodes: readonly string[]
-  readonly redisPrefix: string
-  readonly databaseUrl: string
-  readonly faultPoint: string | undefined
-  readonly paymentTimeoutMs: number
-  readonly tracing: TracingConfig
-  /** Where a thread stamps when it began a stage (stage-pool.ts), shared with the dispatcher. */
-  readonly startStamps: BigInt64Array
-}
+// A thread has a Date of its own: it keeps the same time as its process (src/util/clock.ts).
+if (!isMainThread) skewClock((workerData as DrainThreadData).clockSkewMs)
 
 interface ThreadState {
   readonly redis: RedisClient
@@ -109,21 +100,6 @@ export async function warm (barrier?: Int32Array): Promise<number> {
   }
   return threadId
 }
-
-/** One task: one stage of a batch (the drainer overlaps the stages of consecutive batches). */
-export type DrainTask = (
-  | { readonly stage: 'reserve', readonly input: DrainBatchInput }
-  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: ReservationWire }
-  /** One stage of several shards' batches: reserves and finishes side by side, each settling
-   *  alone; writes in one transaction (writeBatches), failing as a whole. */
-  | { readonly stage: 'many', readonly kind: StageKind, readonly parts: readonly StagePart[] }
-  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: ReservationWire, readonly written: WrittenWire }
-) & {
-  /** Slot of the start stamps where the thread notes when it begins the stage: its timeout starts there. */
-  readonly stamp?: number
-}
-
-export type DrainTaskResult = FinishedWire | ReservationWire | WrittenWire | Array<PromiseSettledResult<unknown>>
 
 export default async function run (task: DrainTask): Promise<DrainTaskResult> {
   const { deps } = await init()

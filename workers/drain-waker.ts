@@ -4,8 +4,8 @@
  * connection per live shard, and a wake-up, a take and a read every second per idle shard.)
  *
  * Who rings: the admission script, when it admits a ticket while every earlier one of the shard is
- * decided -- the only moment the shard's drain may be idle -- and whoever records units that came
- * back (src/domain/unit-returns.ts). A drain takes its `mark()` before it looks for work and waits
+ * decided -- the only moment the shard's drain may be idle -- whoever records units that came
+ * back (src/stock/unit-returns.ts), and a sibling's owner that closed its gate. A drain takes its `mark()` before it looks for work and waits
  * only if nothing rang since, so a ring between its look and its wait is not missed.
  *
  * Pub/sub delivers at most once: after the subscriber reconnects every doorbell rings (and its
@@ -15,12 +15,13 @@
  */
 import type { Logger } from 'pino'
 import type { RedisClient } from '../src/redis/scripts'
-import { WAKE_RETURNS } from '../src/domain/unit-returns'
+import { WAKE_RETURNS, WAKE_SOLD_OUT } from '../src/stock'
 
 /** One shard's doorbell, held by its drain while it owns the shard. */
 export class Doorbell {
   private rings = 0
   private returns = false
+  private soldOutCheck = false
   private missed = false
   private waiter: (() => void) | undefined
 
@@ -36,6 +37,13 @@ export class Doorbell {
     const r = this.returns
     this.returns = false
     return r
+  }
+
+  /** Whether a sibling closed its gate since the last call (then cleared). */
+  takeSoldOutCheck (): boolean {
+    const c = this.soldOutCheck
+    this.soldOutCheck = false
+    return c
   }
 
   /** Until something rings after `mark`, `ms` pass, or `stopped` resolves. */
@@ -64,6 +72,7 @@ export class Doorbell {
   ring (message: string): void {
     this.rings++
     if (message === WAKE_RETURNS) this.returns = true
+    if (message === WAKE_SOLD_OUT) this.soldOutCheck = true
     this.waiter?.()
   }
 

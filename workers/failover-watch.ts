@@ -14,7 +14,7 @@ import calculateSlot from 'cluster-key-slot'
 import type { Cluster } from 'ioredis'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import type { RedisClient } from '../src/redis/scripts'
-import { resetMovedShard } from '../src/redis/commands'
+import { resetMovedShard } from '../src/stock'
 
 type SlotsReply = Array<[number, number, [string, number, string, ...unknown[]], ...unknown[]]>
 

@@ -14,12 +14,11 @@
  * thread with many shards live (measured: bench:many, CPU profile).
  */
 import type Piscina from 'piscina'
-import type { DrainTask } from './drain-task'
-import type { DrainBatchInput } from './drain-batch'
-import type { ReservationWire, WrittenWire } from './stage-wire'
+import { createStartStamps } from './thread-protocol'
+import type { DrainTask, StageKind, StagePart, StartStamps } from './thread-protocol'
 
 /** Why a stage was abandoned. */
-export class StageTimeoutError extends Error {
+class StageTimeoutError extends Error {
   constructor (readonly phase: 'start' | 'run', ms: number) {
     super(phase === 'start' ? `drain stage did not start within ${ms} ms` : `drain stage ran longer than ${ms} ms`)
     this.name = 'StageTimeoutError'
@@ -33,24 +32,10 @@ const MAX_PARTS = 32
 const MAX_TICKETS = 2000
 
 /** A stage of one shard's batch, with what the stages before it produced. */
-export type StagePart =
-  | { readonly stage: 'reserve', readonly input: DrainBatchInput }
-  | { readonly stage: 'write', readonly input: DrainBatchInput, readonly reservation: ReservationWire }
-  | { readonly stage: 'finish', readonly input: DrainBatchInput, readonly reservation: ReservationWire, readonly written: WrittenWire }
-
-export type StageKind = StagePart['stage']
-
 interface Queued {
   readonly part: StagePart
   readonly resolve: (result: unknown) => void
   readonly reject: (err: unknown) => void
-}
-
-/** Shared memory where a thread stamps when it began a stage (ms since the epoch; 0: not yet). */
-export type StartStamps = BigInt64Array
-
-export function createStartStamps (slots: number): StartStamps {
-  return new BigInt64Array(new SharedArrayBuffer(slots * BigInt64Array.BYTES_PER_ELEMENT))
 }
 
 export class StagePool {
@@ -84,7 +69,7 @@ export class StagePool {
    * others queued (bench:many, 50 sales: a batch took 650 ms of which its stages ran 40). Reserves
    * and finishes run side by side in the thread and each settles alone; writes go in one
    * transaction (drain-batch.ts writeBatches). A shard's next stage of a kind is queued only after
-   * its last one succeeded (batch-pipeline.ts), so two parts of a task are never of one shard. If
+   * its last one succeeded (drain/batch-pipeline.ts), so two parts of a task are never of one shard. If
    * a joint task fails as a whole (a joint write, an ended thread), each part runs again alone, so
    * one shard's failure holds up no other.
    */

@@ -1,6 +1,7 @@
 -- Adds a buy job to the shard's BullMQ queue as BullMQ's addStandardJob does for a job with a
 -- custom id and no options (FIFO, no delay, priority, parent or deduplication). Needs KEYS[13..19]
--- and ARGV[6..7] of lua/admitBuyer; `nowMs` is the script's clock reading, the job's timestamp.
+-- (wait .. jobPrefix) and ARGV[6..7] (bullmqVersion, eventsMaxLen) of lua/admitBuyer; `nowMs` is
+-- the script's clock reading, the job's timestamp.
 -- The id is new (a queue position is handed out once), so BullMQ's duplicate check is not needed.
 -- `traceParent`, when not '', is stored as the job's field `tp` (BullMQ ignores fields it does not
 -- know): the buy's trace context, for the drain batch that decides the ticket (src/tracing/).

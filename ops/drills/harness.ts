@@ -10,10 +10,10 @@ import type { ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { repoPath } from '../../src/util/paths'
-import { auditSale } from '../../src/audit/sale-audit'
-import type { InvariantCheck } from '../../src/audit/sale-audit'
-import { eventDecided } from '../../src/domain/sale-state'
-import { LIVE_ORDER_STATUSES } from '../../src/domain/orders'
+import { auditSale } from '../../src/sale'
+import type { InvariantCheck } from '../../src/sale'
+import { eventDecided } from '../../src/stock'
+import { LIVE_ORDER_STATUSES } from '../../src/shared/order-statuses'
 import { createRedis } from '../../src/redis/client'
 import { isolatedEnv } from '../../test/helpers/env'
 import { freePort } from '../../test/helpers/ports'
@@ -327,6 +327,20 @@ export class DrillSale {
 /** A Redis client for a drill's own redis-server, closed with the sale. */
 export function redisAt (url: string): Redis {
   return createRedis(url, { name: 'drill' })
+}
+
+/** An order waiting for its payment: its id and its buyer. */
+export interface PendingOrder { readonly id: number, readonly user_id: number | string }
+
+/** The sale's orders waiting for payment, oldest first. */
+export async function pendingOrders (sale: DrillSale): Promise<PendingOrder[]> {
+  return await sale.env.db('orders').select('id', 'user_id').where({ event_id: sale.eventId, status: 'pending_payment' }).orderBy('id') as PendingOrder[]
+}
+
+/** The sale's orders counted by status. */
+export async function countByStatus (sale: DrillSale): Promise<Record<string, number>> {
+  const rows = await sale.env.db('orders').select('status').count({ n: '*' }).where({ event_id: sale.eventId }).groupBy('status') as Array<{ status: string, n: number | string }>
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]))
 }
 
 /** Runs `fn` with a fresh sale, always closing it. */

@@ -5,9 +5,16 @@
  * forged refresh tokens and logouts, /metrics on the public port, malformed bans and audit
  * queries, and a banned buyer buying on) hits every kind of route. Expected: only 4xx for the bad requests, 429 with Retry-After for the abuser past the
  * quota, honest buyers neither limited nor slowed, and no state changed by any bad request.
+ *
+ * Issue 30's findings, replayed: (1) long l33t passwords; (2) a pre-registrant of the operator's
+ * address keeps no session once the account is promoted from the environment; (3) a banned
+ * buyer's access token reads and pays nothing; (7) production refuses to start with a
+ * placeholder or low-variety secret; (8) out-of-range numbers (`min_price=1e400`) answer 400.
  * (The seeded 1,500-request fuzz over every route is `test/http/fuzz.test.ts`.)
  */
 import { request as rawRequest } from 'node:http'
+import { spawn } from 'node:child_process'
+import { repoPath } from '../../src/util/paths'
 import type { Drill } from './harness'
 import { withSale } from './harness'
 import { pool } from '../../test/helpers/sale'
@@ -58,6 +65,44 @@ async function raw (base: string, method: string, path: string, headers: Record<
   })
 }
 
+/** Issue 30, item 7: a production start with `secret` as JWT_SECRET; its exit status and output. */
+async function productionStart (sale: DrillSale, secret: string): Promise<{ code: number | null, output: string }> {
+  const child = spawn(process.execPath, [repoPath('dist', 'src', 'server.js')], {
+    env: { PATH: process.env.PATH ?? '', ...sale.env.env, NODE_ENV: 'production', JWT_SECRET: secret, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', (d: Buffer) => { output += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { output += d.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  clearTimeout(timer)
+  return { code, output }
+}
+
+/**
+ * Issue 30, item 2: someone registers the operator's address first; the operator then starts a
+ * process with ADMIN_EMAIL/ADMIN_PASSWORD set to that account's password. The account becomes
+ * admin, and the pre-registrant's tokens (access and refresh) must stop working.
+ */
+async function preRegistrant (sale: DrillSale): Promise<{ ok: boolean, what: string }> {
+  const email = 'ops-drill@example.com'
+  const password = 'tangerine orbit cellar whistle'
+  const reg = await sale.http().request('POST', '/api/v1/auth/register', { body: { email, password } })
+  if (reg.status !== 201) return { ok: false, what: `the pre-registration answered ${reg.status}` }
+  const access = reg.body.data.access_token as string
+  const refresh = reg.body.data.refresh_token as string
+  const operator = await sale.process('ingress', { ADMIN_EMAIL: email, ADMIN_PASSWORD: password })
+  const me = await sale.http().request('GET', '/api/v1/me', { token: access })
+  const refreshed = await sale.http().request('POST', '/api/v1/auth/refresh', { body: { refresh_token: refresh } })
+  await operator.stop()
+  const role = (await sale.env.db('users').first('role').where({ email }) as { role: string } | undefined)?.role
+  return {
+    ok: role === 'admin' && me.status === 401 && refreshed.status === 401,
+    what: `the account promoted (${role ?? 'missing'}); the pre-registrant's access token ${me.status}, refresh ${refreshed.status}`
+  }
+}
+
 async function stateCounts (sale: DrillSale): Promise<string> {
   const [products, events, orders] = await Promise.all(['products', 'seckill_events', 'orders'].map(async (t) =>
     Number((await sale.env.db(t).count({ n: '*' }).first() as { n: number | string }).n)))
@@ -67,7 +112,9 @@ async function stateCounts (sale: DrillSale): Promise<string> {
 
 export const hostileInput: Drill = {
   name: 'hostile-input',
-  run: async () => await withSale({ RATE_LIMIT_BUY: String(BUY_QUOTA), RATE_LIMIT_WINDOW_MS: '60000' }, { stock: 1000 }, async (sale) => {
+  // Registrations from the drill's one address: the volley's weak passwords and the pre-registrant
+  // must reach the password check, not the per-address register limit.
+  run: async () => await withSale({ RATE_LIMIT_BUY: String(BUY_QUOTA), RATE_LIMIT_WINDOW_MS: '60000', RATE_LIMIT_REGISTER: '50' }, { stock: 1000 }, async (sale) => {
     await sale.process('all')
     await sale.createEvent()
     const quiet = await honest(sale, 80_000, 400)
@@ -77,7 +124,7 @@ export const hostileInput: Drill = {
     const admin = sale.env.token('1', 'admin')
     const json = { 'content-type': 'application/json' }
     // A buyer the operator banned before the volley; its buys must all be refused.
-    const reg = await sale.http().request('POST', '/api/v1/auth/register', { body: { email: 'scalper@example.com', password: 'violet tram under glass' } })
+    const reg = await sale.http().request('POST', '/api/v1/auth/register', { body: { email: 'scalper@example.com', password: 'copper kettle orbit marsh' } })
     const banned = { id: String(reg.body.data.user.id), access: String(reg.body.data.access_token), family: String(reg.body.data.refresh_token).split('.')[0] ?? '' }
     const ban = await sale.http().request('POST', `/api/v1/admin/users/${banned.id}/ban`, { token: admin, body: { reason: 'scalping' } })
     if (ban.status !== 200) throw new Error(`ban: ${ban.status}`)
@@ -105,7 +152,9 @@ export const hostileInput: Drill = {
     send('GET', `/api/v1/tickets/${sale.eventId}-0-1?wait=-1`, { authorization: `Bearer ${user}` })
     // Security controls: guessable passwords, forged refresh tokens (a family id alone must not
     // sign anyone out), metrics on the public port, malformed admin calls, a banned buyer.
-    for (const password of ['password', '12345678', 'hostile@example.com']) {
+    // Issue 30: a 128-character l33t password (once stalled the event loop for a second each) and
+    // the README's old example password (published, so refused).
+    for (const password of ['password', '12345678', 'hostile@example.com', 'p@$$w0rd'.repeat(16), 'a long operator password']) {
       send('POST', '/api/v1/auth/register', json, JSON.stringify({ email: 'hostile@example.com', password }))
     }
     const forged = JSON.stringify({ refresh_token: `${'f'.repeat(22)}.${'s'.repeat(43)}` })
@@ -116,6 +165,21 @@ export const hostileInput: Drill = {
     send('POST', `/api/v1/admin/users/${banned.id}/ban`, { ...json, authorization: `Bearer ${user}` }, JSON.stringify({ reason: 'a buyer banning' }))
     send('GET', `/api/v1/admin/audit?action=${encodeURIComponent("x' OR 1=1 --")}`, { authorization: `Bearer ${admin}` })
     for (let i = 0; i < 20; i++) send('POST', buyPath, { authorization: `Bearer ${banned.access}` })
+    // Issue 30, item 3: the banned buyer's access token (issued before the ban) reads and pays nothing.
+    send('GET', '/api/v1/orders', { authorization: `Bearer ${banned.access}` })
+    send('GET', '/api/v1/me', { authorization: `Bearer ${banned.access}` })
+    send('POST', '/api/v1/orders/1/pay', { authorization: `Bearer ${banned.access}` })
+    send('POST', '/api/v1/me/sessions/revoke', { authorization: `Bearer ${banned.access}` })
+    // Issue 30, item 8: numbers out of every range (Infinity once reached SQL: 500 and a stack).
+    for (const n of ['1e400', '-1e400', '1e20', 'Infinity']) {
+      send('GET', `/api/v1/products?min_price=${n}`, {})
+      send('GET', `/api/v1/products?max_price=${n}&page=${n}`, {})
+      send('GET', `/api/v1/events?page_size=${n}`, {})
+      send('GET', `/api/v1/events/${sale.eventId}/ticket?x=${n}`, { authorization: `Bearer ${user}` })
+      send('GET', `/api/v1/tickets/${sale.eventId}-0-1?wait=${n}`, { authorization: `Bearer ${user}` })
+      send('POST', '/api/v1/admin/products', { ...json, authorization: `Bearer ${admin}` }, `{"title":"x","price_cents":${n === 'Infinity' ? '1e999' : n}}`)
+    }
+    send('GET', '/api/v1/products/9999999999999999', {})
 
     const before = await stateCounts(sale)
     const abuser = sale.env.token('81000')
@@ -135,6 +199,11 @@ export const hostileInput: Drill = {
     const after = await stateCounts(sale)
     sale.buyers.set('81000', { user: '81000', tickets: new Set(), status: undefined })
 
+    const promotion = await preRegistrant(sale)
+    const placeholder = await productionStart(sale, 'replace-with-32-or-more-random-characters')
+    const repeated = await productionStart(sale, 'a'.repeat(40))
+    const refusedSecrets = placeholder.code === 2 && /JWT_SECRET: a published placeholder/.test(placeholder.output) &&
+      repeated.code === 2 && /JWT_SECRET: too little variety/.test(repeated.output)
     const bannedHolds = await sale.env.redis.hexists(sale.env.keys.shard({ eventId: sale.eventId, shard: 0 }).holders, banned.id)
     const recoverMs = await sale.settle()
     const bad = statuses.flatMap((s, i) => s === 0 || s >= 500 || s < 400 ? [`${s} for ${sent[i] ?? '?'}`] : [])
@@ -147,6 +216,8 @@ export const hostileInput: Drill = {
         { what: `every malformed request answered 4xx (${bad.length} not${bad.length === 0 ? '' : `: ${bad.join('; ')}`})`, ok: bad.length === 0 },
         { what: `the abuser held to the quota (${abuserOk} answered, ${abuserLimited} limited, ${limitedWithoutRetryAfter} 429s without Retry-After)`, ok: abuserOk <= BUY_QUOTA && abuserLimited >= 600 - BUY_QUOTA && limitedWithoutRetryAfter === 0 },
         { what: `the banned buyer got no ticket (${bannedHolds === 1 ? 'it holds one' : 'none'})`, ok: bannedHolds === 0 },
+        { what: `a pre-registrant of the operator's address keeps no session: ${promotion.what}`, ok: promotion.ok },
+        { what: `production refuses the example's placeholder secret and 40 × a (exit ${String(placeholder.code)} and ${String(repeated.code)})`, ok: refusedSecrets },
         { what: `honest buyers not limited (${quiet.limited + busy.limited} limited)`, ok: quiet.limited + busy.limited === 0 },
         { what: `honest buyers not slowed: p99 ${p99(busy.ms).toFixed(1)} ms under abuse vs ${p99(quiet.ms).toFixed(1)} ms quiet`, ok: p99(busy.ms) <= Math.max(5 * p99(quiet.ms), 100) },
         { what: `bad requests changed nothing (before: ${before}; after, less the honest buyers: ${after})`, ok: sameBesidesHolders(before, after, 400 + 1) }

@@ -9,8 +9,9 @@
  */
 import type { Drill } from './harness'
 import { sleep, withSale } from './harness'
-import type { DrillSale } from './harness'
 import { returnsApplied } from '../../test/helpers/sale'
+import { countByStatus, pendingOrders } from './harness'
+import type { PendingOrder } from './harness'
 
 const STOCK = 120
 const SHARDS = 4
@@ -22,21 +23,10 @@ const KILL_AT_MS = 4000
 /** No drill runs longer: the sale must have sold every returned unit by then. */
 const LIMIT_MS = 120_000
 
-interface PendingOrder { readonly id: number, readonly user_id: number | string }
-
 type Deal = 'pay' | 'cancel' | 'expire'
 
 /** Counts what happened to the winners. */
 interface Dealt { pay: number, cancel: number, expire: number, failed: number }
-
-async function pendingOrders (sale: DrillSale): Promise<PendingOrder[]> {
-  return await sale.env.db('orders').select('id', 'user_id').where({ event_id: sale.eventId, status: 'pending_payment' }).orderBy('id') as PendingOrder[]
-}
-
-async function countByStatus (sale: DrillSale): Promise<Record<string, number>> {
-  const rows = await sale.env.db('orders').select('status').count({ n: '*' }).where({ event_id: sale.eventId }).groupBy('status') as Array<{ status: string, n: number | string }>
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]))
-}
 
 export const returnsUnderFire: Drill = {
   name: 'returns-under-fire',

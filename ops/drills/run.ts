@@ -17,8 +17,11 @@ import { hostileInput } from './hostile-input'
 import { replays } from './replays'
 import { returnsUnderFire } from './returns-under-fire'
 import { redisFailover } from './redis-failover'
+import { clockSkew } from './clock-skew'
+import { rebuildStorm } from './rebuild-storm'
+import { paymentsUnderFire } from './payments-under-fire'
 
-const DRILLS: readonly Drill[] = [workerKills, ingressKill, threadThrow, threadHang, redisRestartAof, redisRestartEmpty, mysqlOutage, mysqlSlow, crashPoints, hostileInput, replays, returnsUnderFire, redisFailover]
+const DRILLS: readonly Drill[] = [workerKills, ingressKill, threadThrow, threadHang, redisRestartAof, redisRestartEmpty, mysqlOutage, mysqlSlow, crashPoints, hostileInput, replays, returnsUnderFire, redisFailover, clockSkew, rebuildStorm, paymentsUnderFire]
 
 /** No drill may run longer than this; a stuck one fails rather than hangs the run. */
 const DRILL_LIMIT_MS = 180_000

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../config'
 import { createDb } from '../db/knex'
 import { developmentJwtSecret } from '../db/development-secret'
-import { setAdmin, usersRepository } from '../domain/accounts'
+import { setAdmin, usersRepository } from '../identity'
 import { createTokenSigner } from '../http/auth'
 
 const DEMO_ADMIN = 'demo-admin@example.com'

@@ -5,8 +5,8 @@
  */
 import { loadConfig } from '../config'
 import { createDb, migrateLatest } from '../db/knex'
-import { eventsRepository } from '../domain/events'
-import { changedAnything, reconcileEvent } from '../domain/reconciler'
+import { eventsRepository } from '../catalog'
+import { changedAnything, reconcileEvent } from '../stock'
 import { createRedisClient } from '../redis/client'
 import { createKeySpace } from '../redis/keys'
 

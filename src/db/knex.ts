@@ -59,7 +59,7 @@ export interface DbOptions {
   readonly poolMax?: number
   /**
    * Several statements in one query (one round trip). Only the drain threads ask for it, for
-   * their order write (workers/order-writer.ts writeOrdersAtOnce), whose values are all numbers or
+   * their order write (src/orders/order-write.ts writeOrdersAtOnce), whose values are all numbers or
    * ids checked against their patterns; every other query is parameterized either way.
    */
   readonly multipleStatements?: boolean

@@ -1,7 +1,7 @@
 /**
  * Shard fencing tokens in MySQL (table `shard_fences`). A takeover raises the shard's token; the
  * drain's order write checks, inside its own transaction, that the token it runs under is still
- * the current one (workers/order-writer.ts, its locking read). The check locks the row until the
+ * the current one (src/orders/order-write.ts, its locking read). The check locks the row until the
  * write commits, and raising the token locks it too, so a takeover and a stale owner's write are
  * ordered: either the write commits first (and the new owner finds its orders) or it sees the new
  * token and writes nothing.

@@ -3,18 +3,23 @@
  * each its status. Everything else is a 500, logged once with the request id.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { DomainError } from '../domain/errors'
-import type { ErrorCode } from '../domain/errors'
+import { DomainError } from '../shared/errors'
+import type { ErrorCode } from '../shared/errors'
 
 const STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
   INVALID_CREDENTIALS: 401,
   INVALID_REFRESH_TOKEN: 401,
+  // Not 401: the caller's token is fine, and a client would take 401 for "sign in again".
+  CURRENT_PASSWORD_WRONG: 403,
   EMAIL_TAKEN: 409,
   WEAK_PASSWORD: 400,
   FORBIDDEN: 403,
   ACCOUNT_BANNED: 403,
+  EMAIL_NOT_VERIFIED: 403,
+  EMAIL_CODE_INVALID: 400,
+  MAIL_UNAVAILABLE: 503,
   NOT_FOUND: 404,
   EVENT_NOT_FOUND: 404,
   PRODUCT_NOT_FOUND: 404,
@@ -27,7 +32,25 @@ const STATUS: Record<ErrorCode, number> = {
   PRODUCT_IN_USE: 409,
   BUY_TOKEN_INVALID: 403,
   BUY_TOKEN_NOT_AVAILABLE: 409,
+  // Proof of work (src/sale/proof-of-work.ts): missing, not this buyer's or this sale's, or wrong;
+  // past its expiry; already spent on an earlier buy; no challenge to give.
+  POW_REQUIRED: 403,
+  POW_INVALID: 403,
+  POW_EXPIRED: 403,
+  POW_USED: 409,
+  POW_NOT_AVAILABLE: 409,
+  NO_WAITLIST: 409,
+  NOT_ON_WAITLIST: 404,
+  NO_START_DRAW: 409,
+  START_ENTRIES_FULL: 409,
   ORDER_NOT_CANCELLABLE: 409,
+  PAYMENT_NOT_FOUND: 404,
+  PAY_THROUGH_PROVIDER: 409,
+  REFUND_NOT_ALLOWED: 409,
+  // The provider's signature did not check out: the request is bad, and a security event.
+  WEBHOOK_SIGNATURE_INVALID: 400,
+  // The provider's API failed or timed out: worth a retry.
+  PAYMENT_PROVIDER_UNAVAILABLE: 502,
   RATE_LIMITED: 429,
   SALE_NOT_READY: 503,
   SHUTTING_DOWN: 503,

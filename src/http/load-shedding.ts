@@ -17,7 +17,7 @@
  */
 import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { DomainError } from '../domain/errors'
+import { DomainError } from '../shared/errors'
 
 export interface SheddingOptions {
   /** Buys and polls (not waiting long-polls) in flight past which shedding starts; 0: never. */
@@ -28,6 +28,12 @@ export interface SheddingOptions {
   readonly heapMiB: number
   /** Counts each request shed, by route and by what was over its bound. */
   readonly onShed: (route: string, reason: string) => void
+  /**
+   * Requests not counted in flight: answered without admission work (a buy of a sale this
+   * ingress remembers as sold out costs a share of one batched confirmation, and holding a
+   * crowd of them to the in-flight bound would turn cheap answers into 503s).
+   */
+  readonly exempt?: (request: FastifyRequest) => boolean
 }
 
 /** What a client is told to wait before trying again. */
@@ -60,7 +66,7 @@ export async function registerLoadShedding (app: FastifyInstance, opts: Shedding
     }
     // First of the request's hooks: a shed request costs no token check and no Redis.
     app.addHook('onRequest', (request, _reply, done) => {
-      if (request.routeOptions.config.shed !== true || isLongPoll(request)) {
+      if (request.routeOptions.config.shed !== true || isLongPoll(request) || opts.exempt?.(request) === true) {
         done()
         return
       }

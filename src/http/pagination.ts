@@ -2,8 +2,8 @@
  * Pagination of list routes: `page` (from 1), `page_size` (1–100, default 20) and
  * `sort=field,asc|desc` over a whitelist of fields.
  */
-import { badRequest } from '../domain/errors'
-import type { PageRequest } from '../domain/orders'
+import { badRequest } from '../shared/errors'
+import type { PageRequest } from '../shared/page'
 import type { JsonSchema } from './envelope'
 
 export interface PageQuery {

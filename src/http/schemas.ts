@@ -1,11 +1,17 @@
 /** JSON schemas shared by the routes. */
-import { MAX_SHARDS, MAX_STOCK } from '../domain/events'
-import { TICKET_ID_PATTERN } from '../domain/tickets'
-import { badRequest } from '../domain/errors'
+import { MAX_SHARDS, MAX_STOCK } from '../catalog'
+import { TICKET_ID_PATTERN } from '../shared/ticket-ids'
+import { badRequest } from '../shared/errors'
 import type { JsonSchema } from './envelope'
-import { EventViewSchema, ProductViewSchema, SaleStatsSchema, TicketViewSchema } from '../shapes/api'
+import { MAX_LEAD_MS, MIN_LEAD_MS } from '../shared/allocation'
+import { ALLOCATION_MODES, ENTRY_MODES, EventViewSchema, POW_MAX_NUMBER_MAX, POW_MAX_NUMBER_MIN, ProductViewSchema, SaleStatsSchema, StartDrawViewSchema, TicketViewSchema } from '../shapes/api'
 
-export const ID_PATTERN = '^[1-9][0-9]{0,15}$'
+/** Ids are MySQL auto-increments read with Number(): at most 15 digits stays an exact integer
+ *  (16 could pass 2^53 and name another row). */
+export const ID_PATTERN = '^[1-9][0-9]{0,14}$'
+
+/** The highest price a product or sale may have, and a price filter may name. */
+export const MAX_PRICE_CENTS = 100_000_000
 
 export const idParams: JsonSchema = {
   type: 'object',
@@ -23,6 +29,7 @@ export const ticketParams: JsonSchema = {
 export const ticketSchema: JsonSchema = TicketViewSchema
 
 export const eventSchema: JsonSchema = EventViewSchema
+export const startDrawSchema: JsonSchema = StartDrawViewSchema
 
 export const saleStatsSchema: JsonSchema = SaleStatsSchema
 
@@ -35,19 +42,30 @@ export const newProductBody: JsonSchema = {
   properties: {
     title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
     description: { type: 'string', maxLength: 5000 },
-    price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 }
+    price_cents: { type: 'integer', minimum: 0, maximum: MAX_PRICE_CENTS }
   }
 }
 
 const eventFields = {
   product_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
-  price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
+  price_cents: { type: 'integer', minimum: 0, maximum: MAX_PRICE_CENTS },
   stock: { type: 'integer', minimum: 1, maximum: MAX_STOCK },
   shards: { type: 'integer', minimum: 1, maximum: MAX_SHARDS },
   start_at: { type: 'string', format: 'date-time' },
   end_at: { type: 'string', format: 'date-time' },
-  require_token: { type: 'boolean' }
+  require_token: { type: 'boolean' },
+  require_verified_email: { type: 'boolean' },
+  // Only the policies this release implements: anything else is a 400 naming the allowed values.
+  mode: { type: 'string', enum: [...ALLOCATION_MODES] },
+  entry: { type: 'string', enum: [...ENTRY_MODES] },
+  waitlist: { type: 'boolean' },
+  // A randomized start's lead window (entry random_at_start only; checked with the rest).
+  lead_ms: { type: 'integer', minimum: MIN_LEAD_MS, maximum: MAX_LEAD_MS },
+  // Proof of work (src/sale/proof-of-work.ts). Below the minimum a bot pays nothing; the maximum
+  // is ten times the default difficulty (bench/pow-phone.ts measures what a phone pays).
+  proof_of_work: { type: 'boolean' },
+  pow_max_number: { type: 'integer', minimum: POW_MAX_NUMBER_MIN, maximum: POW_MAX_NUMBER_MAX }
 }
 
 export const newEventBody: JsonSchema = {
@@ -71,7 +89,7 @@ export const productChangesBody: JsonSchema = {
   properties: {
     title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
     description: { type: ['string', 'null'], maxLength: 5000 },
-    price_cents: { type: 'integer', minimum: 0, maximum: 100_000_000 }
+    price_cents: { type: 'integer', minimum: 0, maximum: MAX_PRICE_CENTS }
   }
 }
 

@@ -11,11 +11,11 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Counter } from 'prom-client'
-import type { ErrorCode } from '../domain/errors'
+import type { ErrorCode } from '../shared/errors'
 
 export type SecurityEventKind =
   | 'login_failed' | 'unauthorized' | 'refresh_refused' | 'forbidden' | 'banned'
-  | 'rate_limited' | 'weak_password' | 'buy_token_refused' | 'admin_write'
+  | 'rate_limited' | 'weak_password' | 'buy_token_refused' | 'admin_write' | 'webhook_forged'
 
 /** Error codes that are security events, and their kind. */
 const KIND_OF_ERROR: Partial<Record<ErrorCode, SecurityEventKind>> = {
@@ -26,7 +26,8 @@ const KIND_OF_ERROR: Partial<Record<ErrorCode, SecurityEventKind>> = {
   ACCOUNT_BANNED: 'banned',
   RATE_LIMITED: 'rate_limited',
   WEAK_PASSWORD: 'weak_password',
-  BUY_TOKEN_INVALID: 'buy_token_refused'
+  BUY_TOKEN_INVALID: 'buy_token_refused',
+  WEBHOOK_SIGNATURE_INVALID: 'webhook_forged'
 }
 
 const LOG_EVERY_MS = 10_000

@@ -56,6 +56,13 @@ export const API_HEADERS = Object.freeze({
   'referrer-policy': 'no-referrer'
 })
 
+/**
+ * Answers that carry tokens or an account's data (sign-in, refresh, the account, its orders, the
+ * admin's views) are never stored by a browser or a shared cache (ASVS 8.2.1, 3.4.x).
+ */
+export const PRIVATE_API_HEADERS = Object.freeze({ ...API_HEADERS, 'cache-control': 'no-store' })
+const PRIVATE_ROUTE = /^\/api\/v1\/(?:auth|me|orders|admin)(?:\/|$)/
+
 /** Routes a crowd hits, answered without the header hook (see above). */
 const HOT_ROUTES = new Set(['/api/v1/events/:id/buy', '/api/v1/tickets/:id', '/api/v1/events/:id', '/api/v1/time'])
 
@@ -64,9 +71,14 @@ function apiSecurityHeaders (_request: FastifyRequest, reply: FastifyReply, done
   done()
 }
 
+function privateApiSecurityHeaders (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  reply.headers(PRIVATE_API_HEADERS)
+  done()
+}
+
 /** An onRoute hook: API and health routes get the header hook, but the crowd's four and the pages. */
 export function withApiSecurityHeaders (route: RouteOptions): void {
   if (HOT_ROUTES.has(route.url) || !(route.url.startsWith('/api/') || ['/healthz', '/readyz', '/metrics'].includes(route.url))) return
   const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
-  route.onRequest = [apiSecurityHeaders, ...existing]
+  route.onRequest = [PRIVATE_ROUTE.test(route.url) ? privateApiSecurityHeaders : apiSecurityHeaders, ...existing]
 }

@@ -37,6 +37,34 @@
  * |                                             |        | started an epoch for units it borrows from there     |
  * | borrower-fences                             | hash   | sibling -> fencing number of its current owner (a    |
  * |                                             |        | former owner may not borrow here)                    |
+ * | rebuild-fence                               | int    | fence of the newest rebuild that claimed the shard   |
+ * |                                             |        | (seckill_events.rebuild_fence): only it may warm it  |
+ * | rs:entrants                                 | hash   | randomized start: user -> entry id, buyers who asked |
+ * |                                             |        | in the lead window (frozen once sealed)              |
+ * | rs:seal                                     | string | "<base>:<n>" once the entry list is closed: the n    |
+ * |                                             |        | entrants get positions base+1 .. base+n              |
+ * | rs:placed                                   | int    | entrants placed so far (in drawn order)              |
+ * | rs:order                                    | list   | entry ids in the order they were placed              |
+ * | pow:<proof id>                              | string | a spent proof of work (src/sale/proof-of-work.ts),   |
+ * |                                             |        | expiring with the proof (lua/includes/spendProof)    |
+ *
+ * Process-wide keys (no hash tag; each is read and written alone): `buy-latency:<second>` (hash
+ * latency bucket -> buys every ingress answered in that second, expiring after two minutes) and
+ * `drain-pace` (the drain's last measured tickets per second, kept across sales, so the first
+ * wait a buyer is shown comes from a measured pace, not a guess).
+ *
+ * A sale with a waitlist (src/sale/allocation/waitlist.ts) keeps it under
+ * `<prefix>:{e<event>.<shard>}:wl:` (`keys.waitlist`, the same hash tag):
+ *
+ * | key (after `…:wl:`) | type   | what it holds                                                      |
+ * |---------------------|--------|--------------------------------------------------------------------|
+ * | list                | zset   | "<seq>:<user>" by arrival key: a gate's turn-away at queue seq Q is |
+ * |                     |        | Q, a ticket at position p that lost is p - 0.5                     |
+ * | users               | hash   | user -> their member of `list`                                     |
+ * | seq                 | int    | members made so far (ties in the arrival key keep arrival order)   |
+ * | cursor              | int    | positions up to here were looked at for tickets that lost          |
+ * | left                | set    | users who left the waitlist (never put back)                       |
+ * | served              | list   | "<arrival key>:<user>:<new queue position>" per buyer served       |
  *
  * The shard's buy queue lives under `<prefix>:q:{e<event>.<shard>}:buy:` in BullMQ's own layout
  * (`wait` and `active` lists of job ids, a hash per job, `id`, `marker`, `meta`, `events`). The
@@ -75,6 +103,8 @@ export interface ShardKeys {
   readonly lenderGens: string
   readonly reservedUpTo: string
   readonly borrowerFences: string
+  /** The newest rebuild's fence that claimed the shard (lua/claimShard); only it may warm the shard. */
+  readonly rebuildFence: string
   /** On a Redis Cluster, the id of the node the shard was warmed on (a failover is noticed by it). */
   readonly node: string
   /**
@@ -84,9 +114,29 @@ export interface ShardKeys {
   readonly wake: string
   /** Prefix of the buy rate-limit windows: the window's number follows it (lua/admitBuyer). */
   readonly buyRate: string
+  /** Randomized start (src/sale/allocation/random-start.ts): the lead window's entrants, user -> entry id. */
+  readonly entrants: string
+  /** Randomized start: "<base>:<n>" once the entry list is closed. */
+  readonly startSeal: string
+  /** Randomized start: entrants placed so far. */
+  readonly startPlaced: string
+  /** Randomized start: entry ids in placed order. */
+  readonly startOrder: string
+  /** Prefix of the spent proofs of work: a proof's id follows it (lua/includes/spendProof). */
+  readonly proofs: string
 }
 
-export interface EventKeys {
+/** A shard's waitlist (a sale with `waitlist` on): see the table above. */
+export interface WaitlistKeys {
+  readonly list: string
+  readonly users: string
+  readonly seq: string
+  readonly cursor: string
+  readonly left: string
+  readonly served: string
+}
+
+interface EventKeys {
   readonly soldOut: string
 }
 
@@ -94,23 +144,33 @@ export interface KeySpace {
   readonly prefix: string
   shard: (ref: ShardRef) => ShardKeys
   event: (eventId: number) => EventKeys
+  /** A shard's waitlist, hash-tagged like the shard's own keys. */
+  waitlist: (ref: ShardRef) => WaitlistKeys
   /** Prefix handed to BullMQ for a shard's queue (hash-tagged like the shard's own keys). */
   queuePrefix: (ref: ShardRef) => string
   /** The BullMQ keys of a shard's buy queue that the drain reads (built by BullMQ's QueueKeys). */
   buyQueue: (ref: ShardRef) => BuyQueueKeys
-  /** Prefix of the payment-deadline queue (one queue, its own hash tag). */
-  expiryQueuePrefix: string
   /** Prefix of the rate-limit counters. */
   rateLimit: string
   /** A refresh-token family (one key each; no multi-key operation touches two). */
   refreshFamily: (family: string) => string
+  /** An account's sessions: its cached generation and recent sign-outs (lua/raiseSessionGen). */
+  sessions: (userId: string) => string
   /** Login attempts of one account in the current window. */
   /** Login attempts at one account from one address. */
   loginAttempts: (email: string, address: string) => string
   /** Failed logins at one account from any address (the slowdown). */
   loginFailures: (email: string) => string
+  /** The email-verification code an account was sent: its hash, the address, wrong tries. */
+  emailCode: (userId: string) => string
+  /** Set while an account may not be sent another code (one a minute). */
+  emailCodeSent: (userId: string) => string
   /** Channel telling ingresses that the catalog changed (their caches drop it). */
   catalogChannel: string
+  /** Buys answered in one second by every ingress, by latency bucket (hash `le` -> count; expires after 2 min). */
+  buyLatency: (second: number) => string
+  /** The drain's last measured pace (tickets per second), kept across sales for first wait estimates. */
+  drainPace: string
   /** Sorted set of live drain workers (token -> last heartbeat), to share shards evenly. */
   workers: string
   /** Client name (CLIENT SETNAME) of a worker's one connection that hears drain wake-ups, for CLIENT LIST. */
@@ -138,7 +198,6 @@ export interface BuyQueueKeys {
 }
 
 export const QUEUE_NAME = 'buy'
-export const EXPIRY_QUEUE_NAME = 'expiry'
 
 export function shardTag (ref: ShardRef): string {
   return `${eventTagStart(ref.eventId)}${ref.shard}}`
@@ -185,9 +244,15 @@ export function createKeySpace (prefix: string): KeySpace {
           lenderGens: base + 'lender-gens',
           reservedUpTo: base + 'reserved-upto',
           borrowerFences: base + 'borrower-fences',
+          rebuildFence: base + 'rebuild-fence',
           node: base + 'node',
           wake: base + 'wake',
-          buyRate: base + 'buy-rate:'
+          buyRate: base + 'buy-rate:',
+          entrants: base + 'rs:entrants',
+          startSeal: base + 'rs:seal',
+          startPlaced: base + 'rs:placed',
+          startOrder: base + 'rs:order',
+          proofs: base + 'pow:'
         })
         // Bounded: one entry per live shard the process touched; shards are few.
         shardCache.set(tag, keys)
@@ -196,6 +261,10 @@ export function createKeySpace (prefix: string): KeySpace {
     },
     event (eventId) {
       return { soldOut: `${prefix}:{e${eventId}}:sold-out` }
+    },
+    waitlist (ref) {
+      const base = `${prefix}:${shardTag(ref)}:wl:`
+      return { list: base + 'list', users: base + 'users', seq: base + 'seq', cursor: base + 'cursor', left: base + 'left', served: base + 'served' }
     },
     queuePrefix,
     buyQueue (ref) {
@@ -217,12 +286,16 @@ export function createKeySpace (prefix: string): KeySpace {
       }
       return keys
     },
-    expiryQueuePrefix: `${prefix}:q:{expiry}`,
     rateLimit: `${prefix}:rl:`,
     refreshFamily: (family) => `${prefix}:rt:${family}`,
+    sessions: (userId) => `${prefix}:sess:{u${userId}}`,
     loginAttempts: (email, address) => `${prefix}:login:${email}:${address}`,
     loginFailures: (email) => `${prefix}:login-failed:${email}`,
+    emailCode: (userId) => `${prefix}:email-code:{u${userId}}`,
+    emailCodeSent: (userId) => `${prefix}:email-code-sent:{u${userId}}`,
     catalogChannel: `${prefix}:catalog`,
+    buyLatency: (second) => `${prefix}:buy-latency:${second}`,
+    drainPace: `${prefix}:drain-pace`,
     workers: `${prefix}:workers`,
     drainWakeConnection: `${prefix}:drain-wake`,
     faultFired: `${prefix}:fault-fired`,
@@ -233,6 +306,6 @@ export function createKeySpace (prefix: string): KeySpace {
 
 /** All keys of a shard, for expiry after the sale and for tests that clean up. */
 export function allShardKeys (keys: ShardKeys): string[] {
-  const { tag: _tag, wake: _wake, buyRate: _buyRate, ...rest } = keys
+  const { tag: _tag, wake: _wake, buyRate: _buyRate, proofs: _proofs, ...rest } = keys
   return Object.values(rest)
 }

@@ -60,6 +60,46 @@ function sampler (cfg: TracingConfig): Sampler {
   return new ProductSampler(chosen)
 }
 
+/** The peers whose trace context is believed (TRACE_TRUSTED_PARENTS), as a matcher. */
+function trustedPeers (cfg: TracingConfig): (address: string | undefined) => boolean {
+  if (cfg.trustedParents.length === 0) return () => false
+  const { BlockList, isIPv6 } = require('node:net') as typeof import('node:net')
+  const list = new BlockList()
+  for (const entry of cfg.trustedParents) {
+    const [address, bits] = entry.split('/') as [string, string | undefined]
+    const type = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) list.addAddress(address, type)
+    else list.addSubnet(address, Number(bits), type)
+  }
+  return (address) => {
+    if (address === undefined) return false
+    // An IPv4 client on a dual-stack socket reads ::ffff:a.b.c.d.
+    const plain = address.startsWith('::ffff:') ? address.slice(7) : address
+    return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4')
+  }
+}
+
+/**
+ * A caller's trace context from the public is dropped before the instrumentation reads it: its
+ * sampled flag would let anyone have every request of theirs traced (at 100 % sampling admitted
+ * buys ran at 42 %; issue 30, item 5), and its trace id would put their spans in traces of their
+ * choosing. From a trusted peer (a gateway that samples, TRACE_TRUSTED_PARENTS) it is followed.
+ */
+function dropUntrustedParent (trusted: (address: string | undefined) => boolean, req: { headers: Record<string, unknown>, socket?: { remoteAddress?: string } }): void {
+  if (req.headers.traceparent === undefined && req.headers.tracestate === undefined) return
+  if (trusted(req.socket?.remoteAddress)) return
+  delete req.headers.traceparent
+  delete req.headers.tracestate
+}
+
+/**
+ * What the server span may not carry: the client's address and port (personal data, and behind a
+ * proxy not even the client's) and the query string (ticket long-polls, search terms). The
+ * instrumentation merges these over its own attributes, and an attribute without a value is not
+ * recorded.
+ */
+export const DROPPED_REQUEST_ATTRIBUTES = ['client.address', 'network.peer.address', 'network.peer.port', 'url.query'] as const
+
 /** Paths whose requests are not traced: probes, metrics, the pages' static files. */
 const untraced = (url: string | undefined): boolean => url === undefined || !url.startsWith('/api/')
 
@@ -70,7 +110,8 @@ const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-([\da-f]{2})$/
  * requests not sampled then cost the HTTP instrumentation nothing but this check. Measured
  * (bench:tracing, CPU profile of the ingress): deciding in the sampler instead, after the server
  * span's attributes were gathered and its context entered, cost every request about as much as
- * the admission itself at 1 %. A caller's `traceparent` decides under the parentbased samplers.
+ * the admission itself at 1 %. A trusted caller's `traceparent` decides under the parentbased
+ * samplers (anyone else's was dropped before, dropUntrustedParent).
  */
 function requestSampled (cfg: TracingConfig, traceparent: string | string[] | undefined): boolean {
   if (cfg.sampler.startsWith('parentbased_') && typeof traceparent === 'string') {
@@ -91,11 +132,18 @@ function instrumentations (cfg: TracingConfig, place: TracedPlace): unknown[] {
   if (place === 'drain-thread') return [mysql]
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http')
   const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino')
+  const trusted = trustedPeers(cfg)
+  const dropped = Object.fromEntries(DROPPED_REQUEST_ATTRIBUTES.map((k) => [k, undefined]))
   return [
     // The request's server span, named by its Fastify route by the app (spans.ts nameRequestSpan).
     // Not @fastify/otel: its span per hook (seven per buy) cost more than the buy's own work.
     new HttpInstrumentation({
-      ignoreIncomingRequestHook: (req) => untraced(req.url) || !requestSampled(cfg, req.headers.traceparent),
+      ignoreIncomingRequestHook: (req) => {
+        if (untraced(req.url)) return true
+        dropUntrustedParent(trusted, req)
+        return !requestSampled(cfg, req.headers.traceparent)
+      },
+      startIncomingSpanHook: () => dropped as unknown as Attributes,
       ignoreOutgoingRequestHook: () => true
     }),
     mysql,

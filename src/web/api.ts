@@ -1,4 +1,5 @@
 /** The service's JSON API as the pages use it: the envelope, the session, the server clock. */
+import { m, setCurrency } from './i18n'
 // The answers' shapes are the service's own (src/shapes/api.ts), imported as types only.
 export type { EventView as SaleEvent, TicketView as Ticket, OrderView as Order, Page, SaleStats, ShardStats } from '../shapes/api'
 
@@ -9,10 +10,6 @@ export interface ApiError {
   /** From Retry-After: how long the service asked the page to wait before trying again. */
   readonly retryAfterMs?: number
 }
-
-
-
-
 
 export interface Session {
   readonly email: string
@@ -43,18 +40,26 @@ export function isApiError (err: unknown): err is ApiError {
   return typeof err === 'object' && err !== null && 'status' in err && 'code' in err
 }
 
-/** Words for an error, for the page (never a bare code). */
+/** Words for an error, for the page (never a bare code), in the page's language. */
 export function describe (err: unknown): string {
+  const w = m()
   if (isApiError(err)) {
-    if (err.status === 429) return 'Too many tries — wait a moment and try again.'
-    if (err.code === 'OVERLOADED') return 'The sale is very busy right now. The page tries again by itself in a moment.'
-    if (err.code === 'INVALID_CREDENTIALS') return 'Wrong email or password.'
-    if (err.code === SESSION_ENDED) return 'Your session has ended. Sign in again to go on.'
-    if (err.status === 401) return 'Please sign in again.'
-    if (err.code === 'ACCOUNT_BANNED') return 'This account is suspended and cannot buy. If you think this is a mistake, contact support.'
+    if (err.status === 429) return w.tooMany
+    if (err.code === 'OVERLOADED') return w.busy
+    if (err.code === 'INVALID_CREDENTIALS') return w.wrongCredentials
+    if (err.code === 'EMAIL_TAKEN') return w.emailTaken
+    if (err.code === 'WEAK_PASSWORD') return w.weakPassword
+    if (err.code === SESSION_ENDED) return w.sessionEnded
+    if (err.status === 401) return w.signInAgain
+    if (err.code === 'ACCOUNT_BANNED') return w.banned
     return err.message
   }
-  return 'The service could not be reached. Check the connection and try again.'
+  return w.unreachable
+}
+
+/** True for a request that got no answer (the connection banner says so; the page retries). */
+export function isUnreachable (err: unknown): boolean {
+  return !isApiError(err)
 }
 
 /**
@@ -120,7 +125,7 @@ function connection (down: boolean): void {
     banner = el('div', { id: 'connection', role: 'status' })
     document.body.prepend(banner)
   }
-  banner.textContent = !down ? '' : navigator.onLine ? 'The service cannot be reached right now; the page keeps trying.' : 'You are offline. The page carries on when the connection is back.'
+  banner.textContent = !down ? '' : navigator.onLine ? m().serviceDown : m().offline
 }
 window.addEventListener('offline', () => connection(true))
 window.addEventListener('online', () => connection(false))
@@ -172,29 +177,16 @@ export async function signIn (mode: 'login' | 'register', email: string, passwor
 }
 
 /**
- * Server time minus this device's time (ms), measured over one round trip; countdowns use the
- * server's clock so a device set wrong still sees the sale open on time.
+ * Server time minus this device's time (ms), measured over one round trip, so countdowns and
+ * deadlines run on the server's clock (a device set wrong still sees the sale open on time); and
+ * the currency the service charges in, for prices.
  */
 export async function clockOffset (): Promise<number> {
   const sent = Date.now()
-  const { now } = await api<{ now: number }>('GET', '/time')
+  const site = await api<{ now: number, currency: string }>('GET', '/site')
   const received = Date.now()
-  return now - (sent + received) / 2
-}
-
-export function money (cents: number): string {
-  return (cents / 100).toFixed(2)
-}
-
-/** "1 h 02 min 05 s" style, for countdowns. */
-export function duration (ms: number): string {
-  const total = Math.max(0, Math.ceil(ms / 1000))
-  const h = Math.floor(total / 3600)
-  const m = Math.floor((total % 3600) / 60)
-  const s = total % 60
-  if (h > 0) return `${h} h ${String(m).padStart(2, '0')} min ${String(s).padStart(2, '0')} s`
-  if (m > 0) return `${m} min ${String(s).padStart(2, '0')} s`
-  return `${s} s`
+  setCurrency(site.currency)
+  return site.now - (sent + received) / 2
 }
 
 /** Builds an element: `el('p', { class: 'x' }, 'text', child)`. */

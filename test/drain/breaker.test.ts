@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { loadConfig } from '../../src/config'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { testEnv } from '../helpers/env'
 import { createSale, saleIdle, startTestService, until } from '../helpers/sale'
 import { tcpProxy } from '../helpers/tcp-proxy'

@@ -8,7 +8,7 @@ import { testEnv } from '../helpers/env'
 import { until } from '../helpers/sale'
 import { createLogger } from '../../src/logger'
 import { DrainWaker } from '../../workers/drain-waker'
-import { WAKE_JOBS, WAKE_RETURNS } from '../../src/domain/unit-returns'
+import { WAKE_JOBS, WAKE_RETURNS } from '../../src/stock/unit-returns'
 
 t.test('a doorbell hears returns, and after a reconnect reports that rings may have been missed', async (t) => {
   const env = await testEnv(t)

@@ -7,7 +7,7 @@ import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 import type { Service } from '../../src/server'
 import { shardTag } from '../../src/redis/keys'
-import { isDeclaredSoldOut } from '../../src/domain/sale-state'
+import { isDeclaredSoldOut } from '../../src/stock/sale-state'
 import { createSale, returnsApplied, startTestService, until } from '../helpers/sale'
 import type { Http } from '../helpers/sale'
 

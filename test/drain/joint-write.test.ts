@@ -1,8 +1,8 @@
-/** Several shards' batches in one transaction (workers/joint-write.ts), against the real MySQL. */
+/** Several shards' batches in one transaction (src/orders/joint-write.ts), against the real MySQL. */
 import t from 'tap'
-import { writeJoint } from '../../workers/joint-write'
-import type { JointPart, PartWritten } from '../../workers/joint-write'
-import type { Winner, WriteResult } from '../../workers/order-writer'
+import { writeJoint } from '../../src/orders/joint-write'
+import type { JointPart, PartWritten } from '../../src/orders/joint-write'
+import type { Winner, WriteResult } from '../../src/orders/order-rows'
 import { raiseFence } from '../../src/db/shard-fences'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { loadConfig } from '../../src/config'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { testEnv } from '../helpers/env'
 import { createSale, pool, saleIdle, startTestService, until } from '../helpers/sale'
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { createDb } from '../../src/db/knex'
 import { testEnv } from '../helpers/env'
 import { createSale, pool, saleIdle, startTestService, until } from '../helpers/sale'

@@ -1,7 +1,8 @@
 /** The drain's order write against the real MySQL, on both ways of learning the new orders' ids. */
 import t from 'tap'
-import { probeConsecutiveIds, writeOrders as writeFenced } from '../../workers/order-writer'
-import type { OrderWriteSettings, Winner, WriteResult } from '../../workers/order-writer'
+import { probeConsecutiveIds } from '../../src/orders/order-rows'
+import { writeOrders as writeFenced } from '../../src/orders/order-write'
+import type { OrderWriteSettings, Winner, WriteResult } from '../../src/orders/order-rows'
 import { raiseFence } from '../../src/db/shard-fences'
 import { createDb } from '../../src/db/knex'
 import type { Test } from '../helpers/tap-types'
@@ -91,19 +92,19 @@ for (const [multi, consecutiveIds] of [[true, true], [true, false], [false, true
 }
 
 for (const multi of [true, false]) {
-t.test(`a batch whose owner lost the shard writes nothing (the fencing number moved on), ${multi ? 'several statements a query' : 'one statement a query'}`, async (t) => {
-  const env = await testEnv(t)
-  const db = writerDb(t, env, multi)
-  const eventId = await event(env, 10)
-  const settings = { paymentTimeoutMs: 600_000, consecutiveIds: true }
-  const stale = await raiseFence(env.db, { eventId, shard: 0 })
-  const current = await raiseFence(env.db, { eventId, shard: 0 }) // a takeover
-  t.equal(await writeFenced(db, eventId, [winner(eventId, 1, 301)], settings, { shard: 0, fence: stale }), 'lease_lost', 'the former owner is refused')
-  t.equal((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n, 0, 'and wrote no order')
-  const now = await writeFenced(db, eventId, [winner(eventId, 1, 301)], settings, { shard: 0, fence: current })
-  t.not(now, 'lease_lost', 'the current owner writes')
-  t.equal(await writeFenced(db, eventId, [winner(eventId, 2, 302)], settings, { shard: 1, fence: current }), 'lease_lost', 'a shard never owned has no fence to match')
-})
+  t.test(`a batch whose owner lost the shard writes nothing (the fencing number moved on), ${multi ? 'several statements a query' : 'one statement a query'}`, async (t) => {
+    const env = await testEnv(t)
+    const db = writerDb(t, env, multi)
+    const eventId = await event(env, 10)
+    const settings = { paymentTimeoutMs: 600_000, consecutiveIds: true }
+    const stale = await raiseFence(env.db, { eventId, shard: 0 })
+    const current = await raiseFence(env.db, { eventId, shard: 0 }) // a takeover
+    t.equal(await writeFenced(db, eventId, [winner(eventId, 1, 301)], settings, { shard: 0, fence: stale }), 'lease_lost', 'the former owner is refused')
+    t.equal((await env.db('orders').where({ event_id: eventId }).count({ n: '*' }).first() as { n: number }).n, 0, 'and wrote no order')
+    const now = await writeFenced(db, eventId, [winner(eventId, 1, 301)], settings, { shard: 0, fence: current })
+    t.not(now, 'lease_lost', 'the current owner writes')
+    t.equal(await writeFenced(db, eventId, [winner(eventId, 2, 302)], settings, { shard: 1, fence: current }), 'lease_lost', 'a shard never owned has no fence to match')
+  })
 }
 
 t.test('the common case is written in three round trips, outside knex; anything else the careful way, with nothing left behind', async (t) => {

@@ -4,8 +4,8 @@
 // rebuild now raises the lost shards' fencing numbers first: a write in flight commits before the
 // raise (and is counted in `sold`), or is refused after it.
 import t from 'tap'
-import { clearEvent, warmEvent } from '../../src/domain/sale-state'
-import { auditSale } from '../../src/audit/sale-audit'
+import { clearEvent, warmEvent } from '../../src/stock/sale-state'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { buy, expectAudit, setup, takeShard } from '../helpers/shard-owner'
 
 t.test('Redis loses the sale while a batch is between reserve and commit: the rebuild fences it out, no unit counted twice', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { loadConfig } from '../../src/config'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { repoPath } from '../../src/util/paths'
 import { testEnv } from '../helpers/env'
 import { createSale, pool, saleIdle, startTestService, until } from '../helpers/sale'

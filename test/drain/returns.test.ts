@@ -12,8 +12,8 @@
 //   - a cancel that committed while the reconciler repaired was counted free by the reconciler and
 //     returned again by the owner: a phantom unit (I6).
 import t from 'tap'
-import { clearEvent, warmEvent } from '../../src/domain/sale-state'
-import { reconcileEvent } from '../../src/domain/reconciler'
+import { clearEvent, warmEvent } from '../../src/stock/sale-state'
+import { reconcileEvent } from '../../src/stock/reconciler'
 import { buy, buyersOf, expectAudit, orderOf, setup, takeShard } from '../helpers/shard-owner'
 
 t.test('a unit returned while a batch is between reserve and finish waits for that batch; the next buyer wins it', async (t) => {
@@ -89,21 +89,20 @@ t.test('a cancel that commits while the reconciler repairs: its unit comes back 
   t.same((await owner.batch([a, b])).outcomes.map((o) => o.status), ['won', 'won'], 'the stock is sold')
   await env.redis.del(env.keys.shard({ eventId, shard: 0 }).lease) // the owner dies; the reconciler runs
 
-  // The cancel commits after the reconciler read the orders (it saw the order live) and before it
-  // reads `sold` (it sees one unit fewer sold).
+  // The cancel commits right after the reconciler read the orders (it saw the order live): `sold`
+  // drops while the unit is still held in Redis.
   const orderId = await orderOf(env, `${eventId}-0-${a}`)
   const events = service.runtime.events
-  let readOrders = false
   let cancelled = false
   const racing: typeof events = {
     ...events,
-    orderTickets: async (id) => { const r = await events.orderTickets(id); readOrders = true; return r },
-    findById: async (id) => {
-      if (readOrders && !cancelled) {
+    orderTickets: async (id, trx) => {
+      const r = await events.orderTickets(id, trx)
+      if (!cancelled) {
         cancelled = true
         t.equal((await http.request('POST', `/api/v1/orders/${orderId}/cancel`, { token: env.token(801) })).status, 200, 'the winner cancels mid-repair')
       }
-      return await events.findById(id)
+      return r
     }
   }
   const event = await events.findById(eventId)

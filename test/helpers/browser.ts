@@ -28,10 +28,13 @@ export async function launchBrowser (env: TestEnv): Promise<Browser> {
   return browser
 }
 
-/** Signs up on the buyer page's header form, and waits until the page says who is signed in. */
+/** Signs up on the buyer page's sign-up form (one click from the sign-in form), and waits until the page says who is signed in. */
 export async function signUp (page: Page, email: string, password = 'correct horse battery'): Promise<void> {
+  await page.click('#sign-up-link')
   await page.getByLabel('Email').fill(email)
   await page.getByLabel('Password').fill(password)
   await page.click('#sign-up')
-  await page.waitForSelector('#signed-in')
+  // Signed in, or refused with words: a refusal fails here with what the page said.
+  await page.waitForSelector('#signed-in, .signin .message:not(:empty)')
+  if (await page.locator('#signed-in').count() === 0) throw new Error(`sign-up refused: ${await page.textContent('.signin .message') ?? ''}`)
 }

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Service } from '../../src/server'
 import { startService } from '../../src/server'
 import { createLogger } from '../../src/logger'
-import { eventDecided } from '../../src/domain/sale-state'
+import { eventDecided } from '../../src/stock/sale-state'
 import type { TestEnv } from './env'
 
 export interface Http {
@@ -43,6 +43,8 @@ export interface SaleSpec {
   shards?: number
   startInMs?: number
   durationMs?: number
+  /** More fields of the event (`waitlist`, `mode`, ...). */
+  fields?: Record<string, unknown>
 }
 
 /** Creates a product and an event through the admin API; returns the event id. */
@@ -60,7 +62,8 @@ export async function createSale (http: Http, env: TestEnv, spec: SaleSpec): Pro
       stock: spec.stock,
       shards: spec.shards ?? 1,
       start_at: new Date(start).toISOString(),
-      end_at: new Date(start + (spec.durationMs ?? 3_600_000)).toISOString()
+      end_at: new Date(start + (spec.durationMs ?? 3_600_000)).toISOString(),
+      ...spec.fields
     }
   })
   if (event.status !== 201) throw new Error(`create event: ${event.status} ${JSON.stringify(event.body)}`)

@@ -4,14 +4,14 @@
  * against the real scripts, Redis and MariaDB. For tests that need one interleaving exactly.
  */
 import { loadConfig } from '../../src/config'
-import { acquireLease } from '../../src/domain/shard-lease'
-import type { Lease } from '../../src/domain/shard-lease'
-import { shardOf } from '../../src/domain/tickets'
+import { acquireLease } from '../../src/stock/shard-lease'
+import type { Lease } from '../../src/stock/shard-lease'
+import { shardOf } from '../../src/shared/ticket-ids'
 import { finishBatch, reserveBatch, writeBatch } from '../../workers/drain-batch'
 import type { DrainBatchInput, DrainBatchResult, DrainDeps, Reservation, Written } from '../../workers/drain-batch'
-import { applyDueReturns } from '../../workers/return-applier'
-import type { AppliedReturns } from '../../workers/return-applier'
-import { auditSale } from '../../src/audit/sale-audit'
+import { applyDueReturns } from '../../src/stock/return-applier'
+import type { AppliedReturns } from '../../src/stock/return-applier'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { testEnv } from './env'
 import type { TestEnv } from './env'
 import { createSale, startTestService } from './sale'
@@ -77,4 +77,3 @@ export function buyersOf (shard: number, shards: number, from: number, n: number
 
 export const orderOf = async (env: TestEnv, ticketId: string): Promise<string> =>
   String((await env.db('orders').first('id').where({ ticket_id: ticketId }) as { id: number }).id)
-

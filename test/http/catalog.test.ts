@@ -60,6 +60,12 @@ t.test('events: edit and delete only before the start, changes reach Redis, list
   t.same(stocks, ['11', '10'], 'Redis holds the new split at once')
   const badWindow = await http.request('PATCH', `/api/v1/admin/events/${upcoming}`, { token: admin, body: { end_at: new Date(Date.now() + 1000).toISOString() } })
   t.equal(badWindow.status, 400, 'end before start')
+  // Regression: an edit could move the start into the past, and the sale went live on the state
+  // Redis held before the edit. Judged on MySQL's clock.
+  const intoThePast = await http.request('PATCH', `/api/v1/admin/events/${upcoming}`, { token: admin, body: { start_at: new Date(Date.now() - 60_000).toISOString(), stock: 3 } })
+  t.equal(intoThePast.status, 400, `a start moved into the past is refused (${JSON.stringify(intoThePast.body)})`)
+  t.match(intoThePast.body.message, /start_at must be more than/)
+  t.match((await http.request('GET', `/api/v1/events/${upcoming}`)).body.data, { stock: 21, status: 'upcoming' }, 'and nothing changed')
   const late = await http.request('PATCH', `/api/v1/admin/events/${active}`, { token: admin, body: { stock: 50 } })
   t.equal(late.status, 409)
   t.equal(late.body.code, 'EVENT_NOT_EDITABLE')

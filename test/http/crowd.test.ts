@@ -1,5 +1,5 @@
 import t from 'tap'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { testEnv } from '../helpers/env'
 import { createSale, pool, saleIdle, startTestService, until } from '../helpers/sale'
 

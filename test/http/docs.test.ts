@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { ERROR_CODES } from '../../src/domain/errors'
+import { ERROR_CODES } from '../../src/shared/errors'
 import { repoPath } from '../../src/util/paths'
 import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'

@@ -1,7 +1,7 @@
 /** The long-poll wake-up: the drain's outcome message, over real Redis pub/sub. */
 import t from 'tap'
-import { OutcomeBus } from '../../src/domain/outcome-bus'
-import type { WaitRefusal, Waiter } from '../../src/domain/outcome-bus'
+import { OutcomeBus } from '../../src/sale/outcome-bus'
+import type { WaitRefusal, Waiter } from '../../src/sale/outcome-bus'
 import { createLogger } from '../../src/logger'
 import { testEnv } from '../helpers/env'
 

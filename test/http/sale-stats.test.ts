@@ -27,7 +27,8 @@ t.test('sale stats name the shards\' workers, the live workers and the orders by
   t.equal((await http.request('POST', `/api/v1/orders/${String(won[1].order_id)}/cancel`, { token: env.token(won[1].u) })).status, 200)
 
   const s = await stats()
-  t.same(s.orders, { pending_payment: 1, paid: 1, cancelled: 1, expired: 0 }, 'orders by status')
+  t.same(s.orders, { pending_payment: 1, paid: 1, cancelled: 1, expired: 0, refunded: 0 }, 'orders by status')
+  t.same(s.payments, { pending: 0, failed: 0, captured: 0, refunding: 0, refunded: 0 }, 'payments by status (the order was paid with the local button)')
   t.ok(s.workers.length >= 1, 'a worker is alive')
   t.ok(s.workers.every((w: any) => typeof w.id === 'string' && w.seen_ms_ago >= 0 && w.seen_ms_ago < 3 * env.config.leaseMs), 'each seen within three leases')
   const ids = new Set(s.workers.map((w: any) => w.id))

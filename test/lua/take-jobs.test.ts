@@ -9,7 +9,7 @@ import { takeJobs } from '../../src/redis/commands'
 import type { TakeReply } from '../../src/redis/commands'
 import { QUEUE_NAME } from '../../src/redis/keys'
 import type { ShardRef } from '../../src/redis/keys'
-import { queuedTicketId } from '../../src/domain/tickets'
+import { queuedTicketId } from '../../src/shared/ticket-ids'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config'
 import { createMetrics } from '../../src/metrics'
 import { repoPath } from '../../src/util/paths'
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- parsed YAML and JSON are checked field by field */
+// Parsed YAML and JSON are typed `any` here: the tests check them field by field.
 const read = (path: string): string => readFileSync(repoPath(path), 'utf8')
 const yamlOf = (path: string): any => parse(read(path), { merge: true })
 
@@ -28,7 +28,10 @@ const METRIC_NAMES = (() => {
 
 /** The secrets compose requires, with sample values (URL-safe, as the file asks). */
 const SECRETS: Record<string, string> = {
-  JWT_SECRET: 'x'.repeat(40),
+  // Production refuses low-variety secrets (40 × `x` was one): a sample that could be random.
+  JWT_SECRET: 'k3Jq9vX2-mT7wP4z_R8sN1cY6bH0fD5gL',
+  STRIPE_SECRET_KEY: 'sk_live_sample',
+  STRIPE_WEBHOOK_SECRET: 'whsec_sample',
   REDIS_PASSWORD: 'redis-sample-password-1f2e3d',
   MYSQL_ROOT_PASSWORD: 'root-sample-password-4c5b6a',
   MYSQL_PASSWORD: 'mysql-sample-password-7a8b9c',
@@ -93,7 +96,12 @@ t.test('docker-compose.yml: services, persistence, health, order, and settings t
   t.same(targets.sort(), [`ingress:${metricsPorts.ingress ?? 0}`, `worker:${metricsPorts.worker ?? 0}`], 'Prometheus scrapes every process on its metrics port')
   const mounts: string[] = compose.services.prometheus.volumes
   t.ok(mounts.some((v) => v.startsWith('./ops/alerts.yml:')) && prom.rule_files.includes('/etc/prometheus/alerts.yml'), 'alert rules are mounted and loaded')
-  for (const v of [...mounts, ...compose.services.grafana.volumes as string[]]) t.ok(existsSync(repoPath(v.split(':')[0] as string)), `${v.split(':')[0] ?? ''} exists`)
+  for (const v of [...mounts, ...compose.services.grafana.volumes as string[]]) {
+    const source = v.split(':')[0] ?? ''
+    // A bind mount's file must exist; a named volume (their data, under a read-only root) must be declared.
+    if (source.startsWith('.')) t.ok(existsSync(repoPath(source)), `${source} exists`)
+    else t.ok(source in compose.volumes, `volume ${source} is declared`)
+  }
 })
 
 t.test('docker-compose.yml: no empty or default password anywhere; every secret required from the environment', async (t) => {
@@ -122,21 +130,42 @@ t.test('docker-compose.yml: the Redis command and health check, run as written, 
   const dir = mkdtempSync(join(tmpdir(), 'seckill-compose-redis-'))
   // Compose turns `$$` into `$`; the container's environment holds REDIS_PASSWORD.
   const env = { ...process.env, REDIS_PASSWORD: SECRETS.REDIS_PASSWORD }
-  const server = spawn(shell, [flag, `${script.replaceAll('$$', '$')} --port ${port} --bind 127.0.0.1 --dir ${dir} --save ''`], { env, stdio: 'ignore' })
+  // Local settings go in before the here-document that carries the password.
+  const local = `--port ${port} --bind 127.0.0.1 --dir ${dir} --save ''`
+  t.match(script, / <<EOF\n/, 'the configuration comes on standard input')
+  const server = spawn(shell, [flag, script.replaceAll('$$', '$').replace(' <<EOF', ` ${local} <<EOF`)], { env, stdio: 'ignore' })
   t.teardown(() => { server.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
   const ping = (extra: NodeJS.ProcessEnv): string => spawnSync('sh', ['-c', `redis-cli -p ${port} ping`], { env: { ...process.env, ...extra }, encoding: 'utf8' }).stdout.trim()
   const deadline = Date.now() + 10_000
   while (!/NOAUTH|PONG/.test(ping({})) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
   t.match(ping({}), /NOAUTH/, 'without the password Redis refuses')
   t.equal(ping({ REDISCLI_AUTH: SECRETS.REDIS_PASSWORD }), 'PONG', 'with it Redis answers')
+  // Issue 30, item 10: the password was on redis-server's command line, readable by every process.
+  const cmdline = readFileSync(`/proc/${String(server.pid)}/cmdline`, 'utf8').replaceAll('\0', ' ')
+  t.match(cmdline, /redis-server/, 'the container\'s first process is Redis itself (exec)')
+  t.notMatch(cmdline, SECRETS.REDIS_PASSWORD as string, 'and its command line holds no password')
+  t.notMatch(script, /--requirepass/, 'nor does the command as written')
   const check = spawnSync('sh', ['-c', health.replaceAll('$$', '$').replace('redis-cli ping', `redis-cli -p ${port} ping`)], { env, encoding: 'utf8' })
   t.equal(check.status, 0, 'the health check passes with the container\'s password')
   const wrong = spawnSync('sh', ['-c', health.replaceAll('$$', '$').replace('redis-cli ping', `redis-cli -p ${port} ping`)], { env: { ...env, REDIS_PASSWORD: 'wrong' }, encoding: 'utf8' })
   t.not(wrong.status, 0, 'and fails with another')
 })
 
+// Issue 30, item 10: compose's containers ran with a writable root, every default capability and
+// setuid escalation allowed.
+t.test('docker-compose.yml: every container read-only, no capabilities, no new privileges', async (t) => {
+  const compose = yamlOf('docker-compose.yml')
+  for (const [name, s] of Object.entries(compose.services as Record<string, any>)) {
+    t.equal(s.read_only, true, `${name}: read-only root filesystem`)
+    t.same(s.cap_drop, ['ALL'], `${name}: every capability dropped`)
+    t.ok((s.security_opt as string[] | undefined)?.includes('no-new-privileges:true'), `${name}: no-new-privileges`)
+  }
+  for (const name of ['ingress', 'worker', 'redis', 'prometheus', 'grafana', 'jaeger']) t.equal(compose.services[name].cap_add, undefined, `${name}: no capability added back`)
+  t.same([...compose.services.mysql.cap_add].sort(), ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID'], 'mysql: only what its entrypoint needs to drop to its user')
+  t.equal(compose.services.redis.user, 'redis', 'Redis runs as its own user, not root')
+})
+
 t.test('PM2 ecosystem and its Prometheus file agree on ports', async (t) => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ecosystem = require(repoPath('ecosystem.config.js')) as { apps: any[] }
   const byName = Object.fromEntries(ecosystem.apps.map((a) => [a.name, a]))
   t.equal(byName.ingress.exec_mode, 'cluster')
@@ -155,6 +184,39 @@ t.test('alerts and the dashboard only use metrics the service exposes', async (t
   const titles = dashboard.panels.map((p: any) => p.title as string).join(' | ')
   for (const want of [/Admissions/, /decided/, /Queue depth/, /Drain rate/, /Latency/, /Remaining stock/]) t.match(titles, want)
   for (const p of dashboard.panels) for (const target of p.targets) for (const m of metricsIn(target.expr)) t.ok(METRIC_NAMES.has(m), `panel ${String(p.title)}: ${m} exists`)
+})
+
+// Issue 30, item 10: PM2 ran the service as development (tokens from a development secret, no
+// production checks) unless the shell said otherwise.
+t.test('PM2 ecosystem runs production unless told otherwise', async (t) => {
+  const load = (nodeEnv: string | undefined): any[] => {
+    const saved = process.env.NODE_ENV
+    const file = repoPath('ecosystem.config.js')
+    if (nodeEnv === undefined) delete process.env.NODE_ENV
+    else process.env.NODE_ENV = nodeEnv
+    try {
+      delete require.cache[require.resolve(file)]
+      return (require(file) as { apps: any[] }).apps
+    } finally {
+      if (saved === undefined) delete process.env.NODE_ENV
+      else process.env.NODE_ENV = saved
+    }
+  }
+  for (const app of load(undefined)) t.equal(app.env.NODE_ENV, 'production', `${String(app.name)}: production by default`)
+  for (const app of load('development')) t.equal(app.env.NODE_ENV, 'development', `${String(app.name)}: the shell may say otherwise`)
+})
+
+// Issue 30, item 10: the image's code was owned by `node`, the user that runs it: a compromised
+// process could rewrite the service it runs.
+t.test('Dockerfile: the code belongs to root, the process runs as node', async (t) => {
+  const lines = read('Dockerfile').split('\n')
+  const froms = lines.filter((l) => l.startsWith('FROM '))
+  const last = lines.slice(lines.lastIndexOf(froms[froms.length - 1] as string))
+  const copies = last.filter((l) => l.startsWith('COPY'))
+  t.ok(copies.length >= 4, 'the runtime stage copies the service')
+  for (const c of copies) t.notMatch(c, /--chown=(?!root)/, `${c}: not owned by the runtime user`)
+  t.ok(last.indexOf('USER node') > Math.max(...copies.map((c) => last.indexOf(c))), 'USER node comes after the copies')
+  t.notOk(last.some((l) => /chown|chmod/.test(l) && l.startsWith('RUN')), 'nothing hands the code over afterwards')
 })
 
 t.test('Dockerfile: multi-stage, runs the built service as a non-root user', async (t) => {
@@ -184,4 +246,13 @@ t.test('Dockerfile: every stage on a Node that package.json\'s engines allow; th
   const file = /^node (\S+)$/.exec(script)?.[1] ?? ''
   t.ok(copied.includes(file.split('/')[0]), `${file} (npm run build) is copied`)
   t.ok(copied.includes('src'), 'the pages (src/web) are copied')
+})
+
+// With HOST defaulting to loopback, every deployment that must be reached from outside says so.
+t.test('every deployment binds the API beyond loopback explicitly', async (t) => {
+  t.match(read('Dockerfile'), /^ENV .*\bHOST=0\.0\.0\.0\b/m, 'the image')
+  const compose = yamlOf('docker-compose.yml')
+  for (const name of ['ingress', 'worker']) t.equal(compose.services[name].environment.HOST, '0.0.0.0', `compose ${name}`)
+  t.equal(yamlOf('ops/k8s/base/config.yaml').data.HOST, '0.0.0.0', 'the Kubernetes base')
+  t.equal(loadConfig({}).host, '127.0.0.1', 'and a bare start stays on loopback')
 })

@@ -84,7 +84,7 @@ type Model = new (o: Obj) => { validate: () => void }
  * kubernetes-models is ESM only; this CommonJS build would turn `import()` into `require()`, so the
  * import is made at run time.
  */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
+// eslint-disable-next-line no-new-func -- the one way to keep a real import() in a CommonJS build
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, Model>>
 const models = new Map<string, Record<string, Model>>()
 
@@ -158,4 +158,30 @@ t.test('probes, termination, scraping and resources agree with the service', asy
   }
   t.ok(objects.every((o) => o.metadata.namespace === 'seckill'), 'the overlay puts everything in its namespace')
   t.ok(dirname(OVERLAY).endsWith('overlays'))
+})
+
+// Issue 30, item 10: the pods had no NetworkPolicy, a service-account token mounted, and no
+// seccomp profile.
+t.test('pods: no service-account token, the runtime\'s seccomp profile, a NetworkPolicy each', async (t) => {
+  const objects = render(OVERLAY)
+  const policies = objects.filter((o) => o.kind === 'NetworkPolicy')
+  for (const d of objects.filter((o) => o.kind === 'Deployment')) {
+    const name = String(d.metadata.name)
+    const pod = d.spec.template.spec as Obj
+    t.equal(pod.automountServiceAccountToken, false, `${name}: no service-account token`)
+    t.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${name}: seccomp RuntimeDefault`)
+    const labels = d.spec.template.metadata.labels as Record<string, string>
+    const mine = policies.filter((p) => Object.entries(p.spec.podSelector.matchLabels as Record<string, string>).every(([k, v]) => labels[k] === v))
+    t.equal(mine.length, 1, `${name}: one NetworkPolicy selects its pods`)
+    const policy = mine[0] as Obj
+    t.same([...policy.spec.policyTypes].sort(), ['Egress', 'Ingress'], `${name}: both directions restricted`)
+    const c = pod.containers[0] as Obj
+    const containerPorts = new Set((c.ports as Obj[]).map((p) => Number(p.containerPort)))
+    const allowed = (policy.spec.ingress as Obj[]).flatMap((rule) => (rule.ports as Obj[]).map((p) => Number(p.port)))
+    t.ok(allowed.every((p) => containerPorts.has(p)), `${name}: only its own ports may be reached (${allowed.join(', ')})`)
+    const metricsRule = (policy.spec.ingress as Obj[]).find((rule) => (rule.ports as Obj[]).some((p) => String(p.port) === String(d.spec.template.metadata.annotations['prometheus.io/port'])))
+    t.ok(metricsRule?.from !== undefined, `${name}: metrics only from a named source`)
+    const egressPorts = (policy.spec.egress as Obj[]).flatMap((rule) => (rule.ports as Obj[]).map((p) => Number(p.port))).sort((a, b) => a - b)
+    t.same([...new Set(egressPorts)], [53, 3306, 4318, 6379], `${name}: egress to DNS, MySQL, the trace collector and Redis only`)
+  }
 })

@@ -1,11 +1,11 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
 import { repoPath } from '../../src/util/paths'
 import { testEnv } from '../helpers/env'
 import { createSale, httpClient, pool, saleIdle, until } from '../helpers/sale'
@@ -64,7 +64,38 @@ t.test('under PM2: ingress x2 and worker x2, workers scaled up and down mid-sale
   t.equal(audit.liveOrders, STOCK)
 
   // Every PM2 process has its own metrics port; each parses, and the worker counted the orders.
-  const scrape = async (p: number): Promise<Sample[]> => parsePrometheus(String((await httpClient(`http://127.0.0.1:${p}`).request('GET', '/metrics')).body))
+  // A scrape is retried while its instance is online (a CI run once saw one refused; the cause was
+  // not printed): each failure is kept with its cause and whether the port was listening, and a
+  // scrape that never succeeds within 20 s fails with them, PM2's view of every process and the
+  // instances' last error lines.
+  const listening = (p: number): boolean => {
+    const hex = p.toString(16).toUpperCase().padStart(4, '0')
+    return ['/proc/net/tcp', '/proc/net/tcp6'].some((f) => {
+      try {
+        return readFileSync(f, 'utf8').split('\n').some((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hex}`) === true && l.trim().split(/\s+/)[3] === '0A')
+      } catch { return false }
+    })
+  }
+  const scrape = async (p: number): Promise<Sample[]> => {
+    const failures: string[] = []
+    const deadline = Date.now() + 20_000
+    while (true) {
+      try {
+        const samples = parsePrometheus(String((await httpClient(`http://127.0.0.1:${p}`).request('GET', '/metrics')).body))
+        if (failures.length > 0) t.comment(`scrape of ${p} succeeded after ${failures.length} failure(s): ${failures.join('; ')}`)
+        return samples
+      } catch (err) {
+        const cause = err instanceof Error && err.cause !== undefined ? ` (${String(err.cause)})` : ''
+        failures.push(`${String(err)}${cause}, port ${listening(p) ? 'listening' : 'not listening'}`)
+        if (Date.now() < deadline) { await sleep(250); continue }
+        const states = (JSON.parse(await pm2('jlist')) as Array<{ name: string, pm_id: number, pm2_env: { status: string, restart_time: number, METRICS_PORT?: number } }>)
+          .map((x) => `${x.name}#${x.pm_id} ${x.pm2_env.status} restarts=${x.pm2_env.restart_time} metrics=${x.pm2_env.METRICS_PORT ?? '?'}`)
+        const logs = readdirSync(join(home, 'logs'))
+          .map((f) => `${f}:\n${readFileSync(join(home, 'logs', f), 'utf8').split('\n').slice(-15).join('\n')}`)
+        throw new Error(`scrape of ${p} failed ${failures.length} times (first: ${failures[0] ?? ''}; last: ${failures.at(-1) ?? ''}); PM2: ${states.join('; ')}\n${logs.join('\n')}`)
+      }
+    }
+  }
   const ingressMetrics = await Promise.all([port + 200, port + 201].map(scrape))
   t.equal(ingressMetrics.length, 2, 'both ingress instances scraped')
   t.equal(ingressMetrics.reduce((n, m) => n + sum(m, 'seckill_buy_requests_total'), 0), users.length, 'their buy counters add up to the crowd')

@@ -8,8 +8,8 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { loadConfig } from '../../src/config'
-import { auditSale } from '../../src/audit/sale-audit'
-import { eventDecided } from '../../src/domain/sale-state'
+import { auditSale } from '../../src/sale/invariant-audit'
+import { eventDecided } from '../../src/stock/sale-state'
 import { createRedisClient } from '../../src/redis/client'
 import { testEnv } from '../helpers/env'
 import { createSale, startTestService, until } from '../helpers/sale'
@@ -89,7 +89,7 @@ t.test('worker: a real failover (replica promoted) is noticed; the shard is rebu
   await until(async () => await resets() === 1, 30_000, 'the worker to notice the failover')
   for (const [u, ticket] of tickets) {
     const r = await http.request('GET', `/api/v1/tickets/${ticket}`, { token: env.token(u) })
-    t.equal(r.body.data.status, 'won', `buyer ${u}'s won ticket still reads won (from MySQL)`)
+    t.equal(r.body.data?.status, 'won', `buyer ${u}'s won ticket still reads won (from MySQL): ${r.status} ${JSON.stringify(r.body)}`)
   }
   for (let u = 5; u <= 12; u++) {
     const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(u) })

@@ -66,6 +66,8 @@ t.test('one buy is one story: request, admission, the linked drain batch, its My
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_TRACES_SAMPLER: 'parentbased_always_on',
     OTEL_BSP_SCHEDULE_DELAY: '100',
+    // The test is the trusted gateway: its traceparent is followed (anyone else's is dropped).
+    TRACE_TRUSTED_PARENTS: '127.0.0.1',
     LOG_LEVEL: 'info'
   })
   const http = httpClient(`http://127.0.0.1:${port}`)
@@ -96,6 +98,8 @@ t.test('one buy is one story: request, admission, the linked drain batch, its My
   t.equal(buy.status, 202, 'queued')
   const ticketId = buy.body.data.ticket_id as string
   await until(async () => (await http.request('GET', `/api/v1/tickets/${ticketId}`, { token: env.token(buyer) })).body.data?.status === 'won', 30_000, 'the ticket won')
+  const pollTrace = hex(16)
+  t.equal((await http.request('GET', `/api/v1/tickets/${ticketId}?wait=0`, { token: env.token(buyer), headers: { traceparent: `00-${pollTrace}-${hex(8)}-01` } })).status, 200)
 
   const inTrace = (traceId: string): OtlpSpan[] => receiver.spans.filter((r) => r.span.traceId === traceId).map((r) => r.span)
   const batchOf = (): OtlpSpan | undefined => receiver.spans.find((r) => r.span.name === 'drain.batch' && (r.span.links ?? []).some((l) => l.traceId === buyTrace))?.span
@@ -117,6 +121,15 @@ t.test('one buy is one story: request, admission, the linked drain batch, its My
   t.same(inTrace(unsampledTrace), [], 'the request its caller did not sample made no span (sent before the buy, whose spans arrived)')
 
   // The request: the HTTP server span (kind SERVER = 2), named by its Fastify route.
+  // Issue 30, item 6: no client address and no query string on a request's span.
+  await until(async () => inTrace(pollTrace).some((s) => s.kind === 2), 30_000, 'the poll\'s server span')
+  const poll = inTrace(pollTrace).find((s) => s.kind === 2) as OtlpSpan
+  for (const key of ['client.address', 'network.peer.address', 'network.peer.port', 'url.query']) t.equal(attribute(poll, key), undefined, `no ${key} on the server span`)
+  const withAddress = (poll.attributes ?? []).filter((a) => JSON.stringify(a.value).includes('127.0.0.1')).map((a) => a.key)
+  t.same(withAddress, ['server.address'], 'the client\'s address is nowhere (the server\'s own, from Host, stays)')
+  t.notMatch(JSON.stringify(poll.attributes), /wait=/, 'nor the query')
+  t.equal(attribute(poll, 'url.path'), `/api/v1/tickets/${ticketId}`, 'the path is kept')
+
   const buySpans = inTrace(buyTrace)
   const server = buySpans.find((s) => s.kind === 2)
   t.equal(server?.name, 'POST /api/v1/events/:id/buy', 'the buy request\'s server span, in the client\'s trace, names the route')
@@ -174,4 +187,32 @@ t.test('tracing off (the default): no trace context is stored with a job', async
   const fields = await env.redis.hkeys(jobKey)
   t.ok(fields.includes('data'), 'the job is there')
   t.notOk(fields.includes('tp'), 'and carries no trace context')
+})
+
+// Issue 30, item 5: a traceparent with the sampled flag made spans under parentbased_traceidratio,
+// so anyone could have every request of theirs traced (at 100 % admitted buys ran at 42 %). A
+// caller's trace context is now followed only from TRACE_TRUSTED_PARENTS.
+t.test('the public cannot force sampling: an untrusted caller\'s sampled flag is ignored', async (t) => {
+  const env = await testEnv(t)
+  const receiver = await otlpReceiver(t)
+  const port = await freePort()
+  const service = spawnService(env, {
+    PROCESS_ROLE: 'ingress',
+    PORT: String(port),
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    TRACE_TRUSTED_PARENTS: '10.9.9.9'
+  })
+  const http = httpClient(`http://127.0.0.1:${port}`)
+  await whenReady(service, http.base)
+  const forced = hex(16)
+  for (let i = 0; i < 20; i++) t.equal((await http.request('GET', '/api/v1/time', { headers: { traceparent: `00-${forced}-${hex(8)}-01` } })).status, 200)
+  // A span of the service's own to wait for: a trusted-looking header cannot make one, so the
+  // receiver must stay empty; give the exporter (100 ms) several rounds to prove it.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  t.same(receiver.spans.map((r) => r.span.name), [], 'twenty sampled traceparents from an untrusted address: no span at all (ratio 0 decides)')
+  t.equal(await service.stop(), '0')
 })

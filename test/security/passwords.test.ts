@@ -5,12 +5,12 @@
 import t from 'tap'
 import { testEnv } from '../helpers/env'
 import { startTestService } from '../helpers/sale'
-import { ensureAdmin, setAdmin, usersRepository } from '../../src/domain/accounts'
-import { WeakPasswordError } from '../../src/domain/password-policy'
-import { hashPassword, needsRehash, verifyPassword } from '../../src/domain/passwords'
+import { ensureAdmin, setAdmin, usersRepository } from '../../src/identity/accounts'
+import { WeakPasswordError } from '../../src/identity/password-policy'
+import { hashPassword, needsRehash, verifyPassword } from '../../src/identity/passwords'
 
 t.test('registration refuses guessable passwords and creates nothing', async (t) => {
-  const env = await testEnv(t, { RATE_LIMIT_LOGIN: '1000' })
+  const env = await testEnv(t, { RATE_LIMIT_REGISTER: '1000' })
   const { http } = await startTestService(env)
   for (const password of ['password', '12345678', 'qwertyuiop', 'mallory@example.com', 'Password1!', 'seckill2026', 'mallory2026']) {
     const r = await http.request('POST', '/api/v1/auth/register', { body: { email: 'mallory@example.com', password } })
@@ -20,7 +20,7 @@ t.test('registration refuses guessable passwords and creates nothing', async (t)
   }
   t.equal(await env.db('users').where({ email: 'mallory@example.com' }).first('id'), undefined, 'no account was created')
 
-  const ok = await http.request('POST', '/api/v1/auth/register', { body: { email: 'mallory@example.com', password: 'violet tram under glass' } })
+  const ok = await http.request('POST', '/api/v1/auth/register', { body: { email: 'mallory@example.com', password: 'copper kettle orbit marsh' } })
   t.equal(ok.status, 201, 'a few unrelated words pass')
   const row = await env.db('users').first('password_hash').where({ email: 'mallory@example.com' }) as { password_hash: string }
   t.match(row.password_hash, /^scrypt\$131072\$8\$1\$/, 'hashed at OWASP\'s scrypt parameters (N=2^17, r=8, p=1)')
@@ -29,7 +29,7 @@ t.test('registration refuses guessable passwords and creates nothing', async (t)
 t.test('a hash made with older parameters is upgraded when its owner signs in', async (t) => {
   const env = await testEnv(t, { RATE_LIMIT_LOGIN: '1000' })
   const { http } = await startTestService(env)
-  const old = await hashPassword('violet tram under glass', { N: 16_384, r: 8, p: 1 })
+  const old = await hashPassword('copper kettle orbit marsh', { N: 16_384, r: 8, p: 1 })
   t.ok(needsRehash(old), 'an N=2^14 hash needs a rehash')
   await env.db('users').insert({ email: 'old@example.com', password_hash: old, role: 'user' })
 
@@ -37,12 +37,12 @@ t.test('a hash made with older parameters is upgraded when its owner signs in', 
   t.equal(wrong.status, 401)
   t.equal((await env.db('users').first('password_hash').where({ email: 'old@example.com' }) as { password_hash: string }).password_hash, old, 'a failed login changes nothing')
 
-  const login = await http.request('POST', '/api/v1/auth/login', { body: { email: 'old@example.com', password: 'violet tram under glass' } })
+  const login = await http.request('POST', '/api/v1/auth/login', { body: { email: 'old@example.com', password: 'copper kettle orbit marsh' } })
   t.equal(login.status, 200, 'the old hash still verifies')
   const upgraded = (await env.db('users').first('password_hash').where({ email: 'old@example.com' }) as { password_hash: string }).password_hash
   t.match(upgraded, /^scrypt\$131072\$8\$1\$/, 'and is stored again at today\'s parameters')
   t.notOk(needsRehash(upgraded))
-  const again = await http.request('POST', '/api/v1/auth/login', { body: { email: 'old@example.com', password: 'violet tram under glass' } })
+  const again = await http.request('POST', '/api/v1/auth/login', { body: { email: 'old@example.com', password: 'copper kettle orbit marsh' } })
   t.equal(again.status, 200, 'the upgraded hash verifies')
 })
 
@@ -55,9 +55,9 @@ t.test('the admin from the environment and create-admin refuse a guessable passw
 })
 
 t.test('a stored hash naming absurd parameters is refused, not computed', async (t) => {
-  const good = await hashPassword('violet tram under glass')
+  const good = await hashPassword('copper kettle orbit marsh')
   const parts = good.split('$')
-  t.notOk(await verifyPassword('violet tram under glass', ['scrypt', String(2 ** 30), ...parts.slice(2)].join('$')), 'N=2^30 (1 TiB) is not tried')
-  t.notOk(await verifyPassword('violet tram under glass', ['scrypt', 'x', ...parts.slice(2)].join('$')))
-  t.ok(await verifyPassword('violet tram under glass', good))
+  t.notOk(await verifyPassword('copper kettle orbit marsh', ['scrypt', String(2 ** 30), ...parts.slice(2)].join('$')), 'N=2^30 (1 TiB) is not tried')
+  t.notOk(await verifyPassword('copper kettle orbit marsh', ['scrypt', 'x', ...parts.slice(2)].join('$')))
+  t.ok(await verifyPassword('copper kettle orbit marsh', good))
 })

@@ -20,7 +20,7 @@ t.test('without JWT_SECRET no known secret is accepted; the development secret i
   const read = await http.request('GET', '/api/v1/admin/orders', { token: forged })
   t.equal(read.status, 401, 'a token signed with the once-documented secret is refused')
 
-  const reg = await http.request('POST', '/api/v1/auth/register', { body: { email: 'buyer@example.com', password: 'a long buyer password' } })
+  const reg = await http.request('POST', '/api/v1/auth/register', { body: { email: 'buyer@example.com', password: 'copper kettle orbit marsh' } })
   t.equal(reg.status, 201)
   const token = reg.body.data.access_token as string
   t.equal((await http.request('GET', '/api/v1/me', { token })).status, 200, 'tokens the service issued work')
@@ -42,4 +42,18 @@ t.test('production without JWT_SECRET refuses to start', async (t) => {
   const proc = spawnService(env, { PORT: String(await freePort()), JWT_SECRET: '', NODE_ENV: 'production' })
   t.equal(await proc.exited, '2')
   t.match(proc.output(), /JWT_SECRET: required when NODE_ENV=production/)
+})
+
+// Issue 30, item 7: the Kubernetes example's placeholder (and 40 × `a`) served in production.
+t.test('production with a placeholder or low-variety secret refuses to start, naming each', async (t) => {
+  const env = await testEnv(t)
+  const proc = spawnService(env, {
+    PORT: String(await freePort()),
+    NODE_ENV: 'production',
+    JWT_SECRET: 'replace-with-32-or-more-random-characters',
+    METRICS_TOKEN: 'a'.repeat(40)
+  })
+  t.equal(await proc.exited, '2', 'exits 2 before binding anything')
+  t.match(proc.output(), /JWT_SECRET: a published placeholder/)
+  t.match(proc.output(), /METRICS_TOKEN: too little variety/)
 })

@@ -3,7 +3,7 @@
 // and route -- never the token or password that came with it.
 import t from 'tap'
 import { testEnv } from '../helpers/env'
-import { httpClient } from '../helpers/sale'
+import { httpClient, until } from '../helpers/sale'
 import { freePort, spawnService, whenReady } from '../helpers/processes'
 import { parsePrometheus, sum } from '../helpers/prometheus'
 
@@ -31,6 +31,8 @@ t.test('security events are counted and logged, without secrets', async (t) => {
   for (const kind of Object.keys(answers)) t.ok(sum(metrics, 'seckill_security_events_total', { kind }) >= 1, `${kind} is counted`)
   t.ok(sum(metrics, 'seckill_security_events_total', { kind: 'login_failed' }) >= 3, 'every failed login is counted')
 
+  // pino writes asynchronously: wait for the lines, not a duration.
+  await until(async () => Object.keys(answers).every((kind) => svc.output().includes(`"security_event":"${kind}"`)), 10_000, 'every event logged')
   const lines = svc.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
   for (const [kind, requestId] of Object.entries(answers)) {
     const line = lines.find((l) => l.security_event === kind)

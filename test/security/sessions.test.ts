@@ -10,7 +10,7 @@ import type { Http } from '../helpers/sale'
 import { Rotate, rotateRefresh } from '../../src/redis/commands'
 
 async function signUp (http: Http, email: string): Promise<string> {
-  const r = await http.request('POST', '/api/v1/auth/register', { body: { email, password: 'violet tram under glass' } })
+  const r = await http.request('POST', '/api/v1/auth/register', { body: { email, password: 'copper kettle orbit marsh' } })
   return r.body.data.refresh_token as string
 }
 const refresh = async (http: Http, token: string): Promise<{ status: number, body: any }> => await http.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: token } })

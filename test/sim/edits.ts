@@ -10,13 +10,14 @@
  * starts (its start moved to now) and every ingress reads the row again. The caller judges the
  * sale afterwards as any other: Redis must hold exactly the stock the last edit set.
  */
-import type { CatalogDeps } from '../../src/domain/catalog'
-import { createEvent, updateEvent } from '../../src/domain/catalog'
-import type { SaleEvent } from '../../src/domain/events'
-import { warmEvent } from '../../src/domain/sale-state'
-import { reconcileEvent } from '../../src/domain/reconciler'
+import type { CatalogDeps } from '../../src/catalog/catalog'
+import { createEvent, updateEvent } from '../../src/catalog/catalog'
+import type { SaleEvent } from '../../src/shared/sale-event'
+import { warmEvent } from '../../src/stock/sale-state'
+import { reconcileEvent } from '../../src/stock/reconciler'
 import type { TestEnv } from '../helpers/env'
 import { racing } from './racing'
+import { asAnotherProcess } from '../helpers/intercept'
 
 export interface EditContext {
   readonly env: TestEnv
@@ -33,6 +34,8 @@ export async function editBeforeStart (ctx: EditContext, productId: number, stoc
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T
   const rows: SaleEvent[] = []
   let eventId = 0
+  // The workers are other processes than the admin's (each keeps its own rebuild in flight).
+  const worker = { ...env, redis: asAnotherProcess(env.redis) }
   const read = async (): Promise<void> => {
     const row = eventId === 0 ? undefined : await catalog.events.findById(eventId)
     if (row !== undefined) rows.push(row)
@@ -40,7 +43,7 @@ export async function editBeforeStart (ctx: EditContext, productId: number, stoc
   const staleWarm = async (): Promise<void> => {
     if (rows.length === 0) return
     const row = pick(rows)
-    const warmed = await warmEvent(env, row, catalog.events)
+    const warmed = await warmEvent(worker, row, catalog.events)
     count('stale warm-up', `row stock ${row.stock} shards ${row.shards} warmed_at ${row.warmedAt === null ? 'null' : 'set'}: ${warmed} shards`)
   }
   const changes = (): { stock: number, shards: number } => ({ stock: 2 + Math.floor(random() * 4), shards: random() < 0.5 ? 1 : 2 })
@@ -74,12 +77,12 @@ export async function editBeforeStart (ctx: EditContext, productId: number, stoc
       const c = changes()
       const row = pick(rows)
       const race = racing(catalog.events, Math.floor(random() * 6), async () => { await updateEvent(catalog, eventId, c) })
-      await warmEvent(env, row, race.events)
+      await warmEvent(worker, row, race.events)
       await race.settle()
       count('edit', `stock ${c.stock} shards ${c.shards} (inside a warm-up from row stock ${row.stock})`)
     } else {
       const row = rows.length > 0 ? pick(rows) : await catalog.events.findById(eventId)
-      if (row !== undefined) count('reconcile before start', JSON.stringify(await reconcileEvent({ ...env, events: catalog.events }, row)))
+      if (row !== undefined) count('reconcile before start', JSON.stringify(await reconcileEvent({ ...worker, events: catalog.events }, row)))
     }
   }
 

@@ -37,6 +37,13 @@ const FOUND_JOINT: ReadonlyArray<readonly [number, string]> = [
   [31867, 'I4: a run cut short had put an epoch boundary after a position it left undecided; replayed, that position won a returned unit in the epoch where the one before had lost']
 ]
 
+/** Found with every writer in the model (test/sim/writers.ts: ingresses, racing rebuilds, stalled reconcilers). */
+const FOUND_WRITERS: ReadonlyArray<readonly [number, string]> = [
+  [552, 'I5/I6: a reconciler repaired from a row read before an admin\'s edit (stock 3 where MySQL had 5)'],
+  [1613, 'I6: the same, stock 4 on 1 shard after an edit to 3 on 2: units added, winners failed stock_mismatch'],
+  [1659, 'I6: the same']
+]
+
 t.test('seeds that once broke an invariant keep every invariant', async (t) => {
   const results = await simulate(FOUND.map(([seed]) => seed), undefined, { extended: false })
   results.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed} (${FOUND[i]?.[1] ?? ''})`))
@@ -44,4 +51,6 @@ t.test('seeds that once broke an invariant keep every invariant', async (t) => {
   extended.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed}, extended (${FOUND_EXTENDED[i]?.[1] ?? ''})`))
   const joint = await simulate(FOUND_JOINT.map(([seed]) => seed), undefined, { extended: true, joint: true })
   joint.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed}, joint writes (${FOUND_JOINT[i]?.[1] ?? ''})`))
+  const writers = await simulate(FOUND_WRITERS.map(([seed]) => seed), undefined, { extended: true, joint: true, writers: true })
+  writers.forEach((r, i) => t.same(r.problems, [], `seed ${r.seed}, every writer (${FOUND_WRITERS[i]?.[1] ?? ''})`))
 })

@@ -20,21 +20,31 @@ import { SCRIPT_NAMES, scriptCommand } from '../../src/redis/scripts'
 import { beforeCall } from '../helpers/intercept'
 import type { Http } from '../helpers/sale'
 import { rng } from '../helpers/rng'
-import { acquireLease } from '../../src/domain/shard-lease'
-import type { Lease } from '../../src/domain/shard-lease'
+import { acquireLease } from '../../src/stock/shard-lease'
+import type { Lease } from '../../src/stock/shard-lease'
 import { finishBatch, reserveBatch, writeBatch, writeBatches } from '../../workers/drain-batch'
 import type { DrainBatchInput, DrainDeps, Reservation, Written } from '../../workers/drain-batch'
-import { applyDueReturns } from '../../workers/return-applier'
-import { declareSoldOutIfEmpty, eventDecided, warmEvent } from '../../src/domain/sale-state'
+import { applyDueReturns } from '../../src/stock/return-applier'
+import { closeGateIfSaleEmpty, eventDecided, isDeclaredSoldOut, shardStocks, warmEvent } from '../../src/stock/sale-state'
 import { allShardKeys } from '../../src/redis/keys'
-import { reconcileEvent } from '../../src/domain/reconciler'
-import type { EventsRepository } from '../../src/domain/events'
-import { cancelOrder, expireOrder, payOrder } from '../../src/domain/order-lifecycle'
-import type { LifecycleDeps } from '../../src/domain/order-lifecycle'
-import type { CatalogDeps } from '../../src/domain/catalog'
+import { reconcileEvent } from '../../src/stock/reconciler'
+import type { EventsRepository } from '../../src/catalog/events'
+import { cancelOrder, expireOrder, payOrder } from '../../src/orders/order-lifecycle'
+import type { LifecycleDeps } from '../../src/orders/order-lifecycle'
+import type { CatalogDeps } from '../../src/catalog/catalog'
 import { editBeforeStart } from './edits'
 import { racing } from './racing'
-import { auditSale } from '../../src/audit/sale-audit'
+import { auditSale } from '../../src/sale/invariant-audit'
+import { shardOf } from '../../src/shared/ticket-ids'
+import type { SimBus } from './ingress'
+import { SimIngress } from './ingress'
+import { writerActors } from './writers'
+import { createLogger } from '../../src/logger'
+import { placeAtStart } from '../../src/sale/allocation/start-placement'
+import { draw } from '../../src/sale/allocation/draw'
+import { Place, placeEntrants } from '../../src/redis/commands'
+import { ticketIdPrefix } from '../../src/shared/ticket-ids'
+import { until } from '../helpers/sale'
 
 export interface SimContext {
   readonly env: TestEnv
@@ -43,6 +53,8 @@ export interface SimContext {
   readonly events: EventsRepository
   /** The admin's catalog (event edits before the start). */
   readonly catalog: CatalogDeps
+  /** The messages every ingress of the `writers` model gets. */
+  readonly bus: SimBus
 }
 
 export interface SimResult {
@@ -61,7 +73,7 @@ interface Flight {
   written?: Written
 }
 
-interface Owner {
+export interface Owner {
   readonly shard: number
   readonly lease: Lease
   /** Next queue position this owner puts in a batch. */
@@ -73,6 +85,7 @@ interface Owner {
 
 const PIPELINE = 3
 const MAX_BATCH = 3
+const simLog = createLogger('fatal', 'sim-ingress')
 
 /**
  * Which events the scheduler may draw. `extended`: also edits before the start and requests racing
@@ -81,7 +94,36 @@ const MAX_BATCH = 3
  * another owner's next batch in the same transaction, as a worker does with shards whose writes
  * wait at the same time (drawn from a third source; off, the extended seeds replay unchanged).
  */
-export interface SimModel { readonly extended: boolean, readonly joint?: boolean }
+export interface SimModel {
+  readonly extended: boolean
+  readonly joint?: boolean
+  /**
+   * Every writer of the sale's state is an actor (drawn from a fourth source; off, the seeds of the
+   * models before replay unchanged): two ingresses with their memory (event cache on, sold-out
+   * answers confirmed in Redis, pub/sub messages handed over late or overtaking), Redis losing shards with nobody
+   * rebuilding at once, rebuilds racing each other with an order ending between their reads, the
+   * reconciler stalling past its leases mid-repair, owners stalling inside the write and finish
+   * stages, joint writes of up to four parts, a clock per process (test/sim/writers.ts).
+   */
+  readonly writers?: boolean
+  /**
+   * The sale keeps a waitlist (src/sale/allocation/waitlist.ts; one shard, no edits before the
+   * start): buyers turned away wait for returns, some leave the waitlist; a buyer served from it
+   * gets a new ticket, which I7 allows; one who left is never admitted later. Drawn from a fifth
+   * source, so the other models' seeds replay unchanged.
+   */
+  readonly waitlist?: boolean
+  /**
+   * The sale is a randomized start (src/sale/allocation/random-start.ts): buyers enter in the lead
+   * window, the start comes (the row's start moved to MySQL's now), the owners -- current and
+   * stalled ones -- place the entrants in chunks while buyers keep coming and owners crash, stall
+   * and wake, and the audit's I4R judges the placement. An entry's ticket may lead to its placed
+   * ticket (I7 allows it). Drawn from a sixth source, so the other models' seeds replay unchanged.
+   * The draw's order comes from random entry ids and a random seed, so a replayed seed places in
+   * another order; the interleaving is the seed's.
+   */
+  readonly randomStart?: boolean
+}
 
 export async function runSeed (ctx: SimContext, seed: number, model: SimModel = { extended: true, joint: true }): Promise<SimResult> {
   const { env, http } = ctx
@@ -102,16 +144,30 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   // so the main sequence of the seeds kept in the regressions is unchanged.
   const side = rng(seed + 0x5eed)
   const jointly = rng(seed + 0x101e7)
+  // A fourth source for every writer added with `writers` (test/sim/writers.ts).
+  const actors = rng(seed + 0xac7025)
+  const writers = model.writers === true
+  if (writers && actors() < 0.25) {
+    shards = 3
+    stock = Math.max(stock, shards)
+  }
+  // A fifth source for the waitlist model.
+  const wl = model.waitlist === true
+  const wlRandom = rng(seed + 0x3a171)
+  if (wl) shards = 1
+  // A sixth source for the randomized start.
+  const rs = model.randomStart === true
+  const rsRandom = rng(seed + 0x5a175)
   const productId = await createProduct(ctx)
   let eventId: number
-  if (model.extended && side() < 0.3) {
+  if (model.extended && !wl && !rs && side() < 0.3) {
     eventId = await editBeforeStart({ env, catalog: ctx.catalog, random: side, count }, productId, stock, shards)
     const event = await ctx.events.findById(eventId)
     if (event === undefined) throw new Error('event gone')
     stock = event.stock
     shards = event.shards
   } else {
-    eventId = await createEvent(ctx, productId, stock, shards)
+    eventId = await createEvent(ctx, productId, stock, shards, wl, rs)
   }
   const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
   const current: Array<Owner | undefined> = new Array(shards).fill(undefined)
@@ -120,7 +176,40 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   const buyers: string[] = []
   const tickets = new Map<string, string>()
   let owners = 0
+  // The `writers` model: two ingresses, each with its memory and clock, and what they told buyers.
+  const ingresses = writers ? [0, 1].map((i) => new SimIngress(`ingress-${i}`, env.redis, env.keys, ctx.events, i === 0 ? 0 : [0, 2000, 30_000][Math.floor(actors() * 3)] as number, simLog)) : []
+  /** Buyers told sold_out (by which ingress, and the last order id of the event then). */
+  const toldSoldOut = new Map<string, { by: string, lastOrder: number }>()
+  /** Buyers told they wait on the waitlist: served, they get a new ticket (I7 allows it). */
+  const waitlisted = new Set<string>()
+  /** Buyers who left the waitlist, and the last order id of the event then: never admitted later. */
+  const leftWaitlist = new Map<string, number>()
+  /** A changed ticket is allowed only for a buyer the waitlist served it to (its served log says so). */
+  const servedNew = async (user: string, id: string): Promise<boolean> => {
+    if (rs) return await placedNew(user, id)
+    if (!wl) return false
+    const log = await env.redis.lrange(env.keys.waitlist({ eventId, shard: 0 }).served, 0, -1)
+    return log.some((line) => line.endsWith(`:${user}:${id.split('-')[2] ?? ''}`))
+  }
+  const noteWaitlisted = (user: string, ticket: { waitlisted?: boolean }): void => {
+    if (ticket.waitlisted === true) waitlisted.add(user)
+  }
+  /** Every ticket id handed out, and to whom: an id is never handed to two buyers. */
+  const issued = new Map<string, string>()
+  let settling = false
+  if (writers) {
+    ctx.bus.eventId = eventId
+    ctx.bus.ingresses = ingresses
+    for (const ingress of ingresses) await ingress.cache.get(eventId)
+  }
 
+  /** A randomized start's entry leads to the ticket the placement gave its buyer. */
+  const placedNew = async (user: string, id: string): Promise<boolean> => {
+    const ref = /^\d+-(\d+)-(\d+)$/.exec(id)
+    if (ref === null) return false
+    const kk = env.keys.shard({ eventId, shard: Number(ref[1]) })
+    return await env.redis.hexists(kk.entrants, user) === 1 && await env.redis.hget(kk.holders, user) === ref[2]
+  }
   const input = (o: Owner, positions: number[]): DrainBatchInput =>
     ({ eventId, shard: o.shard, shards, leaseToken: o.lease.token, fence: o.lease.fence, positions, rate: 0 })
   const k = (shard: number): ReturnType<TestEnv['keys']['shard']> => env.keys.shard({ eventId, shard })
@@ -134,57 +223,165 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   }
   for (let s = 0; s < shards; s++) await takeOver(s)
 
-  const buy = async (user: string): Promise<void> => {
+  const buy = async (user: string, via?: SimIngress): Promise<void> => {
+    if (writers) { await buyAt(via ?? ingresses[Math.floor(actors() * ingresses.length)] as SimIngress, user); return }
     const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
     if (r.status !== 200 && r.status !== 202) { problems.push(`buy by ${user} answered ${r.status}`); return }
     const id = String(r.body.data.ticket_id)
     const before = tickets.get(user)
-    if (before !== undefined && before !== id) problems.push(`I7: buyer ${user} got ticket ${id} after ${before}`)
+    if (before !== undefined && before !== id && !await servedNew(user, id)) problems.push(`I7: buyer ${user} got ticket ${id} after ${before}`)
+    noteWaitlisted(user, r.body.data)
     tickets.set(user, id)
   }
+  /** A waitlisted buyer leaves the waitlist (the waitlist model). */
+  const leave = async (): Promise<void> => {
+    const user = [...waitlisted][Math.floor(wlRandom() * waitlisted.size)]
+    if (user === undefined) return
+    const r = await http.request('DELETE', `/api/v1/events/${eventId}/waitlist`, { token: env.token(user) })
+    if (r.status !== 204 && r.status !== 404) problems.push(`leaving the waitlist: ${user} answered ${r.status}`)
+    if (r.status === 204) {
+      const last = await env.db('orders').where({ event_id: eventId }).max({ id: 'id' }).first() as { id: number | null }
+      leftWaitlist.set(user, Number(last.id ?? 0))
+      waitlisted.delete(user)
+    }
+    count(r.status === 204 ? 'leave waitlist' : 'leave waitlist refused', user)
+  }
 
+  /** A buy through one of the ingresses (the `writers` model), its answer checked against I7. */
+  const buyAt = async (ingress: SimIngress, user: string): Promise<void> => {
+    const a = await ingress.buy(eventId, user)
+    if (a.kind === 'refused') {
+      if (a.code !== 'SALE_NOT_READY') problems.push(`buy by ${user} at ${ingress.name} refused ${a.code}`)
+      count('buy refused', `${ingress.name} ${user} ${a.code}`)
+      return
+    }
+    const id = String(a.ticket.ticket_id)
+    const before = tickets.get(user)
+    const told = toldSoldOut.get(user)
+    if (before !== undefined && before !== id && !await servedNew(user, id)) problems.push(`I7: buyer ${user} got ticket ${id} (${a.ticket.status}) at ${ingress.name} after ${before}${told === undefined ? '' : ` (told sold_out by ${told.by})`}`)
+    noteWaitlisted(user, a.ticket)
+    tickets.set(user, id)
+    const holder = issued.get(id)
+    if (holder !== undefined && holder !== user) problems.push(`ticket id reused: ${id} handed to ${user} after ${holder}`)
+    issued.set(id, user)
+    const local = ingress.lastOutcome === 'sold_out_local'
+    // A waitlisted buyer was told sold_out and may win later, in waitlist order (checked by I7's audit).
+    if (a.ticket.status === 'sold_out' && told === undefined && a.ticket.waitlisted !== true) {
+      const last = await env.db('orders').where({ event_id: eventId }).max({ id: 'id' }).first() as { id: number | null }
+      toldSoldOut.set(user, { by: `${ingress.name}${local ? ' from memory' : ''}`, lastOrder: Number(last.id ?? 0) })
+    }
+    if (settling && local && !await isDeclaredSoldOut(env, eventId)) {
+      const left = (await shardStocks(env, { id: eventId, shards })).reduce<number>((a, b) => a + (b ?? 0), 0)
+      if (left > 0) problems.push(`memory: ${ingress.name} answered ${user} sold_out from memory with every message handled, while Redis had ${left} units and no sold-out flag`)
+    }
+    count('answer', `${ingress.name} ${user} ${a.ticket.status}${local ? ' (memory)' : ''}`)
+  }
+  /** Owners whose lease is gone or whose stage was refused are replaced, as the dispatcher does (`writers`). */
+  const replaceLost = async (): Promise<number> => {
+    let n = 0
+    for (let s = 0; s < shards; s++) {
+      const o = current[s] as Owner
+      if (!o.lost && await env.redis.get(k(s).lease) === o.lease.token) continue
+      if (!o.lost) stale.push(o)
+      await takeOver(s)
+      n++
+      count('worker takes the shard', `${s}: ${o.lease.token} -> ${current[s]?.lease.token ?? ''}`)
+    }
+    return n
+  }
   /** Runs one stage of an owner's batches that may run now (each stage runs in batch order). */
   const step = async (o: Owner): Promise<void> => {
     const head = o.flights[0]
     const writable = o.flights.find((f) => f.written === undefined)
     if (head?.written !== undefined && (writable === undefined || random() < 0.5)) {
       o.flights.shift()
-      const result = await finishBatch(deps, input(o, head.positions), head.reservation, head.written)
+      const result = await finishBatch(stageDeps(o, 'after-commit', 'stall mid-finish'), input(o, head.positions), head.reservation, head.written)
       count(result.leaseLost ? 'stale finish refused' : 'finish', `${o.lease.token} [${head.positions.join(',')}] ${result.outcomes.map((x) => x.status).join(',')} stock ${result.stock}`)
-      if (result.leaseLost) { o.flights = []; o.lost = true }
-      else if (result.stock === 0) await declareSoldOutIfEmpty(deps, { id: eventId, shards })
+      if (result.leaseLost) {
+        o.flights = []
+        o.lost = true
+      } else if (result.stock === 0) await closeGateIfSaleEmpty(deps, { id: eventId, shards }, { eventId, shard: o.shard }, o.lease.token)
       return
     }
-    const partner = writable !== undefined && model.joint === true && jointly() < 0.3 ? nextWrite(o) : undefined
-    if (writable !== undefined && partner !== undefined) {
-      // One transaction for both owners' next batches (a former owner's among them, maybe).
-      const [mine, theirs] = await writeBatches(deps, [
-        { input: input(o, writable.positions), reservation: writable.reservation },
-        { input: input(partner.owner, partner.flight.positions), reservation: partner.flight.reservation }
-      ]) as [Written, Written]
-      for (const [owner, flight, written] of [[o, writable, mine], [partner.owner, partner.flight, theirs]] as const) {
-        flight.written = written
-        count(written.leaseLost ? 'stale write refused' : 'joint write', `${owner.lease.token} [${flight.positions.join(',')}] ${written.results.map(([q, w]) => `${q}:${w.kind === 'won' ? w.orderId : w.reason}`).join(',')}`)
-        if (written.leaseLost) { owner.flights = []; owner.lost = true }
-      }
+    // `writers`: up to three other owners' batches in the same transaction.
+    const partners = writable !== undefined && model.joint === true && jointly() < 0.3 ? nextWrites(o, writers ? 1 + Math.floor(jointly() * 3) : 1) : []
+    if (writable !== undefined && partners.length > 0) {
+      // One transaction for several owners' next batches (a former owner's among them, maybe).
+      const parts = [{ owner: o, flight: writable }, ...partners]
+      const written = await writeBatches(stageDeps(o, 'after-reserve', 'stall mid-write'), parts.map((p) => ({ input: input(p.owner, p.flight.positions), reservation: p.flight.reservation })))
+      parts.forEach(({ owner, flight }, i) => {
+        const w = written[i] as Written
+        flight.written = w
+        count(w.leaseLost ? 'stale write refused' : 'joint write', `${owner.lease.token} [${flight.positions.join(',')}] ${w.results.map(([q, r]) => `${q}:${r.kind === 'won' ? r.orderId : r.reason}`).join(',')}${parts.length > 2 ? ` (${parts.length} parts)` : ''}`)
+        if (w.leaseLost) { owner.flights = []; owner.lost = true }
+      })
       return
     }
     if (writable !== undefined) {
-      writable.written = await writeBatch(deps, input(o, writable.positions), writable.reservation)
+      writable.written = await writeBatch(stageDeps(o, 'after-reserve', 'stall mid-write'), input(o, writable.positions), writable.reservation)
       count(writable.written.leaseLost ? 'stale write refused' : 'write', `${o.lease.token} [${writable.positions.join(',')}] ${writable.written.results.map(([q, w]) => `${q}:${w.kind === 'won' ? w.orderId : w.reason}`).join(',')}`)
       if (writable.written.leaseLost) { o.flights = []; o.lost = true }
     }
   }
-  /** Another owner's next batch to write (any shard, a former owner's too), for a joint write. */
-  const nextWrite = (o: Owner): { owner: Owner, flight: Flight } | undefined => {
+  /** Other owners' next batches to write (any shard, a former owner's too), for a joint write. */
+  const nextWrites = (o: Owner, n: number): Array<{ owner: Owner, flight: Flight }> => {
     const others = [...current, ...stale].filter((x): x is Owner => x !== undefined && x !== o && !x.lost)
+    const found: Array<{ owner: Owner, flight: Flight }> = []
     for (const owner of others) {
       const flight = owner.flights.find((f) => f.written === undefined)
-      if (flight !== undefined) return { owner, flight }
+      if (flight !== undefined && !found.some((f) => f.owner === owner)) found.push({ owner, flight })
+      if (found.length === n) break
     }
-    return undefined
+    return found
+  }
+  /**
+   * The drain's deps for a write or finish stage; in the `writers` model the owner stalls now and
+   * then inside the stage (at the drain's own fault seam: before the write's transaction, or after
+   * the commit before the outcomes), as it may inside the reserve stage.
+   */
+  const stageDeps = (o: Owner, at: 'after-reserve' | 'after-commit', what: string): DrainDeps => {
+    if (!writers || actors() >= 0.06) return deps
+    return { ...deps, fault: async (where: string) => { if (where === at) await stallOwner(o, what, `at ${at}`) } }
+  }
+  /** A randomized start's shard whose entrants are all placed: only then may its owner take positions. */
+  const placedAll = async (shard: number): Promise<boolean> => {
+    const seal = await env.redis.get(k(shard).startSeal)
+    return seal !== null && await num(k(shard).startPlaced) === Number(seal.split(':')[1])
+  }
+  /**
+   * An owner's placement step: the whole placement (placeAtStart, in chunks of one or two), or one
+   * chunk of it, so crashes, stalls and buys land between chunks. A former owner is refused.
+   */
+  const placeStep = async (o: Owner, former: boolean): Promise<void> => {
+    const ref = { eventId, shard: o.shard }
+    const chunk = 1 + Math.floor(rsRandom() * 2)
+    if (rsRandom() < 0.4) {
+      const r = await placeAtStart({ redis: env.redis, keys: env.keys, events: ctx.events }, ref, o.lease.token, chunk)
+      count(r.kind === 'lease_lost' ? 'stale place refused' : `place ${r.kind}`, `${o.lease.token} shard ${o.shard}`)
+      if (r.kind === 'lease_lost') o.lost = true
+      else if (former && r.kind === 'placed') problems.push(`a former owner ${o.lease.token} placed shard ${o.shard}`)
+      return
+    }
+    const kk = k(o.shard)
+    const q = env.keys.buyQueue(ref)
+    const prefix = ticketIdPrefix(eventId, o.shard)
+    if (await env.redis.exists(kk.startSeal) === 0 && (await ctx.events.msUntilStart(eventId) ?? 1) > 0) { count('place not yet', `shard ${o.shard}`); return }
+    const sealed = await placeEntrants(env.redis, kk, q, prefix, o.lease.token, 0, 0, [])
+    if (sealed.code === Place.LEASE_LOST) { count('stale place refused', o.lease.token); o.lost = true; return }
+    if (former) problems.push(`a former owner ${o.lease.token} sealed shard ${o.shard}`)
+    if (sealed.code !== Place.DONE || sealed.placed >= sealed.sealed) { count('place nothing', `shard ${o.shard} ${sealed.placed}/${sealed.sealed}`); return }
+    const byEntry = new Map(Object.entries(await env.redis.hgetall(kk.entrants)).map(([user, entry]) => [entry, user]))
+    const seed = await ctx.events.startSeed(eventId) ?? ''
+    const order = draw(seed, [...byEntry.keys()], 0).order
+    const part = order.slice(sealed.placed, sealed.placed + chunk).map((e) => `${byEntry.get(e) ?? ''}:${e}`)
+    const r = await placeEntrants(env.redis, kk, q, prefix, o.lease.token, sealed.placed, order.length, part)
+    count(r.code === Place.LEASE_LOST ? 'stale place refused' : 'place chunk', `${o.lease.token} shard ${o.shard} ${sealed.placed}+${part.length} -> ${r.placed}/${r.sealed} (${r.code})`)
+    if (r.code === Place.LEASE_LOST) o.lost = true
+    if (r.code === Place.REFUSED) problems.push(`shard ${o.shard}: a chunk drawn from the sealed entrants was refused at ${sealed.placed}`)
   }
   const launch = async (o: Owner, stallAt?: number): Promise<boolean> => {
+    // The drain takes no position of a randomized start before its owner placed the entrants.
+    if (rs && !await placedAll(o.shard)) return false
     const qseq = await num(k(o.shard).qseq)
     if (o.lost || o.flights.length >= PIPELINE || o.next > qseq) return false
     const n = 1 + Math.floor(random() * MAX_BATCH)
@@ -204,14 +401,17 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
    */
   const scriptCommands = new Set(SCRIPT_NAMES.map(scriptCommand))
   const stalling = (o: Owner, at: number): RedisClient => beforeCall(env.redis, (m) => scriptCommands.has(m), at, async () => {
+    await stallOwner(o, 'stall mid-reserve', `before script call ${at}`)
+  }).proxy
+  const stallOwner = async (o: Owner, what: string, where: string): Promise<void> => {
     stale.push(o)
     await takeOver(o.shard)
     const heir = current[o.shard] as Owner
-    count('stall mid-reserve', `${o.lease.token} -> ${heir.lease.token} before script call ${at}`)
+    count(what, `${o.lease.token} -> ${heir.lease.token} ${where}`)
     while (heir.flights.length > 0 || await launch(heir)) await step(heir)
     await orderAction(side, ' during a stall')
     for (const sibling of current as Owner[]) if (sibling.shard !== o.shard && sibling.flights.length === 0) await apply(sibling)
-  }).proxy
+  }
   const apply = async (o: Owner): Promise<void> => {
     const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
     count(r.leaseLost ? 'stale apply refused' : 'apply', `${o.lease.token} returned ${r.returned} waiting ${r.waiting}`)
@@ -240,8 +440,67 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     ? racing(ctx.events, Math.floor(side() * 5), async () => { await orderAction(side, ` during ${what}`) })
     : { events: ctx.events, settle: async () => {} }
 
+  const w = writers
+    ? writerActors({
+      env, ctx, eventId, shards, ingresses, random: actors, count, problems, side,
+      newBuyer: () => { const user = String(nextUser++); buyers.push(user); return user },
+      earlierBuyer: (source) => {
+        const told = [...toldSoldOut.keys()]
+        const from = told.length > 0 && source() < 0.7 ? told : buyers
+        return from.length > 0 ? from[Math.floor(source() * from.length)] : undefined
+      },
+      buy, orderAction, takeOver, replaceLost, launch, step, apply,
+      owner: (s) => current[s] as Owner,
+      stale: (o) => { stale.push(o) },
+      shardsLost: (lost) => {
+        // A lost shard's waitlist is gone with it (its buyers may buy again).
+        if (wl) { waitlisted.clear(); leftWaitlist.clear() }
+        for (const user of [...tickets.keys()]) if (lost.includes(shardOf(user, shards))) tickets.delete(user)
+        for (const user of [...toldSoldOut.keys()]) if (lost.includes(shardOf(user, shards))) toldSoldOut.delete(user)
+      }
+    })
+    : undefined
+  if (rs) {
+    // The lead window: buyers enter (no position), ask again, owners look for the start (not yet),
+    // crash and stall.
+    const leadSteps = 4 + Math.floor(rsRandom() * 14)
+    for (let i = 0; i < leadSteps; i++) {
+      const roll = rsRandom()
+      const shard = Math.floor(rsRandom() * shards)
+      if (roll < 0.6) {
+        const user = String(nextUser++)
+        buyers.push(user)
+        await buy(user)
+        count('enter', `${user} -> ${tickets.get(user) ?? '?'}`)
+        if (!String(tickets.get(user)).includes('-x')) problems.push(`buyer ${user} got ${tickets.get(user) ?? '?'} in the lead window, not an entry`)
+      } else if (roll < 0.75 && buyers.length > 0) {
+        await buy(buyers[Math.floor(rsRandom() * buyers.length)] as string)
+        count('enter again')
+      } else if (roll < 0.87) {
+        await placeStep(current[shard] as Owner, false)
+      } else if (roll < 0.94) {
+        await takeOver(shard)
+        count('crash', `shard ${shard} before the start`)
+      } else {
+        stale.push(current[shard] as Owner)
+        await takeOver(shard)
+        count('stall', `shard ${shard} before the start`)
+      }
+    }
+    // The start: the row's start moves to MySQL's now (the ingress reads the row afresh each time).
+    await env.db('seckill_events').where({ id: eventId }).update({ start_at: env.db.raw('CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND') })
+    await until(async () => (await http.request('GET', `/api/v1/events/${eventId}`)).body.data.status !== 'upcoming', 10_000, 'the start')
+    count('start')
+  }
   const steps = 40 + Math.floor(random() * 80)
   for (let i = 0; i < steps; i++) {
+    await w?.act()
+    if (wl && wlRandom() < 0.06) await leave()
+    if (rs && rsRandom() < 0.2) {
+      // An owner places (a chunk or all); now and then a stalled one wakes and tries.
+      if (stale.length > 0 && rsRandom() < 0.25) await placeStep(stale[Math.floor(rsRandom() * stale.length)] as Owner, true)
+      else await placeStep(current[Math.floor(rsRandom() * shards)] as Owner, false)
+    }
     const shard = Math.floor(random() * shards)
     const o = current[shard] as Owner
     const roll = random()
@@ -279,9 +538,12 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       // a worker rebuilds it from MySQL, owners take over. Tickets lost read failed, their buyers
       // may buy again and get new tickets.
       const lost = random() < 0.5 ? [shard] : Array.from({ length: shards }, (_, i) => i)
-      for (const s of lost) await env.redis.del(...allShardKeys(k(s)))
+      for (const s of lost) await env.redis.del(...allShardKeys(k(s)), ...Object.values(env.keys.waitlist({ eventId, shard: s })))
       if (lost.length === shards) await env.redis.del(env.keys.event(eventId).soldOut)
       tickets.clear()
+      toldSoldOut.clear()
+      waitlisted.clear()
+      leftWaitlist.clear()
       const event = await ctx.events.findById(eventId)
       if (event === undefined) throw new Error('event gone')
       const race = raced('rebuild')
@@ -311,13 +573,27 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     }
   }
 
-  // Settle: stalled owners wake and run what they had (all refused), current owners drain all.
+  // Settle: every message reaches every ingress, lost shards are rebuilt and taken, stalled owners
+  // wake and run what they had (all refused), current owners drain all.
+  settling = true
+  await w?.settle()
+  if (rs) {
+    // The owners finish their placements (as their drains do before taking any job).
+    for (const o of current as Owner[]) {
+      for (let tries = 0; tries < 5; tries++) {
+        const r = await placeAtStart({ redis: env.redis, keys: env.keys, events: ctx.events }, { eventId, shard: o.shard }, o.lease.token)
+        if (r.kind === 'placed') break
+        if (r.kind === 'lease_lost') problems.push(`shard ${o.shard}: the current owner lost its lease while settling`)
+      }
+      if (!await placedAll(o.shard)) problems.push(`shard ${o.shard}: entrants not placed after settling`)
+    }
+  }
   for (const s of stale) {
     while (s.flights.length > 0 || await launch(s)) await step(s)
   }
   const drainAll = async (): Promise<void> => {
     for (let round = 0; round < 200; round++) {
-      let busy = false
+      let busy = w !== undefined && await w.workerRound(false) > 0
       for (const o of current as Owner[]) {
         if (o.flights.length > 0) { await step(o); busy = true } else if (await launch(o)) busy = true
         else {
@@ -335,13 +611,16 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     const left = (await Promise.all(Array.from({ length: shards }, async (_, s) => await num(k(s).stock)))).reduce((a, b) => a + b, 0)
     if (left === 0) break
     const user = String(nextUser++)
+    await w?.deliverAll()
     await buy(user)
     await drainAll()
   }
 
+  await w?.deliverAll()
   for (const [user, id] of tickets) {
+    if (writers) { await buy(user); continue }
     const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
-    if (String(r.body?.data?.ticket_id) !== id) problems.push(`I7: buyer ${user} asked again and got ${String(r.body?.data?.ticket_id)}, not ${id}`)
+    if (String(r.body?.data?.ticket_id) !== id && !await servedNew(user, String(r.body?.data?.ticket_id))) problems.push(`I7: buyer ${user} asked again and got ${String(r.body?.data?.ticket_id)}, not ${id}`)
   }
   await drainAll()
   if (process.env.SIM_TRACE === '2') {
@@ -352,6 +631,17 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     process.stderr.write(`orders ${JSON.stringify(await env.db('orders').select('id', 'ticket_id', 'status', 'unit_shard').where({ event_id: eventId }))}\n`)
     process.stderr.write(`soldOut ${String(await env.redis.get(env.keys.event(eventId).soldOut))} returns ${JSON.stringify(await env.db('unit_returns').where({ event_id: eventId }))}\n`)
   }
+  // I7 across ingresses: a buyer told sold_out by any ingress never wins later.
+  for (const [user, told] of toldSoldOut) {
+    const won = await env.db('orders').where({ event_id: eventId, user_id: user }).andWhere('id', '>', told.lastOrder).first('id', 'ticket_id') as { id: number, ticket_id: string } | undefined
+    if (won !== undefined) problems.push(`I7: buyer ${user} told sold_out by ${told.by} won order ${won.id} (ticket ${won.ticket_id})`)
+  }
+  // A buyer who left the waitlist is never admitted later.
+  for (const [user, lastOrder] of leftWaitlist) {
+    const won = await env.db('orders').where({ event_id: eventId, user_id: user }).andWhere('id', '>', lastOrder).first('id') as { id: number } | undefined
+    if (won !== undefined) problems.push(`I7: buyer ${user} left the waitlist and won order ${won.id} later`)
+  }
+  for (const ingress of ingresses) ingress.close()
   const audit = await auditSale(env.db, env.redis, env.keys, eventId)
   for (const c of audit.checks) if (!c.ok) problems.push(`${c.id}: ${c.detail}`)
   for (let s = 0; s < shards; s++) {
@@ -371,11 +661,12 @@ async function createProduct (ctx: SimContext): Promise<number> {
   return product.body.data.id as number
 }
 
-async function createEvent (ctx: SimContext, productId: number, stock: number, shards: number): Promise<number> {
-  const start = Date.now() - 1000
+async function createEvent (ctx: SimContext, productId: number, stock: number, shards: number, waitlist = false, randomStart = false): Promise<number> {
+  // A randomized start begins in its lead window: the run moves the start to now when it comes.
+  const start = randomStart ? Date.now() + 3_600_000 : Date.now() - 1000
   const event = await ctx.http.request('POST', '/api/v1/admin/events', {
     token: ctx.env.token(1, 'admin'),
-    body: { product_id: productId, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString() }
+    body: { product_id: productId, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString(), ...(waitlist ? { waitlist } : {}), ...(randomStart ? { entry: 'random_at_start', lead_ms: 86_400_000 } : {}) }
   })
   if (event.status !== 201) throw new Error(`create event: ${event.status}`)
   return event.body.data.id as number

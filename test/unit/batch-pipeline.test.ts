@@ -5,8 +5,9 @@
  */
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { BatchPipeline } from '../../workers/batch-pipeline'
-import type { StagePart, StagePool } from '../../workers/stage-pool'
+import { BatchPipeline } from '../../workers/drain/batch-pipeline'
+import type { StagePool } from '../../workers/stage-pool'
+import type { StagePart } from '../../workers/thread-protocol'
 import type { DrainBatchInput, DrainBatchResult, Reservation, Written } from '../../workers/drain-batch'
 
 type Stage = 'reserve' | 'write' | 'finish'

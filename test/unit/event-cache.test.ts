@@ -2,9 +2,8 @@
 // holders, which can be large) is dropped once unread for the idle time, so memory does not grow
 // with every sale an ingress ever served. Against the real MySQL and Redis.
 import t from 'tap'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { EventCache } from '../../src/domain/event-cache'
-import { eventsRepository } from '../../src/domain/events'
+import { EventCache } from '../../src/sale/event-cache'
+import { eventsRepository } from '../../src/catalog/events'
 import { createLogger } from '../../src/logger'
 import { testEnv } from '../helpers/env'
 
@@ -17,7 +16,10 @@ t.test('entries of events nobody reads are dropped after the idle time; a read e
     ids.push(id as number)
   }
   const IDLE_MS = 300
-  const cache = new EventCache({ repo: eventsRepository(env.db), sale: env, ttlMs: 1000, log: createLogger('silent', 'test'), idleMs: IDLE_MS })
+  // Idle time on a clock the test moves: loading 30 events may take longer than IDLE_MS on a busy
+  // machine, and no entry must go idle before the test says so.
+  let now = 1_000_000
+  const cache = new EventCache({ repo: eventsRepository(env.db), sale: env, ttlMs: 60_000, log: createLogger('silent', 'test'), idleMs: IDLE_MS, idleClock: { now: () => now } })
   t.teardown(() => { cache.close() })
   // Ten of the sales are sold out: their entries carry the holders' set.
   for (const id of ids.slice(0, 10)) await env.redis.set(env.keys.event(id).soldOut, '1')
@@ -25,7 +27,7 @@ t.test('entries of events nobody reads are dropped after the idle time; a read e
   t.equal(cache.size, 30)
   t.ok((await cache.get(ids[0] as number))?.holders !== undefined, 'a sold-out sale carries its holders')
 
-  await sleep(IDLE_MS + 100) // past the idle time of every entry
+  now += IDLE_MS + 100 // past the idle time of every entry
   const kept = await cache.get(ids[29] as number) // one sale is still read
   t.ok(kept !== undefined)
   cache.dropIdle()
@@ -74,4 +76,35 @@ t.test('units that come back while the entry refreshes: the refresh does not bri
   await new Promise((resolve) => setImmediate(resolve)) // the refresh ends
   t.equal(cache.answersSoldOut(eventId), false, 'the refresh that read the flag before the reopening leaves it so')
   t.equal((await cache.get(eventId))?.holders, undefined)
+})
+
+t.test('a reopening heard while the holders of a large sale load: the sold-out flag is not raised after it', async (t) => {
+  const env = await testEnv(t)
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const [id] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 1, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+  const eventId = id as number
+  // The holders' load (HSCAN) is held until the test lets it finish.
+  let release: () => void = () => undefined
+  let started: () => void = () => undefined
+  const loading = new Promise<void>((resolve) => { started = resolve })
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const redis = new Proxy(env.redis, {
+    get (target, prop) {
+      if (prop === 'hscan') return async (...args: Parameters<typeof target.hscan>) => { started(); await held; return await target.hscan(...args) }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    }
+  })
+  const cache = new EventCache({ repo: eventsRepository(env.db), sale: { redis, keys: env.keys }, ttlMs: 60_000, log: createLogger('silent', 'test') })
+  t.teardown(() => { cache.close() })
+  await cache.get(eventId)
+  await env.redis.set(env.keys.event(eventId).soldOut, '1')
+  const marking = cache.markSoldOut(eventId) // the sold-out announcement: holders load...
+  await loading
+  // ...and a unit comes back before they are loaded: the flag goes, the ingress is told.
+  await env.redis.del(env.keys.event(eventId).soldOut)
+  cache.clearSoldOut(eventId)
+  release()
+  await marking
+  t.equal(cache.answersSoldOut(eventId), false, 'the reopening wins over the load that began before it')
 })

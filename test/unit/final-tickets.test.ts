@@ -1,5 +1,5 @@
 import t from 'tap'
-import { FinalTickets } from '../../src/domain/final-tickets'
+import { FinalTickets } from '../../src/sale/final-tickets'
 
 t.test('final tickets: owner or admin only, queued never kept, the coldest evicted first', async (t) => {
   const finals = new FinalTickets(2)

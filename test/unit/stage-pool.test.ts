@@ -2,9 +2,9 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type Piscina from 'piscina'
 import { StagePool } from '../../workers/stage-pool'
-import type { DrainTask } from '../../workers/drain-task'
+import type { DrainTask } from '../../workers/thread-protocol'
 import type { DrainBatchInput, Written } from '../../workers/drain-batch'
-import { toReservationWire, toWrittenWire } from '../../workers/stage-wire'
+import { toReservationWire, toWrittenWire } from '../../workers/thread-protocol'
 
 t.test('one stage per thread at a time; a stage\'s timeout counts its run, not its wait', async (t) => {
   let running = 0

@@ -31,18 +31,20 @@ t.test('behind a long line the place counts down while the drain runs; a stopped
   await signUp(page, `line-${env.id}@example.com`)
   await page.waitForSelector('#buy:not([disabled])')
   await page.click('#buy')
-  await page.waitForSelector('#ticket:has-text("Place in line: 2401")')
+  // Counts are formatted for the buyer's locale (en-US: 2,401).
+  await page.waitForSelector('#ticket:has-text("Place in line: 2,401")')
 
   // The drain starts: the page's place must come down in steps before the answer.
   await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker', METRICS_PORT: '0' }))
   const places: number[] = []
   await until(async () => {
     const text = await page.textContent('#ticket') ?? ''
-    const m = /Place in line: (\d+)/.exec(text)
-    if (m !== null && Number(m[1]) !== places[places.length - 1]) places.push(Number(m[1]))
+    const m = /Place in line: ([\d,]+)/.exec(text)
+    const place = m === null ? undefined : Number((m[1] as string).replace(/,/g, ''))
+    if (place !== undefined && place !== places[places.length - 1]) places.push(place)
     if (places.length === 3) await shot(page, '10-buyer-line-moving')
     return text.includes('You won!')
-  }, 120_000, 'the buyer\'s answer')
+  }, 120_000, 'the buyer\'s answer').catch((err: Error) => { throw new Error(`${err.message}; places seen: ${places.join(' → ')}`) })
   t.ok(places.length >= 3, `the place was shown at least three times while the line moved: ${places.join(' → ')}`)
   t.ok(places.every((p, i) => i === 0 || p < (places[i - 1] as number)), 'always downwards')
 

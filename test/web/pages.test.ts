@@ -5,8 +5,6 @@ import { testEnv } from '../helpers/env'
 import { createSale, startTestService } from '../helpers/sale'
 import { CHROMIUM, launchBrowser, shot, signUp } from '../helpers/browser'
 
-
-
 t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a second buyer sees sold out; the operator page shows the counts change', async (t) => {
   t.ok(existsSync(CHROMIUM), `Chromium at ${CHROMIUM} (apt-get install -y chromium)`)
   if (!existsSync(CHROMIUM)) return
@@ -69,8 +67,8 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await operator.getByLabel('Email').fill(admin.ADMIN_EMAIL)
   await operator.getByLabel('Password').fill(admin.ADMIN_PASSWORD)
   await operator.click('#sign-in')
-  await operator.waitForSelector('dd[data-stat="Admitted to the line"]:text-is("2")')
-  t.equal(await operator.textContent('dd[data-stat="Sold (orders)"]'), '0', 'nothing sold while no worker drains')
+  await operator.waitForSelector('dd[data-stat="admitted"]:text-is("2")')
+  t.equal(await operator.textContent('dd[data-stat="sold"]'), '0', 'nothing sold while no worker drains')
   // Buyers wait and nothing is decided: the operator is told, and why.
   await operator.waitForSelector('#stuck:has-text("No worker is running")')
   await shot(operator, '9-operator-no-worker')
@@ -80,23 +78,32 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker' }))
   await phone.waitForSelector('#ticket-status:has-text("You won!")', { timeout: 30_000 })
   await phone.waitForSelector('.order-status:has-text("pending payment")')
-  t.match(await phone.textContent('.order-status'), /pay within \d+ min/, 'the payment deadline counts down')
+  t.match(await phone.textContent('.timer'), /Time left to pay: \d+ min/, 'the payment deadline counts down')
   await shot(phone, '3-buyer-won')
+  // Pay: to the payment provider's page (the local one), Approve, and back to the sale.
   await phone.click('button[data-action="pay"]')
+  await phone.waitForSelector('#approve')
+  t.match(await phone.textContent('#amount'), /99\.00 USD/, 'the provider shows the amount')
+  await shot(phone, '4a-provider-page')
+  await phone.click('#approve')
+  await phone.waitForSelector('#payment-result:has-text("Payment received")', { timeout: 30_000 })
   await phone.waitForSelector('.order-status:has-text("paid")')
+  t.equal(await phone.evaluate('document.activeElement?.id'), 'payment-result', 'back from paying, the focus is on what happened')
+  t.match(await phone.textContent('.receipt') ?? '', /Receipt.*Amount paid\$99\.00.*Paid at/, 'a receipt after paying')
   await shot(phone, '4-buyer-paid')
   // After a reload the winner still sees the win and the paid order, not "Sold out".
   await phone.reload()
   await phone.waitForSelector('.order-status:has-text("paid")')
-  t.match(await phone.textContent('#ticket-status'), /You won!/, 'a reload keeps the win')
+  t.match(await phone.textContent('#ticket-status'), /Paid/, 'a reload keeps the win, paid')
   await desktop.waitForSelector('#ticket-status:has-text("Sold out")', { timeout: 30_000 })
   await shot(desktop, '5-second-buyer-sold-out')
 
-  await operator.waitForSelector('dd[data-stat="Sold (orders)"]:text-is("1")', { timeout: 10_000 })
-  await operator.waitForSelector('dd[data-stat="Paid"]:text-is("1")')
+  await operator.waitForSelector('dd[data-stat="sold"]:text-is("1")', { timeout: 10_000 })
+  await operator.waitForSelector('dd[data-stat="paid"]:text-is("1")')
+  await operator.waitForSelector('dd[data-stat="captured"]:text-is("1")')
   await operator.waitForSelector('#stuck:empty', { state: 'attached' })
   t.match(await operator.textContent('#owners') ?? '', /Shards: 0 → [^n]/, 'the shard\'s worker is named')
-  t.equal(await operator.textContent('dd[data-stat="Units left"]'), '0', 'the operator sees the stock gone')
+  t.equal(await operator.textContent('dd[data-stat="left"]'), '0', 'the operator sees the stock gone')
   await operator.waitForTimeout(1500) // a few more samples on the charts
   await shot(operator, '6-operator-live')
 
@@ -108,5 +115,6 @@ t.test('in a real browser: a buyer waits for the start, queues, wins and pays; a
   await phone.waitForSelector('.order-status:has-text("paid")')
   t.equal(await phone.textContent('.order-title'), 'Flash drop', 'each order under its sale\'s title')
   t.match(await phone.textContent('.order-date') ?? '', /^Ordered .+ · paid /, 'with when it was ordered and paid')
+  t.match(await phone.textContent('.receipt') ?? '', /\$99\.00/, 'and its receipt')
   await shot(phone, '7-buyer-orders')
 })

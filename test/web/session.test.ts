@@ -86,6 +86,7 @@ t.test('an expired access token is refreshed silently; a session that is gone sh
 
   // Cancelling the won order: the heading follows the order, no "You won!" above a cancelled order.
   await page.click('button[data-action="cancel"]')
+  await page.click('#confirm-cancel')
   await page.waitForSelector('#ticket-status:has-text("Order cancelled")')
   t.match(await page.textContent('.order-status') ?? '', /cancelled/, 'the order reads cancelled')
   await page.reload()

@@ -2,16 +2,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
-import type { AccountDeps } from '../../domain/accounts'
-import { login, logout, normalizeEmail, refresh, register, userView } from '../../domain/accounts'
-import { DomainError, notFound } from '../../domain/errors'
+import type { AccountDeps } from '../../identity'
+import { changePassword, login, logout, normalizeEmail, refresh, register, revokeAllSessions, userView } from '../../identity'
+import { DomainError, notFound } from '../../shared/errors'
 import { commonErrors, ok, okSchema } from '../envelope'
 import type { JsonSchema } from '../envelope'
 
 const userSchema: JsonSchema = {
   type: 'object',
   required: ['id', 'email', 'role'],
-  properties: { id: { type: 'string' }, email: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] } }
+  properties: { id: { type: 'string' }, email: { type: 'string' }, role: { type: 'string', enum: ['user', 'admin'] }, email_verified: { type: 'boolean' } }
 }
 const tokensProperties = {
   access_token: { type: 'string' },
@@ -35,12 +35,24 @@ const refreshBody: JsonSchema = {
   properties: { refresh_token: { type: 'string', maxLength: 256 } }
 }
 
+const passwordChangeBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['current_password', 'new_password'],
+  properties: {
+    current_password: { type: 'string', minLength: 1, maxLength: 128 },
+    new_password: { type: 'string', minLength: 8, maxLength: 128 }
+  }
+}
+
 interface Credentials { email: string, password: string }
 
 export interface AuthRouteDeps {
   readonly accounts: AccountDeps
   readonly auth: Authenticator
   readonly loginLimit: { max: number, timeWindow: number }
+  /** Registrations per address: each one costs a password check (a thread's time) and a hash. */
+  readonly registerLimit: { max: number, timeWindow: number }
 }
 
 /** First delay once an account's failed logins pass the limit, and the longest. */
@@ -54,7 +66,14 @@ const LOGIN_SLOWDOWN_MAX_MS = 5000
  */
 export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Promise<void> {
   const { accounts, auth, loginLimit } = deps
-  const perIp = { rateLimit: { ...loginLimit, keyGenerator: (r: FastifyRequest) => `auth-ip:${r.ip}` } }
+  // These limits fail closed: with Redis erring, a sign-in, refresh, registration or password
+  // change is refused (503, retry shortly) rather than let through uncounted, which would open
+  // unlimited password guessing for as long as Redis is away (ASVS 2.2.1, 11.1.4). The crowd's
+  // limits (buy, poll, reads) keep failing open: a sale does not stop for a counter.
+  const closed = { skipOnError: false }
+  const perIp = { rateLimit: { ...loginLimit, ...closed, keyGenerator: (r: FastifyRequest) => `auth-ip:${r.ip}` } }
+  // Its own count: refused (guessable) attempts count too, and do not use up the address's logins.
+  const registerPerIp = { rateLimit: { ...deps.registerLimit, ...closed, keyGenerator: (r: FastifyRequest) => `register-ip:${r.ip}` } }
 
   // Per (account, address): one address cannot lock an account's owner out, who signs in from
   // another. Per account, across addresses: failed logins past the limit slow every further
@@ -78,7 +97,7 @@ export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Pr
   }
 
   app.post<{ Body: Credentials }>('/auth/register', {
-    config: perIp,
+    config: registerPerIp,
     schema: { body: credentialsBody, response: { 201: okSchema({ type: 'object', required: ['user', ...Object.keys(tokensProperties)], properties: { user: userSchema, ...tokensProperties } }), ...commonErrors } }
   }, async (request, reply) => {
     const { user, tokens } = await register(accounts, request.body.email, request.body.password)
@@ -108,6 +127,26 @@ export async function authRoutes (app: FastifyInstance, deps: AuthRouteDeps): Pr
     schema: { body: refreshBody, response: { 204: { type: 'null' }, ...commonErrors } }
   }, async (request, reply) => {
     await logout(accounts, request.body.refresh_token)
+    return await reply.code(204).send()
+  })
+
+  // Per account: a stolen access token cannot guess the current password quickly either.
+  const perAccount = { rateLimit: { ...loginLimit, ...closed, keyGenerator: (r: FastifyRequest) => `me-password:${userOf(r).id}` } }
+
+  app.post<{ Body: { current_password: string, new_password: string } }>('/me/password', {
+    onRequest: auth.required,
+    config: perAccount,
+    schema: { body: passwordChangeBody, response: { 200: okSchema(tokensSchema), ...commonErrors } }
+  }, async (request) => {
+    // Every earlier sign-in ends, this one included; the caller continues with the tokens returned.
+    return ok(await changePassword(accounts, userOf(request).id, request.body.current_password, request.body.new_password, { requestId: String(request.id), address: request.ip }))
+  })
+
+  app.post('/me/sessions/revoke', {
+    onRequest: auth.required,
+    schema: { response: { 204: { type: 'null' }, ...commonErrors } }
+  }, async (request, reply) => {
+    await revokeAllSessions(accounts, userOf(request).id, { requestId: String(request.id), address: request.ip })
     return await reply.code(204).send()
   })
 

@@ -1,13 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { CatalogDeps } from '../../domain/catalog'
-import { catalogKeys, getProduct, listEvents, listProducts } from '../../domain/catalog'
-import type { EventSortField } from '../../domain/events'
-import type { ProductSortField } from '../../domain/products'
-import { badRequest } from '../../domain/errors'
+import type { CatalogDeps } from '../../catalog'
+import { catalogKeys, getProduct, listEvents, listProducts } from '../../catalog'
+import type { EventSortField } from '../../catalog'
+import type { ProductSortField } from '../../catalog'
+import { badRequest } from '../../shared/errors'
 import { commonErrors, ok, okSchema } from '../envelope'
 import { pageQueryProperties, pageRequest, pageSchema } from '../pagination'
 import type { PageQuery } from '../pagination'
-import { eventSchema, idParams, productSchema } from '../schemas'
+import { MAX_PRICE_CENTS, eventSchema, idParams, productSchema } from '../schemas'
 
 interface ProductQuery extends PageQuery { q?: string, min_price?: number, max_price?: number }
 interface EventQuery extends PageQuery { status?: 'upcoming' | 'active' | 'ended' }
@@ -57,8 +57,8 @@ export async function catalogRoutes (app: FastifyInstance, opts: { catalog: Cata
         properties: {
           ...pageQueryProperties,
           q: { type: 'string', maxLength: 100 },
-          min_price: { type: 'integer', minimum: 0 },
-          max_price: { type: 'integer', minimum: 0 }
+          min_price: { type: 'integer', minimum: 0, maximum: MAX_PRICE_CENTS },
+          max_price: { type: 'integer', minimum: 0, maximum: MAX_PRICE_CENTS }
         }
       },
       response: { 200: okSchema(pageSchema(productSchema)), ...commonErrors }

@@ -1,43 +1,75 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
-import type { CatalogDeps } from '../../domain/catalog'
-import { getEvent } from '../../domain/catalog'
-import { buy, issueBuyToken, localSoldOut } from '../../domain/admission'
-import type { AdmissionDeps, BuyTokenDeps } from '../../domain/admission'
-import { badRequest } from '../../domain/errors'
-import type { EventCache } from '../../domain/event-cache'
-import { commonErrors, errorSchema, ok, okSchema } from '../envelope'
+import type { CatalogDeps } from '../../catalog'
+import { cachedEventView, startDrawView } from '../../catalog'
+import { POW_HEADER, answerFromMemory, buy, issueBuyToken, issueChallenge, leaveWaitlist } from '../../sale'
+import type { AdmissionDeps, Buyer, BuyTokenDeps, ChallengeDeps } from '../../sale'
+import { PowChallengeSchema } from '../../shapes/api'
+import { badRequest, notFound } from '../../shared/errors'
+import type { EventCache } from '../../sale'
+import { commonErrors, ok, okSchema } from '../envelope'
 import { SHED } from '../load-shedding'
-import { ID_PATTERN, checkIdempotencyKey, eventSchema, idParams, ticketSchema } from '../schemas'
+import { ID_PATTERN, checkIdempotencyKey, eventSchema, idParams, startDrawSchema, ticketSchema } from '../schemas'
 
 export interface EventRouteDeps {
   readonly buyTokens: BuyTokenDeps
+  readonly challenges: ChallengeDeps
   readonly catalog: CatalogDeps
   readonly admission: AdmissionDeps
   readonly cache: EventCache
   readonly auth: Authenticator
   readonly buyRateLimit: { max: number, timeWindow: number }
+  /** Event reads this ingress does not hold yet (each one a MySQL query) per address per window. */
+  readonly readLimit: { max: number, timeWindow: number }
 }
 
 const ID = new RegExp(ID_PATTERN)
 const BUY_TOKEN = /^[A-Za-z0-9_-]{22}$/
 
 export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): Promise<void> {
+  /**
+   * The sale page's read, unauthenticated: answered from the event cache (the row at most
+   * EVENT_CACHE_MS old, refreshed once per ttl whoever asks; `remaining` and the status live from
+   * Redis), so a crowd reloading the page costs MySQL nothing. An id this ingress does not hold
+   * (a first read, or a scan of ids) reaches MySQL once and is counted per address like the other
+   * catalog reads that do; unknown ids are remembered briefly too.
+   */
   app.get<{ Params: { id: string } }>('/events/:id', {
-    schema: { params: idParams, response: { 200: okSchema(eventSchema), 400: errorSchema, 404: errorSchema } }
-  }, async (request) => ok(await getEvent(deps.catalog, Number(request.params.id))))
+    config: {
+      rateLimit: {
+        ...deps.readLimit,
+        keyGenerator: (r: FastifyRequest) => `read-ip:${r.ip}`,
+        allowList: (r: FastifyRequest) => {
+          const id = (r.params as { id?: unknown }).id
+          return typeof id === 'string' && ID.test(id) && deps.cache.holds(Number(id))
+        }
+      }
+    },
+    schema: { params: idParams, response: { 200: okSchema(eventSchema), ...commonErrors } }
+  }, async (request) => ok(await cachedEventView(deps.catalog, deps.cache, Number(request.params.id))))
 
   /**
-   * Answered before validation when the event is announced sold out and the buyer holds no ticket:
-   * that answer costs no Redis round trip.
+   * A randomized start's draw, for anyone to check (README "Randomized start"): the commitment
+   * from the start, the seed and each shard's placed order once every shard is placed. 409
+   * NO_START_DRAW for a sale that places nobody by a draw. Read from MySQL: limited per address
+   * like the other reads that reach it.
+   */
+  app.get<{ Params: { id: string } }>('/events/:id/start-draw', {
+    config: { rateLimit: { ...deps.readLimit, keyGenerator: (r: FastifyRequest) => `read-ip:${r.ip}` } },
+    schema: { params: idParams, response: { 200: okSchema(startDrawSchema), ...commonErrors } }
+  }, async (request) => ok(await startDrawView(deps.catalog.events, Number(request.params.id))))
+
+  /**
+   * Answered before validation when this ingress remembers the event as sold out and the buyer
+   * holds no ticket: the answer costs a share of one batched confirmation in Redis.
    */
   const soldOutShortCircuit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const id = (request.params as { id?: unknown }).id
     if (typeof id !== 'string' || !ID.test(id)) return
     const cached = deps.cache.peek(Number(id))
     if (cached === undefined) return
-    const ticket = localSoldOut(deps.admission, cached, userOf(request).id, Date.now())
+    const ticket = await answerFromMemory(deps.admission, cached, userOf(request).id, Date.now())
     if (ticket !== undefined) await reply.code(200).send(ok(ticket))
   }
 
@@ -49,7 +81,14 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     // a buy that reaches Redis makes one round trip, and one answered from memory costs none.
     schema: {
       params: idParams,
-      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string' }, 'x-buy-token': { type: 'string' } } },
+      headers: {
+        type: 'object',
+        properties: {
+          'idempotency-key': { type: 'string' },
+          'x-buy-token': { type: 'string' },
+          [POW_HEADER]: { type: 'string', description: 'for a sale with proof_of_work: the solved challenge of GET /events/:id/challenge, base64 of {"challenge": <the challenge>, "solution": {"counter": n, "derivedKey": "<hex>"}} (ALTCHA\'s payload); spent by the buy, unless the buyer already holds a ticket' }
+        }
+      },
       response: { 200: okSchema(ticketSchema), 202: okSchema(ticketSchema), ...commonErrors }
     }
   }, async (request, reply) => {
@@ -57,9 +96,35 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     checkIdempotencyKey(request.headers['idempotency-key'])
     const buyToken = request.headers['x-buy-token']
     if (buyToken !== undefined && (typeof buyToken !== 'string' || !BUY_TOKEN.test(buyToken))) throw badRequest('X-Buy-Token is malformed')
-    const outcome = await buy(deps.admission, Number(request.params.id), userOf(request).id, buyToken)
+    // Read by admission only for a sale that needs a proof of work.
+    const proofOfWork = request.headers[POW_HEADER]
+    const buyer: Buyer = typeof proofOfWork === 'string' ? { ...userOf(request), proofOfWork } : userOf(request)
+    const outcome = await buy(deps.admission, Number(request.params.id), buyer, buyToken)
     return await reply.code(outcome.kind === 'queued' ? 202 : 200).send(ok(outcome.ticket))
   })
+
+  /** The buyer leaves the sale's waitlist: a unit that comes back goes to the next on it. */
+  app.delete<{ Params: { id: string } }>('/events/:id/waitlist', {
+    onRequest: deps.auth.required,
+    config: { rateLimit: { ...deps.buyRateLimit, keyGenerator: (r: FastifyRequest) => `waitlist:${userOf(r).id}` } },
+    schema: { params: idParams, response: { 204: { type: 'null' }, ...commonErrors } }
+  }, async (request, reply) => {
+    const cached = await deps.cache.get(Number(request.params.id))
+    if (cached === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
+    await leaveWaitlist(deps.admission, cached.event, userOf(request).id)
+    return await reply.code(204).send()
+  })
+
+  /**
+   * A proof-of-work challenge for this buyer and this sale (a sale with proof_of_work), from
+   * POW_LEAD_MS before the start: the page solves it while the buyer waits and sends it with the
+   * buy. A new one each time; each is spent once.
+   */
+  app.get<{ Params: { id: string } }>('/events/:id/challenge', {
+    onRequest: deps.auth.required,
+    config: { rateLimit: { ...deps.buyRateLimit, keyGenerator: (r: FastifyRequest) => `challenge:${userOf(r).id}` } },
+    schema: { params: idParams, response: { 200: okSchema(PowChallengeSchema), ...commonErrors } }
+  }, async (request) => ok(await issueChallenge(deps.challenges, Number(request.params.id), userOf(request).id)))
 
   app.post<{ Params: { id: string } }>('/events/:id/token', {
     onRequest: deps.auth.required,

@@ -1,12 +1,13 @@
 import type { Knex } from 'knex'
-import { auditAdminWrites } from '../admin-audit'
+import { auditAdminWrites, auditedBy } from '../admin-trail'
+import type { AuditHookOptions } from '../admin-trail'
 import type { FastifyInstance } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
-import type { LifecycleDeps } from '../../domain/order-lifecycle'
-import { cancelOrder, getOrder, payOrder } from '../../domain/order-lifecycle'
-import { ORDER_STATUSES, orderView } from '../../domain/orders'
-import type { OrderFilter, OrderSortField, OrderStatus } from '../../domain/orders'
+import type { LifecycleDeps } from '../../orders'
+import { cancelOrder, getOrder, payOrder } from '../../orders'
+import { ORDER_STATUSES, orderView } from '../../orders'
+import type { OrderFilter, OrderSortField, OrderStatus } from '../../orders'
 import { commonErrors, ok, okSchema } from '../envelope'
 import type { JsonSchema } from '../envelope'
 import { pageQueryProperties, pageRequest, pageSchema } from '../pagination'
@@ -35,10 +36,10 @@ const listQuery = (admin: boolean): JsonSchema => ({
 })
 
 /** The buyer's orders: list, read, pay (simulated), cancel. */
-export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator, db: Knex, onAudited?: Parameters<typeof auditAdminWrites>[1] }): Promise<void> {
+export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: LifecycleDeps, auth: Authenticator, db: Knex, onAudited?: AuditHookOptions['onAudited'] }): Promise<void> {
   const { lifecycle, auth } = opts
   app.addHook('onRequest', auth.required)
-  app.addHook('onSend', auditAdminWrites(opts.db, opts.onAudited))
+  app.addHook('onSend', auditAdminWrites(opts.db, { onAudited: opts.onAudited }))
   const reader = (r: Parameters<typeof userOf>[0]): { userId: string, isAdmin: boolean } => {
     const u = userOf(r)
     return { userId: u.id, isAdmin: u.role === 'admin' }
@@ -69,7 +70,7 @@ export async function orderRoutes (app: FastifyInstance, opts: { lifecycle: Life
     // Audited when an admin cancels a buyer's order (support).
     config: { audit: { action: 'order.cancel', target: 'order' } },
     schema: { params: idParams, response: { 200: okSchema(orderSchema), ...commonErrors } }
-  }, async (request) => ok(await cancelOrder(lifecycle, Number(request.params.id), reader(request))))
+  }, async (request) => ok(await cancelOrder(lifecycle, Number(request.params.id), reader(request), auditedBy(request))))
 }
 
 /** Every order, for admins, with filters. */

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
-import { buyersTicket, waitForTicket } from '../../domain/ticket-reader'
-import type { TicketReaderDeps } from '../../domain/ticket-reader'
+import { buyersTicket, waitForTicket } from '../../sale'
+import type { TicketReaderDeps } from '../../sale'
 import { commonErrors, ok, okSchema } from '../envelope'
 import { idParams, ticketParams, ticketSchema } from '../schemas'
 import { SHED } from '../load-shedding'
@@ -20,7 +20,7 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
   // Both reads of a ticket count against the buyer's poll quota.
   const pollLimit = { ...deps.pollRateLimit, keyGenerator: (r: FastifyRequest) => `poll:${userOf(r).id}` }
   app.get<{ Params: { id: string }, Querystring: { wait?: number } }>('/tickets/:id', {
-    onRequest: deps.auth.required,
+    onRequest: deps.auth.crowd,
     config: { rateLimit: pollLimit, ...SHED },
     schema: {
       params: ticketParams,
@@ -41,7 +41,7 @@ export async function ticketRoutes (app: FastifyInstance, deps: TicketRouteDeps)
 
   // The signed-in buyer's own ticket for a sale (a reloaded page resumes from it).
   app.get<{ Params: { id: string } }>('/events/:id/ticket', {
-    onRequest: deps.auth.required,
+    onRequest: deps.auth.crowd,
     config: { rateLimit: pollLimit, ...SHED },
     schema: {
       params: idParams,

@@ -1,0 +1,89 @@
+/**
+ * The draw that `mode: "draw"` sales will run at the close of entries, as a function anyone can
+ * check: when entries open the sale publishes a commitment, SHA-256 of a secret 32-byte seed; at
+ * the close it reveals the seed; the entries are ranked by HMAC-SHA256(seed, entry id), lowest
+ * first; the first `units` win and the rest are runners-up, in that order, for units that come
+ * back. The README's recomputation script does the same in a few lines
+ * (test/allocation/draw.test.ts runs it against this module).
+ *
+ * An entry id is a random 128-bit value given to the buyer when they enter (never derived from
+ * the buyer's id, so the published list names nobody). Pure functions only: storing entries,
+ * closing the window and writing the winners' orders are the policy's job (not built yet).
+ *
+ * What the commitment does not stop: whoever knows the seed before the close could add entries
+ * whose HMAC ranks first. A public randomness beacon mixed into the seed after the close would.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto'
+
+const SEED_BYTES = 32
+const SEED = /^[0-9a-f]{64}$/
+const ENTRY = /^[0-9a-f]{32}$/
+
+/** A new secret seed, hex. */
+export function newDrawSeed (): string {
+  return randomBytes(SEED_BYTES).toString('hex')
+}
+
+/** A new entry id, hex (what a buyer is told when they enter, and what the draw's list shows). */
+export function newEntryId (): string {
+  return randomBytes(16).toString('hex')
+}
+
+/** The published commitment to a seed: SHA-256 of the seed's bytes, hex. */
+export function commitmentOf (seed: string): string {
+  return createHash('sha256').update(seedBytes(seed)).digest('hex')
+}
+
+/** An entry's draw key: HMAC-SHA256 keyed with the seed's bytes over the entry id's text, hex. */
+export function drawKey (seed: string, entryId: string): string {
+  return createHmac('sha256', seedBytes(seed)).update(entryId).digest('hex')
+}
+
+export interface DrawResult {
+  /** Entry ids in drawn order: the first `units` won, the rest are runners-up in this order. */
+  readonly order: readonly string[]
+  readonly winners: readonly string[]
+}
+
+/**
+ * Ranks the entries by draw key (ties, which SHA-256 makes unheard of, by entry id). Entry ids
+ * must be distinct and well formed: a repeated or malformed one is an error, never a silent skip.
+ */
+export function draw (seed: string, entryIds: readonly string[], units: number): DrawResult {
+  const key = seedBytes(seed)
+  const n = entryIds.length
+  const digests = new Array<Buffer>(n)
+  // The first 32 bits of each key with the entry's index below them, sorted as numbers (natively,
+  // no comparator called a million times); entries whose first 32 bits tie are then put in order
+  // by their whole key (and id). Same order as sorting the hex keys.
+  const packed = new BigUint64Array(n)
+  const seen = new Set<string>()
+  for (let i = 0; i < n; i++) {
+    const id = entryIds[i] as string
+    if (!ENTRY.test(id)) throw new Error(`entry id ${JSON.stringify(id)} is not 32 hex digits`)
+    if (seen.has(id)) throw new Error(`entry id ${id} appears twice`)
+    seen.add(id)
+    const d = createHmac('sha256', key).update(id).digest()
+    digests[i] = d
+    packed[i] = (BigInt(d.readUInt32BE(0)) << 32n) | BigInt(i)
+  }
+  packed.sort()
+  const order = new Array<string>(n)
+  for (let start = 0; start < n;) {
+    const high = (packed[start] as bigint) >> 32n
+    let end = start + 1
+    while (end < n && ((packed[end] as bigint) >> 32n) === high) end++
+    const run = Array.from(packed.subarray(start, end), (p) => Number(p & 0xffffffffn))
+    if (run.length > 1) {
+      run.sort((a, b) => Buffer.compare(digests[a] as Buffer, digests[b] as Buffer) || ((entryIds[a] as string) < (entryIds[b] as string) ? -1 : 1))
+    }
+    for (let j = 0; j < run.length; j++) order[start + j] = entryIds[run[j] as number] as string
+    start = end
+  }
+  return { order, winners: order.slice(0, Math.max(0, units)) }
+}
+
+function seedBytes (seed: string): Buffer {
+  if (!SEED.test(seed)) throw new Error('a draw seed is 64 lowercase hex digits')
+  return Buffer.from(seed, 'hex')
+}

@@ -1,0 +1,76 @@
+/**
+ * The placement of a randomized start's entrants, run by a shard's owner (the drain, between its
+ * batches, before it takes any job) until it is done:
+ *
+ * 1. Before the start on MySQL's clock nothing is done, even with the entry list sealed by a buy
+ *    (the seal is judged on Redis's clock, which may run ahead): the owner is told how long to
+ *    wait. Nothing is sold before the start on MySQL's clock.
+ * 2. Otherwise the list is sealed (lua/placeEntrants with no chunk; a no-op if sealed), the sealed
+ *    entrants read (frozen from then on), their order drawn from the sale's seed
+ *    (HMAC-SHA256(seed, entry id), lowest first: draw.ts), and placed chunk by chunk from where
+ *    the placement stands. Each chunk is one script call checking the lease, so a former owner
+ *    that wakes late, a second worker or a crash between chunks place nobody twice and lose
+ *    nobody: the next owner draws the same order and goes on from `placed`.
+ * 3. Once every entrant is placed, the placed order (Redis's `startOrder`, complete then and never
+ *    changed again) is recorded in MySQL, once; the seed is shown when every shard has recorded.
+ *
+ * The drain takes no job of the shard before this is done (positions base+1 .. base+n have no
+ * ticket until their chunk lands, and must not be mistaken for lost jobs).
+ */
+import type { KeySpace, ShardRef } from '../../redis/keys'
+import type { RedisClient } from '../../redis/scripts'
+import { Place, placeEntrants } from '../../redis/commands'
+import type { EventsRepository } from '../../catalog'
+import { ticketIdPrefix } from '../../shared/ticket-ids'
+import { draw } from './draw'
+
+export interface PlacementDeps {
+  readonly redis: RedisClient
+  readonly keys: KeySpace
+  readonly events: Pick<EventsRepository, 'msUntilStart' | 'startSeed' | 'recordPlacement'>
+}
+
+export type PlacementState =
+  | { readonly kind: 'placed', readonly base: number, readonly count: number }
+  /** Not started on MySQL's clock (sealed or not): ask again in `inMs` (or when rung). */
+  | { readonly kind: 'not_yet', readonly inMs: number }
+  | { readonly kind: 'lease_lost' }
+
+/** Entrants per script call: one call holds Redis about a millisecond per few hundred. */
+export const PLACE_CHUNK = 500
+
+export async function placeAtStart (deps: PlacementDeps, ref: ShardRef, leaseToken: string, chunk = PLACE_CHUNK): Promise<PlacementState> {
+  const { redis, keys } = deps
+  const k = keys.shard(ref)
+  const q = keys.buyQueue(ref)
+  const prefix = ticketIdPrefix(ref.eventId, ref.shard)
+  const inMs = await deps.events.msUntilStart(ref.eventId)
+  if (inMs === undefined) throw new Error(`event ${ref.eventId} is gone`)
+  if (inMs > 0) return { kind: 'not_yet', inMs }
+  let state = await placeEntrants(redis, k, q, prefix, leaseToken, 0, 0, [])
+  if (state.code === Place.LEASE_LOST) return { kind: 'lease_lost' }
+  if (state.code === Place.NOT_WARM) return { kind: 'not_yet', inMs: 100 }
+  if (state.placed < state.sealed) {
+    const entrants = await redis.hgetall(k.entrants)
+    const byEntry = new Map(Object.entries(entrants).map(([user, entry]) => [entry, user]))
+    if (byEntry.size !== state.sealed) throw new Error(`shard ${k.tag}: ${byEntry.size} entrants, ${state.sealed} sealed`)
+    const seed = await deps.events.startSeed(ref.eventId)
+    if (seed === undefined) throw new Error(`event ${ref.eventId} has no start seed`)
+    const { order } = draw(seed, [...byEntry.keys()], 0)
+    while (state.placed < state.sealed) {
+      const from = state.placed
+      const part = order.slice(from, from + chunk).map((entry) => `${byEntry.get(entry) as string}:${entry}`)
+      state = await placeEntrants(redis, k, q, prefix, leaseToken, from, order.length, part)
+      if (state.code === Place.LEASE_LOST) return { kind: 'lease_lost' }
+      if (state.code === Place.NOT_WARM) return { kind: 'not_yet', inMs: 100 }
+      if (state.code === Place.REFUSED) throw new Error(`shard ${k.tag}: placement refused at ${from}`)
+    }
+  }
+  // Complete: the order never changes again while the shard lives. Read with `placed` in one
+  // MULTI so a list read mid-placement is never recorded.
+  const [[, placed], [, seal], [, placedOrder]] = await redis.multi().get(k.startPlaced).get(k.startSeal).lrange(k.startOrder, 0, -1).exec() as [[null, string | null], [null, string | null], [null, string[]]]
+  const [base, n] = (seal ?? '0:0').split(':').map(Number) as [number, number]
+  if (Number(placed ?? 0) !== n || placedOrder.length !== n) return { kind: 'not_yet', inMs: 50 }
+  await deps.events.recordPlacement(ref.eventId, { shard: ref.shard, base, order: placedOrder })
+  return { kind: 'placed', base, count: n }
+}

@@ -1,0 +1,183 @@
+/**
+ * The ingress's view of events: rows from MySQL kept for a short time, and the process-local
+ * sold-out flag with the set of users who hold a ticket. It is a cache of Redis, never the last
+ * word: with the flag up, a buyer who holds no ticket is answered sold_out once Redis confirms it
+ * (src/sale/sold-out-answers.ts); a holder still gets their own ticket.
+ *
+ * A reopening (units came back) always wins over a sold-out flag read before it: every reopening
+ * moves the event's reopen count, and a flag raised from a reading (a refresh, or the holders'
+ * load after a sold-out announcement, which can take long for a large sale) that began before the
+ * last reopening is not raised.
+ */
+import type { Logger } from 'pino'
+import { LRUCache } from 'lru-cache'
+import type { EventsRepository } from '../catalog'
+import type { SaleEvent } from '../shared/sale-event'
+import type { SaleStateDeps } from '../stock'
+import { isDeclaredSoldOut, loadHolders } from '../stock'
+
+export interface CachedEvent {
+  readonly event: SaleEvent
+  /** Set once the event is declared sold out and its holders are loaded. */
+  holders: Set<string> | undefined
+}
+
+interface Entry {
+  value: CachedEvent | undefined
+  loadedAt: number
+}
+
+export interface EventCacheDeps {
+  readonly repo: EventsRepository
+  readonly sale: SaleStateDeps
+  readonly ttlMs: number
+  readonly log: Logger
+  /** An entry unread this long is dropped (default EVENT_IDLE_MS). */
+  readonly idleMs?: number
+  /** The clock idle time is measured on (default `performance`); tests move their own. */
+  readonly idleClock?: { now: () => number }
+}
+
+/**
+ * An event's entry -- its row and, for a sold-out sale, the set of its holders, which can be
+ * large -- is dropped after this long unread, so the ingress's memory does not grow with every
+ * sale it ever served.
+ */
+const EVENT_IDLE_MS = 10 * 60_000
+/** Bound on entries; past it the least recently read goes. */
+const MAX_EVENTS = 10_000
+
+export class EventCache {
+  private readonly entries: LRUCache<number, Entry>
+  private readonly loading = new Map<number, Promise<CachedEvent | undefined>>()
+  /** Reopenings heard per event (bounded like the entries; a missing count reads 0). */
+  private readonly reopens = new LRUCache<number, number>({ max: MAX_EVENTS })
+  private readonly sweeper: NodeJS.Timeout
+
+  constructor (private readonly deps: EventCacheDeps) {
+    const idleMs = deps.idleMs ?? EVENT_IDLE_MS
+    this.entries = new LRUCache<number, Entry>({ max: MAX_EVENTS, ttl: idleMs, updateAgeOnGet: true, ...(deps.idleClock !== undefined ? { perf: deps.idleClock, ttlResolution: 0 } : {}) })
+    this.sweeper = setInterval(() => this.entries.purgeStale(), idleMs)
+    this.sweeper.unref()
+  }
+
+  /** Stops the idle sweep (the process's ingress is closing). */
+  close (): void {
+    clearInterval(this.sweeper)
+    this.entries.clear()
+  }
+
+  /** Events held now (rows and sold-out holder sets). */
+  get size (): number {
+    return this.entries.size
+  }
+
+  /** Drops the entries unread for the idle time now (also done every idle time by itself). */
+  dropIdle (): void {
+    this.entries.purgeStale()
+  }
+
+  /**
+   * The event, or undefined when there is none. Unknown ids are remembered briefly too. A stale
+   * entry answers at once while it refreshes; with `fresh`, the caller waits for that refresh
+   * (one query per ttl whoever waits; the stale row if MySQL fails), so a row shown to people is
+   * never older than the ttl.
+   */
+  async get (id: number, fresh = false): Promise<CachedEvent | undefined> {
+    const entry = this.entries.get(id)
+    if (entry !== undefined && Date.now() - entry.loadedAt < this.deps.ttlMs) return entry.value
+    let p = this.loading.get(id)
+    if (p === undefined) {
+      p = this.load(id, entry?.value).finally(() => this.loading.delete(id))
+      this.loading.set(id, p)
+      if (entry !== undefined) {
+        p.catch((err: unknown) => {
+          // MySQL is away: keep answering from the stale row, and try again after another ttl
+          // rather than on every request.
+          entry.loadedAt = Date.now()
+          this.deps.log.warn({ err, eventId: id }, 'event refresh failed; serving the cached row')
+        })
+      }
+    }
+    // A stale entry keeps answering while it refreshes; only a first load waits.
+    if (entry !== undefined) return fresh ? await p.then((v) => v, () => entry.value) : entry.value
+    return await p
+  }
+
+  /** True when the event (or its absence) is held, fresh or stale: reading it costs this ingress
+   *  no MySQL query of its own (a stale entry is refreshed once per ttl for every reader). */
+  holds (id: number): boolean {
+    return this.entries.has(id)
+  }
+
+  /** The cached event if it is fresh, without waiting; for answers that must not do I/O. */
+  peek (id: number): CachedEvent | undefined {
+    const entry = this.entries.get(id)
+    if (entry === undefined || Date.now() - entry.loadedAt >= this.deps.ttlMs) return undefined
+    return entry.value
+  }
+
+  private async load (id: number, previous: CachedEvent | undefined): Promise<CachedEvent | undefined> {
+    const reopened = this.reopenCount(id)
+    const event = await this.deps.repo.findById(id)
+    if (event === undefined) {
+      this.remember(id, undefined)
+      return undefined
+    }
+    const held = previous?.holders
+    const value: CachedEvent = { event, holders: held }
+    if (value.holders === undefined && await isDeclaredSoldOut(this.deps.sale, id)) {
+      const holders = await loadHolders(this.deps.sale, event)
+      if (this.reopenCount(id) === reopened) value.holders = holders
+    } else if (value.holders !== undefined && !await isDeclaredSoldOut(this.deps.sale, id)) {
+      // The announcement is gone without a message (Redis lost it, or the message was missed).
+      value.holders = undefined
+    }
+    // An announcement handled while this refresh ran (units came back: clearSoldOut; sold out
+    // again: markSoldOut) changed the entry it started from. The flag this refresh read may be
+    // older than that announcement: the entry's state wins, or a reopened sale would be answered
+    // sold out from memory until the next refresh (test/unit/event-cache.test.ts).
+    if (previous !== undefined && previous.holders !== held) value.holders = previous.holders
+    if (this.reopenCount(id) !== reopened) value.holders = undefined
+    this.remember(id, value)
+    return value
+  }
+
+  private reopenCount (id: number): number {
+    return this.reopens.get(id) ?? 0
+  }
+
+  /** True while this ingress answers the event's buyers without a ticket sold_out from memory. */
+  answersSoldOut (id: number): boolean {
+    return this.entries.peek(id)?.value?.holders !== undefined
+  }
+
+  private remember (id: number, value: CachedEvent | undefined): void {
+    this.entries.set(id, { value, loadedAt: Date.now() })
+  }
+
+  /**
+   * Called when an event is announced sold out: loads its holders, then raises the flag -- unless
+   * the sale reopened meanwhile, or the flag is gone from Redis by the time they are loaded.
+   */
+  async markSoldOut (id: number): Promise<void> {
+    const reopened = this.reopenCount(id)
+    const cached = await this.get(id)
+    if (cached === undefined || cached.holders !== undefined) return
+    const holders = await loadHolders(this.deps.sale, cached.event)
+    if (this.reopenCount(id) !== reopened || !await isDeclaredSoldOut(this.deps.sale, id)) return
+    if (this.reopenCount(id) !== reopened) return
+    cached.holders = holders
+  }
+
+  /** Called when units come back to a sold-out event. */
+  clearSoldOut (id: number): void {
+    this.reopens.set(id, this.reopenCount(id) + 1)
+    const entry = this.entries.get(id)
+    if (entry?.value !== undefined) entry.value.holders = undefined
+  }
+
+  forget (id: number): void {
+    this.entries.delete(id)
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The draw's core (src/sale/allocation/draw.ts): commitment, ranking by HMAC(seed, entry id), bad
+ * input refused; and the README's recomputation script agreeing with it, and refusing a result
+ * that was tampered with.
+ */
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { commitmentOf, draw, drawKey, newDrawSeed, newEntryId } from '../../src/sale/allocation/draw'
+import { repoPath } from '../../src/util/paths'
+
+const ZERO_SEED = '0'.repeat(64)
+
+t.test('commitment and keys: SHA-256 and HMAC-SHA256 of the seed\'s bytes', async (t) => {
+  t.equal(commitmentOf(ZERO_SEED), '66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925', 'SHA-256 of 32 zero bytes')
+  t.equal(drawKey(ZERO_SEED, 'a'.repeat(32)), drawKey(ZERO_SEED, 'a'.repeat(32)))
+  t.not(drawKey(ZERO_SEED, 'a'.repeat(32)), drawKey('1'.repeat(64), 'a'.repeat(32)), 'another seed, another key')
+  t.match(newDrawSeed(), /^[0-9a-f]{64}$/)
+  t.match(newEntryId(), /^[0-9a-f]{32}$/)
+  t.not(newDrawSeed(), newDrawSeed())
+})
+
+t.test('draw: ranked by key, the first units win, the same for the same seed, another for another seed', async (t) => {
+  const seed = newDrawSeed()
+  const ids = Array.from({ length: 200 }, () => newEntryId())
+  const a = draw(seed, ids, 10)
+  t.same(draw(seed, [...ids].reverse(), 10), a, 'the order of the list does not matter')
+  t.same(a.winners, a.order.slice(0, 10))
+  t.equal(a.order.length, 200)
+  const keys = a.order.map((id) => drawKey(seed, id))
+  t.same(keys, [...keys].sort(), 'lowest key first')
+  t.not(draw(newDrawSeed(), ids, 10).winners.join(), a.winners.join(), 'another seed draws others')
+  t.same(draw(seed, ids.slice(0, 3), 10).winners.length, 3, 'more units than entries: every entry wins')
+  t.same(draw(seed, [], 10), { order: [], winners: [] })
+})
+
+t.test('draw: a malformed or repeated entry id, or a malformed seed, is an error', async (t) => {
+  const id = newEntryId()
+  t.throws(() => draw(ZERO_SEED, [id, id], 1), /appears twice/)
+  t.throws(() => draw(ZERO_SEED, ['xyz'], 1), /32 hex digits/)
+  t.throws(() => draw(ZERO_SEED, [id.toUpperCase()], 1), /32 hex digits/)
+  t.throws(() => draw('abc', [id], 1), /64 lowercase hex/)
+  t.throws(() => commitmentOf('Z'.repeat(64)), /64 lowercase hex/)
+})
+
+t.test('the README\'s recomputation script agrees with the draw, and refuses a tampered result', async (t) => {
+  const readme = readFileSync(repoPath('README.md'), 'utf8')
+  const block = /<!-- draw-check:start -->\n```js\n([\s\S]*?)```\n<!-- draw-check:end -->/.exec(readme)?.[1]
+  t.ok(block, 'the README has the script')
+  const dir = mkdtempSync(join(tmpdir(), 'draw-check-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const script = join(dir, 'check-draw.js')
+  writeFileSync(script, block ?? '')
+  const seed = newDrawSeed()
+  const entries = Array.from({ length: 500 }, () => newEntryId())
+  const result = draw(seed, entries, 20)
+  const published = { commitment: commitmentOf(seed), seed, units: 20, entries, winners: result.winners }
+  const run = (data: unknown): string => execFileSync(process.execPath, [script], { input: JSON.stringify(data), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
+  t.match(run(published), /^ok: 500 entries, 20 winners, as published/)
+  const swapped = [...result.winners]
+  swapped[0] = result.order[20] as string
+  t.throws(() => run({ ...published, winners: swapped }), /not the draw's/, 'a runner-up put among the winners')
+  t.throws(() => run({ ...published, seed: newDrawSeed() }), /does not match the commitment/, 'a seed changed after the commitment')
+})
