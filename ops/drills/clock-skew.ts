@@ -72,6 +72,9 @@ export const clockSkew: Drill = {
 
     const dealt: Record<Deal, number> = { pay: 0, 'pay-late': 0, cancel: 0, expire: 0 }
     const refused: string[] = []
+    /** Late payers whose pay came back refused when MySQL's clock had passed the deadline. */
+    let arrivedLate = 0
+    let paidNearDeadline = 0
     const seen = new Set<number>()
     const acts: Array<Promise<void>> = []
     const act = async (order: PendingOrder, deal: Deal): Promise<void> => {
@@ -82,7 +85,18 @@ export const clockSkew: Drill = {
       sale.requests++
       const r = await http.request('POST', `/api/v1/orders/${order.id}/${path}`, { token: sale.env.token(String(order.user_id)) })
       if (r.status < 500) sale.served++
-      if (r.status !== 200) refused.push(`${deal} of order ${order.id}: ${r.status} ${String(r.body?.code)}`)
+      if (r.status === 200) {
+        if (deal === 'pay-late') paidNearDeadline++
+        return
+      }
+      // A late payer's request can reach the service after the deadline on a loaded machine (the
+      // sleep overshoots, the request queues): refused then is right. A refusal is a defect only
+      // when MySQL's clock, read after the answer came back, still gives the order time.
+      if (deal === 'pay-late' && r.status === 409 && await leftMs(sale, order.id) <= 0) {
+        arrivedLate++
+        return
+      }
+      refused.push(`${deal} of order ${order.id}: ${r.status} ${String(r.body?.code)}`)
     }
 
     const startedAt = Date.now()
@@ -121,7 +135,7 @@ export const clockSkew: Drill = {
       recoverMs: settleMs,
       extra: [
         { what: `the workers' clocks were off: heartbeats stamped ${(seenSkew.ahead / 1000).toFixed(1)} s ahead and ${(-seenSkew.behind / 1000).toFixed(1)} s behind the drill's clock`, ok: seenSkew.ahead > SKEW_MS - 5000 && seenSkew.behind < -(SKEW_MS - 5000) },
-        { what: `winners dealt: ${dealt.pay} paid at once, ${dealt['pay-late']} paid with < ${LATE_PAY_LEFT_MS} ms left, ${dealt.cancel} cancelled, ${dealt.expire} left to expire; every pay and cancel answered 200${refused.length > 0 ? ` (refused: ${refused.slice(0, 5).join('; ')})` : ''}`, ok: refused.length === 0 && dealt['pay-late'] > 0 && dealt.expire > 0 },
+        { what: `winners dealt: ${dealt.pay} paid at once, ${dealt['pay-late']} paid with < ${LATE_PAY_LEFT_MS} ms left (${paidNearDeadline} paid, ${arrivedLate} reached the service after the deadline and were refused), ${dealt.cancel} cancelled, ${dealt.expire} left to expire; every pay and cancel inside the deadline answered 200${refused.length > 0 ? ` (refused: ${refused.slice(0, 5).join('; ')})` : ''}`, ok: refused.length === 0 && paidNearDeadline > 0 && dealt.expire > 0 },
         { what: `I8: ${expired.n} orders expired ${expired.earliest} to ${expired.latest} ms after their deadlines by MySQL's clock (none early, none over 1000 ms)`, ok: expired.n > 0 && expired.earliest >= 0 && expired.latest <= 1000 },
         { what: `no order paid after its deadline (${Number(paidLate[0]?.n ?? 0)})`, ok: Number(paidLate[0]?.n ?? 0) === 0 },
         { what: `expired by the fast worker's loop: ${by.fast}, by the slow worker's: ${by.slow} (of ${expired.n})`, ok: by.fast + by.slow === expired.n },
