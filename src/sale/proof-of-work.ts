@@ -49,10 +49,11 @@ import { DomainError, badRequest, notFound } from '../shared/errors'
 import type { EventCache } from './event-cache'
 
 /**
- * The difficulty `proof_of_work: true` gives a sale. Provisional: altcha-lib's own default
- * (1e6, its v1 DEFAULT_MAX_NUMBER), not yet measured here. bench/pow-phone.ts measures what it
- * costs a phone's browser (Chromium, CPU throttled 4× and 6×) and bench/pow-cost.ts what a check
- * costs the ingress; neither has been run on a quiet machine yet (see bench/RESULTS.md).
+ * The difficulty `proof_of_work: true` gives a sale, chosen from bench/RESULTS.md ("Proof of
+ * work"): at 1,000,000 a phone's browser (Chromium's main thread throttled 4× and 6×) solved in a
+ * median of 1.4-2.8 s, at most 4.9 s, while the buyer waits before the start; a bot pays about half
+ * a second of a desktop core per buy; the ingress's check costs about 50 µs of CPU per buy whatever
+ * the difficulty (bench/pow-cost.ts).
  */
 export const POW_DEFAULT_MAX_NUMBER = 1_000_000
 
