@@ -66,12 +66,18 @@
                             window
     ARGV[13] entryId        a new random entry id (32 hex digits), kept if the buyer enters now
     ARGV[14] maxEntrants    entrants a shard takes at most
+    ARGV[15] drawOnly       "1" for a draw (mode draw, src/sale/allocation/draw-sale.ts): once
+                            the list is sealed nobody new is admitted (-11), the start is the
+                            close; "0" for a randomized start (later buyers queue behind)
 
   Output: { code, queue position (for 5: entrants so far; for -4: ms left), position in line,
   ticket value (for 5 and 6: the entry id) }, codes as lua/admitBuyer's and:
      5  entered now: the buyer's place will be drawn at the start
      6  entered before (the same entry id)
     -9  the lead window of the shard is full (maxEntrants): not entered, ask again at the start
+   -11  a draw whose entries are closed (sealed) and the buyer holds no entry: nothing recorded,
+        nothing counted but the rate limit (the buyer's entry and ticket are answered before:
+        codes 2 and 6)
 ]]
 --@include "addBuyJob.lua"
 --@include "sealEntrants.lua"
@@ -148,6 +154,12 @@ if redis.call('EXISTS', KEYS[23]) == 0 then
   if n > 0 then
     redis.call('PUBLISH', ARGV[4], 'j')
   end
+end
+
+-- A draw takes no buy after the close: the seal (this script's or the owner's), not a clock,
+-- says the entries are closed, so an entry and a refusal are never both given for one instant.
+if ARGV[15] == '1' then
+  return { -11, 0, 0, '' }
 end
 
 local reject = redis.call('EXISTS', KEYS[8]) == 1

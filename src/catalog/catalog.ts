@@ -4,7 +4,7 @@
 import type { EventChanges, EventSortField, EventsRepository, NewEvent, EventStatus } from './events'
 import type { SaleEvent } from '../shared/sale-event'
 import { DEFAULT_ALLOCATION_MODE, DEFAULT_ENTRY_MODE } from '../shared/allocation'
-import { entryLeadMs, validateNewEvent, windowStatus } from './events'
+import { entryLeadMs, validateNewEvent, windowStatus, withDrawDefaults } from './events'
 import type { NewProduct, Product, ProductFilter, ProductSortField, ProductsRepository } from './products'
 import { DomainError, badRequest, notFound } from '../shared/errors'
 import type { SaleStateDeps } from '../stock'
@@ -93,7 +93,7 @@ export async function listProducts (deps: CatalogDeps, filter: ProductFilter, p:
 export async function updateEvent (deps: CatalogDeps, id: number, changes: EventChanges, now = new Date(), audit?: AuditInTransaction): Promise<EventView> {
   const before = await deps.events.findById(id)
   if (before === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
-  const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as EventChanges
+  const given = withDrawDefaults(Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as EventChanges)
   const merged: NewEvent = { ...before, ...given }
   // A lead window kept from when the sale was random_at_start means nothing once it is not.
   if (merged.entry !== 'random_at_start' && given.leadMs === undefined) delete (merged as { leadMs?: number }).leadMs
@@ -142,7 +142,8 @@ export async function warmUpEvent (deps: CatalogDeps, id: number): Promise<{ war
 }
 
 /** Creates an event and puts its stock into Redis at once, so the sale is ready before it starts. */
-export async function createEvent (deps: CatalogDeps, input: NewEvent, now = new Date(), audit?: AuditInTransaction): Promise<EventView> {
+export async function createEvent (deps: CatalogDeps, given: NewEvent, now = new Date(), audit?: AuditInTransaction): Promise<EventView> {
+  const input = withDrawDefaults(given)
   validateNewEvent(input, now)
   if (await deps.products.findById(input.productId) === undefined) throw notFound('PRODUCT_NOT_FOUND', 'product')
   const id = await deps.events.insert(input, undefined, audit)

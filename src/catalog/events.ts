@@ -339,14 +339,25 @@ export function validateNewEvent (e: NewEvent, now: Date): void {
   if (!(e.startAt.getTime() < e.endAt.getTime())) throw badRequest('end_at must be after start_at')
   if (e.endAt.getTime() <= now.getTime()) throw badRequest('end_at must be in the future')
   if (e.shards > e.stock) throw badRequest('shards must not exceed stock')
+  if (e.mode === 'draw') {
+    // A draw ranks every entry of the sale together, and its runners-up wait on one waitlist
+    // (src/sale/allocation/draw-sale.ts); withDrawDefaults fills entry and waitlist when left out.
+    if (e.shards > 1) throw badRequest('mode draw has one shard (shards: 1): the draw ranks every entry of the sale together')
+    if (e.entry !== 'random_at_start') throw badRequest('mode draw takes its entries before start_at: entry must be random_at_start (or left out)')
+    if (e.waitlist !== true) throw badRequest('mode draw keeps its runners-up on the waitlist: waitlist must be true (or left out)')
+    // Not combined yet: entries go through lua/admitRandomStart, which spends no proof.
+    if (e.powMaxNumber !== null && e.powMaxNumber !== undefined) throw badRequest('proof_of_work does not combine with mode draw yet')
+  }
   // A waitlist is kept per shard; across shards a sibling could borrow a returned unit before the
   // waitlist's first buyer gets it (src/sale/allocation/waitlist.ts).
   if (e.waitlist === true && e.shards > 1) throw badRequest('waitlist: a sale with a waitlist has one shard (shards: 1)')
   if (e.entry === 'random_at_start') {
-    // Not combined yet: a buyer placed at the start who loses would have to join the waitlist in
-    // drawn order, which its arrival keys do not say.
-    if (e.waitlist === true) throw badRequest('entry random_at_start does not combine with waitlist yet')
-    if (e.mode !== undefined && e.mode !== 'first_come') throw badRequest('entry random_at_start needs mode first_come')
+    // Not combined yet (a draw is): the placed entrants who lose do join the waitlist in drawn
+    // order (they hold positions in drawn order, and lua/includes/waitlist.lua keys them at
+    // `position - 0.5`), but a buyer the gate turns away after the start would not join it
+    // (lua/admitRandomStart keeps no waitlist). A draw admits nobody after the start.
+    if (e.waitlist === true && e.mode !== 'draw') throw badRequest('entry random_at_start does not combine with waitlist yet (mode draw does)')
+    if (e.mode !== undefined && e.mode !== 'first_come' && e.mode !== 'draw') throw badRequest('entry random_at_start needs mode first_come or draw')
     // Not combined yet: lead-window entries go through lua/admitRandomStart, which spends no proof.
     if (e.powMaxNumber !== null && e.powMaxNumber !== undefined) throw badRequest('proof_of_work does not combine with entry random_at_start yet')
   } else if (e.leadMs !== undefined) {
@@ -355,6 +366,16 @@ export function validateNewEvent (e: NewEvent, now: Date): void {
   if (e.leadMs !== undefined && (!Number.isSafeInteger(e.leadMs) || e.leadMs < MIN_LEAD_MS || e.leadMs > MAX_LEAD_MS)) {
     throw badRequest(`lead_ms must be an integer from ${MIN_LEAD_MS} to ${MAX_LEAD_MS} (24 h)`)
   }
+}
+
+/**
+ * A draw's implied settings: entries before the start (random_at_start) and runners-up on the
+ * waitlist, when the operator leaves them out (a value given is kept, and checked by
+ * validateNewEvent). Anything else passes unchanged.
+ */
+export function withDrawDefaults<E extends EventChanges> (e: E): E {
+  if (e.mode !== 'draw') return e
+  return { ...e, entry: e.entry ?? 'random_at_start', waitlist: e.waitlist ?? true }
 }
 
 /** How long before the start a sale takes entries: its lead window for random_at_start, else 0. */

@@ -4,7 +4,7 @@ import { TICKET_ID_PATTERN } from '../shared/ticket-ids'
 import { badRequest } from '../shared/errors'
 import type { JsonSchema } from './envelope'
 import { MAX_LEAD_MS, MIN_LEAD_MS } from '../shared/allocation'
-import { ALLOCATION_MODES, ENTRY_MODES, EventViewSchema, POW_MAX_NUMBER_MAX, POW_MAX_NUMBER_MIN, ProductViewSchema, SaleStatsSchema, StartDrawViewSchema, TicketViewSchema } from '../shapes/api'
+import { ALLOCATION_MODES, DrawViewSchema, ENTRY_MODES, EventViewSchema, POW_MAX_NUMBER_MAX, POW_MAX_NUMBER_MIN, ProductViewSchema, SaleStatsSchema, StartDrawViewSchema, TicketViewSchema } from '../shapes/api'
 
 /** Ids are MySQL auto-increments read with Number(): at most 15 digits stays an exact integer
  *  (16 could pass 2^53 and name another row). */
@@ -30,6 +30,7 @@ export const ticketSchema: JsonSchema = TicketViewSchema
 
 export const eventSchema: JsonSchema = EventViewSchema
 export const startDrawSchema: JsonSchema = StartDrawViewSchema
+export const drawSchema: JsonSchema = DrawViewSchema
 
 export const saleStatsSchema: JsonSchema = SaleStatsSchema
 

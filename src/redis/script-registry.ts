@@ -85,7 +85,9 @@ export const Admit = {
   /** lua/admitRandomStart: the shard's lead window is full (MAX_ENTRANTS_PER_SHARD): not entered. */
   ENTRIES_FULL: -9,
   /** The ingress refused the buyer's proof of work (POW_INVALID); the buyer holds no ticket and was not turned away. */
-  PROOF_INVALID: -10
+  PROOF_INVALID: -10,
+  /** lua/admitRandomStart for a draw: entries are closed (sealed) and the buyer holds none. */
+  DRAW_CLOSED: -11
 } as const
 export type AdmitCode = typeof Admit[keyof typeof Admit]
 
@@ -277,7 +279,7 @@ export const SCRIPTS = {
   admitRandomStart: script({
     keys: ['holders', 'rejected', 'tickets', 'qseq', 'stock', 'pending', 'peers', 'closed', 'rejectedAt', 'drained', 'buyTokens', 'banned',
       'wait', 'active', 'meta', 'id', 'events', 'marker', 'jobPrefix', 'buyRate', 'node', 'entrants', 'startSeal'],
-    args: ['userId', 'overbook', 'buyToken', 'wake', 'ticketPrefix', 'bullmqVersion', 'eventsMaxLen', 'rateMax', 'rateWindowMs', 'traceParent', 'cluster', 'startAtMs', 'entryId', 'maxEntrants'],
+    args: ['userId', 'overbook', 'buyToken', 'wake', 'ticketPrefix', 'bullmqVersion', 'eventsMaxLen', 'rateMax', 'rateWindowMs', 'traceParent', 'cluster', 'startAtMs', 'entryId', 'maxEntrants', 'drawOnly'],
     decode: (reply): AdmitReply => {
       const [code, qpos, position, value] = reply as [AdmitCode, number, number, string]
       return { code, qpos, position, value }

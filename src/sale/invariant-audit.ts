@@ -8,7 +8,7 @@
  *   I3  no ticket is still queued, nothing pending, every admitted position decided
  *   I4  FIFO per shard: no ticket lost to sold_out while a later ticket of the shard won, judged
  *       within each epoch (a unit that came back from a cancelled or expired order starts one)
- *   I5  when demand >= stock, every unit is sold
+ *   I5  when demand >= stock, every unit is sold (a draw: no unit unsold while a runner-up waits)
  *   I6  Redis unreserved stock = stock − sold, and units held in Redis = live orders
  *
  *   I7  (a sale with a waitlist) the waitlist is served in its order and before newcomers: buyers
@@ -24,6 +24,11 @@
  *       other holder comes after them, none was left unplaced, and Redis placed what MySQL
  *       recorded.
  *
+ *   I4D (a draw, mode draw) the draw decided the sale: the entrants the draw ranks first -- the
+ *       first `stock` placed -- did not lose (they won, or failed when banned before the draw);
+ *       nobody but an entrant holds a ticket (no buy after the close); every ticket past the
+ *       placed ones was served from the waitlist (runners-up, in drawn order: I7).
+ *
  * The rest of I7 (a resubmitted buy returns the same ticket; a buyer told sold_out is never
  * admitted by another path) is a property of the API; callers check it there.
  */
@@ -36,7 +41,7 @@ import { LIVE_ORDER_STATUSES } from '../shared/order-statuses'
 import { commitmentOf, draw } from './allocation'
 
 export interface InvariantCheck {
-  readonly id: 'I1' | 'I2' | 'I3' | 'I4' | 'I4R' | 'I5' | 'I6' | 'I7'
+  readonly id: 'I1' | 'I2' | 'I3' | 'I4' | 'I4R' | 'I4D' | 'I5' | 'I6' | 'I7'
   readonly ok: boolean
   readonly detail: string
 }
@@ -55,8 +60,8 @@ export interface SaleAudit {
 }
 
 export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, eventId: number): Promise<SaleAudit> {
-  const event = await db('seckill_events').first('stock', 'sold', 'shards', 'waitlist', 'entry_mode', 'start_seed', 'start_commitment').where({ id: eventId }) as
-    { stock: number, sold: number, shards: number, waitlist: number | boolean, entry_mode: string, start_seed: string | null, start_commitment: string | null } | undefined
+  const event = await db('seckill_events').first('stock', 'sold', 'shards', 'waitlist', 'allocation_mode', 'entry_mode', 'start_seed', 'start_commitment').where({ id: eventId }) as
+    { stock: number, sold: number, shards: number, waitlist: number | boolean, allocation_mode: string, entry_mode: string, start_seed: string | null, start_commitment: string | null } | undefined
   if (event === undefined) throw new Error(`event ${eventId} not found`)
   const orders = await db('orders').select('id', 'ticket_id', 'user_id', 'status').where({ event_id: eventId }) as Array<{ id: number | string, ticket_id: string, user_id: number | string, status: string }>
   const live = orders.filter((o) => (LIVE_ORDER_STATUSES as readonly string[]).includes(o.status))
@@ -71,6 +76,9 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
   const pairingProblems: string[] = []
   const waitlistProblems: string[] = []
   const startProblems: string[] = []
+  const drawProblems: string[] = []
+  const isDraw = event.allocation_mode === 'draw'
+  let drawWaiting = 0
   const randomStart = event.entry_mode === 'random_at_start'
   const placements = randomStart ? await placementsOf(db, eventId, event.start_seed, event.start_commitment, startProblems) : []
   const wonTickets = new Set<string>()
@@ -84,8 +92,9 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
       redis.scard(k.rejected), redis.hlen(k.reserved), redis.hgetall(k.tickets), redis.lrange(k.epochs, 0, -1)
     ])
     const lostBelow = Number(await redis.get(k.lostBelow) ?? 0)
-    const served = await waitlistOf(redis, keys, { eventId, shard }, tickets, waitlistProblems)
-    if (randomStart) await startOf(redis, keys, { eventId, shard }, placements.filter((p) => p.shard === shard), startProblems)
+    const served = await waitlistOf(redis, keys, { eventId, shard }, tickets, epochList, waitlistProblems)
+    if (randomStart) await startOf(redis, keys, { eventId, shard }, placements.filter((p) => p.shard === shard), served, startProblems)
+    if (isDraw) drawWaiting += await drawOf(redis, keys, { eventId, shard }, event.stock, tickets, served, drawProblems)
     lostWithRedis.push((s, qpos) => s === shard && qpos <= lostBelow && tickets[String(qpos)] === undefined)
     // Epoch i holds the positions decided before the i-th reopen; the last epoch runs to now.
     const epochs = epochList.map((e) => {
@@ -166,9 +175,10 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
       detail: fifoProblems.join('; ') || 'no later ticket won over an earlier loser'
     },
     {
+      // A draw takes no buyer after the close: its demand is the runners-up still waiting.
       id: 'I5',
-      ok: demand < event.stock || live.length === event.stock,
-      detail: `demand ${demand}, stock ${event.stock}, sold ${live.length}`
+      ok: isDraw ? drawWaiting === 0 || live.length === event.stock : demand < event.stock || live.length === event.stock,
+      detail: isDraw ? `runners-up waiting ${drawWaiting}, stock ${event.stock}, sold ${live.length}` : `demand ${demand}, stock ${event.stock}, sold ${live.length}`
     },
     {
       id: 'I6',
@@ -177,6 +187,9 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
     },
     ...(randomStart
       ? [{ id: 'I4R' as const, ok: startProblems.length === 0, detail: startProblems.slice(0, 5).join('; ') || 'the lead window\'s buyers were placed in the committed order, before later arrivals' }]
+      : []),
+    ...(isDraw
+      ? [{ id: 'I4D' as const, ok: drawProblems.length === 0, detail: drawProblems.slice(0, 5).join('; ') || 'the first units in drawn order won, nobody entered after the close, later tickets were runners-up served' }]
       : []),
     ...(Number(event.waitlist) === 1
       ? [{ id: 'I7' as const, ok: waitlistProblems.length === 0, detail: waitlistProblems.slice(0, 5).join('; ') || 'the waitlist was served in order, before newcomers' }]
@@ -199,7 +212,8 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
  * from it. Every buyer ever on it is there with an arrival key: served ones in `served` (with their
  * new position), waiting ones in `list`.
  */
-async function waitlistOf (redis: RedisClient, keys: KeySpace, ref: { eventId: number, shard: number }, tickets: Record<string, string>, problems: string[]): Promise<Set<number>> {
+async function waitlistOf (redis: RedisClient, keys: KeySpace, ref: { eventId: number, shard: number }, tickets: Record<string, string>, epochList: readonly string[],
+  problems: string[]): Promise<Set<number>> {
   const w = keys.waitlist(ref)
   const [servedLog, waiting] = await Promise.all([redis.lrange(w.served, 0, -1), redis.zrange(w.list, 0, -1, 'WITHSCORES')])
   const entries: Array<{ key: number, user: string, until: number }> = []
@@ -224,10 +238,19 @@ async function waitlistOf (redis: RedisClient, keys: KeySpace, ref: { eventId: n
     entries.push({ key, user, until: Number.POSITIVE_INFINITY })
   }
   // No ticket of the line (not served from the waitlist) that came after a waitlisted buyer won
-  // while that buyer was still waiting.
+  // while that buyer was still waiting. The owner serves between batches, every position up to
+  // the highest decided one settled, and starts an epoch there: so a buyer served was waiting
+  // while positions up to that boundary were decided -- the first boundary at or past their
+  // arrival (boundaries never go back). A ticket admitted before the serve but decided after it
+  // (a draw's later entrant, or one in line behind) may win a unit that came back later.
+  const boundaries = epochList.map((e) => Number(e.split(':')[0]))
+  const servedAt = (e: { key: number, until: number }): number => e.until === Number.POSITIVE_INFINITY
+    ? e.until
+    : Math.min(e.until - 1, ...boundaries.filter((b) => b >= e.key))
   const lineWins = Object.entries(tickets).filter(([q, v]) => !served.has(Number(q)) && parseStoredTicket(v)?.status === 'won').map(([q]) => Number(q))
   for (const e of entries) {
-    const passed = lineWins.find((q) => q > e.key && q < e.until)
+    const upTo = servedAt(e)
+    const passed = lineWins.find((q) => q > e.key && q <= upTo)
     if (passed !== undefined) problems.push(`shard ${ref.shard}: position ${passed} won while user ${e.user} (arrival ${e.key}) waited`)
   }
   return served
@@ -251,8 +274,12 @@ async function placementsOf (db: Knex, eventId: number, seed: string | null, com
   return placements
 }
 
-/** A shard of a randomized start in Redis against its recorded placement. */
-async function startOf (redis: RedisClient, keys: KeySpace, ref: { eventId: number, shard: number }, recorded: Placement[], problems: string[]): Promise<void> {
+/**
+ * A shard of a randomized start in Redis against its recorded placement. An entrant who lost and
+ * was served from the waitlist later (a draw's runner-up) holds the served position instead,
+ * which I7 judges.
+ */
+async function startOf (redis: RedisClient, keys: KeySpace, ref: { eventId: number, shard: number }, recorded: Placement[], served: ReadonlySet<number>, problems: string[]): Promise<void> {
   const k = keys.shard(ref)
   const [seal, placed, entrants, holders, placedOrder] = await Promise.all([
     redis.get(k.startSeal), redis.get(k.startPlaced), redis.hgetall(k.entrants), redis.hgetall(k.holders), redis.lrange(k.startOrder, 0, -1)
@@ -272,10 +299,36 @@ async function startOf (redis: RedisClient, keys: KeySpace, ref: { eventId: numb
   placedOrder.forEach((entry, i) => {
     const user = userOf.get(entry)
     if (user === undefined) problems.push(`shard ${ref.shard}: placed entry ${entry} is no entrant's`)
-    else if (Number(holders[user]) !== base + i + 1) problems.push(`shard ${ref.shard}: entrant ${user} holds ${holders[user] ?? 'nothing'}, drawn to ${base + i + 1}`)
+    else if (Number(holders[user]) !== base + i + 1 && !served.has(Number(holders[user]))) problems.push(`shard ${ref.shard}: entrant ${user} holds ${holders[user] ?? 'nothing'}, drawn to ${base + i + 1}`)
   })
   for (const [user, qpos] of Object.entries(holders)) {
     if (entrants[user] === undefined && Number(qpos) <= base + n && Number(qpos) > base) problems.push(`shard ${ref.shard}: ${user}, not an entrant, holds ${qpos} among the entrants' places`)
     if (entrants[user] === undefined && Number(qpos) <= base) problems.push(`shard ${ref.shard}: ${user} holds ${qpos}, ahead of the entrants`)
   }
+}
+
+/**
+ * A draw's shard (I4D): its tickets against its seal and the waitlist's served buyers. Returns the
+ * runners-up still waiting for a unit: entrants whose ticket lost, who hold no newer one, did not
+ * leave the waitlist and are not banned (I5 for a draw: no unit unsold while one of them waits).
+ */
+async function drawOf (redis: RedisClient, keys: KeySpace, ref: { eventId: number, shard: number }, stock: number, tickets: Record<string, string>,
+  served: ReadonlySet<number>, problems: string[]): Promise<number> {
+  const k = keys.shard(ref)
+  const w = keys.waitlist(ref)
+  const [seal, entrants, holders, left, banned] = await Promise.all([redis.get(k.startSeal), redis.hgetall(k.entrants), redis.hgetall(k.holders), redis.smembers(w.left), redis.smembers(k.banned)])
+  const gone = new Set([...left, ...banned])
+  let waiting = 0
+  const [base, n] = (seal ?? '0:0').split(':').map(Number) as [number, number]
+  for (let q = base + 1; q <= base + Math.min(stock, n); q++) {
+    const t = parseStoredTicket(tickets[String(q)] ?? '')
+    if (t === undefined || t.status === 'sold_out') problems.push(`shard ${ref.shard}: the entrant drawn ${q - base} of ${stock} winners is ${t?.status ?? 'missing'}`)
+  }
+  for (const [q, value] of Object.entries(tickets)) {
+    const t = parseStoredTicket(value)
+    if (t !== undefined && entrants[t.userId] === undefined) problems.push(`shard ${ref.shard}: ${t.userId}, who never entered, holds ticket ${q}`)
+    if (Number(q) > base + n && !served.has(Number(q))) problems.push(`shard ${ref.shard}: ticket ${q}, past the drawn entrants, was not served from the waitlist`)
+    if (t?.status === 'sold_out' && holders[t.userId] === q && !gone.has(t.userId)) waiting++
+  }
+  return waiting
 }

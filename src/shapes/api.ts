@@ -24,7 +24,7 @@ export const EVENT_STATUSES = ['upcoming', 'active', 'sold_out', 'ended'] as con
 export type EventStatus = typeof EVENT_STATUSES[number]
 
 /** How a sale allocates its units (src/sale/allocation/): the values this release implements. */
-export const ALLOCATION_MODES = ['first_come'] as const
+export const ALLOCATION_MODES = ['first_come', 'draw'] as const
 /** How buyers enter a sale: at the start, or in a lead window before it, placed in random order at the start. */
 export const ENTRY_MODES = ['on_start', 'random_at_start'] as const
 
@@ -48,7 +48,7 @@ export const EventViewSchema = Type.Object({
   end_at: Type.String({ description: 'ISO 8601, UTC' }),
   require_token: Type.Boolean({ description: 'buys need a buy token (POST /events/:id/buy-token)' }),
   require_verified_email: Type.Boolean({ description: 'only buyers with a verified email may buy (POST /me/email/verify)' }),
-  mode: StringEnum(ALLOCATION_MODES, { description: 'how units go to buyers: first_come (arrival order per shard)' }),
+  mode: StringEnum(ALLOCATION_MODES, { description: 'how units go to buyers: first_come (arrival order per shard), or draw (entries in the lead window before start_at, drawn at start_at: the first `stock` in drawn order win, the rest are runners-up for units that come back; GET /events/:id/draw)' }),
   entry: StringEnum(ENTRY_MODES, { description: 'how buyers enter: on_start (buying opens at start_at), or random_at_start (buyers who ask in the lead window before start_at are placed in random order at the start, later ones behind them)' }),
   lead_ms: Nullable(Type.Integer({ description: 'random_at_start: how long before start_at buyers may enter (ms); null otherwise' })),
   start_commitment: Nullable(Type.String({ description: 'random_at_start: SHA-256 (hex) of the secret seed that orders the lead window\'s buyers, published before anyone enters; the seed is revealed at GET /events/:id/start-draw once they are placed' })),
@@ -124,6 +124,17 @@ export const StartDrawViewSchema = Type.Object({
   }), { description: 'one per shard placed so far (empty until the seed is revealed)' })
 })
 export type StartDrawView = Static<typeof StartDrawViewSchema>
+
+/** A draw sale's result, as anyone may check it (GET /events/:id/draw; the README's check). */
+export const DrawViewSchema = Type.Object({
+  event_id: Type.Integer(),
+  commitment: Type.String({ description: 'SHA-256 (hex) of the seed, published before entries opened' }),
+  seed: Nullable(Type.String({ description: 'the seed (hex), revealed once the entries are drawn (at start_at, the close); null until then' })),
+  units: Type.Integer({ description: 'units drawn: the sale\'s stock' }),
+  entries: Type.Array(Type.String(), { description: 'every entry id, sorted as text (empty until the seed is revealed)' }),
+  winners: Type.Array(Type.String(), { description: 'the first `units` entry ids ranked by HMAC-SHA256(seed, entry id), lowest first; the rest are runners-up in that order (empty until the seed is revealed)' })
+})
+export type DrawView = Static<typeof DrawViewSchema>
 
 export const OrderViewSchema = Type.Object({
   id: Type.String(),

@@ -7,7 +7,11 @@
 import { ALLOCATION_MODES, ENTRY_MODES } from '../shapes/api'
 
 export { ALLOCATION_MODES, ENTRY_MODES }
-/** `first_come`: units go to buyers in arrival order per shard (the default, the race). */
+/**
+ * `first_come`: units go to buyers in arrival order per shard (the default, the race). `draw`:
+ * entries before the close (`start_at`), the winners drawn there, the runners-up on the waitlist
+ * for units that come back (src/sale/allocation/draw-sale.ts).
+ */
 export type AllocationMode = typeof ALLOCATION_MODES[number]
 /**
  * `on_start`: buying opens at `start_at`, nobody is placed before. `random_at_start`: buyers who

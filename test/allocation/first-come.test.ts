@@ -12,7 +12,8 @@ t.test('policyFor: a sale without a setting, and one set to first_come, get firs
   t.equal(policyFor({}), firstCome)
   t.equal(policyFor({ mode: 'first_come', entry: 'on_start' }), firstCome)
   t.equal(firstCome.drainOrder, 'queue_position')
-  t.throws(() => policyFor({ mode: 'draw' as never }), /no allocation policy/, 'a mode without a policy is not guessed')
+  t.throws(() => policyFor({ mode: 'draw' }), /no allocation policy/, 'a combination without a policy (a draw with no entries before its close) is not guessed')
+  t.throws(() => policyFor({ mode: 'lottery' as never }), /no allocation policy/, 'nor a mode this release does not know')
 })
 
 t.test('admin API: mode and entry are stored and shown; bad values are a 400 that changes nothing', async (t) => {

@@ -5,6 +5,8 @@
  * `--no-writers`: without the writers beside the owners (test/sim/writers.ts; the model before).
  * `--waitlist`: every sale keeps a waitlist (one shard; buyers leave it now and then).
  * `--random-start`: every sale is a randomized start (entries in the lead window, placed at the start).
+ * `--draw`: every sale is a draw (entries, the draw at the close, runners-up served from the
+ * waitlist as units come back; no buyer after the close).
  * Exit status 1 when any seed broke an invariant.
  */
 import { breakKinds, simulate } from './harness'
@@ -24,7 +26,7 @@ async function main (): Promise<void> {
   const seeds = one !== undefined ? [one] : Array.from({ length: n }, (_, i) => from + i)
   const started = Date.now()
   const totals: Record<string, number> = {}
-  const model = { extended: true, joint: !process.argv.includes('--no-joint'), writers: !process.argv.includes('--no-writers'), waitlist: process.argv.includes('--waitlist'), randomStart: process.argv.includes('--random-start') }
+  const model = { extended: true, joint: !process.argv.includes('--no-joint'), writers: !process.argv.includes('--no-writers'), waitlist: process.argv.includes('--waitlist'), randomStart: process.argv.includes('--random-start'), draw: process.argv.includes('--draw') }
   // A seed that waits on itself (an actor landing inside another that it then waits for) would
   // hang the run: named after three minutes without a result.
   let done = 0

@@ -51,3 +51,16 @@ t.test(`deterministic simulation of a randomized start: ${RANDOM_START_SEEDS} se
   const refused = results.reduce((a, r) => a + (r.counts['stale place refused'] ?? 0), 0)
   t.ok(chunks > 0 && refused > 0, `the runs placed in chunks (${chunks}) and refused former owners (${refused})`)
 })
+
+const DRAW_SEEDS = 20
+
+t.test(`deterministic simulation of a draw: ${DRAW_SEEDS} seeds of entries, the draw at the close by owners that crash, stall and wake, newcomers refused, returns served to the runners-up in drawn order, with every writer`, async (t) => {
+  const results = await simulate(Array.from({ length: DRAW_SEEDS }, (_, i) => i + 1), undefined, { extended: true, joint: true, writers: true, draw: true })
+  for (const r of results) {
+    if (r.problems.length > 0) t.fail(`seed ${r.seed}: ${r.problems.join('; ')}`)
+  }
+  t.equal(results.filter((r) => r.problems.length === 0).length, DRAW_SEEDS, 'every seed keeps every invariant, I4D of the draw too')
+  const closed = results.reduce((a, r) => a + (r.counts['draw closed'] ?? 0), 0)
+  const returned = results.reduce((a, r) => a + (r.counts['unit returned'] ?? 0), 0)
+  t.ok(closed > 0 && returned > 0, `the runs refused newcomers after the close (${closed}) and served returns (${returned})`)
+})

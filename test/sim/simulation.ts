@@ -123,6 +123,14 @@ export interface SimModel {
    * another order; the interleaving is the seed's.
    */
   readonly randomStart?: boolean
+  /**
+   * The sale is a draw (src/sale/allocation/draw-sale.ts): the randomized start's lead window and
+   * placement with the waitlist's returns and leaving, one shard, and no buyer after the close:
+   * a buyer with no entry is refused DRAW_CLOSED and never wins later; an entrant is never refused;
+   * runners-up are served in drawn order (I7), the first `stock` drawn win (I4D), and no unit stays
+   * unsold while a runner-up waits (I5). Uses the randomized start's and the waitlist's sources.
+   */
+  readonly draw?: boolean
 }
 
 export async function runSeed (ctx: SimContext, seed: number, model: SimModel = { extended: true, joint: true }): Promise<SimResult> {
@@ -152,11 +160,12 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     stock = Math.max(stock, shards)
   }
   // A fifth source for the waitlist model.
-  const wl = model.waitlist === true
+  const dr = model.draw === true
+  const wl = model.waitlist === true || dr
   const wlRandom = rng(seed + 0x3a171)
   if (wl) shards = 1
   // A sixth source for the randomized start.
-  const rs = model.randomStart === true
+  const rs = model.randomStart === true || dr
   const rsRandom = rng(seed + 0x5a175)
   const productId = await createProduct(ctx)
   let eventId: number
@@ -167,7 +176,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     stock = event.stock
     shards = event.shards
   } else {
-    eventId = await createEvent(ctx, productId, stock, shards, wl, rs)
+    eventId = await createEvent(ctx, productId, stock, shards, wl, rs, dr)
   }
   const deps: DrainDeps = { redis: env.redis, db: env.db, keys: env.keys, orderWrites: { paymentTimeoutMs: 600_000, consecutiveIds: true } }
   const current: Array<Owner | undefined> = new Array(shards).fill(undefined)
@@ -182,6 +191,15 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   const toldSoldOut = new Map<string, { by: string, lastOrder: number }>()
   /** Buyers told they wait on the waitlist: served, they get a new ticket (I7 allows it). */
   const waitlisted = new Set<string>()
+  /** A draw's buyers refused after the close (DRAW_CLOSED), and the last order id then: never admitted later. */
+  const closedOut = new Map<string, number>()
+  /** A draw's refusal: right only for a buyer who holds no entry or ticket (as far as this run knows). */
+  const drawClosed = async (user: string, by: string): Promise<void> => {
+    if (tickets.has(user)) problems.push(`draw: buyer ${user}, who holds ${tickets.get(user) ?? '?'}, was refused DRAW_CLOSED at ${by}`)
+    const last = await env.db('orders').where({ event_id: eventId }).max({ id: 'id' }).first() as { id: number | null }
+    if (!closedOut.has(user)) closedOut.set(user, Number(last.id ?? 0))
+    count('draw closed', `${by} ${user}`)
+  }
   /** Buyers who left the waitlist, and the last order id of the event then: never admitted later. */
   const leftWaitlist = new Map<string, number>()
   /** A changed ticket is allowed only for a buyer the waitlist served it to (its served log says so). */
@@ -226,6 +244,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   const buy = async (user: string, via?: SimIngress): Promise<void> => {
     if (writers) { await buyAt(via ?? ingresses[Math.floor(actors() * ingresses.length)] as SimIngress, user); return }
     const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
+    if (dr && r.status === 409 && r.body?.code === 'DRAW_CLOSED') { await drawClosed(user, 'http'); return }
     if (r.status !== 200 && r.status !== 202) { problems.push(`buy by ${user} answered ${r.status}`); return }
     const id = String(r.body.data.ticket_id)
     const before = tickets.get(user)
@@ -251,6 +270,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   const buyAt = async (ingress: SimIngress, user: string): Promise<void> => {
     const a = await ingress.buy(eventId, user)
     if (a.kind === 'refused') {
+      if (dr && a.code === 'DRAW_CLOSED') { await drawClosed(user, ingress.name); return }
       if (a.code !== 'SALE_NOT_READY') problems.push(`buy by ${user} at ${ingress.name} refused ${a.code}`)
       count('buy refused', `${ingress.name} ${user} ${a.code}`)
       return
@@ -490,6 +510,9 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     // The start: the row's start moves to MySQL's now (the ingress reads the row afresh each time).
     await env.db('seckill_events').where({ id: eventId }).update({ start_at: env.db.raw('CURRENT_TIMESTAMP(3) - INTERVAL 1 SECOND') })
     await until(async () => (await http.request('GET', `/api/v1/events/${eventId}`)).body.data.status !== 'upcoming', 10_000, 'the start')
+    // A real sale's start cannot move once its lead window is open (edits stop there), so every
+    // ingress holds the start it has now: their rows are read afresh (no randomness drawn).
+    for (const ingress of ingresses) await ingress.refresh(eventId)
     count('start')
   }
   const steps = 40 + Math.floor(random() * 80)
@@ -636,6 +659,11 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     const won = await env.db('orders').where({ event_id: eventId, user_id: user }).andWhere('id', '>', told.lastOrder).first('id', 'ticket_id') as { id: number, ticket_id: string } | undefined
     if (won !== undefined) problems.push(`I7: buyer ${user} told sold_out by ${told.by} won order ${won.id} (ticket ${won.ticket_id})`)
   }
+  // A draw's buyer refused after the close is never admitted later.
+  for (const [user, lastOrder] of closedOut) {
+    const won = await env.db('orders').where({ event_id: eventId, user_id: user }).andWhere('id', '>', lastOrder).first('id') as { id: number } | undefined
+    if (won !== undefined) problems.push(`draw: buyer ${user} was refused after the close and won order ${won.id} later`)
+  }
   // A buyer who left the waitlist is never admitted later.
   for (const [user, lastOrder] of leftWaitlist) {
     const won = await env.db('orders').where({ event_id: eventId, user_id: user }).andWhere('id', '>', lastOrder).first('id') as { id: number } | undefined
@@ -661,12 +689,12 @@ async function createProduct (ctx: SimContext): Promise<number> {
   return product.body.data.id as number
 }
 
-async function createEvent (ctx: SimContext, productId: number, stock: number, shards: number, waitlist = false, randomStart = false): Promise<number> {
+async function createEvent (ctx: SimContext, productId: number, stock: number, shards: number, waitlist = false, randomStart = false, draw = false): Promise<number> {
   // A randomized start begins in its lead window: the run moves the start to now when it comes.
   const start = randomStart ? Date.now() + 3_600_000 : Date.now() - 1000
   const event = await ctx.http.request('POST', '/api/v1/admin/events', {
     token: ctx.env.token(1, 'admin'),
-    body: { product_id: productId, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString(), ...(waitlist ? { waitlist } : {}), ...(randomStart ? { entry: 'random_at_start', lead_ms: 86_400_000 } : {}) }
+    body: { product_id: productId, title: 'Sim drop', price_cents: 90, stock, shards, start_at: new Date(start).toISOString(), end_at: new Date(start + 3_600_000).toISOString(), ...(waitlist ? { waitlist } : {}), ...(randomStart ? { entry: 'random_at_start', lead_ms: 86_400_000 } : {}), ...(draw ? { mode: 'draw' } : {}) }
   })
   if (event.status !== 201) throw new Error(`create event: ${event.status}`)
   return event.body.data.id as number

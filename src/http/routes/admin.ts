@@ -165,7 +165,8 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminRouteDeps): 
       requireVerifiedEmail: request.body.require_verified_email ?? false,
       mode: request.body.mode,
       entry: request.body.entry,
-      waitlist: request.body.waitlist ?? false,
+      // Left out: false, or true for a draw (its runners-up wait on it; the catalog sets it).
+      ...(request.body.waitlist !== undefined ? { waitlist: request.body.waitlist } : {}),
       powMaxNumber: c.powMaxNumber ?? null,
       ...(request.body.lead_ms !== undefined ? { leadMs: request.body.lead_ms } : {})
     }, undefined, auditedBy(request))

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
 import type { CatalogDeps } from '../../catalog'
-import { cachedEventView, startDrawView } from '../../catalog'
+import { cachedEventView, drawView, startDrawView } from '../../catalog'
 import { POW_HEADER, answerFromMemory, buy, issueBuyToken, issueChallenge, leaveWaitlist } from '../../sale'
 import type { AdmissionDeps, Buyer, BuyTokenDeps, ChallengeDeps } from '../../sale'
 import { PowChallengeSchema } from '../../shapes/api'
@@ -10,7 +10,7 @@ import { badRequest, notFound } from '../../shared/errors'
 import type { EventCache } from '../../sale'
 import { commonErrors, ok, okSchema } from '../envelope'
 import { SHED } from '../load-shedding'
-import { ID_PATTERN, checkIdempotencyKey, eventSchema, idParams, startDrawSchema, ticketSchema } from '../schemas'
+import { ID_PATTERN, checkIdempotencyKey, eventSchema, idParams, drawSchema, startDrawSchema, ticketSchema } from '../schemas'
 
 export interface EventRouteDeps {
   readonly buyTokens: BuyTokenDeps
@@ -59,6 +59,16 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
     config: { rateLimit: { ...deps.readLimit, keyGenerator: (r: FastifyRequest) => `read-ip:${r.ip}` } },
     schema: { params: idParams, response: { 200: okSchema(startDrawSchema), ...commonErrors } }
   }, async (request) => ok(await startDrawView(deps.catalog.events, Number(request.params.id))))
+
+  /**
+   * A draw's result, for anyone to check with the README's script ("A draw anyone can check"):
+   * the commitment from the start, then the seed, the entries and the winners once drawn. 409
+   * NO_DRAW for a sale that is not a draw. Read from MySQL: limited per address like /start-draw.
+   */
+  app.get<{ Params: { id: string } }>('/events/:id/draw', {
+    config: { rateLimit: { ...deps.readLimit, keyGenerator: (r: FastifyRequest) => `read-ip:${r.ip}` } },
+    schema: { params: idParams, response: { 200: okSchema(drawSchema), ...commonErrors } }
+  }, async (request) => ok(await drawView(deps.catalog.events, Number(request.params.id))))
 
   /**
    * Answered before validation when this ingress remembers the event as sold out and the buyer

@@ -103,6 +103,8 @@ export async function admitInLine (deps: AdmissionDeps, event: SaleEvent, buyer:
     }
     case Admit.ENTRIES_FULL:
       throw new DomainError('START_ENTRIES_FULL', 'the lead window is full; buy again at the start')
+    case Admit.DRAW_CLOSED:
+      throw new DomainError('DRAW_CLOSED', 'entries for this draw are closed')
     case Admit.SOLD_OUT_NOW:
     case Admit.SOLD_OUT_BEFORE:
       deps.onOutcome?.('sold_out')
