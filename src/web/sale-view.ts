@@ -8,7 +8,7 @@
  */
 import { api, describe, el, isApiError, isUnreachable, retryDelay } from './api'
 import type { Order, SaleEvent, Ticket } from './api'
-import { count, duration, m, money, roughDuration, when } from './i18n'
+import { clock, count, duration, m, money, roughDuration, when } from './i18n'
 import { LineWatch } from './line-watch'
 import type { LineState } from './line-watch'
 import { orderCard, orderPhase, phaseWords } from './order-card'
@@ -89,6 +89,7 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
     if (checking) return w.whyChecking
     if (ticket !== undefined) return phase === 'cancelled' ? w.whyCancelled : phase === 'expired' ? w.whyExpired : ticket.waitlisted === true ? w.whyWaitlisted : w.whyHolding
     if (now < opensAt()) return w.whyNotStarted
+    if (open && event.mode === 'draw' && now >= Date.parse(event.start_at)) return w.whyDrawClosed
     if (!open) return w.whyEnded
     if (powPending(now)) return w.whyPow
     if (event.status === 'sold_out') return ''
@@ -103,24 +104,29 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
     const open = (now >= start || inLead) && now < end
     const soldOut = open && event.status === 'sold_out'
     // A waitlist sale that is sold out still takes buyers: onto its waitlist, in arrival order.
-    const waitlistOpen = soldOut && event.waitlist === true
+    // Not a draw: its waitlist holds the runners-up, and nobody enters after the close.
+    const isDraw = event.mode === 'draw'
+    const waitlistOpen = soldOut && event.waitlist === true && !isDraw
+    const drawClosed = isDraw && now >= start
     if (now < start) countdown.textContent = w.startsIn(duration(start - now))
     else if (!open) countdown.textContent = w.ended
     else if (soldOut || ticket?.status === 'sold_out') countdown.textContent = w.soldOut
     else countdown.textContent = paused() ? w.paused : w.onSale
     // Sold out beside "N left" says what the rule is: the units left are promised to the line.
-    stock.textContent = event.entry === 'random_at_start' && now < start
-      ? w.drawRule(roughDuration(event.lead_ms ?? 0))
-      : waitlistOpen
-        ? w.waitlistRule
-        : soldOut
-          ? w.soldOutRule(event.remaining, count(event.remaining))
-          : open && ticket?.status === 'sold_out' && event.remaining > 0 ? w.promised(count(event.remaining), count(event.stock))
-            : open && paused() ? `${w.left(count(event.remaining), count(event.stock))} ${w.pausedRule}` : w.left(count(event.remaining), count(event.stock))
+    stock.textContent = isDraw && now < start
+      ? w.drawSaleRule(roughDuration(event.lead_ms ?? 0), clock(start), count(event.stock))
+      : event.entry === 'random_at_start' && now < start
+        ? w.drawRule(roughDuration(event.lead_ms ?? 0))
+        : waitlistOpen
+          ? w.waitlistRule
+          : soldOut
+            ? w.soldOutRule(event.remaining, count(event.remaining))
+            : open && ticket?.status === 'sold_out' && event.remaining > 0 ? w.promised(count(event.remaining), count(event.stock))
+              : open && paused() ? `${w.left(count(event.remaining), count(event.stock))} ${w.pausedRule}` : w.left(count(event.remaining), count(event.stock))
     paintPow(now)
-    const off = !open || buying || checking || ticket !== undefined || state.session === undefined || ((soldOut || event.remaining === 0) && !waitlistOpen) || powPending(now)
+    const off = !open || buying || checking || ticket !== undefined || state.session === undefined || ((soldOut || event.remaining === 0) && !waitlistOpen) || powPending(now) || drawClosed
     buy.toggleAttribute('disabled', off)
-    buy.textContent = state.session === undefined ? w.signInToBuy : buying ? w.buying : waitlistOpen ? w.joinWaitlist : inLead ? w.enter : w.buy
+    buy.textContent = state.session === undefined ? w.signInToBuy : buying ? w.buying : waitlistOpen ? w.joinWaitlist : inLead ? (isDraw ? w.enterDraw : w.enter) : w.buy
     const reason = off && !buying ? reasonOff(open, now) : ''
     if (why.textContent !== reason) why.textContent = reason
   }
@@ -151,7 +157,8 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
       showTicket(ticketBox, ticket, lineState, paused(), event, drawn, () => { void leave() }, (o, p) => {
         phase = p
         paint()
-        const [title, text] = phaseWords(p)
+        const [phaseTitle, text] = phaseWords(p)
+        const title = p === 'pay' && event.mode === 'draw' ? w.drawWon : phaseTitle
         const heading = ticketBox.querySelector('#ticket-status')
         const under = ticketBox.querySelector('#ticket-text')
         if (heading !== null) heading.textContent = title
@@ -165,11 +172,11 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
       const said = ticket.awaiting_draw === true ? 'entered' : ticket.status
       if (said !== lastStatus) {
         lastStatus = said
-        if (said === 'entered') announce(w.enteredTitle)
+        if (said === 'entered') announce(enteredTitle(event))
         else if (ticket.status === 'queued') announce(`${w.inLine}. ${w.placeInLine(count(ticket.position ?? 0))}`)
         else if (ticket.status !== 'won') announce(ticketBox.textContent ?? '')
       }
-      if (ticket.status === 'queued') document.title = ticket.awaiting_draw === true ? `${w.enteredTitle} · ${event.title}` : `${w.titleInLine(count(ticket.position ?? 0))} · ${event.title}`
+      if (ticket.status === 'queued') document.title = ticket.awaiting_draw === true ? `${enteredTitle(event)} · ${event.title}` : `${w.titleInLine(count(ticket.position ?? 0))} · ${event.title}`
       // After Buy (or a reload) the focus goes to the ticket's state, and stays on it as it changes.
       if (hadFocus) focusOn(ticketBox.querySelector('#ticket-status'))
       // In line, or on the waitlist (a unit that comes back makes a new ticket, in line): followed.
@@ -263,12 +270,18 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
   })
 }
 
+/** "You are in": a draw says when it is drawn; a randomized start, that the place is drawn at the start. */
+function enteredTitle (event: SaleEvent): string {
+  return event.mode === 'draw' ? m().drawEnteredTitle(clock(event.start_at)) : m().enteredTitle
+}
+
 function showTicket (box: HTMLElement, t: Ticket, line: LineState, onHold: boolean, event: SaleEvent, drawn: number | undefined, onLeave: () => void, onOrder: (o: Order, p: OrderPhase) => void): void {
   const w = m()
+  const isDraw = event.mode === 'draw'
   const heading = (text: string): HTMLElement => el('h2', { id: 'ticket-status' }, text)
-  const drawnPlace = drawn !== undefined ? [el('p', { id: 'drawn-place' }, w.drawnPlace(count(drawn)))] : []
+  const drawnPlace = drawn !== undefined ? [el('p', { id: 'drawn-place' }, isDraw ? w.drawRank(count(drawn)) : w.drawnPlace(count(drawn)))] : []
   if (t.status === 'queued' && t.awaiting_draw === true) {
-    box.replaceChildren(heading(w.enteredTitle), el('p', { id: 'ticket-text' }, w.enteredText),
+    box.replaceChildren(heading(enteredTitle(event)), el('p', { id: 'ticket-text' }, isDraw ? w.drawEnteredText : w.enteredText),
       el('p', { id: 'entry-id', class: 'hint' }, w.entryId(t.entry_id ?? '')),
       el('p', { id: 'reload-safe', class: 'hint' }, w.reloadSafe), notifyOffer())
     return
@@ -290,7 +303,7 @@ function showTicket (box: HTMLElement, t: Ticket, line: LineState, onHold: boole
     return
   }
   if (t.status === 'won') {
-    box.replaceChildren(heading(w.won), ...drawnPlace, el('p', { id: 'ticket-text' }, w.payToKeep))
+    box.replaceChildren(heading(isDraw ? w.drawWon : w.won), ...drawnPlace, el('p', { id: 'ticket-text' }, w.payToKeep))
     if (t.order_id !== undefined) {
       api<Order>('GET', `/orders/${t.order_id}`, { session: state.session }).then((order) => {
         const card = orderCard(order, { onChange: onOrder, item: event.title })
@@ -304,8 +317,12 @@ function showTicket (box: HTMLElement, t: Ticket, line: LineState, onHold: boole
     const place = t.waitlist_place ?? 1
     const leave = el('button', { type: 'button', class: 'secondary', id: 'leave-waitlist' }, w.leaveWaitlist)
     leave.addEventListener('click', onLeave)
-    box.replaceChildren(heading(w.waitlistedTitle), el('p', { id: 'ahead' }, w.waitlistPlace(count(place), place)),
-      el('p', { id: 'ticket-text' }, w.waitlistedText), el('p', { id: 'reload-safe', class: 'hint' }, w.reloadSafe), el('p', { class: 'actions' }, leave), notifyOffer())
+    box.replaceChildren(heading(isDraw ? w.runnerUpTitle : w.waitlistedTitle), ...drawnPlace, el('p', { id: 'ahead' }, isDraw ? w.runnerUpPlace(count(place), place) : w.waitlistPlace(count(place), place)),
+      el('p', { id: 'ticket-text' }, isDraw ? w.runnerUpText : w.waitlistedText), el('p', { id: 'reload-safe', class: 'hint' }, w.reloadSafe), el('p', { class: 'actions' }, leave), notifyOffer())
+    return
+  }
+  if (t.status === 'sold_out' && isDraw) {
+    box.replaceChildren(heading(w.notDrawnTitle), ...drawnPlace, el('p', { id: 'ticket-text' }, w.notDrawnText))
     return
   }
   if (t.status === 'sold_out') {
