@@ -203,6 +203,8 @@ export async function eventView (deps: CatalogDeps, event: SaleEvent, now: numbe
     waitlist: event.waitlist === true,
     proof_of_work: event.powMaxNumber != null,
     pow_max_number: event.powMaxNumber ?? null,
+    line_message: event.lineMessage ?? null,
+    line_message_at: event.lineMessage != null && event.lineMessageAt != null ? event.lineMessageAt.toISOString() : null,
     status
   }
 }

@@ -49,6 +49,8 @@ interface EventRow {
   pow_max_number: number | null
   warmed_at: Date | null
   paused_at: Date | null
+  line_message: string | null
+  line_message_at: Date | null
 }
 
 function toEvent (row: EventRow): SaleEvent {
@@ -71,11 +73,13 @@ function toEvent (row: EventRow): SaleEvent {
     startCommitment: row.start_commitment,
     powMaxNumber: row.pow_max_number,
     warmedAt: row.warmed_at,
-    pausedAt: row.paused_at
+    pausedAt: row.paused_at,
+    lineMessage: row.line_message,
+    lineMessageAt: row.line_message_at
   }
 }
 
-const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token', 'require_verified_email', 'allocation_mode', 'entry_mode', 'waitlist', 'lead_ms', 'start_commitment', 'pow_max_number', 'warmed_at', 'paused_at']
+const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token', 'require_verified_email', 'allocation_mode', 'entry_mode', 'waitlist', 'lead_ms', 'start_commitment', 'pow_max_number', 'warmed_at', 'paused_at', 'line_message', 'line_message_at']
 
 /** Columns of an event's fields, for inserts and updates. */
 function columnsOf (e: EventChanges): Record<string, unknown> {
@@ -175,6 +179,16 @@ export function eventsRepository (db: Db) {
       if (changed) return 'done'
       const live = await db('seckill_events').first('id').where({ id }).andWhere('end_at', '>', db.raw('CURRENT_TIMESTAMP(3)'))
       return live === undefined ? 'not_live' : 'unchanged'
+    },
+
+    /**
+     * Sets the message to everyone in the sale's line (null clears it), stamped with MySQL's
+     * clock, in one statement. False when there is no such event.
+     */
+    async setLineMessage (id: number, text: string | null, audit?: AuditInTransaction): Promise<boolean> {
+      return await withAudit(db, undefined, audit, async (t) => await t('seckill_events').where({ id })
+        .update({ line_message: text, line_message_at: text === null ? null : db.raw('CURRENT_TIMESTAMP(3)'), updated_at: db.raw('CURRENT_TIMESTAMP(3)') }) === 1,
+      (done) => done && String(id))
     },
 
     /** Ends a sale that is on now (started, not ended; MySQL's clock): its end becomes now. False otherwise. */

@@ -9,7 +9,7 @@
 export { cachedEventView, catalogKeys, createEvent, createProduct, deleteEvent, deleteProduct, getProduct, listEvents, listProducts, updateEvent, updateProduct, warmUpEvent } from './catalog'
 export type { CatalogDeps } from './catalog'
 export { CatalogCache } from './catalog-cache'
-export { endEventNow, pauseEvent, resumeEvent } from './sale-controls'
+export { LINE_MESSAGE_MAX, endEventNow, pauseEvent, resumeEvent, setLineMessage } from './sale-controls'
 export { MAX_SHARDS, MAX_STOCK, entryLeadMs, eventsRepository, windowStatus } from './events'
 export type { EventChanges, EventSortField, EventsRepository, StartPlacement } from './events'
 export { startDrawView } from './start-draw'

@@ -56,6 +56,8 @@ export const EventViewSchema = Type.Object({
   waitlist: Type.Boolean({ description: 'buyers turned away wait on a list, in arrival order, for units that come back' }),
   proof_of_work: Type.Boolean({ description: 'buys need a solved proof-of-work challenge: GET /events/:id/challenge, solved, then sent in the X-Proof-Of-Work header of the buy' }),
   pow_max_number: Nullable(Type.Integer({ description: 'the challenge\'s difficulty: the largest counter a solver may have to try (about half on average); null without proof of work' })),
+  line_message: Nullable(Type.String({ description: 'the operator\'s message to everyone in line (plain text, at most 280 characters; show it as text, never as HTML); null when there is none' })),
+  line_message_at: Nullable(Type.String({ description: 'when the message was set (ISO 8601, UTC, MySQL\'s clock); null when there is none' })),
   status: StringEnum(EVENT_STATUSES)
 })
 export type EventView = Static<typeof EventViewSchema>

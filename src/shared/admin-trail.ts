@@ -9,7 +9,7 @@ import type { Page, PageRequest } from './page'
 
 export type AuditAction =
   | 'product.create' | 'product.update' | 'product.delete'
-  | 'event.create' | 'event.update' | 'event.delete' | 'event.warmup' | 'event.pause' | 'event.resume' | 'event.end'
+  | 'event.create' | 'event.update' | 'event.delete' | 'event.warmup' | 'event.pause' | 'event.resume' | 'event.end' | 'event.message'
   | 'order.cancel' | 'order.refund' | 'payment.late_refund'
   | 'user.ban' | 'user.unban' | 'user.role'
   | 'user.password' | 'user.sessions_revoked'

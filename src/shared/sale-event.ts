@@ -37,4 +37,8 @@ export interface SaleEvent {
   readonly warmedAt: Date | null
   /** Since when an operator holds the sale (no drain decides its tickets); null or absent while it runs. */
   readonly pausedAt?: Date | null
+  /** The operator's message to everyone in line (plain text); null or absent when there is none. */
+  readonly lineMessage?: string | null
+  /** When the message was set, on MySQL's clock. */
+  readonly lineMessageAt?: Date | null
 }
