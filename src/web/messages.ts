@@ -274,7 +274,32 @@ const en = {
   opsCaptured: 'Payments captured',
   opsPaymentsPending: 'Payments pending',
   opsPaymentsRefunded: 'Payments refunded',
-  opsStale: (d: string) => `Last sample ${d} ago: these numbers are not current.`
+  opsStale: (d: string) => `Last sample ${d} ago: these numbers are not current.`,
+  // The message to everyone in line, on the buyer's page
+  lineMessageFrom: (at: string) => `Message from the organiser, ${at}:`,
+  // Editing a sale before its start, and the message to the line, on the operator page
+  opsEdit: 'Change this sale',
+  opsEditZone: (zone: string) => `Times are in your time zone (${zone}); the service stores them as absolute times.`,
+  opsEditStart: 'Starts at',
+  opsEditEnd: 'Ends at',
+  opsEditSave: 'Save changes',
+  opsEditSaving: 'Saving…',
+  opsEditNothing: 'Nothing changed: every field is as the sale has it.',
+  opsEditBadTime: 'Give a full date and time.',
+  opsEditSaved: (at: string) => `Saved. The sale starts at ${at}.`,
+  opsEditStarted: 'This sale has started: a sale can only be changed before its start.',
+  opsEditRefused: (why: string) => `Not changed: ${why}`,
+  opsEditTooLate: 'Not changed: the sale has started, starts within seconds, or has opened its entries. A sale can only be changed before that.',
+  opsMessage: 'Message to everyone in line',
+  opsMessageText: 'Message (plain text, up to 280 characters)',
+  opsMessageSend: 'Send message',
+  opsMessageClear: 'Remove message',
+  opsMessageNow: (at: string, text: string) => `Shown since ${at}: “${text}”`,
+  opsMessageNone: 'No message is shown to buyers.',
+  opsMessageSent: (at: string) => `Sent at ${at}. Buyers on the sale page and in line see it within seconds.`,
+  opsMessageCleared: 'Removed: buyers no longer see a message.',
+  opsMessageEmpty: 'Write a message first (or remove the one shown).',
+  opsMessageLong: (n: string) => `The message is ${n} characters long; at most 280.`
 }
 
 export type Messages = typeof en
@@ -533,7 +558,30 @@ const zh: Messages = {
   opsCaptured: '已收款',
   opsPaymentsPending: '待确认付款',
   opsPaymentsRefunded: '已退款付款',
-  opsStale: (d) => `最后一次采样在 ${d}前：数据不是最新的。`
+  opsStale: (d) => `最后一次采样在 ${d}前：数据不是最新的。`,
+  lineMessageFrom: (at) => `主办方消息（${at}）：`,
+  opsEdit: '修改本次抢购',
+  opsEditZone: (zone) => `时间按你所在的时区（${zone}）填写；服务以绝对时间保存。`,
+  opsEditStart: '开始时间',
+  opsEditEnd: '结束时间',
+  opsEditSave: '保存修改',
+  opsEditSaving: '正在保存…',
+  opsEditNothing: '没有改动：各项与当前抢购一致。',
+  opsEditBadTime: '请填写完整的日期和时间。',
+  opsEditSaved: (at) => `已保存。抢购将于 ${at} 开始。`,
+  opsEditStarted: '本次抢购已开始：只能在开始之前修改。',
+  opsEditRefused: (why) => `未修改：${why}`,
+  opsEditTooLate: '未修改：本次抢购已开始、即将在几秒内开始，或已开放报名。只能在此之前修改。',
+  opsMessage: '给排队中所有人的消息',
+  opsMessageText: '消息（纯文本，最多 280 个字符）',
+  opsMessageSend: '发送消息',
+  opsMessageClear: '撤下消息',
+  opsMessageNow: (at, text) => `自 ${at} 起显示：“${text}”`,
+  opsMessageNone: '当前没有向买家显示消息。',
+  opsMessageSent: (at) => `已于 ${at} 发送。抢购页面上和排队中的买家几秒内就能看到。`,
+  opsMessageCleared: '已撤下：买家不再看到消息。',
+  opsMessageEmpty: '请先写好消息（或撤下当前显示的消息）。',
+  opsMessageLong: (n) => `消息有 ${n} 个字符，最多 280 个。`
 }
 
 export const CATALOGUE: Record<Locale, Messages> = { en, 'zh-CN': zh }

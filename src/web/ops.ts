@@ -1,7 +1,8 @@
 /**
  * The operator page (admins only): create a sale (ops-create.ts), pick one and watch it live
  * (ops-live.ts), act on it (pause, resume, end early), ban and unban buyers, and read the audit
- * trail (ops-controls.ts). In the page's language, from the one message catalogue.
+ * trail (ops-controls.ts); change it before its start and send a message to everyone in its line
+ * (ops-edit.ts). In the page's language, from the one message catalogue.
  */
 import { api, clockOffset, describe, el, loadSession, saveSession, signIn, whenSessionEnds } from './api'
 import type { Page, SaleEvent } from './api'
@@ -10,6 +11,7 @@ import type { Locale } from './i18n'
 import { CATALOGUE } from './messages'
 import { createForm } from './ops-create'
 import { auditTrail, banForm, saleControls } from './ops-controls'
+import { editForm, lineMessageForm } from './ops-edit'
 import { watchSale } from './ops-live'
 
 let session = loadSession()
@@ -111,9 +113,14 @@ function start (): void {
     for (const t of timers) window.clearInterval(t)
     stopWatch()
     // The watched sale's controls, kept in step with the sale (paused, ended) every 2 s.
-    const controls = saleControls(admin, id, () => { trail.refresh(); refreshControls() })
-    const refreshControls = (): void => { api<SaleEvent>('GET', `/events/${id}`).then(controls.update).catch(() => undefined) }
-    controlsSlot.replaceChildren(controls.element)
+    const acted = (): void => { trail.refresh(); refreshControls() }
+    const controls = saleControls(admin, id, acted)
+    const note = lineMessageForm(admin, id, acted)
+    const edit = editForm(admin, id, acted)
+    const refreshControls = (): void => {
+      api<SaleEvent>('GET', `/events/${id}`).then((e) => { controls.update(e); note.update(e); edit.update(e) }).catch(() => undefined)
+    }
+    controlsSlot.replaceChildren(controls.element, note.element, edit.element)
     refreshControls()
     const refreshPicker = (): void => {
       // Not while the operator is choosing in it.

@@ -4,7 +4,8 @@
  * already bought, cancelled, expired); Buy (one buy: retries and double clicks reuse one
  * Idempotency-Key); then the ticket followed by long-poll: a progress bar, the buyers ahead, a
  * wait that does not jump, when it was last heard, that reloading is safe; then the order with its
- * reservation timer.
+ * reservation timer. The organiser's message to everyone in line, when there is one, is shown
+ * at the top with its time, as text, and follows the sale's read (once a second) without a reload.
  */
 import { api, describe, el, isApiError, isUnreachable, retryDelay } from './api'
 import type { Order, SaleEvent, Ticket } from './api'
@@ -45,8 +46,10 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
   const powBar = el('progress', { id: 'pow-progress', max: '1', value: '0', 'aria-label': w.powProgress })
   const powText = el('p', { id: 'pow-status', class: 'hint' })
   const powBox = el('div', { id: 'pow', hidden: '' }, powBar, powText)
+  // A live region of its own: a new message is read out once, not with every poll.
+  const note = el('div', { id: 'line-message', class: 'line-message', role: 'status' })
   view.replaceChildren(el('article', { class: 'sale' },
-    el('h1', {}, event.title),
+    el('h1', {}, event.title), note,
     el('p', { id: 'price' }, w.priceLine(money(event.price_cents), event.stock, count(event.stock))),
     el('p', { id: 'window' }, w.window(when(event.start_at), when(event.end_at))),
     countdown, stock, buy, why, powBox, message, ticketBox))
@@ -130,11 +133,25 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
     const reason = off && !buying ? reasonOff(open, now) : ''
     if (why.textContent !== reason) why.textContent = reason
   }
+  /** The message as last shown (its time and text), so an unchanged one is not rewritten. */
+  let shownNote = ''
+  const paintNote = (): void => {
+    const text = event.line_message
+    const at = event.line_message_at
+    // Absent from an ingress older than the message (a rolling deploy): no message.
+    const key = text == null || at == null ? '' : `${at}\n${text}`
+    if (key === shownNote) return
+    shownNote = key
+    // textContent only: the message is whatever the organiser typed, never markup.
+    if (text == null || at == null) note.replaceChildren()
+    else note.replaceChildren(el('p', { id: 'line-message-from', class: 'hint' }, w.lineMessageFrom(clock(at))), el('p', { id: 'line-message-text' }, text))
+  }
+  paintNote()
   paint()
   every(200, paint)
   every(1000, tickUpdated)
   every(1000, () => {
-    api<SaleEvent>('GET', `/events/${id}`).then((e) => { event = e; paint() }).catch(() => undefined)
+    api<SaleEvent>('GET', `/events/${id}`).then((e) => { event = e; paintNote(); paint() }).catch(() => undefined)
   })
 
   const line = new LineWatch()

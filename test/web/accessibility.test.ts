@@ -1,6 +1,7 @@
 /**
  * Issue 32's acceptance: axe-core over every view -- the buyer signed out, waiting in line, won,
- * expired and paid; the operator watching a live sale, and the audit trail -- on a phone (390 px)
+ * expired and paid, the organiser's message in line; the operator watching a live sale, the audit
+ * trail, and changing a sale before its start with the message box -- on a phone (390 px)
  * and a desktop (1280 px): no violation. Each view is also photographed; `npm run pages:shots`
  * runs this with PAGE_SHOTS=docs/pages to regenerate the committed screenshots.
  */
@@ -52,6 +53,10 @@ t.test('every view passes axe on a phone and a desktop, and is photographed', as
   await buyer.waitForSelector('#buy:not([disabled])')
   await buyer.click('#buy')
   await buyer.waitForSelector('#eta:has-text("The line is paused")')
+  // The organiser's message to everyone in line, shown in the waiting view.
+  const note = await http.request('POST', `/api/v1/admin/events/${eventId}/message`, { token: env.token(1, 'admin'), body: { text: 'Thank you for waiting: every buyer in line gets an answer.' } })
+  t.equal(note.status, 200, 'a message to the line')
+  await buyer.waitForSelector('#line-message-text')
   await check(buyer, 'buyer-waiting')
 
   // A worker drains: the buyer wins, with the reservation timer.
@@ -86,4 +91,13 @@ t.test('every view passes axe on a phone and a desktop, and is photographed', as
   await until(async () => await ops.locator('#audit tbody tr').count() > 0, 10_000, 'the audit trail')
   await check(ops, 'operator-live')
   await check(ops, 'operator-audit', '#audit')
+
+  // A sale not started yet: its edit form, filled in, beside the message box.
+  const upcoming = await createSale(http, env, { stock: 5, startInMs: 3_600_000 })
+  const edit = await ops.context().newPage()
+  await edit.goto(`${http.base}/ops#${upcoming}`)
+  await until(async () => await edit.inputValue('#edit-title', { timeout: 1000 }).catch(() => '') === 'Flash drop', 20_000, 'the edit form filled in')
+  await edit.click('#message > summary')
+  await edit.waitForSelector('#message-text')
+  await check(edit, 'operator-edit', '#controls-slot')
 })
