@@ -186,6 +186,7 @@ export async function eventView (deps: CatalogDeps, event: SaleEvent, now: numbe
     id: event.id,
     product_id: event.productId,
     title: event.title,
+    description: event.description ?? null,
     price_cents: event.priceCents,
     stock: event.stock,
     sold: event.sold,

@@ -19,7 +19,7 @@ import type { AuditInTransaction } from '../shared/admin-trail'
 export type { EventStatus } from '../shapes/api'
 
 /** What the operator gives to create a sale: the sale event's own fields, less what the sale writes. */
-export type NewEvent = Pick<SaleEvent, 'productId' | 'title' | 'priceCents' | 'stock' | 'shards' | 'startAt' | 'endAt' | 'requireToken'
+export type NewEvent = Pick<SaleEvent, 'productId' | 'title' | 'description' | 'priceCents' | 'stock' | 'shards' | 'startAt' | 'endAt' | 'requireToken'
 | 'requireVerifiedEmail' | 'mode' | 'entry' | 'waitlist' | 'leadMs' | 'powMaxNumber'>
 
 export type EventChanges = Partial<NewEvent>
@@ -33,6 +33,7 @@ interface EventRow {
   id: number | string
   product_id: number | string
   title: string
+  description: string | null
   price_cents: number
   stock: number
   sold: number
@@ -58,6 +59,7 @@ function toEvent (row: EventRow): SaleEvent {
     id: Number(row.id),
     productId: Number(row.product_id),
     title: row.title,
+    description: row.description,
     priceCents: row.price_cents,
     stock: row.stock,
     sold: row.sold,
@@ -79,13 +81,14 @@ function toEvent (row: EventRow): SaleEvent {
   }
 }
 
-const COLUMNS = ['id', 'product_id', 'title', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token', 'require_verified_email', 'allocation_mode', 'entry_mode', 'waitlist', 'lead_ms', 'start_commitment', 'pow_max_number', 'warmed_at', 'paused_at', 'line_message', 'line_message_at']
+const COLUMNS = ['id', 'product_id', 'title', 'description', 'price_cents', 'stock', 'sold', 'shards', 'start_at', 'end_at', 'require_token', 'require_verified_email', 'allocation_mode', 'entry_mode', 'waitlist', 'lead_ms', 'start_commitment', 'pow_max_number', 'warmed_at', 'paused_at', 'line_message', 'line_message_at']
 
 /** Columns of an event's fields, for inserts and updates. */
 function columnsOf (e: EventChanges): Record<string, unknown> {
   const row: Record<string, unknown> = {}
   if (e.productId !== undefined) row.product_id = e.productId
   if (e.title !== undefined) row.title = e.title
+  if (e.description !== undefined) row.description = e.description
   if (e.priceCents !== undefined) row.price_cents = e.priceCents
   if (e.stock !== undefined) row.stock = e.stock
   if (e.shards !== undefined) row.shards = e.shards

@@ -50,6 +50,8 @@ export const newProductBody: JsonSchema = {
 const eventFields = {
   product_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
   title: { type: 'string', minLength: 1, maxLength: 200, pattern: '\\S' },
+  // The sale's own text for buyers; null removes it.
+  description: { type: ['string', 'null'], maxLength: 2000 },
   price_cents: { type: 'integer', minimum: 0, maximum: MAX_PRICE_CENTS },
   stock: { type: 'integer', minimum: 1, maximum: MAX_STOCK },
   shards: { type: 'integer', minimum: 1, maximum: MAX_SHARDS },

@@ -39,6 +39,7 @@ export const EventViewSchema = Type.Object({
   id: Type.Integer(),
   product_id: Type.Integer(),
   title: Type.String(),
+  description: Nullable(Type.String({ description: 'the sale\'s own text for buyers (plain text; show it as text); null when there is none' })),
   price_cents: Type.Integer(),
   stock: Type.Integer(),
   sold: Type.Integer(),

@@ -8,6 +8,8 @@ export interface SaleEvent {
   readonly id: number
   readonly productId: number
   readonly title: string
+  /** The sale's own text for buyers (plain text); null or absent when there is none. */
+  readonly description?: string | null
   readonly priceCents: number
   readonly stock: number
   readonly sold: number

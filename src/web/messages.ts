@@ -280,6 +280,7 @@ const en = {
   // Editing a sale before its start, and the message to the line, on the operator page
   opsEdit: 'Change this sale',
   opsEditZone: (zone: string) => `Times are in your time zone (${zone}); the service stores them as absolute times.`,
+  opsEditDescription: 'Description (plain text, optional)',
   opsEditStart: 'Starts at',
   opsEditEnd: 'Ends at',
   opsEditSave: 'Save changes',
@@ -562,6 +563,7 @@ const zh: Messages = {
   lineMessageFrom: (at) => `主办方消息（${at}）：`,
   opsEdit: '修改本次抢购',
   opsEditZone: (zone) => `时间按你所在的时区（${zone}）填写；服务以绝对时间保存。`,
+  opsEditDescription: '描述（纯文本，可不填）',
   opsEditStart: '开始时间',
   opsEditEnd: '结束时间',
   opsEditSave: '保存修改',

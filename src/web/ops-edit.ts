@@ -1,8 +1,8 @@
 /**
- * The operator's changes to the watched sale: its title, price and window before it starts, with
- * the times entered in the operator's own time zone and sent as absolute times (the service judges
- * the start on MySQL's clock and refuses a change once it is too late, which the form says in
- * words); and the message to everyone in line, which every buyer's page shows as text.
+ * The operator's changes to the watched sale: its title, description, price and window before it
+ * starts, with the times entered in the operator's own time zone and sent as absolute times (the
+ * service judges the start on MySQL's clock and refuses a change once it is too late, which the
+ * form says in words); and the message to everyone in line, which every buyer's page shows as text.
  *
  * Only the fields the operator changed are sent: a second operator tab that changed another field
  * meanwhile keeps its change. One request per submission however often the button is pressed.
@@ -39,6 +39,7 @@ function field (id: string, label: string, input: HTMLElement): HTMLElement {
 export function editForm (session: Session, id: number, changed: () => void): { element: HTMLElement, update: (e: SaleEvent) => void } {
   const w = m()
   const title = el('input', { name: 'title', required: '', maxlength: '200' })
+  const description = el('textarea', { name: 'description', rows: '2', maxlength: '2000' })
   const price = el('input', { name: 'price', type: 'number', min: '0', step: '0.01', required: '' })
   const start = el('input', { name: 'start', type: 'datetime-local', step: '1', required: '' })
   const end = el('input', { name: 'end', type: 'datetime-local', step: '1', required: '' })
@@ -49,12 +50,12 @@ export function editForm (session: Session, id: number, changed: () => void): { 
   const message = el('p', { class: 'message', role: 'alert', id: 'edit-message' })
   const form = el('form', { class: 'edit', id: 'edit-sale', 'aria-labelledby': 'edit-title-heading', 'aria-describedby': 'edit-zone' },
     el('p', { class: 'hint', id: 'edit-zone' }, w.opsEditZone(zone)),
-    field('edit-title', w.opsTitle, title), field('edit-price', w.opsPrice, price),
+    field('edit-title', w.opsTitle, title), field('edit-description', w.opsEditDescription, description), field('edit-price', w.opsPrice, price),
     field('edit-start', w.opsEditStart, start), field('edit-end', w.opsEditEnd, end),
     el('p', { class: 'actions' }, save), started, said, message)
   // Folded unless the sale has not started when first shown: a running sale's page stays short.
   const element = el('details', { id: 'edit', class: 'panel' }, el('summary', {}, el('h2', { id: 'edit-title-heading' }, w.opsEdit)), form)
-  const inputs = [title, price, start, end]
+  const inputs = [title, description, price, start, end]
   /** The sale as the form was filled from it: what "changed" is judged against. */
   let base: SaleEvent | undefined
   let dirty = false
@@ -67,6 +68,7 @@ export function editForm (session: Session, id: number, changed: () => void): { 
     base = e
     dirty = false
     title.value = e.title
+    description.value = e.description ?? ''
     price.value = (e.price_cents / 100).toFixed(2)
     start.value = localInput(e.start_at)
     end.value = localInput(e.end_at)
@@ -93,6 +95,9 @@ export function editForm (session: Session, id: number, changed: () => void): { 
     const cents = Math.round(Number(price.value) * 100)
     const body: Record<string, unknown> = {}
     if (title.value !== base.title) body.title = title.value
+    // Emptied: the sale has no description any more.
+    const text = description.value.trim() === '' ? null : description.value
+    if (text !== (base.description ?? null)) body.description = text
     if (cents !== base.price_cents) body.price_cents = cents
     // The inputs hold whole seconds: a start kept as it was is not sent.
     if (seconds(startMs) !== seconds(Date.parse(base.start_at))) body.start_at = new Date(startMs).toISOString()

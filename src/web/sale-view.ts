@@ -50,6 +50,8 @@ export async function showSale (view: HTMLElement, id: number, mine: number): Pr
   const note = el('div', { id: 'line-message', class: 'line-message', role: 'status' })
   view.replaceChildren(el('article', { class: 'sale' },
     el('h1', {}, event.title), note,
+    // The organiser's text, as text.
+    ...(event.description != null ? [el('p', { id: 'description' }, event.description)] : []),
     el('p', { id: 'price' }, w.priceLine(money(event.price_cents), event.stock, count(event.stock))),
     el('p', { id: 'window' }, w.window(when(event.start_at), when(event.end_at))),
     countdown, stock, buy, why, powBox, message, ticketBox))

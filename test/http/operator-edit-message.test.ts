@@ -15,10 +15,10 @@ import type { TestEnv } from '../helpers/env'
 import { createSale, startTestService, until } from '../helpers/sale'
 import type { Http } from '../helpers/sale'
 
-interface Row { title: string, price_cents: number, stock: number, start_at: Date, end_at: Date, line_message: string | null, line_message_at: Date | null, updated_at: Date }
+interface Row { title: string, description: string | null, price_cents: number, stock: number, start_at: Date, end_at: Date, line_message: string | null, line_message_at: Date | null, updated_at: Date }
 
 async function row (env: TestEnv, id: number): Promise<Row> {
-  return await env.db('seckill_events').first('title', 'price_cents', 'stock', 'start_at', 'end_at', 'line_message', 'line_message_at', 'updated_at').where({ id }) as Row
+  return await env.db('seckill_events').first('title', 'description', 'price_cents', 'stock', 'start_at', 'end_at', 'line_message', 'line_message_at', 'updated_at').where({ id }) as Row
 }
 
 async function trail (http: Http, admin: string, id: number): Promise<string[]> {
@@ -48,11 +48,12 @@ t.test('a sale changed before its start: what is given changes on every ingress;
   const before = await row(env, id)
   const start = new Date(before.start_at.getTime() + 30 * 60_000)
   const end = new Date(start.getTime() + 2 * 3_600_000)
-  const changed = await patch(id, { title: 'Midnight drop', price_cents: 12_345, start_at: start.toISOString(), end_at: end.toISOString() })
+  const description = 'Only at midnight: <b>one</b> pair each.\nSizes 38-46.'
+  const changed = await patch(id, { title: 'Midnight drop', description, price_cents: 12_345, start_at: start.toISOString(), end_at: end.toISOString() })
   t.equal(changed.status, 200, `changed (${JSON.stringify(changed.body)})`)
-  t.match(changed.body.data, { title: 'Midnight drop', price_cents: 12_345, start_at: start.toISOString(), end_at: end.toISOString(), stock: 10, status: 'upcoming' })
+  t.match(changed.body.data, { title: 'Midnight drop', description, price_cents: 12_345, start_at: start.toISOString(), end_at: end.toISOString(), stock: 10, status: 'upcoming' })
   const after = await row(env, id)
-  t.same([after.title, after.price_cents, after.start_at.getTime(), after.end_at.getTime(), after.stock], ['Midnight drop', 12_345, start.getTime(), end.getTime(), 10], 'in MySQL')
+  t.same([after.title, after.description, after.price_cents, after.start_at.getTime(), after.end_at.getTime(), after.stock], ['Midnight drop', description, 12_345, start.getTime(), end.getTime(), 10], 'in MySQL')
   await until(async () => (await other.request('GET', `/api/v1/events/${id}`)).body.data.title === 'Midnight drop', 5000, 'the other ingress to serve the new title')
   t.equal((await other.request('GET', `/api/v1/events/${id}`)).body.data.start_at, start.toISOString(), 'and the new start')
 
@@ -63,6 +64,8 @@ t.test('a sale changed before its start: what is given changes on every ingress;
     ['id 0', 0, { title: 'x' }, admin, 400, 'BAD_REQUEST'],
     ['an unknown sale', 999_999_999, { title: 'x' }, admin, 404, 'EVENT_NOT_FOUND'],
     ['an empty title', id, { title: '   ' }, admin, 400, 'BAD_REQUEST'],
+    ['a description of 2,001 characters', id, { description: 'x'.repeat(2001) }, admin, 400, 'BAD_REQUEST'],
+    ['a description that is not text', id, { description: 7 }, admin, 400, 'BAD_REQUEST'],
     ['a negative price', id, { price_cents: -1 }, admin, 400, 'BAD_REQUEST'],
     ['a price that is not a number', id, { price_cents: '12' }, admin, 400, 'BAD_REQUEST'],
     ['a start that is not a time', id, { start_at: 'tomorrow' }, admin, 400, 'BAD_REQUEST'],
@@ -101,7 +104,11 @@ t.test('a sale changed before its start: what is given changes on every ingress;
 
   const actions = await trail(http, admin, id)
   t.equal(actions.filter((a) => a === 'event.update:done').length, 1, 'the change is in the audit trail once')
-  t.equal(actions.filter((a) => a === 'event.update:refused').length, 10, 'and the ten refusals of it, as refused')
+  t.equal(actions.filter((a) => a === 'event.update:refused').length, 12, 'and the twelve refusals of it, as refused')
+
+  // null removes the description.
+  t.equal((await patch(id, { description: null })).body.data.description, null, 'the description removed')
+  t.equal((await row(env, id)).description, null, 'in MySQL too')
   t.ok((await trail(http, admin, started)).includes('event.update:refused'), 'the late edit too')
 })
 

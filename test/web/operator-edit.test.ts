@@ -1,8 +1,9 @@
 /**
  * Issue 32, operator controls: "edit before the start", on the operator page in Chromium. The
- * operator (in Shanghai's time zone) changes a sale's title, price and start; the start typed in
- * their own time zone reaches MySQL as the same absolute time, a double click changes it once,
- * and a buyer (in UTC) sees the new title and start after a reload. Too late -- started, or a
+ * operator (in Shanghai's time zone) changes a sale's title, description, price and start; the
+ * start typed in their own time zone reaches MySQL as the same absolute time, a double click
+ * changes it once, and a buyer (in UTC) sees the new title, description (as text) and start after
+ * a reload. Too late -- started, or a
  * randomized start whose entries have opened -- the page says so, and nothing changes.
  */
 import t from 'tap'
@@ -35,8 +36,8 @@ async function signInOps (page: Page, http: Http, id: number): Promise<void> {
   await page.click('#sign-in')
 }
 
-async function eventRow (env: TestEnv, id: number): Promise<{ title: string, price_cents: number, start_at: Date, end_at: Date, updated_at: Date }> {
-  return await env.db('seckill_events').first('title', 'price_cents', 'start_at', 'end_at', 'updated_at').where({ id })
+async function eventRow (env: TestEnv, id: number): Promise<{ title: string, description: string | null, price_cents: number, start_at: Date, end_at: Date, updated_at: Date }> {
+  return await env.db('seckill_events').first('title', 'description', 'price_cents', 'start_at', 'end_at', 'updated_at').where({ id })
 }
 
 t.test('the operator changes a sale before its start, in their time zone; the buyer sees it after a reload', async (t) => {
@@ -62,13 +63,14 @@ t.test('the operator changes a sale before its start, in their time zone; the bu
   // Seconds in it, so the value typed carries them.
   const start = whole % 60_000 === 0 ? whole + 7000 : whole
   await ops.fill('#edit-title', 'Midnight drop')
+  await ops.fill('#edit-description', 'Only at midnight: <b>one</b> pair each.')
   await ops.fill('#edit-price', '123.45')
   await ops.fill('#edit-start', shanghai(start))
   await ops.dblclick('#edit-save')
   await ops.waitForSelector('#edit-said:has-text("Saved")')
   const after = await eventRow(env, id)
-  t.same([after.title, after.price_cents, after.start_at.getTime(), after.end_at.getTime()], ['Midnight drop', 12_345, start, before.end_at.getTime()],
-    'MySQL has the new title, price and the same absolute start; the end is untouched')
+  t.same([after.title, after.description, after.price_cents, after.start_at.getTime(), after.end_at.getTime()], ['Midnight drop', 'Only at midnight: <b>one</b> pair each.', 12_345, start, before.end_at.getTime()],
+    'MySQL has the new title, description, price and the same absolute start; the end is untouched')
   // A second request of the double click would have landed by now.
   await sleep(1000)
   const audit = await http.request('GET', `/api/v1/admin/audit?target_type=event&target_id=${id}&action=event.update`, { token: env.token(1, 'admin') })
@@ -78,6 +80,8 @@ t.test('the operator changes a sale before its start, in their time zone; the bu
   await buyer.waitForSelector('h1:text-is("Midnight drop")')
   t.match(plain(await buyer.textContent('#window') ?? ''), inUtc(start), 'the buyer page shows the new start, in the buyer\'s time zone')
   t.match(await buyer.textContent('#price') ?? '', /123\.45/, 'and the new price')
+  t.equal(await buyer.textContent('#description'), 'Only at midnight: <b>one</b> pair each.', 'and the description, as text')
+  t.equal(await buyer.locator('#description b').count(), 0, 'its markup made no element')
 })
 
 t.test('too late to change: a started sale says so, and a refused change is said on the page and changes nothing', async (t) => {

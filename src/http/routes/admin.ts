@@ -23,7 +23,7 @@ import type { AllocationMode, EntryMode } from '../../shared/allocation'
 import type { BanDeps } from '../../identity'
 
 interface ProductBody { title: string, price_cents: number, description?: string | null }
-interface EventBody { product_id: number, title: string, price_cents: number, stock: number, shards?: number, start_at: string, end_at: string, require_token?: boolean, require_verified_email?: boolean, mode?: AllocationMode, entry?: EntryMode, waitlist?: boolean, lead_ms?: number, proof_of_work?: boolean, pow_max_number?: number }
+interface EventBody { product_id: number, title: string, description?: string | null, price_cents: number, stock: number, shards?: number, start_at: string, end_at: string, require_token?: boolean, require_verified_email?: boolean, mode?: AllocationMode, entry?: EntryMode, waitlist?: boolean, lead_ms?: number, proof_of_work?: boolean, pow_max_number?: number }
 
 function parseTime (value: string, field: string): Date {
   const ms = Date.parse(value)
@@ -35,6 +35,7 @@ function eventChanges (b: Partial<EventBody>): EventChanges {
   return {
     productId: b.product_id,
     title: b.title,
+    description: b.description,
     priceCents: b.price_cents,
     stock: b.stock,
     shards: b.shards,
@@ -156,6 +157,7 @@ export async function adminRoutes (app: FastifyInstance, opts: AdminRouteDeps): 
     const event = await createEvent(catalog, {
       productId: request.body.product_id,
       title: request.body.title,
+      description: request.body.description ?? null,
       priceCents: request.body.price_cents,
       stock: request.body.stock,
       shards: request.body.shards ?? 1,
