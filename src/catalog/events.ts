@@ -128,6 +128,9 @@ export interface StartPlacement {
   readonly order: readonly string[]
 }
 
+/** Entries per row of a recorded placement: about 3.5 MB of JSON, far under MySQL's 16 MB packet. */
+export const PLACEMENT_PART = 100_000
+
 /** `cutoff` microseconds after MySQL's now: edits are judged on one clock. */
 const NOT_BEFORE_SQL = 'CURRENT_TIMESTAMP(3) + INTERVAL ? MICROSECOND'
 function notBefore (db: Db, cutoffMs: number): Knex.Raw {
@@ -309,14 +312,34 @@ export function eventsRepository (db: Db) {
      * Records a shard's placement, once (a second record of the same placement, by an owner that
      * woke late, changes nothing: the order is a function of the seed and the sealed entries).
      */
+    /**
+     * Records a shard's placement once (a second call, by a late owner or after a crash, changes
+     * nothing), in parts of PLACEMENT_PART entries written in one transaction, so a placement is
+     * seen whole or not at all, and no row outgrows MySQL's packet (16 MB by default).
+     */
     async recordPlacement (id: number, p: StartPlacement): Promise<void> {
-      await db.raw('INSERT IGNORE INTO start_placements (event_id, shard, base, entries, placed) VALUES (?, ?, ?, ?, ?)', [id, p.shard, p.base, JSON.stringify(p.order), p.order.length])
+      await db.transaction(async (trx) => {
+        for (let part = 0; part === 0 || part * PLACEMENT_PART < p.order.length; part++) {
+          const slice = p.order.slice(part * PLACEMENT_PART, (part + 1) * PLACEMENT_PART)
+          await trx.raw('INSERT IGNORE INTO start_placements (event_id, shard, base, part, entries, placed) VALUES (?, ?, ?, ?, ?, ?)', [id, p.shard, p.base, part, JSON.stringify(slice), p.order.length])
+        }
+      })
     },
 
-    /** Every placement recorded for the event (a shard rebuilt after Redis lost it may have two). */
+    /** Every placement recorded for the event (a shard rebuilt after Redis lost it may have two), its parts joined. */
     async placements (id: number): Promise<StartPlacement[]> {
-      const rows = await db('start_placements').select('shard', 'base', 'entries').where({ event_id: id }).orderBy(['shard', 'base']) as Array<{ shard: number, base: number | string, entries: string }>
-      return rows.map((r) => ({ shard: Number(r.shard), base: Number(r.base), order: JSON.parse(r.entries) as string[] }))
+      const rows = await db('start_placements').select('shard', 'base', 'entries').where({ event_id: id }).orderBy(['shard', 'base', 'part']) as Array<{ shard: number, base: number | string, entries: string }>
+      const out: Array<{ shard: number, base: number, order: string[] }> = []
+      for (const r of rows) {
+        const last = out[out.length - 1]
+        const order = JSON.parse(r.entries) as string[]
+        if (last !== undefined && last.shard === Number(r.shard) && last.base === Number(r.base)) {
+          for (const e of order) last.order.push(e)
+        } else {
+          out.push({ shard: Number(r.shard), base: Number(r.base), order })
+        }
+      }
+      return out
     },
 
     /**

@@ -39,6 +39,7 @@ import { parseStoredTicket } from './tickets'
 import { parseTicketId, queuedTicketId } from '../shared/ticket-ids'
 import { LIVE_ORDER_STATUSES } from '../shared/order-statuses'
 import { commitmentOf, draw } from './allocation'
+import { eventsRepository } from '../catalog'
 
 export interface InvariantCheck {
   readonly id: 'I1' | 'I2' | 'I3' | 'I4' | 'I4R' | 'I4D' | 'I5' | 'I6' | 'I7'
@@ -260,8 +261,7 @@ interface Placement { shard: number, base: number, order: string[] }
 
 /** A randomized start's recorded placements, each checked against the seed and its commitment. */
 async function placementsOf (db: Knex, eventId: number, seed: string | null, commitment: string | null, problems: string[]): Promise<Placement[]> {
-  const rows = await db('start_placements').select('shard', 'base', 'entries').where({ event_id: eventId }) as Array<{ shard: number, base: number | string, entries: string }>
-  const placements = rows.map((r) => ({ shard: Number(r.shard), base: Number(r.base), order: JSON.parse(r.entries) as string[] }))
+  const placements = (await eventsRepository(db).placements(eventId)).map((p) => ({ ...p, order: [...p.order] }))
   if (seed === null || commitment === null || commitmentOf(seed) !== commitment) {
     problems.push('the seed does not match the published commitment')
     return placements
