@@ -145,6 +145,11 @@ export async function warmUpEvent (deps: CatalogDeps, id: number): Promise<{ war
 export async function createEvent (deps: CatalogDeps, given: NewEvent, now = new Date(), audit?: AuditInTransaction): Promise<EventView> {
   const input = withDrawDefaults(given)
   validateNewEvent(input, now)
+  // A draw's entries close at start_at (its seal): one made with that already past would be
+  // "active" and answer every buyer DRAW_CLOSED. Judged against the `now` the rest is checked on
+  // (the insert reads no clock); a PATCH cannot move it there (updateUpcoming refuses a start
+  // less than the edit cutoff ahead on MySQL's clock).
+  if (input.mode === 'draw' && input.startAt.getTime() <= now.getTime()) throw badRequest('start_at is when a draw closes its entries: it must be in the future')
   if (await deps.products.findById(input.productId) === undefined) throw notFound('PRODUCT_NOT_FOUND', 'product')
   const id = await deps.events.insert(input, undefined, audit)
   const event = await deps.events.findById(id)
