@@ -9,7 +9,25 @@
 import t from 'tap'
 import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'
-import { startTestService } from '../helpers/sale'
+import type { TestEnv } from '../helpers/env'
+import { createSale, startTestService } from '../helpers/sale'
+import type { Http } from '../helpers/sale'
+import type { Test } from '../helpers/tap-types'
+import { eventsRepository } from '../../src/catalog'
+import type { AdmissionDeps } from '../../src/sale'
+import { admitInLine } from '../../src/sale/allocation/first-come'
+import { entryWindow } from '../../src/sale/allocation/random-start'
+import { newEntryId } from '../../src/sale/allocation/draw'
+import { admitRandomStart } from '../../src/redis/commands'
+import { createLogger } from '../../src/logger'
+
+async function saleEnv (t: Test, stock: number, closeInMs: number, users: number[], fields: Record<string, unknown> = { mode: 'draw', lead_ms: 60_000 }): Promise<{ env: TestEnv, http: Http, eventId: number }> {
+  const env = await testEnv(t, { GATE_OVERBOOK: '1' })
+  const { http } = await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'ingress' }))
+  const eventId = await createSale(http, env, { stock, startInMs: closeInMs, fields })
+  if (users.length > 0) await env.db('users').insert(users.map((id) => ({ id, email: `u${id}@example.com`, password_hash: null, role: 'user' })))
+  return { env, http, eventId }
+}
 
 t.test('R7: a draw whose close is already past is a 400 that creates nothing; a PATCH cannot move it there', async (t) => {
   const env = await testEnv(t)
@@ -34,4 +52,28 @@ t.test('R7: a draw whose close is already past is a 400 that creates nothing; a 
   const moved = await http.request('PATCH', `/api/v1/admin/events/${made.body.data.id as number}`, { token: admin, body: { start_at: new Date(Date.now() - 1000).toISOString() } })
   t.same([moved.status, moved.body.code], [400, 'BAD_REQUEST'], `a PATCH moving the close into the past is refused: ${String(moved.body.message)}`)
   t.same(await row(), kept, 'and changes nothing')
+})
+
+t.test('finding 7: a full entry list of a draw says so, not "buy again at the start"', async (t) => {
+  const users = [701, 702, 711, 712]
+  const draw = await saleEnv(t, 1, 30_000, users)
+  const plain = await saleEnv(t, 1, 30_000, [], { entry: 'random_at_start', lead_ms: 60_000 })
+  const events = eventsRepository(draw.env.db)
+  // What admission answers when the shard's entry cap (MAX_ENTRANTS_PER_SHARD, ten million) is
+  // reached, with the cap set to one entry: the real script on the real Redis.
+  const admitWithCap = async (env: TestEnv, eventId: number, user: string, drawOnly: boolean): Promise<unknown> => {
+    const event = await eventsRepository(env.db).findById(eventId)
+    if (event === undefined) throw new Error('no event')
+    const deps = { redis: env.redis, keys: env.keys, repo: events, overbook: 1, rateLimit: { max: 100, timeWindow: 60_000 }, log: createLogger('silent', 'test') } as unknown as AdmissionDeps
+    try {
+      return await admitInLine(deps, event, { id: user }, undefined, async (target, userId, token) => await admitRandomStart(env.redis, target, userId, token, entryWindow(event), newEntryId(), 1, drawOnly))
+    } catch (err) {
+      return { code: (err as { code?: string }).code, message: (err as Error).message }
+    }
+  }
+  t.match(await admitWithCap(draw.env, draw.eventId, '701', true), { kind: 'queued', ticket: { awaiting_draw: true } }, 'the first entry is taken')
+  t.same(await admitWithCap(draw.env, draw.eventId, '702', true), { code: 'START_ENTRIES_FULL', message: 'this draw has taken all the entries it can' }, 'a draw: no "buy again at the start"')
+  t.equal(await draw.env.redis.hlen(draw.env.keys.shard({ eventId: draw.eventId, shard: 0 }).entrants), 1, 'nobody else was entered')
+  t.match(await admitWithCap(plain.env, plain.eventId, '711', false), { kind: 'queued' }, 'a randomized start: the first entry is taken')
+  t.same(await admitWithCap(plain.env, plain.eventId, '712', false), { code: 'START_ENTRIES_FULL', message: 'the lead window is full; buy again at the start' }, 'a randomized start does sell at its start: buy again then')
 })

@@ -102,7 +102,8 @@ export async function admitInLine (deps: AdmissionDeps, event: SaleEvent, buyer:
       return reply.code === Admit.ENTERED ? { kind: 'queued', ticket } : { kind: 'final', ticket }
     }
     case Admit.ENTRIES_FULL:
-      throw new DomainError('START_ENTRIES_FULL', 'the lead window is full; buy again at the start')
+      // A draw takes nobody at its start (DRAW_CLOSED): "buy again" would be untrue there.
+      throw new DomainError('START_ENTRIES_FULL', event.mode === 'draw' ? 'this draw has taken all the entries it can' : 'the lead window is full; buy again at the start')
     case Admit.DRAW_CLOSED:
       throw new DomainError('DRAW_CLOSED', 'entries for this draw are closed')
     case Admit.SOLD_OUT_NOW:
