@@ -16,7 +16,7 @@
   (lua/includes/sealEntrants.lua): positions are kept for every entrant, then the buy is admitted
   as lua/admitBuyer admits it, behind them all, and the owner is rung to place them.
 
-  Lead or open is judged here on Redis's TIME, not on the ingress's clock: one clock for every
+  The window's opening (ARGV[16]) and its close are both judged here on Redis's TIME, not on the ingress's clock: one clock for every
   ingress, read in the same atomic step that seals, so one ingress whose clock runs fast cannot end
   the lead window for everyone (nor a slow one let a buy enter after the seal: the seal decides).
   Not MySQL's clock: that would cost every buy a MySQL round trip, and no MySQL-derived offset is
@@ -69,12 +69,16 @@
     ARGV[15] drawOnly       "1" for a draw (mode draw, src/sale/allocation/draw-sale.ts): once
                             the list is sealed nobody new is admitted (-11), the start is the
                             close; "0" for a randomized start (later buyers queue behind)
+    ARGV[16] opensAtMs      the lead window's opening (startAtMs - lead_ms): before it on Redis's
+                            TIME nobody is admitted (-12), as the close is judged here too
 
   Output: { code, queue position (for 5: entrants so far; for -4: ms left), position in line,
   ticket value (for 5 and 6: the entry id) }, codes as lua/admitBuyer's and:
      5  entered now: the buyer's place will be drawn at the start
      6  entered before (the same entry id)
     -9  the lead window of the shard is full (maxEntrants): not entered, ask again at the start
+   -12  the lead window has not opened on Redis's TIME (before opensAtMs): nothing recorded,
+        not even the rate limit
    -11  a draw whose entries are closed (sealed) and the buyer holds no entry: nothing recorded,
         nothing counted but the rate limit (the buyer's entry and ticket are answered before:
         codes 2 and 6)
@@ -103,6 +107,13 @@ end
 
 local clock = redis.call('TIME')
 local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+
+-- The opening is judged on the same clock as the close: an ingress whose clock runs fast enters
+-- nobody early, and one whose clock runs slow (it no longer refuses on its own) turns nobody away
+-- inside the window.
+if nowMs < tonumber(ARGV[16]) then
+  return { -12, 0, 0, '' }
+end
 
 local windowMs = tonumber(ARGV[9])
 local window = math.floor(nowMs / windowMs)

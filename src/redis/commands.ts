@@ -229,15 +229,17 @@ export async function leaveWaitlist (redis: RedisClient, k: ShardKeys, w: Waitli
 }
 
 /**
- * lua/admitRandomStart: admission to a randomized start's shard. Lead window or open is judged in
- * the script on Redis's TIME against `startAtMs` (one clock for every ingress); `entryId` is kept
+ * lua/admitRandomStart: admission to a randomized start's shard. Not open, lead window or open is
+ * judged in the script on Redis's TIME against `opensAtMs` and `startAtMs` (one clock for every
+ * ingress); `entryId` is kept
  * if the buyer enters now; a shard takes at most `maxEntrants` entrants. `drawOnly`: a draw sale,
  * whose start is the close (no buy admitted once the list is sealed: DRAW_CLOSED).
  */
-export async function admitRandomStart (redis: RedisClient, target: AdmitTarget, userId: string, buyToken: string | undefined, startAtMs: number, entryId: string,
+export async function admitRandomStart (redis: RedisClient, target: AdmitTarget, userId: string, buyToken: string | undefined, window: { startAtMs: number, opensAtMs: number }, entryId: string,
   maxEntrants: number, drawOnly = false): Promise<AdmitReply> {
   const call = admitCall(target, userId, buyToken)
-  return await runScript(redis, 'admitRandomStart', { keys: { ...call.keys, entrants: target.k.entrants, startSeal: target.k.startSeal }, args: { ...call.args, startAtMs, entryId, maxEntrants, drawOnly: drawOnly ? '1' : '0' } })
+  const { startAtMs, opensAtMs } = window
+  return await runScript(redis, 'admitRandomStart', { keys: { ...call.keys, entrants: target.k.entrants, startSeal: target.k.startSeal }, args: { ...call.args, startAtMs, entryId, maxEntrants, drawOnly: drawOnly ? '1' : '0', opensAtMs } })
 }
 
 /**

@@ -87,7 +87,9 @@ export const Admit = {
   /** The ingress refused the buyer's proof of work (POW_INVALID); the buyer holds no ticket and was not turned away. */
   PROOF_INVALID: -10,
   /** lua/admitRandomStart for a draw: entries are closed (sealed) and the buyer holds none. */
-  DRAW_CLOSED: -11
+  DRAW_CLOSED: -11,
+  /** lua/admitRandomStart: the lead window has not opened on Redis's TIME: nothing recorded. */
+  NOT_OPEN: -12
 } as const
 export type AdmitCode = typeof Admit[keyof typeof Admit]
 
@@ -279,7 +281,7 @@ export const SCRIPTS = {
   admitRandomStart: script({
     keys: ['holders', 'rejected', 'tickets', 'qseq', 'stock', 'pending', 'peers', 'closed', 'rejectedAt', 'drained', 'buyTokens', 'banned',
       'wait', 'active', 'meta', 'id', 'events', 'marker', 'jobPrefix', 'buyRate', 'node', 'entrants', 'startSeal'],
-    args: ['userId', 'overbook', 'buyToken', 'wake', 'ticketPrefix', 'bullmqVersion', 'eventsMaxLen', 'rateMax', 'rateWindowMs', 'traceParent', 'cluster', 'startAtMs', 'entryId', 'maxEntrants', 'drawOnly'],
+    args: ['userId', 'overbook', 'buyToken', 'wake', 'ticketPrefix', 'bullmqVersion', 'eventsMaxLen', 'rateMax', 'rateWindowMs', 'traceParent', 'cluster', 'startAtMs', 'entryId', 'maxEntrants', 'drawOnly', 'opensAtMs'],
     decode: (reply): AdmitReply => {
       const [code, qpos, position, value] = reply as [AdmitCode, number, number, string]
       return { code, qpos, position, value }

@@ -19,7 +19,13 @@ import { admitInLine } from '../../src/sale/allocation/first-come'
 import { entryWindow } from '../../src/sale/allocation/random-start'
 import { newEntryId } from '../../src/sale/allocation/draw'
 import { admitRandomStart } from '../../src/redis/commands'
+import { skewClock } from '../../src/util/clock'
 import { createLogger } from '../../src/logger'
+
+const buyer = (http: Http, env: TestEnv, eventId: number) => async (user: number): Promise<{ status: number, body: any }> => {
+  const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
+  return { status: r.status, body: r.body }
+}
 
 async function saleEnv (t: Test, stock: number, closeInMs: number, users: number[], fields: Record<string, unknown> = { mode: 'draw', lead_ms: 60_000 }): Promise<{ env: TestEnv, http: Http, eventId: number }> {
   const env = await testEnv(t, { GATE_OVERBOOK: '1' })
@@ -76,4 +82,43 @@ t.test('finding 7: a full entry list of a draw says so, not "buy again at the st
   t.equal(await draw.env.redis.hlen(draw.env.keys.shard({ eventId: draw.eventId, shard: 0 }).entrants), 1, 'nobody else was entered')
   t.match(await admitWithCap(plain.env, plain.eventId, '711', false), { kind: 'queued' }, 'a randomized start: the first entry is taken')
   t.same(await admitWithCap(plain.env, plain.eventId, '712', false), { code: 'START_ENTRIES_FULL', message: 'the lead window is full; buy again at the start' }, 'a randomized start does sell at its start: buy again then')
+})
+
+t.test('R3: an ingress whose clock runs fast enters nobody before the window opens on Redis\'s clock', async (t) => {
+  for (const [kind, fields] of [['draw', { mode: 'draw', lead_ms: 60_000 }], ['randomized start', { entry: 'random_at_start', lead_ms: 60_000 }]] as const) {
+    // The close in 150 s, a window of 60 s: entries open at +90 s on every correct clock.
+    const { env, http, eventId } = await saleEnv(t, 1, 150_000, [501, 502], fields)
+    const buy = buyer(http, env, eventId)
+    const k = env.keys.shard({ eventId, shard: 0 })
+    const correct = await buy(502)
+    t.same([correct.status, correct.body.code], [409, 'EVENT_NOT_STARTED'], `${kind}, a correct ingress: the window has not opened`)
+    skewClock(100_000)
+    let early
+    try {
+      early = await buy(501)
+    } finally {
+      skewClock(0)
+    }
+    t.same([early.status, early.body.code, early.body.message], [409, 'EVENT_NOT_STARTED', 'the sale has not started'], `${kind}, through an ingress 100 s fast, 60 s before the opening: not started`)
+    t.equal(await env.redis.hlen(k.entrants), 0, `${kind}: no entry recorded`)
+    t.same(await env.redis.keys(`${k.buyRate}*`), [], `${kind}: not even the rate limit counted`)
+  }
+})
+
+t.test('R3b: an ingress whose clock runs slow enters buyers inside the window on Redis\'s clock', async (t) => {
+  for (const [kind, fields] of [['draw', { mode: 'draw', lead_ms: 60_000 }], ['randomized start', { entry: 'random_at_start', lead_ms: 60_000 }]] as const) {
+    // The close in 30 s, a window of 60 s: open now on every correct clock.
+    const { env, http, eventId } = await saleEnv(t, 1, 30_000, [511, 512], fields)
+    const buy = buyer(http, env, eventId)
+    t.equal((await buy(511)).status, 202, `${kind}, a correct ingress: entered`)
+    skewClock(-45_000)
+    let slow
+    try {
+      slow = await buy(512)
+    } finally {
+      skewClock(0)
+    }
+    t.match([slow.status, slow.body.data], [202, { awaiting_draw: true, entry_id: /^[0-9a-f]{32}$/ }], `${kind}, through an ingress 45 s slow, 30 s before the close: entered`)
+    t.equal(await env.redis.hlen(env.keys.shard({ eventId, shard: 0 }).entrants), 2, `${kind}: both entries recorded`)
+  }
 })

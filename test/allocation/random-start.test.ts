@@ -148,7 +148,7 @@ t.test('lead window: entries with the buy\'s checks, idempotent; a buy after the
   t.match(tooLate.ticket, { ticket_id: `${eventId}-0-8` }, 'and the next one behind it')
   // An ingress that still believes the start is later, after the seal: queued behind, not entered.
   const target = { k, q: env.keys.buyQueue({ eventId, shard: 0 }), ticketPrefix: ticketIdPrefix(eventId, 0), overbook: 10, rate: { max: 1000, timeWindow: 1000 } }
-  t.match(await admitRandomStart(env.redis, target, '203', undefined, Date.now() + 600_000, 'ab'.repeat(16), MAX_ENTRANTS_PER_SHARD), { code: Admit.QUEUED, qpos: 9 }, 'the seal decides, not the ingress\'s view of the start')
+  t.match(await admitRandomStart(env.redis, target, '203', undefined, { startAtMs: Date.now() + 600_000, opensAtMs: 0 }, 'ab'.repeat(16), MAX_ENTRANTS_PER_SHARD), { code: Admit.QUEUED, qpos: 9 }, 'the seal decides, not the ingress\'s view of the start')
   t.equal(await env.redis.hexists(k.entrants, '203'), 0)
   t.match(await read(101, entered[0]?.ticket_id ?? ''), { awaiting_draw: true }, 'entrants wait for the owner')
 

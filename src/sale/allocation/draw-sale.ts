@@ -23,7 +23,7 @@ import { admitRandomStart } from '../../redis/commands'
 import { MAX_ENTRANTS_PER_SHARD } from '../../shared/allocation'
 import { admitInLine } from './first-come'
 import { newEntryId } from './draw'
-import { entryOpensAt } from './random-start'
+import { entryOpensAt, entryWindow } from './random-start'
 import { onWaitlist, standing } from './waitlist'
 import type { AllocationPolicy } from './policy'
 
@@ -35,7 +35,7 @@ export const drawSale: AllocationPolicy = {
   opensAt: entryOpensAt,
   async admit (deps, event, buyer, buyToken) {
     return await admitInLine(deps, event, buyer, buyToken,
-      async (target, userId, token) => await admitRandomStart(deps.redis, target, userId, token, event.startAt.getTime(), newEntryId(), MAX_ENTRANTS_PER_SHARD, true), {
+      async (target, userId, token) => await admitRandomStart(deps.redis, target, userId, token, entryWindow(event), newEntryId(), MAX_ENTRANTS_PER_SHARD, true), {
         // Nobody is turned away at a draw's gate (no buy passes the seal); a drawn loser asking
         // again hears sold_out with their runner-up place, while a unit may still come back.
         soldOut: async (ticket) => onWaitlist(ticket, (await standing(deps, event, buyer.id)).place, event, Date.now()),

@@ -104,6 +104,9 @@ export async function admitInLine (deps: AdmissionDeps, event: SaleEvent, buyer:
     case Admit.ENTRIES_FULL:
       // A draw takes nobody at its start (DRAW_CLOSED): "buy again" would be untrue there.
       throw new DomainError('START_ENTRIES_FULL', event.mode === 'draw' ? 'this draw has taken all the entries it can' : 'the lead window is full; buy again at the start')
+    case Admit.NOT_OPEN:
+      // The lead window's opening, judged on Redis's TIME (admission.ts leaves it to the script).
+      throw new DomainError('EVENT_NOT_STARTED', 'the sale has not started')
     case Admit.DRAW_CLOSED:
       throw new DomainError('DRAW_CLOSED', 'entries for this draw are closed')
     case Admit.SOLD_OUT_NOW:

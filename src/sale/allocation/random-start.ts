@@ -32,15 +32,20 @@ export const randomStart: AllocationPolicy = {
   drainOrder: 'queue_position',
   opensAt: entryOpensAt,
   async admit (deps, event, buyer, buyToken) {
-    // Lead window or open is judged in the script on Redis's TIME, one clock for every ingress: an
-    // ingress whose clock runs fast does not end the lead window for everyone.
-    return await admitInLine(deps, event, buyer, buyToken, async (target, userId, token) => await admitRandomStart(deps.redis, target, userId, token, event.startAt.getTime(), newEntryId(), MAX_ENTRANTS_PER_SHARD))
+    // Not open, lead window or open is judged in the script on Redis's TIME, one clock for every
+    // ingress: an ingress whose clock runs fast neither opens nor ends the lead window for anyone.
+    return await admitInLine(deps, event, buyer, buyToken, async (target, userId, token) => await admitRandomStart(deps.redis, target, userId, token, entryWindow(event), newEntryId(), MAX_ENTRANTS_PER_SHARD))
   }
 }
 
 /** When a sale that takes entries before its start opens them: `lead_ms` before the start. */
 export function entryOpensAt (event: SaleEvent): number {
   return event.startAt.getTime() - (event.leadMs ?? DEFAULT_LEAD_MS)
+}
+
+/** The lead window as lua/admitRandomStart judges it on Redis's TIME: its opening and the start. */
+export function entryWindow (event: SaleEvent): { startAtMs: number, opensAtMs: number } {
+  return { startAtMs: event.startAt.getTime(), opensAtMs: entryOpensAt(event) }
 }
 
 /** The answer for a buyer who entered and is not placed yet. */
