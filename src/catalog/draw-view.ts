@@ -9,7 +9,8 @@
  * `units` of that record: nothing is ranked again here, and what is published is what the drain
  * decided in. `entries` is the same set sorted as text, so the check does the ranking itself.
  * An entrant banned before the draw keeps their rank but gets no order: their unit passes to the
- * next in drawn order, as a returned unit does.
+ * next in drawn order. Their entry ids are published as `excluded` (recorded by the owner with
+ * the placement), so the check skips them as the drain did; like `entries`, they name nobody.
  *
  * Never shows the seed, the entries or the winners before the placement is recorded.
  */
@@ -21,11 +22,14 @@ export async function drawView (events: EventsRepository, id: number): Promise<D
   const event = await events.findById(id)
   if (event === undefined) throw notFound('EVENT_NOT_FOUND', 'event')
   if (event.mode !== 'draw' || event.startCommitment == null) throw new DomainError('NO_DRAW', 'this sale is not a draw (mode draw); a randomized start\'s draw is at /start-draw')
-  const hidden: DrawView = { event_id: id, commitment: event.startCommitment, seed: null, units: event.stock, entries: [], winners: [] }
+  const hidden: DrawView = { event_id: id, commitment: event.startCommitment, seed: null, units: event.stock, entries: [], excluded: [], winners: [] }
   const seed = await events.revealedSeed(id, event.shards)
   if (seed === undefined) return hidden
-  const placed = await events.placements(id)
+  const [placed, excludedList] = await Promise.all([events.placements(id), events.exclusions(id)])
   // One shard, placed once (a rebuild after Redis loss seals an empty list: nobody is placed then).
   const order = placed.flatMap((p) => p.order)
-  return { ...hidden, seed, entries: [...order].sort(), winners: order.slice(0, event.stock) }
+  const excluded = new Set(excludedList)
+  // The drain gave the units in drawn order, passing over the excluded (their tickets were born
+  // failed): the winners are the first `units` of the order that were not excluded.
+  return { ...hidden, seed, entries: [...order].sort(), excluded: [...excluded].sort(), winners: order.filter((e) => !excluded.has(e)).slice(0, event.stock) }
 }

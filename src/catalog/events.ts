@@ -353,6 +353,21 @@ export function eventsRepository (db: Db) {
       return row.start_seed
     },
 
+    /**
+     * Records the entries a shard's placement excluded (banned before it: their tickets were born
+     * failed), once per (shard, base); the owner records them before the placement, so they are
+     * there whenever the seed is shown.
+     */
+    async recordExclusions (id: number, p: { shard: number, base: number, excluded: readonly string[] }): Promise<void> {
+      await db.raw('INSERT IGNORE INTO start_exclusions (event_id, shard, base, entries) VALUES (?, ?, ?, ?)', [id, p.shard, p.base, JSON.stringify(p.excluded)])
+    },
+
+    /** Every entry id the event's placements excluded (recordExclusions). */
+    async exclusions (id: number): Promise<string[]> {
+      const rows = await db('start_exclusions').select('entries').where({ event_id: id }).orderBy(['shard', 'base']) as Array<{ entries: string }>
+      return rows.flatMap((r) => JSON.parse(r.entries) as string[])
+    },
+
     /** Events whose sale is on, or starts within `horizonMs`, or ended less than `graceMs` ago. */
     async listLive (now: Date, horizonMs: number, graceMs: number): Promise<SaleEvent[]> {
       const rows: EventRow[] = await db('seckill_events')

@@ -135,7 +135,8 @@ export const DrawViewSchema = Type.Object({
   seed: Nullable(Type.String({ description: 'the seed (hex), revealed once the entries are drawn (at start_at, the close); null until then' })),
   units: Type.Integer({ description: 'units drawn: the sale\'s stock' }),
   entries: Type.Array(Type.String(), { description: 'every entry id, sorted as text (empty until the seed is revealed)' }),
-  winners: Type.Array(Type.String(), { description: 'the first `units` entry ids ranked by HMAC-SHA256(seed, entry id), lowest first; the rest are runners-up in that order (empty until the seed is revealed)' })
+  excluded: Type.Array(Type.String(), { description: 'entry ids excluded from the draw (their entrant was banned before it), sorted as text: ranked, but passed over (empty until the seed is revealed)' }),
+  winners: Type.Array(Type.String(), { description: 'the first `units` entry ids ranked by HMAC-SHA256(seed, entry id), lowest first, passing over the excluded; the rest are runners-up in that order (empty until the seed is revealed)' })
 })
 export type DrawView = Static<typeof DrawViewSchema>
 

@@ -7,10 +7,18 @@
  * Redis and MariaDB.
  */
 import t from 'tap'
+import { createHmac } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
-import { createSale, startTestService } from '../helpers/sale'
+import { createSale, startTestService, until } from '../helpers/sale'
+import { takeShard } from '../helpers/shard-owner'
+import { placeAtStart } from '../../src/sale'
+import { repoPath } from '../../src/util/paths'
 import type { Http } from '../helpers/sale'
 import type { Test } from '../helpers/tap-types'
 import { eventsRepository } from '../../src/catalog'
@@ -26,6 +34,34 @@ const buyer = (http: Http, env: TestEnv, eventId: number) => async (user: number
   const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
   return { status: r.status, body: r.body }
 }
+
+/** Entry ids ranked by HMAC-SHA256(seed, entry id), lowest first: the README's ranking. */
+function recompute (seed: string, entries: readonly string[]): string[] {
+  const key = (id: string): string => createHmac('sha256', Buffer.from(seed, 'hex')).update(id).digest('hex')
+  return entries.map((id) => [key(id), id] as const).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1).map(([, id]) => id)
+}
+
+/** Runs the README's draw-check block on a GET /draw answer; its output, or the error it threw. */
+function readmeCheck (t: Test, data: unknown): string {
+  const block = /<!-- draw-check:start -->\n```js\n([\s\S]*?)```\n<!-- draw-check:end -->/.exec(readFileSync(repoPath('README.md'), 'utf8'))?.[1]
+  if (block === undefined) throw new Error('the README has no draw-check block')
+  const dir = mkdtempSync(join(tmpdir(), 'draw-review-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  writeFileSync(join(dir, 'check-draw.js'), block)
+  try {
+    return execFileSync(process.execPath, [join(dir, 'check-draw.js')], { input: JSON.stringify(data), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
+  } catch (err) {
+    return `refused: ${String((err as { stderr?: string }).stderr ?? err)}`
+  }
+}
+
+async function closed (env: TestEnv, eventId: number): Promise<void> {
+  const events = eventsRepository(env.db)
+  await until(async () => (await events.msUntilStart(eventId) ?? 1) <= 0, 30_000, 'the close on MySQL\'s clock')
+}
+
+const liveOrders = async (env: TestEnv, eventId: number): Promise<number[]> =>
+  (await env.db('orders').select('user_id').where({ event_id: eventId }).whereIn('status', ['pending_payment', 'paid']).orderBy('id') as Array<{ user_id: number | string }>).map((o) => Number(o.user_id))
 
 async function saleEnv (t: Test, stock: number, closeInMs: number, users: number[], fields: Record<string, unknown> = { mode: 'draw', lead_ms: 60_000 }): Promise<{ env: TestEnv, http: Http, eventId: number }> {
   const env = await testEnv(t, { GATE_OVERBOOK: '1' })
@@ -121,4 +157,30 @@ t.test('R3b: an ingress whose clock runs slow enters buyers inside the window on
     t.match([slow.status, slow.body.data], [202, { awaiting_draw: true, entry_id: /^[0-9a-f]{32}$/ }], `${kind}, through an ingress 45 s slow, 30 s before the close: entered`)
     t.equal(await env.redis.hlen(env.keys.shard({ eventId, shard: 0 }).entrants), 2, `${kind}: both entries recorded`)
   }
+})
+
+t.test('R1: GET /draw names the buyer who got the unit, and the banned entrant as excluded', async (t) => {
+  const entrants = [301, 302, 303]
+  const { env, http, eventId } = await saleEnv(t, 1, 6000, entrants)
+  const buy = buyer(http, env, eventId)
+  const entryOf = new Map<number, string>()
+  for (const u of entrants) entryOf.set(u, (await buy(u)).body.data.entry_id)
+  const seed = (await env.db('seckill_events').first('start_seed').where({ id: eventId }) as { start_seed: string }).start_seed
+  const userOf = new Map([...entryOf].map(([u, e]) => [e, u]))
+  const drawn = recompute(seed, [...entryOf.values()])
+  const users = drawn.map((e) => userOf.get(e) as number)
+  // The entrant the seed ranks first is banned before the close (a bot caught in the window).
+  t.equal((await http.request('POST', `/api/v1/admin/users/${users[0] as number}/ban`, { token: env.token(1, 'admin'), body: { reason: 'bot' } })).status, 200)
+  await closed(env, eventId)
+  const owner = await takeShard(env, eventId, 'owner-1')
+  t.match(await placeAtStart({ redis: env.redis, keys: env.keys, events: eventsRepository(env.db) }, { eventId, shard: 0 }, owner.lease.token), { kind: 'placed', count: 3 })
+  await owner.batch([1, 2, 3])
+  t.same(await liveOrders(env, eventId), [users[1]], 'the unit went to the second drawn')
+  const pub = (await http.request('GET', `/api/v1/events/${eventId}/draw`)).body.data
+  t.same(pub.winners, [drawn[1]], 'the published winner is the entrant who holds the order')
+  t.same(pub.excluded, [drawn[0]], 'the banned entrant is published as excluded (an entry id, naming nobody)')
+  t.same(pub.entries, [...drawn].sort(), 'every entry is published, the excluded one too')
+  t.match(readmeCheck(t, pub), /^ok: 3 entries, 1 winners, as published \(1 excluded\)/, 'the README\'s script agrees')
+  t.match(readmeCheck(t, { ...pub, winners: [drawn[0]] }), /^refused:[\s\S]*not the draw's/, 'and refuses the banned entrant as the winner')
+  t.match(readmeCheck(t, { ...pub, excluded: ['f'.repeat(32)] }), /^refused:[\s\S]*is not an entry/, 'and an exclusion that is not an entry')
 })

@@ -87,7 +87,7 @@ t.test('admin API: mode draw is stored as entries before the close with a waitli
   const id = made.body.data.id as number
   t.match(await env.db('seckill_events').first('allocation_mode', 'entry_mode', 'waitlist').where({ id }), { allocation_mode: 'draw', entry_mode: 'random_at_start', waitlist: 1 })
   const early = await http.request('GET', `/api/v1/events/${id}/draw`)
-  t.same([early.status, early.body.data], [200, { event_id: id, commitment: made.body.data.start_commitment, seed: null, units: 3, entries: [], winners: [] }], 'before the close: the commitment only')
+  t.same([early.status, early.body.data], [200, { event_id: id, commitment: made.body.data.start_commitment, seed: null, units: 3, entries: [], excluded: [], winners: [] }], 'before the close: the commitment only')
   const plain = await http.request('POST', '/api/v1/admin/events', { token: admin, body })
   const notDraw = await http.request('GET', `/api/v1/events/${plain.body.data.id as number}/draw`)
   t.same([notDraw.status, notDraw.body.code], [409, 'NO_DRAW'], 'a sale that is not a draw has no draw')
@@ -167,6 +167,7 @@ t.test('entries, the close, the draw, GET /draw through the README\'s script, an
     seed,
     units: 2,
     entries: entered.map((e) => e.entry_id).sort(),
+    excluded: [],
     winners: drawn.slice(0, 2)
   }, 'the draw published: the first two in drawn order win')
   t.match(readmeCheck(t, pub.body.data), /^ok: 6 entries, 2 winners, as published/, 'the README\'s script agrees')

@@ -27,7 +27,7 @@ import { draw } from './draw'
 export interface PlacementDeps {
   readonly redis: RedisClient
   readonly keys: KeySpace
-  readonly events: Pick<EventsRepository, 'msUntilStart' | 'startSeed' | 'recordPlacement'>
+  readonly events: Pick<EventsRepository, 'msUntilStart' | 'startSeed' | 'recordPlacement' | 'recordExclusions'>
 }
 
 export type PlacementState =
@@ -71,6 +71,26 @@ export async function placeAtStart (deps: PlacementDeps, ref: ShardRef, leaseTok
   const [[, placed], [, seal], [, placedOrder]] = await redis.multi().get(k.startPlaced).get(k.startSeal).lrange(k.startOrder, 0, -1).exec() as [[null, string | null], [null, string | null], [null, string[]]]
   const [base, n] = (seal ?? '0:0').split(':').map(Number) as [number, number]
   if (Number(placed ?? 0) !== n || placedOrder.length !== n) return { kind: 'not_yet', inMs: 50 }
+  // Before the placement: whoever reads the placement finds the exclusions with it.
+  await deps.events.recordExclusions(ref.eventId, { shard: ref.shard, base, excluded: await bornBanned(redis, k.tickets, base, placedOrder) })
   await deps.events.recordPlacement(ref.eventId, { shard: ref.shard, base, order: placedOrder })
   return { kind: 'placed', base, count: n }
+}
+
+/** Tickets read per HMGET when looking for the excluded entrants. */
+const READ_CHUNK = 10_000
+
+/**
+ * The entry ids of `order` (placed at positions base+1 ..) whose ticket is `failed` with reason
+ * `banned`: banned before the placement, so lua/placeEntrants gave them no chance of a unit. Read
+ * before the drain takes any job of the shard, so no other decision has touched these tickets yet.
+ */
+async function bornBanned (redis: RedisClient, tickets: string, base: number, order: readonly string[]): Promise<string[]> {
+  const excluded: string[] = []
+  for (let from = 0; from < order.length; from += READ_CHUNK) {
+    const positions = order.slice(from, from + READ_CHUNK).map((_, i) => String(base + from + i + 1))
+    const values = await redis.hmget(tickets, ...positions)
+    values.forEach((v, i) => { if (v !== null && v.endsWith('|failed|banned')) excluded.push(order[from + i] as string) })
+  }
+  return excluded
 }
