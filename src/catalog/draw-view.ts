@@ -33,3 +33,71 @@ export async function drawView (events: EventsRepository, id: number): Promise<D
   // failed): the winners are the first `units` of the order that were not excluded.
   return { ...hidden, seed, entries: [...order].sort(), excluded: [...excluded].sort(), winners: order.filter((e) => !excluded.has(e)).slice(0, event.stock) }
 }
+
+export interface DrawAnswerOptions {
+  /** Events whose answer is kept at most (least recently asked evicted first). */
+  readonly maxEvents?: number
+  /** Characters kept at most across them (the newest answer is kept whatever its size). */
+  readonly maxChars?: number
+  /** Builds one answer (drawView; a test counts the calls). */
+  readonly build?: typeof drawView
+}
+
+/** Answers of this ingress's GET /draw, serialized (`data` only) and kept once final. */
+export interface DrawAnswers {
+  json: (id: number) => Promise<string>
+  /** Events whose answer is held now. */
+  readonly held: () => number
+}
+
+/**
+ * GET /draw's answers, serialized once per event and kept in this process once the seed is shown:
+ * from then on the answer never changes (the placement and the exclusions are recorded once), and
+ * a large draw's is costly (400,000 entries: 14 MB, about 2 s to read, rank and serialize). A few
+ * events are kept, the least recently asked evicted first, and at most `maxChars` characters
+ * beyond the newest; a crowd asking at once shares one build. Before the seed is shown the answer
+ * is built per request (it is small then: the commitment only).
+ */
+export function drawAnswers (events: EventsRepository, opts: DrawAnswerOptions = {}): DrawAnswers {
+  const maxEvents = opts.maxEvents ?? 4
+  const maxChars = opts.maxChars ?? 128 * 1024 * 1024
+  const build = opts.build ?? drawView
+  // Insertion order is recency: a hit is moved to the end.
+  const kept = new Map<number, string>()
+  const building = new Map<number, Promise<string>>()
+  const keep = (id: number, json: string): void => {
+    kept.set(id, json)
+    let chars = 0
+    for (const v of kept.values()) chars += v.length
+    for (const [old, v] of kept) {
+      if (old === id || (kept.size <= maxEvents && chars <= maxChars)) break
+      kept.delete(old)
+      chars -= v.length
+    }
+  }
+  return {
+    async json (id) {
+      const hit = kept.get(id)
+      if (hit !== undefined) {
+        kept.delete(id)
+        kept.set(id, hit)
+        return hit
+      }
+      const pending = building.get(id)
+      if (pending !== undefined) return await pending
+      const made = (async () => {
+        const view = await build(events, id)
+        const json = JSON.stringify(view)
+        if (view.seed !== null) keep(id, json)
+        return json
+      })()
+      building.set(id, made)
+      try {
+        return await made
+      } finally {
+        building.delete(id)
+      }
+    },
+    held: () => kept.size
+  }
+}

@@ -13,6 +13,7 @@ export { LINE_MESSAGE_MAX, endEventNow, pauseEvent, resumeEvent, setLineMessage 
 export { MAX_SHARDS, MAX_STOCK, entryLeadMs, eventsRepository, windowStatus } from './events'
 export type { EventChanges, EventSortField, EventsRepository, StartPlacement } from './events'
 export { startDrawView } from './start-draw'
-export { drawView } from './draw-view'
+export { drawAnswers, drawView } from './draw-view'
+export type { DrawAnswerOptions, DrawAnswers } from './draw-view'
 export { productsRepository } from './products'
 export type { ProductSortField, ProductsRepository } from './products'

@@ -7,7 +7,7 @@
  * Redis and MariaDB.
  */
 import t from 'tap'
-import { createHmac } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +21,7 @@ import { placeAtStart } from '../../src/sale'
 import { repoPath } from '../../src/util/paths'
 import type { Http } from '../helpers/sale'
 import type { Test } from '../helpers/tap-types'
-import { eventsRepository } from '../../src/catalog'
+import { drawAnswers, drawView, eventsRepository } from '../../src/catalog'
 import type { AdmissionDeps } from '../../src/sale'
 import { admitInLine } from '../../src/sale/allocation/first-come'
 import { entryWindow } from '../../src/sale/allocation/random-start'
@@ -183,4 +183,54 @@ t.test('R1: GET /draw names the buyer who got the unit, and the banned entrant a
   t.match(readmeCheck(t, pub), /^ok: 3 entries, 1 winners, as published \(1 excluded\)/, 'the README\'s script agrees')
   t.match(readmeCheck(t, { ...pub, winners: [drawn[0]] }), /^refused:[\s\S]*not the draw's/, 'and refuses the banned entrant as the winner')
   t.match(readmeCheck(t, { ...pub, excluded: ['f'.repeat(32)] }), /^refused:[\s\S]*is not an entry/, 'and an exclusion that is not an entry')
+})
+
+t.test('R5: a drawn draw\'s answer is built once per ingress and kept (a few events, least recently asked evicted)', async (t) => {
+  const { env, http, eventId } = await saleEnv(t, 1000, 4000, [])
+  const other = await createSale(http, env, { stock: 10, startInMs: 4000, fields: { mode: 'draw', lead_ms: 60_000 } })
+  const later = await createSale(http, env, { stock: 10, startInMs: 3_600_000, fields: { mode: 'draw', lead_ms: 60_000 } })
+  const events = eventsRepository(env.db)
+  const n = 400_000
+  const order = Array.from({ length: n }, () => randomBytes(16).toString('hex'))
+  await closed(env, other)
+  // What the owner records after placing 400,000 entrants.
+  await events.recordPlacement(eventId, { shard: 0, base: 0, order })
+  await events.recordPlacement(other, { shard: 0, base: 0, order: order.slice(0, 3) })
+
+  const built: number[] = []
+  const answers = drawAnswers(events, { maxEvents: 1, build: async (repo, id) => { built.push(id); return await drawView(repo, id) } })
+  const first = await answers.json(eventId)
+  t.equal(JSON.parse(first).entries.length, n, 'the answer has every entry')
+  const [again, crowd] = await Promise.all([answers.json(eventId), answers.json(eventId)])
+  t.ok(again === first && crowd === first, 'asked again: the same answer')
+  t.same(built, [eventId], 'built once: the second and third requests did not recompute')
+  await answers.json(later)
+  await answers.json(later)
+  t.same(built, [eventId, later, later], 'a draw not drawn yet is built per request (it may still change)')
+  t.equal(answers.held(), 1, 'and is not kept')
+  await answers.json(other)
+  t.same(built, [eventId, later, later, other])
+  t.equal(answers.held(), 1, 'bounded: one event kept at most here')
+  await answers.json(eventId)
+  t.same(built, [eventId, later, later, other, eventId], 'the least recently asked was evicted')
+  const fresh = drawAnswers(events, { build: async (repo, id) => { built.push(-id); return await drawView(repo, id) } })
+  t.equal(await fresh.json(other), await fresh.json(other))
+  t.same(built.filter((id) => id < 0), [-other], 'a fresh cache builds once too')
+
+  // Through the ingress: the second GET is answered without reading MySQL again (the placement is
+  // gone from MySQL by then: a rebuilt answer would hide the seed).
+  const times: number[] = []
+  const bodies: string[] = []
+  for (let i = 0; i < 2; i++) {
+    const t0 = performance.now()
+    const r = await fetch(`${http.base}/api/v1/events/${eventId}/draw`)
+    t.match([r.status, r.headers.get('content-type')], [200, /^application\/json/], `answer ${i + 1}: JSON`)
+    bodies.push(await r.text())
+    times.push(Math.round(performance.now() - t0))
+    if (i === 0) await env.db('start_placements').where({ event_id: eventId }).delete()
+  }
+  t.comment(`GET /draw with ${n} entries: ${bodies[0]?.length ?? 0} characters, ${JSON.stringify(times)} ms`)
+  t.equal(bodies[1], bodies[0], 'the second answer is the kept one')
+  t.match(JSON.parse(bodies[1] ?? '{}'), { code: 0, message: 'OK', data: { event_id: eventId, seed: /^[0-9a-f]{64}$/, units: 1000 } }, 'the usual envelope')
+  t.equal(JSON.parse(bodies[1] ?? '{}').data.entries.length, n)
 })

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Authenticator } from '../auth'
 import { userOf } from '../auth'
 import type { CatalogDeps } from '../../catalog'
-import { cachedEventView, drawView, startDrawView } from '../../catalog'
+import { cachedEventView, drawAnswers, startDrawView } from '../../catalog'
 import { POW_HEADER, answerFromMemory, buy, issueBuyToken, issueChallenge, leaveWaitlist } from '../../sale'
 import type { AdmissionDeps, Buyer, BuyTokenDeps, ChallengeDeps } from '../../sale'
 import { PowChallengeSchema } from '../../shapes/api'
@@ -64,11 +64,18 @@ export async function eventRoutes (app: FastifyInstance, deps: EventRouteDeps): 
    * A draw's result, for anyone to check with the README's script ("A draw anyone can check"):
    * the commitment from the start, then the seed, the entries and the winners once drawn. 409
    * NO_DRAW for a sale that is not a draw. Read from MySQL: limited per address like /start-draw.
+   * Once drawn the answer never changes: it is serialized once and kept (a few events, least
+   * recently asked evicted), so a large draw costs a request the bytes only.
    */
+  const draws = drawAnswers(deps.catalog.events)
   app.get<{ Params: { id: string } }>('/events/:id/draw', {
     config: { rateLimit: { ...deps.readLimit, keyGenerator: (r: FastifyRequest) => `read-ip:${r.ip}` } },
     schema: { params: idParams, response: { 200: okSchema(drawSchema), ...commonErrors } }
-  }, async (request) => ok(await drawView(deps.catalog.events, Number(request.params.id))))
+  }, async (request, reply) => {
+    const data = await draws.json(Number(request.params.id))
+    // Already serialized (a DrawView, typed where it is built): sent as it is.
+    return await reply.type('application/json; charset=utf-8').send(`{"code":0,"message":"OK","data":${data}}`)
+  })
 
   /**
    * Answered before validation when this ingress remembers the event as sold out and the buyer
