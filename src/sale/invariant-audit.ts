@@ -8,7 +8,9 @@
  *   I3  no ticket is still queued, nothing pending, every admitted position decided
  *   I4  FIFO per shard: no ticket lost to sold_out while a later ticket of the shard won, judged
  *       within each epoch (a unit that came back from a cancelled or expired order starts one)
- *   I5  when demand >= stock, every unit is sold (a draw: no unit unsold while a runner-up waits)
+ *   I5  when demand >= stock, every unit is sold (a draw: no unit unsold while a runner-up waits,
+ *       or while a winner or runner-up the placement recorded in MySQL has no answer of their own:
+ *       drawnWithoutAnswer)
  *   I6  Redis unreserved stock = stock − sold, and units held in Redis = live orders
  *
  *   I7  (a sale with a waitlist) the waitlist is served in its order and before newcomers: buyers
@@ -82,6 +84,8 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
   let drawWaiting = 0
   const randomStart = event.entry_mode === 'random_at_start'
   const placements = randomStart ? await placementsOf(db, eventId, event.start_seed, event.start_commitment, startProblems) : []
+  // Read before the shards: what the draw published, judged against MySQL (see drawnUnanswered).
+  const drawnUnanswered = isDraw ? await drawnWithoutAnswer(db, redis, keys, eventId, event.shards, placements, orders) : []
   const wonTickets = new Set<string>()
   /** Tickets Redis lost (handed out before a rebuild): MySQL alone knows the ones that won. */
   const lostWithRedis: Array<(shard: number, qpos: number) => boolean> = []
@@ -176,10 +180,13 @@ export async function auditSale (db: Knex, redis: RedisClient, keys: KeySpace, e
       detail: fifoProblems.join('; ') || 'no later ticket won over an earlier loser'
     },
     {
-      // A draw takes no buyer after the close: its demand is the runners-up still waiting.
+      // A draw takes no buyer after the close: its demand is the runners-up still waiting, as Redis
+      // has them, and the published entrants MySQL cannot show were given an answer of their own.
       id: 'I5',
-      ok: isDraw ? drawWaiting === 0 || live.length === event.stock : demand < event.stock || live.length === event.stock,
-      detail: isDraw ? `runners-up waiting ${drawWaiting}, stock ${event.stock}, sold ${live.length}` : `demand ${demand}, stock ${event.stock}, sold ${live.length}`
+      ok: isDraw ? (drawWaiting === 0 && drawnUnanswered.length === 0) || live.length === event.stock : demand < event.stock || live.length === event.stock,
+      detail: isDraw
+        ? `runners-up waiting ${drawWaiting}, published entrants without an answer of their own ${drawnUnanswered.length}${drawnUnanswered.length > 0 ? ` (${drawnUnanswered.slice(0, 3).join(', ')})` : ''}, stock ${event.stock}, sold ${live.length}`
+        : `demand ${demand}, stock ${event.stock}, sold ${live.length}`
     },
     {
       id: 'I6',
@@ -331,4 +338,47 @@ async function drawOf (redis: RedisClient, keys: KeySpace, ref: { eventId: numbe
     if (t?.status === 'sold_out' && holders[t.userId] === q && !gone.has(t.userId)) waiting++
   }
   return waiting
+}
+
+/**
+ * The entrants a draw published (its placements recorded in MySQL, less the excluded: the winners
+ * and runners-up GET /draw names) who cannot be shown to have had an answer of their own: I5 for a
+ * draw fails if one of them exists while a unit is unsold.
+ *
+ * The rule: a published entrant is answered when they were given a unit (an order of theirs for
+ * the sale exists in MySQL, live or ended by their own cancel, expiry or refund: the unit was
+ * theirs to keep), or they left the waitlist, or were banned (the shard's banned set, which the
+admission and the waitlist's service read). Anything else -- still waiting, a
+ * ticket failed for a reason they did not cause, or nothing known at all -- is not an answer: a
+ * runner-up next in line for the unsold unit was owed it. Redis names the entrant behind an entry
+ * id (the entrants hash); when Redis has lost the shard (R2, R2b: the hash is gone) only MySQL is
+ * left, and an entrant counts as answered only if the ticket of their drawn position has an order.
+ * This is what Redis's counts of waiting runners-up cannot see: after the loss they are gone from
+ * Redis, refused DRAW_CLOSED, and the units stay unsold.
+ */
+async function drawnWithoutAnswer (db: Knex, redis: RedisClient, keys: KeySpace, eventId: number, shards: number, placements: readonly Placement[],
+  orders: ReadonlyArray<{ ticket_id: string, user_id: number | string }>): Promise<string[]> {
+  const excludedRows = await db('start_exclusions').select('entries').where({ event_id: eventId }) as Array<{ entries: string }>
+  const excluded = new Set(excludedRows.flatMap((r) => JSON.parse(r.entries) as string[]))
+  const gotUnit = new Set(orders.map((o) => String(o.user_id)))
+  const orderTickets = new Set(orders.map((o) => o.ticket_id))
+  const unanswered: string[] = []
+  for (let shard = 0; shard < shards; shard++) {
+    const k = keys.shard({ eventId, shard })
+    const w = keys.waitlist({ eventId, shard })
+    const [entrants, left, banned] = await Promise.all([redis.hgetall(k.entrants), redis.smembers(w.left), redis.smembers(k.banned)])
+    const userOf = new Map(Object.entries(entrants).map(([user, entry]) => [entry, user]))
+    const gone = new Set([...left, ...banned])
+    for (const p of placements.filter((pl) => pl.shard === shard)) {
+      p.order.forEach((entry, i) => {
+        if (excluded.has(entry)) return
+        const user = userOf.get(entry)
+        const answered = user !== undefined
+          ? gotUnit.has(user) || gone.has(user)
+          : orderTickets.has(queuedTicketId(eventId, shard, p.base + i + 1))
+        if (!answered) unanswered.push(entry)
+      })
+    }
+  }
+  return unanswered
 }

@@ -16,8 +16,10 @@ import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
 import { createSale, startTestService, until } from '../helpers/sale'
-import { takeShard } from '../helpers/shard-owner'
-import { placeAtStart } from '../../src/sale'
+import { orderOf, takeShard } from '../helpers/shard-owner'
+import { auditSale, placeAtStart } from '../../src/sale'
+import { warmEvent } from '../../src/stock'
+import { allShardKeys } from '../../src/redis/keys'
 import { repoPath } from '../../src/util/paths'
 import type { Http } from '../helpers/sale'
 import type { Test } from '../helpers/tap-types'
@@ -233,4 +235,39 @@ t.test('R5: a drawn draw\'s answer is built once per ingress and kept (a few eve
   t.equal(bodies[1], bodies[0], 'the second answer is the kept one')
   t.match(JSON.parse(bodies[1] ?? '{}'), { code: 0, message: 'OK', data: { event_id: eventId, seed: /^[0-9a-f]{64}$/, units: 1000 } }, 'the usual envelope')
   t.equal(JSON.parse(bodies[1] ?? '{}').data.entries.length, n)
+})
+
+t.test('R2: Redis lost after the draw: the audit fails I5 while units are unsold and published entrants have no answer', async (t) => {
+  const entrants = [401, 402, 403, 404, 405]
+  const { env, http, eventId } = await saleEnv(t, 2, 6000, entrants)
+  const buy = buyer(http, env, eventId)
+  const entryOf = new Map<number, string>()
+  for (const u of entrants) entryOf.set(u, (await buy(u)).body.data.entry_id)
+  await closed(env, eventId)
+  const events = eventsRepository(env.db)
+  let owner = await takeShard(env, eventId, 'owner-1')
+  t.match(await placeAtStart({ redis: env.redis, keys: env.keys, events }, { eventId, shard: 0 }, owner.lease.token), { kind: 'placed', count: 5 })
+  const pub = (await http.request('GET', `/api/v1/events/${eventId}/draw`)).body.data
+  const userOf = new Map([...entryOf].map(([u, e]) => [e, u]))
+  const users = recompute(pub.seed, pub.entries).map((e) => userOf.get(e) as number)
+  // The owner decides the first drawn position only, then Redis loses the sale.
+  await owner.batch([1])
+  t.same(await liveOrders(env, eventId), [users[0]], 'the first drawn won')
+  const k = env.keys.shard({ eventId, shard: 0 })
+  await env.redis.unlink(...allShardKeys(k), ...Object.values(env.keys.waitlist({ eventId, shard: 0 })), env.keys.event(eventId).soldOut)
+  const event = await events.findById(eventId)
+  if (event === undefined) throw new Error('no event')
+  await warmEvent({ redis: env.redis, keys: env.keys }, event, events)
+  owner = await takeShard(env, eventId, 'owner-2')
+  await placeAtStart({ redis: env.redis, keys: env.keys, events }, { eventId, shard: 0 }, owner.lease.token)
+  t.equal((await buy(users[1] as number)).body.code, 'DRAW_CLOSED', 'the second published winner is refused (the loss, not fixed here)')
+  t.equal((await http.request('POST', `/api/v1/orders/${await orderOf(env, `${eventId}-0-1`)}/cancel`, { token: env.token(users[0] as number) })).status, 200, 'the first winner cancels')
+  await owner.applyReturns()
+  t.same(await liveOrders(env, eventId), [], 'both units unsold')
+  const audit = await auditSale(env.db, env.redis, env.keys, eventId)
+  const i5 = audit.checks.find((c) => c.id === 'I5')
+  t.comment(audit.checks.map((c) => `${c.id} ${c.ok ? 'ok' : 'FAIL'}: ${c.detail}`).join('\n'))
+  t.match(i5, { ok: false, detail: /published entrants without an answer of their own 4 / }, 'I5 fails: the four published entrants who got nothing while both units are unsold')
+  t.notOk(audit.ok, 'the audit fails')
+  for (const u of users.slice(1, 4)) t.ok(i5?.detail.includes(entryOf.get(u) as string), `entrant ${u} (drawn ${users.indexOf(u) + 1}) is named, by entry id`)
 })
