@@ -7,20 +7,16 @@
  * Redis and MariaDB.
  */
 import t from 'tap'
-import { createHmac, randomBytes } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
-import { createSale, startTestService, until } from '../helpers/sale'
+import { createSale, startTestService } from '../helpers/sale'
 import { orderOf, takeShard } from '../helpers/shard-owner'
 import { auditSale, placeAtStart } from '../../src/sale'
 import { warmEvent } from '../../src/stock'
 import { allShardKeys } from '../../src/redis/keys'
-import { repoPath } from '../../src/util/paths'
+import { closed, readmeCheck, recompute } from '../helpers/draw'
 import type { Http } from '../helpers/sale'
 import type { Test } from '../helpers/tap-types'
 import { drawAnswers, drawView, eventsRepository } from '../../src/catalog'
@@ -35,31 +31,6 @@ import { createLogger } from '../../src/logger'
 const buyer = (http: Http, env: TestEnv, eventId: number) => async (user: number): Promise<{ status: number, body: any }> => {
   const r = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(user) })
   return { status: r.status, body: r.body }
-}
-
-/** Entry ids ranked by HMAC-SHA256(seed, entry id), lowest first: the README's ranking. */
-function recompute (seed: string, entries: readonly string[]): string[] {
-  const key = (id: string): string => createHmac('sha256', Buffer.from(seed, 'hex')).update(id).digest('hex')
-  return entries.map((id) => [key(id), id] as const).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1).map(([, id]) => id)
-}
-
-/** Runs the README's draw-check block on a GET /draw answer; its output, or the error it threw. */
-function readmeCheck (t: Test, data: unknown): string {
-  const block = /<!-- draw-check:start -->\n```js\n([\s\S]*?)```\n<!-- draw-check:end -->/.exec(readFileSync(repoPath('README.md'), 'utf8'))?.[1]
-  if (block === undefined) throw new Error('the README has no draw-check block')
-  const dir = mkdtempSync(join(tmpdir(), 'draw-review-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  writeFileSync(join(dir, 'check-draw.js'), block)
-  try {
-    return execFileSync(process.execPath, [join(dir, 'check-draw.js')], { input: JSON.stringify(data), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
-  } catch (err) {
-    return `refused: ${String((err as { stderr?: string }).stderr ?? err)}`
-  }
-}
-
-async function closed (env: TestEnv, eventId: number): Promise<void> {
-  const events = eventsRepository(env.db)
-  await until(async () => (await events.msUntilStart(eventId) ?? 1) <= 0, 30_000, 'the close on MySQL\'s clock')
 }
 
 const liveOrders = async (env: TestEnv, eventId: number): Promise<number[]> =>

@@ -8,11 +8,7 @@
  * real Redis and MariaDB; then a draw run by the real worker.
  */
 import t from 'tap'
-import { createHash, createHmac } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { createHash } from 'node:crypto'
 import { loadConfig } from '../../src/config'
 import { testEnv } from '../helpers/env'
 import type { TestEnv } from '../helpers/env'
@@ -22,7 +18,7 @@ import { expectAudit, orderOf, takeShard } from '../helpers/shard-owner'
 import type { Test } from '../helpers/tap-types'
 import { auditSale, drawSale, placeAtStart, policyFor } from '../../src/sale'
 import { eventsRepository } from '../../src/catalog'
-import { repoPath } from '../../src/util/paths'
+import { closed, readmeCheck, recompute } from '../helpers/draw'
 
 interface Ticket { ticket_id: string, status: string, awaiting_draw?: boolean, entry_id?: string, position?: number, order_id?: string, waitlisted?: boolean, waitlist_place?: number }
 
@@ -32,31 +28,6 @@ const buyer = (http: Http, env: TestEnv, eventId: number) => async (user: number
 }
 const reader = (http: Http, env: TestEnv) => async (user: number, ticketId: string): Promise<Ticket> =>
   (await http.request('GET', `/api/v1/tickets/${ticketId}`, { token: env.token(user) })).body.data
-
-/** Entry ids ranked by HMAC-SHA256(seed, entry id), lowest first: the README's ranking. */
-function recompute (seed: string, entries: readonly string[]): string[] {
-  const key = (id: string): string => createHmac('sha256', Buffer.from(seed, 'hex')).update(id).digest('hex')
-  return entries.map((id) => [key(id), id] as const).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1).map(([, id]) => id)
-}
-
-/** Runs the README's draw-check block on a GET /draw answer; its output, or the error it threw. */
-function readmeCheck (t: Test, data: unknown): string {
-  const block = /<!-- draw-check:start -->\n```js\n([\s\S]*?)```\n<!-- draw-check:end -->/.exec(readFileSync(repoPath('README.md'), 'utf8'))?.[1]
-  if (block === undefined) throw new Error('the README has no draw-check block')
-  const dir = mkdtempSync(join(tmpdir(), 'draw-sale-check-'))
-  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  writeFileSync(join(dir, 'check-draw.js'), block)
-  try {
-    return execFileSync(process.execPath, [join(dir, 'check-draw.js')], { input: JSON.stringify(data), encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
-  } catch (err) {
-    return `refused: ${String((err as { stderr?: string }).stderr ?? err)}`
-  }
-}
-
-async function closed (env: TestEnv, eventId: number): Promise<void> {
-  const events = eventsRepository(env.db)
-  await until(async () => (await events.msUntilStart(eventId) ?? 1) <= 0, 30_000, 'the close on MySQL\'s clock')
-}
 
 async function drawSaleEnv (t: Test, stock: number, closeInMs: number, users: number[]): Promise<{ env: TestEnv, http: Http, eventId: number }> {
   // Ingress only: the test is the shard's owner.
