@@ -71,6 +71,7 @@ function drawLanguage (): void {
   document.getElementById('lang-switch')?.replaceChildren(el('label', { for: 'lang' }, w.language), ' ', select)
   const brand = document.querySelector('.brand')
   if (brand !== null) brand.textContent = w.opsBrand
+  document.title = w.opsBrand
   const nav = document.getElementById('nav')
   nav?.replaceChildren(el('a', { href: '/' }, w.opsBuyerPage))
 }

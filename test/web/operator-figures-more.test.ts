@@ -54,6 +54,7 @@ t.test('no worker: the warning says to start one, the drain rate is 0 and moves 
   t.equal(await zh.getAttribute('html', 'lang'), 'zh-CN', 'the operator page says its language')
   t.ok(await zh.isVisible('button:text-is("登录")'), 'the sign-in button in Chinese')
   t.equal(await zh.textContent('.brand'), '限时抢购 · 运营', 'the header in Chinese')
+  t.equal(await zh.title(), '限时抢购 · 运营', 'the tab title in Chinese')
   await opsPage(zh, http, eventId, { email: '邮箱', password: '密码' })
 
   await ops.waitForSelector('dd[data-stat="in-line"]:text-is("20")')
@@ -83,6 +84,7 @@ t.test('no worker: the warning says to start one, the drain rate is 0 and moves 
   await zh.selectOption('#lang', 'en')
   await zh.waitForSelector('dt:text-is("Drain rate")')
   t.equal(await zh.evaluate('localStorage.getItem("seckill.locale")'), 'en', 'the switch turns the operator page to English, and is kept')
+  t.equal(await zh.title(), 'Flash sale · operator', 'the tab title follows the switch')
 
   // A worker starts: the line drains, the rate shows it, the warning clears, then the rate falls back to 0.
   await startTestService(env, loadConfig({ ...env.env, PROCESS_ROLE: 'worker', METRICS_PORT: '0' }))
