@@ -166,6 +166,13 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   if (wl) shards = 1
   // A sixth source for the randomized start.
   const rs = model.randomStart === true || dr
+  /**
+   * Redis losing a draw's shard once its entries are closed is not modelled: which buyer holds
+   * which entry lives only in Redis, so the published winners and runners-up are locked out (a
+   * known defect, README "Not covered yet"; the audit's I5 for a draw reports it). Before the
+   * close a loss is modelled (entries made so far are lost, as documented).
+   */
+  const redisLossModelled = async (): Promise<boolean> => !dr || (await ctx.events.msUntilStart(eventId) ?? 1) > 0
   const rsRandom = rng(seed + 0x5a175)
   const productId = await createProduct(ctx)
   let eventId: number
@@ -472,6 +479,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       buy, orderAction, takeOver, replaceLost, launch, step, apply,
       owner: (s) => current[s] as Owner,
       stale: (o) => { stale.push(o) },
+      redisLossModelled,
       shardsLost: (lost) => {
         // A lost shard's waitlist is gone with it (its buyers may buy again).
         if (wl) { waitlisted.clear(); leftWaitlist.clear() }
@@ -556,7 +564,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       const s = pick(stale)
       if (random() < 0.5 || !await launch(s)) await step(s)
       count('stale owner wakes')
-    } else if (roll < 0.815) {
+    } else if (roll < 0.815 && await redisLossModelled()) {
       // Redis loses the shard (a restart without persistence, one Cluster node, or all of it);
       // a worker rebuilds it from MySQL, owners take over. Tickets lost read failed, their buyers
       // may buy again and get new tickets.
