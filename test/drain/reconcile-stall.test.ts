@@ -14,8 +14,12 @@ import type { Owner } from '../helpers/shard-owner'
 import type { Reservation } from '../../workers/drain-batch'
 import type { Test } from '../helpers/tap-types'
 
-/** `redis` whose first call of any of `methods` runs `action` first. */
-function stallBefore (redis: Redis, methods: readonly string[], action: () => Promise<void>): Redis {
+/**
+ * `redis` whose first call of any of `methods` runs `action` first; with `key`, only a call whose
+ * first argument is that key counts (other HLENs, such as a draw's entrants in eventDecided, run
+ * before the reconciler reads any shard).
+ */
+function stallBefore (redis: Redis, methods: readonly string[], action: () => Promise<void>, key?: string): Redis {
   let ran = false
   return new Proxy(redis, {
     get (target, prop, receiver) {
@@ -24,7 +28,7 @@ function stallBefore (redis: Redis, methods: readonly string[], action: () => Pr
       const fn = value as (...a: unknown[]) => Promise<unknown>
       if (typeof prop !== 'string' || !methods.includes(prop)) return fn.bind(target)
       return async (...args: unknown[]) => {
-        if (!ran) {
+        if (!ran && (prop !== 'hlen' || key === undefined || args[0] === key)) {
           ran = true
           await action()
         }
@@ -52,7 +56,7 @@ async function reconcileWithStall (t: Test, stock: number, methods: readonly str
     second = await buy(t, http, env, eventId, 7002)
     worker = await takeShard(env, eventId, 'w2')
     reservation = await worker.reserve([second])
-  })
+  }, env.keys.shard({ eventId, shard: 0 }).reserved)
   const event = await service.runtime.events.findById(eventId)
   if (event === undefined) throw new Error('event gone')
   const report = await reconcileEvent({ redis: stalled, keys: env.keys, db: env.db, events: service.runtime.events }, event)
