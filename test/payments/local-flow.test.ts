@@ -28,6 +28,7 @@ t.test('pay through the local provider: one payment per order, approve, the webh
   t.equal((await http.request('POST', `/api/v1/orders/${order}/payments`)).status, 401)
   const paymentId = a?.body.data.id as string
   t.equal((await http.request('GET', `/api/v1/payments/${paymentId}`, { token: env.token(12) })).status, 404, 'another buyer does not see it')
+  t.equal(await metric(service, 'seckill_payments', { status: 'pending' }), 1, 'the payments gauge: one pending')
 
   const redirect = a?.body.data.redirect_url as string
   t.match(redirect, /^\/pay\/local\/lpi_[0-9a-f]{24}$/)
@@ -48,6 +49,7 @@ t.test('pay through the local provider: one payment per order, approve, the webh
   t.equal((await http.request('GET', `/api/v1/payments/${paymentId}`, { token: env.token(1, 'admin') })).status, 200, 'an admin reads it')
   t.same((await http.request('POST', `/api/v1/orders/${order}/payments`, { token: env.token(11) })).body.data.id, paymentId, 'asking again after paying: the same payment')
   t.equal(await metric(service, 'seckill_payment_outcomes_total', { outcome: 'paid' }), 1)
+  t.same([await metric(service, 'seckill_payments', { status: 'captured' }), await metric(service, 'seckill_payments', { status: 'pending' })], [1, 0], 'the payments gauge: captured 1, pending 0')
   const audit = await auditSale(env.db, env.redis, env.keys, sale)
   for (const c of audit.checks.filter((c) => ['I1', 'I2', 'I6'].includes(c.id))) t.ok(c.ok, `${c.id}: ${c.detail}`)
 })
@@ -207,12 +209,16 @@ t.test('a lost webhook: the reconciler asks the provider and pays the order', as
 t.test('configuration: production refuses the local provider; the pay button only exists with it', async (t) => {
   const { loadConfig, ConfigError } = await import('../../src/config')
   const prod = { NODE_ENV: 'production', JWT_SECRET: 'k3Jq9vX2-mT7wP4z_R8sN1cY6bH0fD5gL' }
-  t.throws(() => loadConfig(prod), ConfigError)
-  try { loadConfig(prod) } catch (err) { t.match((err as Error).message, /PAYMENT_PROVIDER: the local provider takes no money/) }
-  try { loadConfig({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_test_x' }) } catch (err) { t.match((err as Error).message, /STRIPE_WEBHOOK_SECRET: required/) }
-  try { loadConfig({ ...prod, PAYMENT_PROVIDER: 'alipay', ALIPAY_APP_ID: '1', ALIPAY_PRIVATE_KEY: 'k' }) } catch (err) { t.match((err as Error).message, /ALIPAY_PUBLIC_KEY: required/) }
-  try { loadConfig({ PAYMENT_WEBHOOK_SECRET: 'short' }) } catch (err) { t.match((err as Error).message, /PAYMENT_WEBHOOK_SECRET: must be at least 32/) }
-  try { loadConfig({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'k', STRIPE_WEBHOOK_SECRET: 'w', LOCAL_PAY_DROP_RATE: '0.1' }) } catch (err) { t.match((err as Error).message, /drills only/) }
+  // Each refusal must throw: a try/catch that asserts only in its catch passes when nothing throws.
+  const refused = (env: Record<string, string>, why: RegExp, what: string): void => {
+    t.throws(() => loadConfig(env), ConfigError, `${what}: refused`)
+    t.throws(() => loadConfig(env), why, `${what}: says why`)
+  }
+  refused(prod, /PAYMENT_PROVIDER: the local provider takes no money/, 'production with the local provider')
+  refused({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_test_x' }, /STRIPE_WEBHOOK_SECRET: required/, 'Stripe without its webhook secret')
+  refused({ ...prod, PAYMENT_PROVIDER: 'alipay', ALIPAY_APP_ID: '1', ALIPAY_PRIVATE_KEY: 'k' }, /ALIPAY_PUBLIC_KEY: required/, 'Alipay without its public key')
+  refused({ PAYMENT_WEBHOOK_SECRET: 'short' }, /PAYMENT_WEBHOOK_SECRET: must be at least 32/, 'a short local webhook secret')
+  refused({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'k', STRIPE_WEBHOOK_SECRET: 'w', LOCAL_PAY_DROP_RATE: '0.1' }, /drills only/, 'provider faults in production')
   const okProd = loadConfig({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_live_x', STRIPE_WEBHOOK_SECRET: 'whsec_x' })
   t.equal(okProd.payments.provider, 'stripe')
   t.equal(loadConfig({}).payments.provider, 'local', 'local by default')
