@@ -1,6 +1,6 @@
 /** Child processes of the benchmark: the baseline route and the service under test. */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -32,6 +32,13 @@ function start (script: string, env: Record<string, string>, url: string, nodeAr
   const keep = (d: Buffer): void => { err = (err + d.toString()).slice(-4000) }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
+  // BENCH_LOG_DIR: every child's whole output kept there too, one file per process.
+  const logDir = process.env.BENCH_LOG_DIR
+  if (logDir !== undefined && logDir !== '') {
+    const file = createWriteStream(join(logDir, `${env.PROCESS_ROLE ?? 'service'}-${env.PORT ?? child.pid ?? 0}.log`))
+    child.stdout?.pipe(file)
+    child.stderr?.pipe(file)
+  }
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM' && code !== null) process.stderr.write(`${script} exited ${code}: ${err}\n`)
   })

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { commitmentOf, draw, drawKey, newDrawSeed, newEntryId } from '../../src/sale/allocation/draw'
+import { commitmentOf, draw, drawKey, drawYielding, newDrawSeed, newEntryId } from '../../src/sale/allocation/draw'
 import { repoPath } from '../../src/util/paths'
 
 const ZERO_SEED = '0'.repeat(64)
@@ -34,6 +34,23 @@ t.test('draw: ranked by key, the first units win, the same for the same seed, an
   t.not(draw(newDrawSeed(), ids, 10).winners.join(), a.winners.join(), 'another seed draws others')
   t.same(draw(seed, ids.slice(0, 3), 10).winners.length, 3, 'more units than entries: every entry wins')
   t.same(draw(seed, [], 10), { order: [], winners: [] })
+})
+
+t.test('drawYielding: the same result as draw, with the event loop turning between slices', async (t) => {
+  const seed = newDrawSeed()
+  const ids = Array.from({ length: 5_000 }, () => newEntryId())
+  // A timer due at once fires only if the loop turns while the ranking runs: the lease's renewal
+  // timer on the shard owner's loop is such a timer.
+  let turns = 0
+  let timer: NodeJS.Timeout | undefined
+  const tick = (): void => { turns++; timer = setTimeout(tick, 0) }
+  timer = setTimeout(tick, 0)
+  const yielding = await drawYielding(seed, ids, 7, 500)
+  clearTimeout(timer)
+  t.same(yielding, draw(seed, ids, 7), 'the same order and winners')
+  t.ok(turns > 0, `timers ran ${turns} times during 10 slices (none if the ranking ran in one go)`)
+  await t.rejects(drawYielding(seed, [ids[0] as string, ids[0] as string], 1), /appears twice/, 'the same checks')
+  t.same(await drawYielding(seed, [], 3), { order: [], winners: [] })
 })
 
 t.test('draw: a malformed or repeated entry id, or a malformed seed, is an error', async (t) => {

@@ -246,7 +246,7 @@ export class ShardDrainer {
     }
     if (state.kind === 'placed') {
       this.placed = true
-      if (state.count > 0) this.deps.log.info({ shard: this.k.tag, placed: state.count, from: state.base + 1 }, 'lead window buyers placed in drawn order')
+      if (state.count > 0) this.deps.log.info({ shard: this.k.tag, placed: state.count, from: state.base + 1, ms: state.ms }, 'lead window buyers placed in drawn order')
       return
     }
     this.idleSince ??= Date.now()

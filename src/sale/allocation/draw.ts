@@ -8,12 +8,14 @@
  *
  * An entry id is a random 128-bit value given to the buyer when they enter (never derived from
  * the buyer's id, so the published list names nobody). Pure functions only: storing entries,
- * closing the window and writing the winners' orders are the policy's job (not built yet).
+ * closing the window and writing the winners' orders are the policy's (draw-sale.ts,
+ * start-placement.ts).
  *
  * What the commitment does not stop: whoever knows the seed before the close could add entries
  * whose HMAC ranks first. A public randomness beacon mixed into the seed after the close would.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { setImmediate } from 'node:timers/promises'
 
 const SEED_BYTES = 32
 const SEED = /^[0-9a-f]{64}$/
@@ -50,6 +52,33 @@ export interface DrawResult {
  * must be distinct and well formed: a repeated or malformed one is an error, never a silent skip.
  */
 export function draw (seed: string, entryIds: readonly string[], units: number): DrawResult {
+  const ranking = rank(seed, entryIds, units)
+  let step = ranking.next()
+  while (step.done !== true) step = ranking.next()
+  return step.value
+}
+
+/** Entries ranked between two turns of the event loop by drawYielding: about 50 ms of a core. */
+export const DRAW_SLICE = 10_000
+
+/**
+ * draw, giving the event loop a turn after every `slice` entries: the same result. For the
+ * shard's owner, whose lease is renewed by a timer on the same loop: a million entries are several
+ * seconds of HMACs, longer than a lease (LEASE_MS), and a draw run in one go let the lease lapse,
+ * so the placement's first chunk was refused and the owner drew again, for ever.
+ */
+export async function drawYielding (seed: string, entryIds: readonly string[], units: number, slice = DRAW_SLICE): Promise<DrawResult> {
+  const ranking = rank(seed, entryIds, units, slice)
+  let step = ranking.next()
+  while (step.done !== true) {
+    await setImmediate()
+    step = ranking.next()
+  }
+  return step.value
+}
+
+/** The ranking, pausing (yield) after every `slice` entries keyed. */
+function * rank (seed: string, entryIds: readonly string[], units: number, slice = Infinity): Generator<undefined, DrawResult> {
   const key = seedBytes(seed)
   const n = entryIds.length
   const digests = new Array<Buffer>(n)
@@ -66,6 +95,7 @@ export function draw (seed: string, entryIds: readonly string[], units: number):
     const d = createHmac('sha256', key).update(id).digest()
     digests[i] = d
     packed[i] = (BigInt(d.readUInt32BE(0)) << 32n) | BigInt(i)
+    if ((i + 1) % slice === 0) yield
   }
   packed.sort()
   const order = new Array<string>(n)

@@ -10,7 +10,9 @@
  *    (HMAC-SHA256(seed, entry id), lowest first: draw.ts), and placed chunk by chunk from where
  *    the placement stands. Each chunk is one script call checking the lease, so a former owner
  *    that wakes late, a second worker or a crash between chunks place nobody twice and lose
- *    nobody: the next owner draws the same order and goes on from `placed`.
+ *    nobody: the next owner draws the same order and goes on from `placed`. Reading the entrants
+ *    (HSCAN pages) and drawing (drawYielding) give the event loop a turn every few tens of
+ *    milliseconds, so the lease's renewal timer runs through a draw of a million entrants.
  * 3. Once every entrant is placed, the placed order (Redis's `startOrder`, complete then and never
  *    changed again) is recorded in MySQL, once; the seed is shown when every shard has recorded.
  *
@@ -22,7 +24,7 @@ import type { RedisClient } from '../../redis/scripts'
 import { Place, placeEntrants } from '../../redis/commands'
 import type { EventsRepository } from '../../catalog'
 import { ticketIdPrefix } from '../../shared/ticket-ids'
-import { draw } from './draw'
+import { drawYielding } from './draw'
 
 export interface PlacementDeps {
   readonly redis: RedisClient
@@ -31,10 +33,13 @@ export interface PlacementDeps {
 }
 
 export type PlacementState =
-  | { readonly kind: 'placed', readonly base: number, readonly count: number }
+  | { readonly kind: 'placed', readonly base: number, readonly count: number, readonly ms?: PlacementTimes }
   /** Not started on MySQL's clock (sealed or not): ask again in `inMs` (or when rung). */
   | { readonly kind: 'not_yet', readonly inMs: number }
   | { readonly kind: 'lease_lost' }
+
+/** Where a placement's time went (ms of wall time), for the owner's log: reading the entrants, drawing, placing the chunks, recording. */
+export interface PlacementTimes { readonly read: number, readonly draw: number, readonly place: number, readonly record: number }
 
 /** Entrants per script call: one call holds Redis about a millisecond per few hundred. */
 export const PLACE_CHUNK = 500
@@ -50,13 +55,17 @@ export async function placeAtStart (deps: PlacementDeps, ref: ShardRef, leaseTok
   let state = await placeEntrants(redis, k, q, prefix, leaseToken, 0, 0, [])
   if (state.code === Place.LEASE_LOST) return { kind: 'lease_lost' }
   if (state.code === Place.NOT_WARM) return { kind: 'not_yet', inMs: 100 }
+  const times = { read: 0, draw: 0, place: 0, record: 0 }
+  let mark = performance.now()
+  const lap = (phase: keyof typeof times): void => { const now = performance.now(); times[phase] += Math.round(now - mark); mark = now }
   if (state.placed < state.sealed) {
-    const entrants = await redis.hgetall(k.entrants)
-    const byEntry = new Map(Object.entries(entrants).map(([user, entry]) => [entry, user]))
+    const byEntry = await sealedEntrants(redis, k.entrants)
+    lap('read')
     if (byEntry.size !== state.sealed) throw new Error(`shard ${k.tag}: ${byEntry.size} entrants, ${state.sealed} sealed`)
     const seed = await deps.events.startSeed(ref.eventId)
     if (seed === undefined) throw new Error(`event ${ref.eventId} has no start seed`)
-    const { order } = draw(seed, [...byEntry.keys()], 0)
+    const { order } = await drawYielding(seed, [...byEntry.keys()], 0)
+    lap('draw')
     while (state.placed < state.sealed) {
       const from = state.placed
       const part = order.slice(from, from + chunk).map((entry) => `${byEntry.get(entry) as string}:${entry}`)
@@ -66,6 +75,7 @@ export async function placeAtStart (deps: PlacementDeps, ref: ShardRef, leaseTok
       if (state.code === Place.REFUSED) throw new Error(`shard ${k.tag}: placement refused at ${from}`)
     }
   }
+  lap('place')
   // Complete: the order never changes again while the shard lives. Read with `placed` in one
   // MULTI so a list read mid-placement is never recorded.
   const [[, placed], [, seal], [, placedOrder]] = await redis.multi().get(k.startPlaced).get(k.startSeal).lrange(k.startOrder, 0, -1).exec() as [[null, string | null], [null, string | null], [null, string[]]]
@@ -74,7 +84,28 @@ export async function placeAtStart (deps: PlacementDeps, ref: ShardRef, leaseTok
   // Before the placement: whoever reads the placement finds the exclusions with it.
   await deps.events.recordExclusions(ref.eventId, { shard: ref.shard, base, excluded: await bornBanned(redis, k.tickets, base, placedOrder) })
   await deps.events.recordPlacement(ref.eventId, { shard: ref.shard, base, order: placedOrder })
-  return { kind: 'placed', base, count: n }
+  lap('record')
+  return { kind: 'placed', base, count: n, ms: times }
+}
+
+/** Entrants read per HSCAN call. */
+const SCAN_COUNT = 10_000
+
+/**
+ * The sealed entrants, entry id -> user, read a page at a time (HSCAN), not in one HGETALL: a
+ * million entrants in one reply held Redis, and then this process's loop while parsing it, for
+ * seconds, longer than the lease's renewal period. The list is frozen once sealed, so every
+ * entrant is seen (a scan returns every field present throughout it, some maybe twice: kept once).
+ */
+async function sealedEntrants (redis: RedisClient, key: string): Promise<Map<string, string>> {
+  const byEntry = new Map<string, string>()
+  let cursor = '0'
+  do {
+    const [next, fields] = await redis.hscan(key, cursor, 'COUNT', SCAN_COUNT)
+    for (let i = 0; i + 1 < fields.length; i += 2) byEntry.set(fields[i + 1] as string, fields[i] as string)
+    cursor = next
+  } while (cursor !== '0')
+  return byEntry
 }
 
 /** Tickets read per HMGET when looking for the excluded entrants. */
