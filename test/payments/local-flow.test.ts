@@ -126,6 +126,9 @@ t.test('money after the deadline or a cancel is refunded automatically, audited;
   await until(async () => await orderStatus(env, late) === 'expired', 10_000, 'the expiry loop')
   // 42: cancelled by its buyer, then paid.
   t.equal((await http.request('POST', `/api/v1/orders/${cancelled}/cancel`, { token: env.token(42) })).body.data.status, 'cancelled')
+  for (const [u, o] of [[41, late], [42, cancelled]] as const) {
+    t.equal((await http.request('POST', `/api/v1/orders/${o}/payments`, { token: env.token(u) })).body.code, 'ORDER_NOT_PAYABLE', `order ${o} ended: its open payment is not offered again`)
+  }
   // 43: the deadline just passed on MySQL's clock; the webhook may come before the expiry loop.
   await env.db('orders').where({ id: dueNow }).update({ expires_at: env.db.raw('NOW(3)') })
   t.equal((await http.request('POST', `/api/v1/orders/${dueNow}/payments`, { token: env.token(43) })).status, 409, 'no new payment starts after the deadline')

@@ -39,7 +39,9 @@ export async function startPayment (deps: PaymentDeps, orderId: number, reader: 
   if (order === undefined || order.userId !== reader.userId) throw notFound('ORDER_NOT_FOUND', 'order')
   const existing = await deps.payments.findByOrder(orderId)
   if (order.status !== 'pending_payment') {
-    if (existing !== undefined && existing.ref !== null) return paymentView(existing)
+    // A payment that took money is shown again; one still open is not offered once the order
+    // ended (as past the deadline below), whether or not the expiry loop has run yet.
+    if (existing !== undefined && existing.ref !== null && existing.status !== 'pending' && existing.status !== 'failed') return paymentView(existing)
     throw new DomainError('ORDER_NOT_PAYABLE', `the order is ${order.status}`)
   }
   const [row] = await deps.db.raw('SELECT expires_at IS NULL OR expires_at > CURRENT_TIMESTAMP(3) AS payable FROM orders WHERE id = ?', [orderId]) as [Array<{ payable: number }>]
