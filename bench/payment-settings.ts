@@ -6,5 +6,5 @@
 export const BENCH_PAYMENT_SETTINGS = {
   PAYMENT_PROVIDER: 'stripe',
   STRIPE_SECRET_KEY: 'sk_test_bench_never_called',
-  STRIPE_WEBHOOK_SECRET: 'whsec_bench_never_called'
+  STRIPE_WEBHOOK_SECRET: 'whsec_Q7vK2mX9pL4tR8nB3cW6yF1hJ5dZ0sGa'
 } as const

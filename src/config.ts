@@ -455,6 +455,9 @@ export function loadConfig (env: Env = process.env): Config {
     // Every secret the configuration takes, held to the same bar (ASVS 2.10.4, 6.4.1).
     if (secret !== undefined) r.problems.push(...secretProblems('JWT_SECRET', secret))
     if (metricsToken !== undefined) r.problems.push(...secretProblems('METRICS_TOKEN', metricsToken))
+    // It decides which webhooks mark an order paid: the example's placeholder would let anyone sign one.
+    const webhook = config.payments.stripeWebhookSecret
+    if (webhook !== undefined) r.problems.push(...secretProblems('STRIPE_WEBHOOK_SECRET', webhook))
     for (const [name, url] of [['REDIS_URL', config.redisUrl], ['DATABASE_URL', config.databaseUrl], ['SMTP_URL', config.smtpUrl ?? '']] as const) {
       const password = urlPassword(url)
       if (password !== undefined) r.problems.push(...secretProblems(`${name} password`, password))

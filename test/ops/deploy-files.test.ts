@@ -31,7 +31,7 @@ const SECRETS: Record<string, string> = {
   // Production refuses low-variety secrets (40 × `x` was one): a sample that could be random.
   JWT_SECRET: 'k3Jq9vX2-mT7wP4z_R8sN1cY6bH0fD5gL',
   STRIPE_SECRET_KEY: 'sk_live_sample',
-  STRIPE_WEBHOOK_SECRET: 'whsec_sample',
+  STRIPE_WEBHOOK_SECRET: 'whsec_Q7vK2mX9pL4tR8nB3cW6yF1hJ5dZ0sGa',
   REDIS_PASSWORD: 'redis-sample-password-1f2e3d',
   MYSQL_ROOT_PASSWORD: 'root-sample-password-4c5b6a',
   MYSQL_PASSWORD: 'mysql-sample-password-7a8b9c',

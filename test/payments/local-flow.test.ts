@@ -222,7 +222,7 @@ t.test('configuration: production refuses the local provider; the pay button onl
   refused({ ...prod, PAYMENT_PROVIDER: 'alipay', ALIPAY_APP_ID: '1', ALIPAY_PRIVATE_KEY: 'k' }, /ALIPAY_PUBLIC_KEY: required/, 'Alipay without its public key')
   refused({ PAYMENT_WEBHOOK_SECRET: 'short' }, /PAYMENT_WEBHOOK_SECRET: must be at least 32/, 'a short local webhook secret')
   refused({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'k', STRIPE_WEBHOOK_SECRET: 'w', LOCAL_PAY_DROP_RATE: '0.1' }, /drills only/, 'provider faults in production')
-  const okProd = loadConfig({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_live_x', STRIPE_WEBHOOK_SECRET: 'whsec_x' })
+  const okProd = loadConfig({ ...prod, PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_live_x', STRIPE_WEBHOOK_SECRET: 'whsec_Q7vK2mX9pL4tR8nB3cW6yF1hJ5dZ0sGa' })
   t.equal(okProd.payments.provider, 'stripe')
   t.equal(loadConfig({}).payments.provider, 'local', 'local by default')
 })

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { ConfigError, loadConfig } from '../../src/config'
 
 /** Production refuses the local payment provider: these tests configure Stripe (never called). */
-const PAID = { PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: 'whsec_x' }
+const PAID = { PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: 'sk_test_x', STRIPE_WEBHOOK_SECRET: 'whsec_Q7vK2mX9pL4tR8nB3cW6yF1hJ5dZ0sGa' }
 
 t.test('defaults serve the local services', async (t) => {
   const c = loadConfig({})
@@ -65,6 +65,11 @@ t.test('production refuses placeholder and low-variety secrets, every one named 
   let hexRefused = 0
   for (let i = 0; i < 2000; i++) if (refused({ JWT_SECRET: randomBytes(16).toString('hex') }).length > 0) hexRefused++
   t.equal(hexRefused, 0, '32 random hex characters (128 bits) always pass')
+  // The Stripe webhook secret decides which webhooks mark an order paid: the Kubernetes example's
+  // placeholder would let anyone who read it sign one.
+  t.match(refused({ JWT_SECRET: good(), STRIPE_WEBHOOK_SECRET: 'whsec_replace-with-your-endpoint-secret' }), [/STRIPE_WEBHOOK_SECRET: a published placeholder/])
+  t.match(refused({ JWT_SECRET: good(), STRIPE_WEBHOOK_SECRET: 'whsec_x' }), [/STRIPE_WEBHOOK_SECRET: too little variety/])
+  t.same(refused({ JWT_SECRET: good(), STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('base64')}` }), [], 'a webhook secret as Stripe makes them passes')
   t.same(refused({}).filter((p) => !p.startsWith('JWT_SECRET: required')), [], 'only production is held to it')
   t.doesNotThrow(() => loadConfig({ JWT_SECRET: 'a'.repeat(40) }), 'development and tests keep their fixed secrets')
 })
