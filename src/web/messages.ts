@@ -273,6 +273,7 @@ const en = {
   opsRefunded: 'Refunded',
   opsCaptured: 'Payments captured',
   opsPaymentsPending: 'Payments pending',
+  opsPaymentsFailed: 'Payments failed',
   opsPaymentsRefunded: 'Payments refunded',
   opsStale: (d: string) => `Last sample ${d} ago: these numbers are not current.`,
   // The message to everyone in line, on the buyer's page
@@ -558,6 +559,7 @@ const zh: Messages = {
   opsRefunded: '已退款',
   opsCaptured: '已收款',
   opsPaymentsPending: '待确认付款',
+  opsPaymentsFailed: '付款失败',
   opsPaymentsRefunded: '已退款付款',
   opsStale: (d) => `最后一次采样在 ${d}前：数据不是最新的。`,
   lineMessageFrom: (at) => `主办方消息（${at}）：`,

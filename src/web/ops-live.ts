@@ -91,8 +91,8 @@ export function watchSale (panel: HTMLElement, session: Session, id: number): ()
       row('p99', w.opsP99, s.buy_p99_ms === null ? w.opsNoBuys : `${s.buy_p99_ms} ms`),
       row('paid', w.opsPaid, count(s.orders.paid)), row('awaiting', w.opsAwaiting, count(s.orders.pending_payment)),
       row('cancelled', w.opsCancelled, count(s.orders.cancelled)), row('expired', w.opsExpired, count(s.orders.expired)), row('refunded', w.opsRefunded, count(s.orders.refunded)),
-      row('captured', w.opsCaptured, count(s.payments.captured)), row('payments-pending', w.opsPaymentsPending, count(s.payments.pending + s.payments.failed)),
-      row('payments-refunded', w.opsPaymentsRefunded, count(s.payments.refunded + s.payments.refunding)))
+      row('captured', w.opsCaptured, count(s.payments.captured)), row('payments-pending', w.opsPaymentsPending, count(s.payments.pending)),
+      row('payments-failed', w.opsPaymentsFailed, count(s.payments.failed)), row('payments-refunded', w.opsPaymentsRefunded, count(s.payments.refunded + s.payments.refunding)))
     previous = s
   }
   const tick = (): void => {

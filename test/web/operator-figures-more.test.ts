@@ -2,7 +2,7 @@
  * Issue 32, the operator's figures not covered by operator-figures.test.ts, in Chromium: the
  * line-stopped warning when no worker runs, the drain rate as a rate (0 while nothing drains, up
  * while the line drains, back to 0 after), the payments figures (orders paid, awaiting payment,
- * cancelled; payments captured and pending), and the operator page in Simplified Chinese. The
+ * cancelled; payments captured, pending and failed), and the operator page in Simplified Chinese. The
  * warning's breaker cause is in operator-breaker.test.ts.
  */
 import t from 'tap'
@@ -73,7 +73,7 @@ t.test('no worker: the warning says to start one, the drain rate is 0 and moves 
   t.match(zhWarning, /^20 人在排队，已有 \d+ 秒 没有处理任何请求。没有运行中的处理进程/, 'the no-worker warning in Chinese')
   t.match(await zh.textContent('#owners') ?? '', /^在线处理进程：无。/, 'no worker, in Chinese')
   const zhTerms = await zh.locator('#numbers dt').allTextContents()
-  for (const term of ['状态', '排队人数', '处理速度', '预计排空用时', '已付款', '待付款', '已收款']) t.ok(zhTerms.includes(term), `the figure "${term}" is named in Chinese`)
+  for (const term of ['状态', '排队人数', '处理速度', '预计排空用时', '已付款', '待付款', '已收款', '付款失败']) t.ok(zhTerms.includes(term), `the figure "${term}" is named in Chinese`)
   t.equal(await stat(zh, 'status'), '进行中', 'the status in Chinese')
   t.equal(await stat(zh, 'drain-rate'), '0 /秒', 'the drain rate in Chinese units')
   t.equal(await stat(zh, 'clear-in'), '未移动', 'not moving, in Chinese')
@@ -107,7 +107,7 @@ t.test('no worker: the warning says to start one, the drain rate is 0 and moves 
   t.pass('with nothing left to drain the rate falls back to 0: it is a rate, not a total')
 })
 
-t.test('payments figures: orders paid, awaiting payment and cancelled; payments captured and pending', async (t) => {
+t.test('payments figures: orders paid, awaiting payment and cancelled; payments captured, pending and failed', async (t) => {
   if (!existsSync(CHROMIUM)) { t.fail(`Chromium at ${CHROMIUM}`); return }
   const env = await testEnv(t, creds)
   const { http } = await startTestService(env, loadConfig({ ...env.env, ...creds }))
@@ -122,7 +122,8 @@ t.test('payments figures: orders paid, awaiting payment and cancelled; payments 
   t.equal(await stat(ops, 'captured'), '0', 'no payment captured')
 
   // 11 pays through the provider (captured), 12 starts a payment it does not finish (pending),
-  // 13 pays with the local button (no provider payment), 14 cancels, 15 does nothing.
+  // 13 pays with the local button (no provider payment), 14 cancels, 15 starts a payment and
+  // declines it at the provider (failed, and its order still awaits payment).
   const started = await http.request('POST', `/api/v1/orders/${order(11)}/payments`, { token: env.token(11) })
   t.equal(started.status, 200, 'buyer 11 starts a payment')
   const approved = await fetch(`${http.base}${started.body.data.redirect_url as string}/approve`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '', redirect: 'manual' })
@@ -130,6 +131,12 @@ t.test('payments figures: orders paid, awaiting payment and cancelled; payments 
   t.equal((await http.request('POST', `/api/v1/orders/${order(12)}/payments`, { token: env.token(12) })).status, 200, 'buyer 12 starts a payment')
   t.equal((await http.request('POST', `/api/v1/orders/${order(13)}/pay`, { token: env.token(13) })).status, 200, 'buyer 13 pays')
   t.equal((await http.request('POST', `/api/v1/orders/${order(14)}/cancel`, { token: env.token(14) })).status, 200, 'buyer 14 cancels')
+  const declining = await http.request('POST', `/api/v1/orders/${order(15)}/payments`, { token: env.token(15) })
+  t.equal(declining.status, 200, 'buyer 15 starts a payment')
+  const declined = await fetch(`${http.base}${declining.body.data.redirect_url as string}/decline`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '', redirect: 'manual' })
+  t.equal(declined.status, 303, 'and declines it at the provider')
+  await until(async () => (await http.request('GET', `/api/v1/payments/${declining.body.data.id as string}`, { token: env.token(15) })).body.data.status === 'failed',
+    20_000, 'buyer 15\'s payment to be failed')
 
   // Every action above was answered before the page is read; the page's figures come from samples
   // taken a second apart (a CI run read paid 2 with the cancel not yet counted), so each figure is
@@ -138,11 +145,15 @@ t.test('payments figures: orders paid, awaiting payment and cancelled; payments 
     await ops.waitForSelector(`dd[data-stat="${stat}"]:text-is("${value}")`, { timeout: 20_000 }).then(() => true, () => false)
   t.ok(await shows('paid', '2'), 'two orders paid (11 through the provider, 13 with the button)')
   t.ok(await shows('captured', '1'), 'one payment captured')
-  t.ok(await shows('awaiting', '2'), 'two orders await payment (12 and 15)')
+  t.ok(await shows('awaiting', '2'), 'two orders await payment (12 and 15, whose payment was declined)')
   t.ok(await shows('cancelled', '1'), 'one cancelled')
-  t.ok(await shows('payments-pending', '1'), 'one payment started and not confirmed')
+  // The decline is settled before the page is read (waited for above), so a sample that counts it
+  // failed must also leave it out of pending: pending is read from that sample or a later one.
+  t.ok(await shows('payments-failed', '1'), 'one payment failed (15, declined)')
+  t.equal(await stat(ops, 'payments-pending'), '1', 'one payment started and not confirmed (12); the declined one is not pending')
   t.equal(await stat(ops, 'expired'), '0', 'none expired')
   t.equal(await stat(ops, 'refunded'), '0', 'none refunded')
   t.equal(await stat(ops, 'payments-refunded'), '0', 'no payment refunded')
   t.equal(await ops.textContent('div:has(> dd[data-stat="captured"]) > dt'), 'Payments captured', 'each figure is named')
+  t.equal(await ops.textContent('div:has(> dd[data-stat="payments-failed"]) > dt'), 'Payments failed', 'failed payments too')
 })
