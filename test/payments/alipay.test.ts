@@ -18,7 +18,7 @@ async function notify (base: string, body: string): Promise<{ status: number, te
   return { status: res.status, text: await res.text() }
 }
 
-t.test('alipay: the page-pay URL, RSA2 notifications (good, tampered, wrong key, old, another app), late money refunded', async (t) => {
+t.test('alipay: the page-pay URL, RSA2 notifications (good, tampered, wrong key, old, future, another app), late money refunded', async (t) => {
   const stub = await startAlipayStub(alipay.privateKey)
   t.teardown(stub.close)
   const env = await testEnv(t, {
@@ -57,6 +57,8 @@ t.test('alipay: the page-pay URL, RSA2 notifications (good, tampered, wrong key,
     ['tampered body', good.replace('total_amount=99.00', 'total_amount=0.01')],
     ['signed by another key', signedNotification(rsaKeys().privateKey, fields())],
     ['three days old', signedNotification(alipay.privateKey, fields({ notify_time: beijing(Date.now() - 72 * 3600_000) }))],
+    // Alipay's key alone cannot date a notice: one dated ahead would outlive the age bound by as much.
+    ['ten minutes in the future', signedNotification(alipay.privateKey, fields({ notify_time: beijing(Date.now() + 10 * 60_000) }))],
     ['for another app', signedNotification(alipay.privateKey, fields({ app_id: '2021000000009999' }))],
     ['unsigned', new URLSearchParams(fields()).toString()]
   ] as const

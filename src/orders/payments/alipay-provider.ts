@@ -5,9 +5,11 @@
  * with the SDK's RSA2 check against Alipay's public key, and answered with the text `success`.
  * Queries and refunds go through `exec`, whose answers are verified too (`validateSign`).
  *
- * A notification is acted on only when signed by Alipay, for our app id, and not older than
+ * A notification is acted on only when signed by Alipay, for our app id, not older than
  * NOTIFY_MAX_AGE_MS (Alipay retries an unacknowledged one for about 25 hours; a captured one
- * replayed later than that is refused). Its `notify_id` is the event id deduplicated. A notice
+ * replayed later than that is refused) and not dated more than NOTIFY_MAX_AHEAD_MS ahead of our
+ * clock (a notice dated ahead would outlive the age bound by as much; the margin is for clock
+ * skew). Its `notify_id` is the event id deduplicated. A notice
  * carrying `refund_fee` is a refund's (its `out_biz_no` is our refund's idempotency key).
  */
 import { AlipaySdk } from 'alipay-sdk'
@@ -24,6 +26,7 @@ export interface AlipayOptions {
 }
 
 export const NOTIFY_MAX_AGE_MS = 48 * 3600_000
+export const NOTIFY_MAX_AHEAD_MS = 5 * 60_000
 const REFUND_KEY = /^seckill-refund-(\d+)$/
 const TRADE = /^seckill-(\d+)$/
 
@@ -68,6 +71,7 @@ export function alipayProvider (o: AlipayOptions, now: () => number = Date.now):
       if (form.app_id !== o.appId) throw new WebhookSignatureError('notification for another app')
       const at = beijingTime(form.notify_time)
       if (!Number.isFinite(at) || now() - at > NOTIFY_MAX_AGE_MS) throw new WebhookSignatureError('notify_time missing or too old')
+      if (at - now() > NOTIFY_MAX_AHEAD_MS) throw new WebhookSignatureError('notify_time in the future')
       const eventId = form.notify_id ?? ''
       const ref = form.out_trade_no ?? ''
       if (eventId === '' || ref === '') throw new WebhookSignatureError('notify_id or out_trade_no missing')

@@ -28,7 +28,7 @@ export type { PaymentEvent, PaymentProvider, ProviderName, WebhookDelivery } fro
 export type { LocalIntent, LocalProvider } from './local-provider'
 export { LOCAL_SIGNATURE_HEADER, signLocal } from './local-signature'
 export { STRIPE_TOLERANCE_S } from './stripe-provider'
-export { NOTIFY_MAX_AGE_MS } from './alipay-provider'
+export { NOTIFY_MAX_AGE_MS, NOTIFY_MAX_AHEAD_MS } from './alipay-provider'
 
 /** The local provider's signing key: PAYMENT_WEBHOOK_SECRET, else one derived from the JWT key (never a public one). */
 export function localWebhookSecret (config: PaymentsConfig, jwtSecret: string): string {
