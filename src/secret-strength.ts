@@ -25,13 +25,18 @@ const CANONICAL_PLACEHOLDERS = new Set(PLACEHOLDERS.map(canonical))
 /**
  * Estimated entropy in bits: the lower of the characters' Shannon entropy × length (few distinct
  * characters) and the size deflate leaves (a repeated pattern), so `a` × 40 and `abcdefgh` × 8
- * both count for little.
+ * both count for little. A secret that is a shorter one repeated (whole or in part) counts as
+ * that shorter one: deflate's framing hides a pattern repeated only twice, so
+ * `abcdefgh12345678` × 2 estimated 120 bits.
  */
 export function estimatedBits (secret: string): number {
   if (secret === '') return 0
+  const chars = [...secret]
+  const unit = period(chars)
+  if (unit < chars.length) return estimatedBits(chars.slice(0, unit).join(''))
   const counts = new Map<string, number>()
-  for (const c of secret) counts.set(c, (counts.get(c) ?? 0) + 1)
-  const length = [...secret].length
+  for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1)
+  const length = chars.length
   let perChar = 0
   for (const n of counts.values()) {
     const p = n / length
@@ -40,6 +45,16 @@ export function estimatedBits (secret: string): number {
   // Deflate's own framing is about three bytes: not information.
   const compressed = Math.max(0, deflateRawSync(Buffer.from(secret), { level: 9 }).length - 3) * 8
   return Math.min(perChar * length, compressed)
+}
+
+/** The shortest p such that every character equals the one p before it (the length if none). */
+function period (chars: readonly string[]): number {
+  for (let p = 1; p < chars.length; p++) {
+    let repeats = true
+    for (let i = p; i < chars.length && repeats; i++) repeats = chars[i] === chars[i - p]
+    if (repeats) return p
+  }
+  return chars.length
 }
 
 /** What is wrong with `secret` as a production secret, or an empty list. */

@@ -51,6 +51,8 @@ t.test('production refuses placeholder and low-variety secrets, every one named 
   t.match(refused({ JWT_SECRET: 'a'.repeat(40) }), [/JWT_SECRET: too little variety/])
   t.match(refused({ JWT_SECRET: 'x'.repeat(32) }), [/JWT_SECRET: too little variety/])
   t.match(refused({ JWT_SECRET: 'abcdefgh'.repeat(8) }), [/JWT_SECRET: too little variety/], 'a repeated pattern')
+  t.match(refused({ JWT_SECRET: 'abcdefgh12345678'.repeat(2) }), [/JWT_SECRET: too little variety/], 'a pattern repeated twice')
+  t.match(refused({ JWT_SECRET: 'q7Zp2Lr9Xw4Kd8Mn'.repeat(2) + 'q7Zp' }), [/JWT_SECRET: too little variety/], 'a pattern repeated twice and a part')
   const all = refused({
     JWT_SECRET: 'a'.repeat(40),
     METRICS_TOKEN: 'replace-with-32-or-more-random-characters',
