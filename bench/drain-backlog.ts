@@ -11,15 +11,13 @@
  */
 import { Redis } from 'ioredis'
 import { createTokenSigner } from '../src/http/auth'
-import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
+import { createDb, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
-import { deleteKeysWithPrefix } from '../src/redis/client'
 import { auditSale } from '../src/sale'
-import { startService } from './processes'
+import { benchServiceEnv, cleanSlate, startService } from './processes'
 import { median, workerEnv } from './results-file'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
 import { api, backlogDrain, insertCeiling, perBatch, stageTotals } from './scenarios'
-import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_drain')
@@ -30,13 +28,9 @@ const backlog = Number(process.env.BENCH_BACKLOG ?? 20_000)
 const port = Number(process.env.BENCH_PORT ?? 18180)
 
 async function main (): Promise<void> {
-  // A clean slate: event ids restart with the database, so the prefix's keys must go too.
-  await dropDatabase(DATABASE_URL)
-  const cleaner = new Redis(REDIS_URL)
-  await deleteKeysWithPrefix(cleaner, `${PREFIX}:`)
-  cleaner.disconnect()
+  await cleanSlate(DATABASE_URL, REDIS_URL, PREFIX)
   const env = {
-    NODE_ENV: 'production', ...BENCH_PAYMENT_SETTINGS, LOG_LEVEL: 'warn', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0',
+    ...benchServiceEnv({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, prefix: PREFIX, secret: SECRET, logLevel: 'warn' }),
     // Passed on when set (a busy machine's loop lag would shed the bench's own admissions).
     ...(process.env.OVERLOAD_EVENT_LOOP_DELAY_MS === undefined ? {} : { OVERLOAD_EVENT_LOOP_DELAY_MS: process.env.OVERLOAD_EVENT_LOOP_DELAY_MS })
   }

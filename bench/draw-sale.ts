@@ -15,14 +15,13 @@
  * least every DRAIN_IDLE_WAIT_MS. BENCH_WORKER_ENV: settings for the worker (results-file.ts). Prints
  * one JSON line; writes nothing to bench/RESULTS.md.
  */
-import { Redis } from 'ioredis'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createTokenSigner } from '../src/http/auth'
-import { createDb, dropDatabase, withDatabase } from '../src/db/knex'
+import { createDb, withDatabase } from '../src/db/knex'
 import { createKeySpace } from '../src/redis/keys'
 import { createRedis, deleteKeysWithPrefix } from '../src/redis/client'
 import { admitRandomStart } from '../src/redis/commands'
@@ -30,11 +29,10 @@ import { MAX_ENTRANTS_PER_SHARD } from '../src/shared/allocation'
 import { ticketIdPrefix } from '../src/shared/ticket-ids'
 import { auditSale, newEntryId } from '../src/sale'
 import { repoPath } from '../src/util/paths'
-import { startService } from './processes'
+import { benchServiceEnv, cleanSlate, startService } from './processes'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
 import { api } from './scenarios'
 import { envNumber, runBench, workerEnv } from './results-file'
-import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_draw')
@@ -48,13 +46,8 @@ const port = envNumber('BENCH_PORT', 18280)
 const IN_FLIGHT = 2_000
 
 async function main (): Promise<void> {
-  await dropDatabase(DATABASE_URL)
-  const cleaner = new Redis(REDIS_URL)
-  await deleteKeysWithPrefix(cleaner, `${PREFIX}:`)
-  cleaner.disconnect()
-  const env = {
-    NODE_ENV: 'production', ...BENCH_PAYMENT_SETTINGS, LOG_LEVEL: 'info', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_URL, JWT_SECRET: SECRET, RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0'
-  }
+  await cleanSlate(DATABASE_URL, REDIS_URL, PREFIX)
+  const env = benchServiceEnv({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, prefix: PREFIX, secret: SECRET, logLevel: 'info' })
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
   const worker = await startService(port + 2, { ...env, ...workerEnv(), PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, undefined, '/metrics', port + 3)
   const redis = createRedis(REDIS_URL)

@@ -4,7 +4,11 @@ import { createWriteStream, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
 import { repoPath } from '../src/util/paths'
+import { dropDatabase } from '../src/db/knex'
+import { deleteKeysWithPrefix } from '../src/redis/client'
+import { BENCH_PAYMENT_SETTINGS } from './payment-settings'
 
 export interface Child {
   readonly process: ChildProcess
@@ -99,4 +103,26 @@ export async function startService (port: number, env: Record<string, string>, p
   const child = start(script, { ...env, PORT: String(port), HOST: '127.0.0.1' }, `http://127.0.0.1:${port}`, nodeArgs)
   await waitReady(`http://127.0.0.1:${readyPort}${readyPath}`, 60_000)
   return child
+}
+
+/**
+ * A clean slate for a bench's own sales: its database dropped (event ids restart with it, so the
+ * Redis keys of the prefix must go too) and its Redis prefix's keys deleted.
+ */
+export async function cleanSlate (databaseUrl: string, redisUrl: string, prefix: string): Promise<void> {
+  await dropDatabase(databaseUrl)
+  const cleaner = new Redis(redisUrl)
+  try {
+    await deleteKeysWithPrefix(cleaner, `${prefix}:`)
+  } finally {
+    cleaner.disconnect()
+  }
+}
+
+/** The service's settings under a bench: production, the bench's own database and prefix, limits a crowd from one address would hit lifted. */
+export function benchServiceEnv (o: { databaseUrl: string, redisUrl: string, prefix: string, secret: string, logLevel: string }): Record<string, string> {
+  return {
+    NODE_ENV: 'production', ...BENCH_PAYMENT_SETTINGS, LOG_LEVEL: o.logLevel, REDIS_URL: o.redisUrl, REDIS_PREFIX: o.prefix, DATABASE_URL: o.databaseUrl, JWT_SECRET: o.secret,
+    RATE_LIMIT_BUY: '1000000', RATE_LIMIT_POLL: '1000000', SHUTDOWN_DRAIN_MS: '0'
+  }
 }
