@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { commitmentOf, draw, drawKey, drawYielding, newDrawSeed, newEntryId } from '../../src/sale/allocation/draw'
 import { repoPath } from '../../src/util/paths'
+import { entryHasher } from '../../src/sale/allocation/draw-hmac'
+import { createHmac, randomBytes } from 'node:crypto'
 
 const ZERO_SEED = '0'.repeat(64)
 
@@ -34,6 +36,34 @@ t.test('draw: ranked by key, the first units win, the same for the same seed, an
   t.not(draw(newDrawSeed(), ids, 10).winners.join(), a.winners.join(), 'another seed draws others')
   t.same(draw(seed, ids.slice(0, 3), 10).winners.length, 3, 'more units than entries: every entry wins')
   t.same(draw(seed, [], 10), { order: [], winners: [] })
+})
+
+t.test('the hand-written HMAC (draw-hmac.ts) writes the bytes node:crypto\'s createHmac does', async (t) => {
+  const seeds = [Buffer.alloc(32), Buffer.alloc(32, 0xff), ...Array.from({ length: 18 }, () => randomBytes(32))]
+  const out = new Uint32Array(8)
+  let differ = 0
+  let checked = 0
+  for (const key of seeds) {
+    const hash = entryHasher(key)
+    for (const id of ['0'.repeat(32), 'f'.repeat(32), ...Array.from({ length: 1_000 }, () => newEntryId())]) {
+      hash(id, out, 0)
+      const got = Buffer.from(new Uint8Array(new Uint32Array(out).map((w) => ((w & 0xff) << 24) | ((w >>> 8 & 0xff) << 16) | ((w >>> 16 & 0xff) << 8) | (w >>> 24)).buffer)).toString('hex')
+      if (got !== createHmac('sha256', key).update(id).digest('hex')) differ++
+      checked++
+    }
+  }
+  t.equal(differ, 0, `${checked} keys, none differ`)
+  t.throws(() => entryHasher(Buffer.alloc(16)), /32 bytes/, 'another key size is refused')
+})
+
+t.test('draw: 50,000 entries in the order of their hex keys (first 29 bits tie for a few pairs)', async (t) => {
+  const seed = newDrawSeed()
+  const ids = Array.from({ length: 50_000 }, () => newEntryId())
+  const keys = draw(seed, ids, 10).order.map((id) => drawKey(seed, id))
+  let inOrder = true
+  for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) >= (keys[i] as string)) inOrder = false
+  t.ok(inOrder, 'every key above the one before it')
+  t.equal(keys.length, 50_000)
 })
 
 t.test('drawYielding: the same result as draw, with the event loop turning between slices', async (t) => {
