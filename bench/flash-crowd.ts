@@ -5,8 +5,9 @@
  * (separate processes, as PM2 runs them) are started as child processes; this process is the load
  * generator (autocannon). Every round measures the baseline, then: a flash-crowd sale (distinct
  * buyers, one signed JWT each, against a small stock, audited I1–I7), a crowd before sell-out,
- * a crowd after sell-out, polls of final tickets, and the drain of a 20,000-ticket backlog
- * (audited). Once per run: 10,000 long-polls waiting on a
+ * entries into a draw sale (`mode: "draw"`, a fresh one each round, measured as the crowd before
+ * sell-out is), a crowd after sell-out, polls of final tickets, and the drain of a 20,000-ticket
+ * backlog (audited). Once per run: 10,000 long-polls waiting on a
  * sale, and the full sale of 100,000 buyers against 20,000 units (audited). Figures are medians
  * of the rounds with min–max; request rates are also given as a ratio to the baseline's, and each
  * timed run is metered: CPU per request of the ingress, the worker, Redis and the load generator,
@@ -41,7 +42,7 @@ import { queuedTicketId, rejectedTicketId, shardOf } from '../src/shared/ticket-
 import { repoPath } from '../src/util/paths'
 import { startBaseline, startService } from './processes'
 import type { Child } from './processes'
-import { api as apiClient, backlogDrain, baseline as baselineRun, counters, createEvent, insertCeiling, longPolls, oneLua as oneLuaRun, timedRun, waitDecided } from './scenarios'
+import { api as apiClient, backlogDrain, baseline as baselineRun, counters, createDrawEvent, createEvent, insertCeiling, longPolls, oneLua as oneLuaRun, timedRun, waitDecided } from './scenarios'
 import type { Metered, Rate } from './scenarios'
 import { costMeter } from './cpu-time'
 import { nowUs } from './profile-summary'
@@ -217,6 +218,8 @@ interface Extra {
   /** CPU per admitted buy from the crowd's start until every ticket is decided (the drain's share in). */
   readonly beforeDecided: Array<Record<string, number>>
   readonly before: Array<Rate & { scriptsPerBuy: number, commandsPerBuy: number, commitsPerOrder: number }>
+  /** Entries into a draw sale during its window, in the same rounds as `before` (one per round). */
+  readonly draw: Array<Rate & { entrants: number }>
   readonly after: Rate[]
   readonly poll: Rate[]
   readonly longPoll: Awaited<ReturnType<typeof longPolls>> | undefined
@@ -240,10 +243,14 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
   const cpuTimes = (rs: Rate[], name: string, refs: Rate[], refName: string): number[] => rs.map((r, i) => cpuOf(r, name) / cpuOf(refs[i] as Rate, refName)).filter((v) => Number.isFinite(v))
   const soldOutCpu = cpuTimes(x.after, 'ingress', baseline, 'baseline')
   const admittedCpu = cpuTimes(x.before, 'ingress', x.oneLua, 'baseline')
+  // Draw entries against the same round's admitted buys and bare route.
+  const drawVsBuys = x.draw.map((d, i) => d.reqPerSec / (x.before[i]?.reqPerSec ?? NaN)).filter((v) => Number.isFinite(v))
+  const drawPctOfRound = x.draw.map((d, i) => (100 * d.reqPerSec) / (baseline[i]?.reqPerSec ?? NaN)).filter((v) => Number.isFinite(v))
   const targets = [
     ['crowd before sell-out (admitted buys), % of baseline (drain running)', stat(pct(x.before), 1) + ' %', '≥ 25 %', met(median(pct(x.before)) >= 25)],
     ['crowd before sell-out, p99 ms', stat(x.before.map((r) => r.p99), 1), '≤ 20 ms', met(median(x.before.map((r) => r.p99)) <= 20)],
     ['admitted buy: ingress CPU per request, × the one-Lua route\'s (same round)', stat(admittedCpu, 2), '≤ 1.5×', met(admittedCpu.length > 0 && median(admittedCpu) <= 1.5)],
+    ...(x.draw.length === 0 ? [] : [['draw entries (mode draw, before its close), req/s ÷ the same round\'s admitted buys', stat(drawVsBuys, 3) + '×', '≥ 1×', met(median(drawVsBuys) >= 1)]]),
     ['crowd after sell-out, % of baseline', stat(pct(x.after), 1) + ' %', '≥ 75 %', met(median(pct(x.after)) >= 75)],
     ['sold-out answer: ingress CPU per request, × the bare route\'s (same round)', stat(soldOutCpu, 2), '≤ 1.3×', met(soldOutCpu.length > 0 && median(soldOutCpu) <= 1.3)],
     ['poll of a final ticket, % of baseline', stat(pct(x.poll), 1) + ' %', '≥ 50 %', met(median(pct(x.poll)) >= 50)],
@@ -262,6 +269,7 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     ['bare route (`/baseline`)', stat(baseline.map((b) => b.reqPerSec)) + ' (100 %)', us(baseline, 'baseline'), '–', '–', '–', us(baseline, 'bench')],
     ['bare route + one Lua call (`/one-lua`)', `${stat(x.oneLua.map((r) => r.reqPerSec))} (${stat(pct(x.oneLua), 1)} %)`, us(x.oneLua, 'baseline'), '–', us(x.oneLua, 'redis'), us(x.oneLua, 'redis commands'), us(x.oneLua, 'bench')],
     ['admitted buy, during the crowd (drain running)', `${stat(x.before.map((r) => r.reqPerSec))} (${stat(pct(x.before), 1)} %)`, us(x.before, 'ingress'), us(x.before, 'worker'), us(x.before, 'redis'), us(x.before, 'redis commands'), us(x.before, 'bench')],
+    ...(x.draw.length === 0 ? [] : [['draw entry, before the close (nothing to drain)', `${stat(x.draw.map((r) => r.reqPerSec))} (${stat(pct(x.draw), 1)} %)`, us(x.draw, 'ingress'), us(x.draw, 'worker'), us(x.draw, 'redis'), us(x.draw, 'redis commands'), us(x.draw, 'bench')]]),
     ['admitted buy, from the crowd\'s start until every ticket is decided', '–', us(x.beforeDecided, 'ingress'), us(x.beforeDecided, 'worker'), us(x.beforeDecided, 'redis'), us(x.beforeDecided, 'redis commands'), '–'],
     ['sold-out answer', `${stat(x.after.map((r) => r.reqPerSec))} (${stat(pct(x.after), 1)} %)`, us(x.after, 'ingress'), us(x.after, 'worker'), us(x.after, 'redis'), us(x.after, 'redis commands'), us(x.after, 'bench')],
     ['poll of a final ticket', `${stat(x.poll.map((r) => r.reqPerSec))} (${stat(pct(x.poll), 1)} %)`, us(x.poll, 'ingress'), us(x.poll, 'worker'), us(x.poll, 'redis'), us(x.poll, 'redis commands'), us(x.poll, 'bench')]
@@ -274,6 +282,12 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     ['before sell-out: Redis script calls (round trips) per admitted buy, ingress and drain together', stat(x.before.map((r) => r.scriptsPerBuy), 2)],
     ['before sell-out: Redis commands executed per admitted buy (inside scripts included)', stat(x.before.map((r) => r.commandsPerBuy), 1)],
     ['before sell-out: MySQL commits per committed order', stat(x.before.map((r) => r.commitsPerOrder), 3)],
+    ...(x.draw.length === 0 ? [] : [
+      ['draw entries (mode draw, before its close; each request a new entrant of a fresh draw): req/s', `${stat(x.draw.map((r) => r.reqPerSec))} (${stat(drawPctOfRound, 1)} % of the same round's baseline)`],
+      ['draw entries: p50 / p99 ms', `${stat(x.draw.map((r) => r.p50), 1)} / ${stat(x.draw.map((r) => r.p99), 1)}`],
+      ['draw entries ÷ admitted buys (before sell-out), req/s, same round', `${stat(drawVsBuys, 3)} (rounds: ${drawVsBuys.map((v) => v.toFixed(3)).join(', ')})`],
+      ['draw entrants recorded, each round', x.draw.map((r) => r.entrants.toLocaleString('en')).join(', ')]
+    ]),
     ['after sell-out: buy req/s', stat(x.after.map((r) => r.reqPerSec))],
     ['after sell-out: p50 / p99 ms', `${stat(x.after.map((r) => r.p50), 1)} / ${stat(x.after.map((r) => r.p99), 1)}`],
     ['poll of a final ticket: req/s', stat(x.poll.map((r) => r.reqPerSec))],
@@ -373,7 +387,7 @@ async function main (): Promise<void> {
   const keys = createKeySpace(PREFIX)
   const baseline: Rate[] = []
   const rounds: Round[] = []
-  const x: { -readonly [K in keyof Extra]: Extra[K] } = { oneLua: [], beforeDecided: [], before: [], after: [], poll: [], longPoll: undefined, backlog: [], full: undefined, redisBytesPerTicket: 0 }
+  const x: { -readonly [K in keyof Extra]: Extra[K] } = { oneLua: [], beforeDecided: [], before: [], draw: [], after: [], poll: [], longPoll: undefined, backlog: [], full: undefined, redisBytesPerTicket: 0 }
   // CPU per request of each timed run: the processes answering, the worker, Redis, and this load generator.
   const pids = { baseline: baselineChild.process.pid, ingress: ingress.process.pid, ...(split ? { worker: worker.process.pid } : {}), bench: process.pid }
   const metered: Metered = { pids, redis }
@@ -417,6 +431,17 @@ async function main (): Promise<void> {
         commandsPerBuy: (c1.redisCommands - c0.redisCommands) / Math.max(1, admitted),
         commitsPerOrder: (c1.mysqlCommits - c0.mysqlCommits) / Math.max(1, orders)
       })
+
+      // Entries into a draw sale, measured as the admitted buys are (same connections, duration and
+      // one distinct buyer per request): a fresh draw each round, so every request is a new entry.
+      const drawEvent = await createDrawEvent(a, admin, 10_000_000)
+      const entrantTokens = Array.from({ length: 200_000 }, (_, i) => userToken(String(10_000_000 * (round + 1) + 500_000 + i)))
+      const entries = await timed('draw entry', async () => await timedRun(service.url, S, C, 'POST', () => `/api/v1/events/${drawEvent}/buy`, (i) => entrantTokens[i % entrantTokens.length] as string, metered))
+      const entrants = await redis.hlen(keys.shard({ eventId: drawEvent, shard: 0 }).entrants)
+      if (entries.non2xx > 0 || entrants === 0) throw new Error(`draw ${drawEvent}: ${entries.non2xx} entries refused, ${entrants} entrants`)
+      x.draw.push({ ...entries, entrants })
+      process.stdout.write(`round ${round + 1}: draw entries ${entries.reqPerSec.toFixed(0)} req/s ${(entries.cpuUs?.ingress ?? NaN).toFixed(0)} µs/req (${entrants} entrants), ` +
+        `${(entries.reqPerSec / before.reqPerSec).toFixed(3)}× the admitted buys\n`)
 
       // Polls of final tickets (the ones just won), each by its owner.
       const holders = await redis.hgetall(keys.shard({ eventId: big, shard: 0 }).holders)

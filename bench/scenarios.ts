@@ -57,6 +57,21 @@ export async function createEvent (a: Api, admin: string, stock: number, shards:
   return created.data.id as number
 }
 
+/**
+ * A draw sale (`mode: "draw"`, one shard) taking entries now: its window opened an hour ago and
+ * closes (`start_at`) in 12 hours, so no worker owns or draws it during a bench (the dispatcher
+ * looks 60 s ahead) and every buy is an entry.
+ */
+export async function createDrawEvent (a: Api, admin: string, stock: number): Promise<number> {
+  const product = await a.call('POST', '/api/v1/admin/products', admin, { title: 'Bench draw', price_cents: 19900 })
+  const close = Date.now() + 12 * 3_600_000
+  const created = await a.call('POST', '/api/v1/admin/events', admin, {
+    product_id: product.data.id, title: 'Bench draw', price_cents: 9900, stock, mode: 'draw', lead_ms: 13 * 3_600_000,
+    start_at: new Date(close).toISOString(), end_at: new Date(close + 3_600_000).toISOString()
+  })
+  return created.data.id as number
+}
+
 /** A timed run of one request shape with a distinct token per request. */
 export async function timedRun (base: string, seconds: number, connections: number, method: 'GET' | 'POST', pathOf: (i: number) => string, tokenOf: (i: number) => string, metered?: Metered): Promise<Rate> {
   let n = 0
