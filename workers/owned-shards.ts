@@ -13,7 +13,7 @@ import { shardTag } from '../src/redis/keys'
 import type { KeySpace, ShardRef } from '../src/redis/keys'
 import type { SaleEvent } from '../src/shared/sale-event'
 import { acquireLease, releaseLease, renewLease, shardsWithPendingReturns } from '../src/stock'
-import { placeAtStart } from '../src/sale'
+import { StartPlacement } from '../src/sale'
 import type { PlacementDeps } from '../src/sale'
 import type { Lease } from '../src/stock'
 import { ShardDrainer } from './drain/shard-drainer'
@@ -87,7 +87,7 @@ export class OwnedShards {
       breaker: this.deps.breaker,
       isPaused: async (eventId) => await this.deps.events.isPaused(eventId),
       // A randomized start: the owner places the lead window's buyers at the start, before any job.
-      ...(event.entry === 'random_at_start' ? { placement: async (r: ShardRef, token: string) => await placeAtStart({ redis, keys, events: this.deps.events }, r, token) } : {}),
+      ...(event.entry === 'random_at_start' ? { placement: (r: ShardRef, token: string) => new StartPlacement({ redis, keys, events: this.deps.events }, r, token) } : {}),
       onBatch: this.deps.onBatch
     })
     this.owned.set(tag, { ref, lease, drainer, endAt: event.endAt.getTime(), renewedAt: Date.now(), quiet: false })

@@ -10,7 +10,7 @@
 
 export { answerFromMemory, buy, issueBuyToken } from './admission'
 export type { AdmissionDeps, Buyer, BuyOutcome, BuyTokenDeps } from './admission'
-export { drawSale, firstCome, firstComeWithWaitlist, leaveWaitlist, placeAtStart, policyFor, randomStart } from './allocation'
+export { drawSale, firstCome, firstComeWithWaitlist, leaveWaitlist, placeAtStart, policyFor, StartPlacement, randomStart } from './allocation'
 export type { PlacementDeps, PlacementState } from './allocation'
 export { commitmentOf, draw, drawKey, newDrawSeed, newEntryId } from './allocation'
 export type { DrawResult } from './allocation'

@@ -370,10 +370,21 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     if (!writers || actors() >= 0.06) return deps
     return { ...deps, fault: async (where: string) => { if (where === at) await stallOwner(o, what, `at ${at}`) } }
   }
-  /** A randomized start's shard whose entrants are all placed: only then may its owner take positions. */
+  /** A randomized start's shard whose entrants are all placed: only then does its owner apply returns. */
   const placedAll = async (shard: number): Promise<boolean> => {
     const seal = await env.redis.get(k(shard).startSeal)
     return seal !== null && await num(k(shard).startPlaced) === Number(seal.split(':')[1])
+  }
+  /**
+   * The last position of a randomized start's shard its owner may take (the drain's job taker
+   * under a placement in progress): none before the seal, base+placed while placing, all after.
+   */
+  const placedUpTo = async (shard: number): Promise<number> => {
+    const seal = await env.redis.get(k(shard).startSeal)
+    if (seal === null) return 0
+    const [base, n] = seal.split(':').map(Number) as [number, number]
+    const placed = await num(k(shard).startPlaced)
+    return placed === n ? Infinity : base + placed
   }
   /**
    * An owner's placement step: the whole placement (placeAtStart, in chunks of one or two), or one
@@ -407,13 +418,14 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     if (r.code === Place.REFUSED) problems.push(`shard ${o.shard}: a chunk drawn from the sealed entrants was refused at ${sealed.placed}`)
   }
   const launch = async (o: Owner, stallAt?: number): Promise<boolean> => {
-    // The drain takes no position of a randomized start before its owner placed the entrants.
-    if (rs && !await placedAll(o.shard)) return false
-    const qseq = await num(k(o.shard).qseq)
+    // The drain takes no position of a randomized start beyond those its owner has placed.
+    const placedTo = rs ? await placedUpTo(o.shard) : Infinity
+    const qseq = Math.min(await num(k(o.shard).qseq), placedTo)
     if (o.lost || o.flights.length >= PIPELINE || o.next > qseq) return false
     const n = 1 + Math.floor(random() * MAX_BATCH)
     const positions = Array.from({ length: Math.min(n, qseq - o.next + 1) }, (_, i) => o.next + i)
     o.next += positions.length
+    if (placedTo !== Infinity && positions.length > 0) count('reserve while placing', `${o.lease.token} shard ${o.shard} up to ${placedTo}`)
     const reservation = await reserveBatch(stallAt === undefined ? deps : { ...deps, redis: stalling(o, stallAt) }, input(o, positions))
     count(reservation.leaseLost ? 'stale reserve refused' : 'reserve', `${o.lease.token} shard ${o.shard} [${positions.join(',')}] holding ${reservation.holding.map(([q, h]) => `${q}@${h.shard}`).join(',')}`)
     if (!reservation.leaseLost) o.flights.push({ positions, reservation })
@@ -440,6 +452,8 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     for (const sibling of current as Owner[]) if (sibling.shard !== o.shard && sibling.flights.length === 0) await apply(sibling)
   }
   const apply = async (o: Owner): Promise<void> => {
+    // The drain applies no return while its entrants are being placed.
+    if (rs && !await placedAll(o.shard)) return
     const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
     count(r.leaseLost ? 'stale apply refused' : 'apply', `${o.lease.token} returned ${r.returned} waiting ${r.waiting}`)
     if (r.returned > 0) count('unit returned')

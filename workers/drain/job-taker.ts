@@ -38,6 +38,8 @@ export class JobTaker {
   /** Next queue position to put in a run (those before it are decided or in flight). */
   private next = 1
   private gapSince: number | undefined
+  /** While a randomized start's entrants are placed: the last position placed (none beyond is admitted yet). */
+  private limit: number | undefined
 
   constructor (
     private readonly redis: RedisClient,
@@ -53,6 +55,14 @@ export class JobTaker {
   /** Starts after the last position the shard has decided (its FIFO mark). */
   async startAfterDrained (): Promise<void> {
     this.next = Number(await this.redis.get(this.k.drained) ?? '0') + 1
+  }
+
+  /**
+   * Positions beyond `last` are not admitted yet (a placement in progress): never served without
+   * their jobs. Undefined: every position up to the shard's qseq is admitted.
+   */
+  limitTo (last: number | undefined): void {
+    this.limit = last
   }
 
   /** Jobs taken and not yet put in a run. */
@@ -114,7 +124,7 @@ export class JobTaker {
    * gapGraceMs of first finding it missing); past that, the run to serve without their jobs.
    */
   async missing (): Promise<'none' | 'grace' | RunItem[] | undefined> {
-    const qseq = Number(await this.redis.get(this.k.qseq) ?? '0')
+    const qseq = Math.min(Number(await this.redis.get(this.k.qseq) ?? '0'), this.limit ?? Infinity)
     if (qseq < this.next) {
       this.gapSince = undefined
       return 'none'

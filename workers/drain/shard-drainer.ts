@@ -73,11 +73,11 @@ interface ShardDrainerDeps {
    */
   readonly isPaused?: (eventId: number) => Promise<boolean>
   /**
-   * A randomized start: places the lead window's buyers at the start (src/sale/allocation/
-   * start-placement.ts). Run before any job is taken, until it answers 'placed'. Absent: nothing
-   * to place.
+   * A randomized start: the placer of the lead window's buyers at the start (src/sale/allocation/
+   * start-placement.ts), stepped between batches until it answers 'placed'; meanwhile only the
+   * positions it has placed are decided. Absent: nothing to place.
    */
-  readonly placement?: (ref: ShardRef, leaseToken: string) => Promise<PlacementState>
+  readonly placement?: (ref: ShardRef, leaseToken: string) => { step: () => Promise<PlacementState> }
   readonly onBatch?: (report: BatchReport) => void
 }
 
@@ -110,8 +110,9 @@ export class ShardDrainer {
   private held = false
   private heldReadAt = 0
   private paceRecordedAt = 0
-  /** The lead window's buyers are placed (or there are none to place): jobs may be taken. */
+  /** The lead window's buyers are placed (or there are none to place): every job may be taken, returns applied. */
   private placed: boolean
+  private placer: { step: () => Promise<PlacementState> } | undefined
   private running = false
   private done: Promise<void> | undefined
   /** Resolves when stop() is called, to end a blocking wait at once. */
@@ -193,13 +194,12 @@ export class ShardDrainer {
           else await Promise.race([this.deps.breaker.whenClosed(), this.stopped])
           continue
         }
-        if (!this.placed) {
-          await this.place()
-          continue
-        }
+        // Until the lead window's buyers are all placed, a placement step comes first in every
+        // turn; once some are placed, the turn goes on to decide them.
+        if (!this.placed && !await this.place()) continue
         // A sibling closed its gate: this owner closes its own if the sale is empty.
         if (this.doorbell?.takeSoldOutCheck() === true) await this.closeIfSaleEmpty()
-        if (await this.returns.pending(this.doorbell)) {
+        if (this.placed && await this.returns.pending(this.doorbell)) {
           // Between batches only: land every batch in flight first, so the new epoch starts
           // after the last position decided and no reservation made before the return is in use.
           if (this.inFlight.count > 0) await this.land()
@@ -232,26 +232,35 @@ export class ShardDrainer {
   }
 
   /**
-   * A randomized start's placement, before any job is taken: the positions kept for the lead
-   * window's buyers have no ticket until placed, and the job taker would take them for lost jobs.
-   * Before the start it waits for the start (MySQL's clock, asked again when the time comes) or
-   * for the doorbell (a buy after the start sealed the entry list), sending nothing meanwhile.
+   * A step of a randomized start's placement. Before the start it waits for the start (MySQL's
+   * clock, asked again when the time comes) or for the doorbell (a buy after the start sealed the
+   * entry list), sending nothing meanwhile. Returns whether positions may be decided: all once the
+   * placement is done; while it runs, those placed so far (the job taker goes no further: the
+   * positions beyond have no ticket yet, and must not be taken for lost jobs).
    */
-  private async place (): Promise<void> {
+  private async place (): Promise<boolean> {
     const mark = this.doorbell?.mark() ?? 0
-    const state = await (this.deps.placement as NonNullable<ShardDrainerDeps['placement']>)(this.ref, this.lease.token)
+    this.placer ??= (this.deps.placement as NonNullable<ShardDrainerDeps['placement']>)(this.ref, this.lease.token)
+    const state = await this.placer.step()
     if (state.kind === 'lease_lost') {
       this.leaseLost()
-      return
+      return false
     }
     if (state.kind === 'placed') {
       this.placed = true
+      this.placer = undefined
+      this.jobs.limitTo(undefined)
       if (state.count > 0) this.deps.log.info({ shard: this.k.tag, placed: state.count, from: state.base + 1, ms: state.ms }, 'lead window buyers placed in drawn order')
-      return
+      return true
+    }
+    if (state.kind === 'placing') {
+      this.jobs.limitTo(state.base + state.placed)
+      return true
     }
     this.idleSince ??= Date.now()
     await this.doorbell?.wait(mark, Math.max(1, Math.min(state.inMs, this.deps.settings.drainIdleWaitMs)), this.stopped)
     this.idleSince = undefined
+    return false
   }
 
   /** The next contiguous run to serve, or undefined when there is none yet. */
@@ -273,8 +282,8 @@ export class ShardDrainer {
     const missing = await this.jobs.missing()
     if (missing === 'none') {
       // Nothing admitted is undecided: wait for the doorbell (the next admission rings it),
-      // unless batches in flight need landing.
-      if (this.inFlight.count > 0) return undefined
+      // unless batches in flight need landing or entrants are still to be placed.
+      if (this.inFlight.count > 0 || !this.placed) return undefined
       if (took === 0 && this.jobs.buffered === 0) await this.waitForJobs(mark, idleSince ?? Date.now())
       else await sleep(5)
       return undefined

@@ -15,7 +15,7 @@ export { firstComeWithWaitlist, leaveWaitlist, onWaitlist, standing } from './wa
 export { commitmentOf, draw, drawKey, newDrawSeed, newEntryId } from './draw'
 export { randomStart, entrantTicket } from './random-start'
 export { drawSale } from './draw-sale'
-export { placeAtStart } from './start-placement'
+export { placeAtStart, StartPlacement } from './start-placement'
 export type { PlacementDeps, PlacementState } from './start-placement'
 export type { DrawResult } from './draw'
 export type { WaitlistDeps } from './waitlist'
