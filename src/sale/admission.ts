@@ -20,6 +20,13 @@ import type { TicketView } from './tickets'
 export type { AdmissionDeps, Buyer, BuyOutcome } from './admission-deps'
 
 /**
+ * How far this ingress's clock may be from Redis's before a buy before a lead window is refused
+ * here rather than by the admission script (which judges the opening on Redis's TIME): a slow
+ * clock by less than this never refuses a buyer inside the window.
+ */
+export const OPENING_SKEW_MS = 60_000
+
+/**
  * The answer for a buyer of an event this ingress remembers as sold out, who holds no ticket:
  * sold_out, with the same ticket id the gate gives, once Redis has recorded it with the shard's
  * gate closed (src/sale/sold-out-answers.ts). Undefined when the answer needs admission (the
@@ -48,6 +55,12 @@ export async function buy (deps: AdmissionDeps, eventId: number, who: Buyer | st
   // admission script on Redis's TIME, as its close is: this ingress's clock, if slow, would refuse
   // buyers inside the window, and if fast, admit them before it.
   if (window === 'upcoming' && policy.opensAt === undefined) throw new DomainError('EVENT_NOT_STARTED', 'the sale has not started')
+  // But a buy sent so early that no clock within OPENING_SKEW_MS of this one could call the window
+  // open is answered here: the script would refuse it too, after a Redis round trip that counts
+  // nothing, not even the rate limit, so a client could keep Redis busy for days before a sale.
+  if (window === 'upcoming' && policy.opensAt !== undefined && now < policy.opensAt(event) - OPENING_SKEW_MS) {
+    throw new DomainError('EVENT_NOT_STARTED', 'the sale has not started')
+  }
   if (window === 'ended') throw new DomainError('EVENT_ENDED', 'the sale has ended')
   // From the token's claim and the cached row: no round trip (a verified buyer signs in again,
   // or refreshes, to get a token that says so).
