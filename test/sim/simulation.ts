@@ -327,7 +327,10 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       if (result.leaseLost) {
         o.flights = []
         o.lost = true
-      } else if (result.stock === 0) await closeGateIfSaleEmpty(deps, { id: eventId, shards }, { eventId, shard: o.shard }, o.lease.token)
+      } else if (result.stock === 0 && (!rs || await placedAll(o.shard))) {
+        // As the drain: no gate closes while its entrants are still to be placed.
+        await closeGateIfSaleEmpty(deps, { id: eventId, shards }, { eventId, shard: o.shard }, o.lease.token)
+      }
       return
     }
     // `writers`: up to three other owners' batches in the same transaction.
@@ -398,6 +401,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
       count(r.kind === 'lease_lost' ? 'stale place refused' : `place ${r.kind}`, `${o.lease.token} shard ${o.shard}`)
       if (r.kind === 'lease_lost') o.lost = true
       else if (former && r.kind === 'placed') problems.push(`a former owner ${o.lease.token} placed shard ${o.shard}`)
+      else if (r.kind === 'placed') await closeHeldBack(o)
       return
     }
     const kk = k(o.shard)
@@ -416,6 +420,14 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     count(r.code === Place.LEASE_LOST ? 'stale place refused' : 'place chunk', `${o.lease.token} shard ${o.shard} ${sealed.placed}+${part.length} -> ${r.placed}/${r.sealed} (${r.code})`)
     if (r.code === Place.LEASE_LOST) o.lost = true
     if (r.code === Place.REFUSED) problems.push(`shard ${o.shard}: a chunk drawn from the sealed entrants was refused at ${sealed.placed}`)
+    if (r.code === Place.DONE && !former && r.placed === r.sealed) await closeHeldBack(o)
+  }
+  /** Once its entrants are all placed, the owner closes the gate it held open if the shard is empty (as the drain does). */
+  const closeHeldBack = async (o: Owner): Promise<void> => {
+    if (!o.lost && o.flights.length === 0 && await env.redis.get(k(o.shard).stock) === '0') {
+      count('close after placing', `shard ${o.shard}`)
+      await closeGateIfSaleEmpty(deps, { id: eventId, shards }, { eventId, shard: o.shard }, o.lease.token)
+    }
   }
   const launch = async (o: Owner, stallAt?: number): Promise<boolean> => {
     // The drain takes no position of a randomized start beyond those its owner has placed.

@@ -197,8 +197,9 @@ export class ShardDrainer {
         // Until the lead window's buyers are all placed, a placement step comes first in every
         // turn; once some are placed, the turn goes on to decide them.
         if (!this.placed && !await this.place()) continue
-        // A sibling closed its gate: this owner closes its own if the sale is empty.
-        if (this.doorbell?.takeSoldOutCheck() === true) await this.closeIfSaleEmpty()
+        // A sibling closed its gate: this owner closes its own if the sale is empty (once its
+        // entrants are all placed: the request waits until then).
+        if (this.placed && this.doorbell?.takeSoldOutCheck() === true) await this.closeIfSaleEmpty()
         if (this.placed && await this.returns.pending(this.doorbell)) {
           // Between batches only: land every batch in flight first, so the new epoch starts
           // after the last position decided and no reservation made before the return is in use.
@@ -251,6 +252,8 @@ export class ShardDrainer {
       this.placer = undefined
       this.jobs.limitTo(undefined)
       if (state.count > 0) this.deps.log.info({ shard: this.k.tag, placed: state.count, from: state.base + 1, ms: state.ms }, 'lead window buyers placed in drawn order')
+      // The close held back while placing (the last batch may have emptied the shard).
+      if (this.ownStockEmpty) await this.closeIfSaleEmpty()
       return true
     }
     if (state.kind === 'placing') {
@@ -324,7 +327,10 @@ export class ShardDrainer {
     this.ownStockEmpty = result.stock === 0
     await this.hints.recordSeen(result.siblingsFree)
     // Checked after every batch that leaves the shard empty: units may come back and go again.
-    if (result.stock === 0) await this.closeIfSaleEmpty()
+    // Never while entrants are still to be placed: a closed gate lets an ingress record a buyer
+    // as turned away (lua/confirmSoldOut), and an entrant not yet placed who asks again would be
+    // one, and then refused by their own chunk (lua/placeEntrants), stopping the placement.
+    if (result.stock === 0 && this.placed) await this.closeIfSaleEmpty()
     this.deps.onBatch?.({
       ref: this.ref,
       size: run.length,
