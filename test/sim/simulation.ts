@@ -373,7 +373,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     if (!writers || actors() >= 0.06) return deps
     return { ...deps, fault: async (where: string) => { if (where === at) await stallOwner(o, what, `at ${at}`) } }
   }
-  /** A randomized start's shard whose entrants are all placed: only then does its owner apply returns. */
+  /** A randomized start's shard whose entrants are all placed: only then does its owner close an empty gate. */
   const placedAll = async (shard: number): Promise<boolean> => {
     const seal = await env.redis.get(k(shard).startSeal)
     return seal !== null && await num(k(shard).startPlaced) === Number(seal.split(':')[1])
@@ -424,7 +424,7 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
   }
   /** Once its entrants are all placed, the owner closes the gate it held open if the shard is empty (as the drain does). */
   const closeHeldBack = async (o: Owner): Promise<void> => {
-    if (!o.lost && o.flights.length === 0 && await env.redis.get(k(o.shard).stock) === '0') {
+    if (!o.lost && o.flights.length === 0 && await env.redis.get(k(o.shard).stock) === '0' && await env.redis.exists(k(o.shard).returnsDue) === 0) {
       count('close after placing', `shard ${o.shard}`)
       await closeGateIfSaleEmpty(deps, { id: eventId, shards }, { eventId, shard: o.shard }, o.lease.token)
     }
@@ -464,8 +464,6 @@ export async function runSeed (ctx: SimContext, seed: number, model: SimModel = 
     for (const sibling of current as Owner[]) if (sibling.shard !== o.shard && sibling.flights.length === 0) await apply(sibling)
   }
   const apply = async (o: Owner): Promise<void> => {
-    // The drain applies no return while its entrants are being placed.
-    if (rs && !await placedAll(o.shard)) return
     const r = await applyDueReturns(env, { eventId, shard: o.shard }, shards, o.lease.token)
     count(r.leaseLost ? 'stale apply refused' : 'apply', `${o.lease.token} returned ${r.returned} waiting ${r.waiting}`)
     if (r.returned > 0) count('unit returned')

@@ -195,12 +195,14 @@ export class ShardDrainer {
           continue
         }
         // Until the lead window's buyers are all placed, a placement step comes first in every
-        // turn; once some are placed, the turn goes on to decide them.
+        // turn; once some are placed, the turn goes on to decide them, and to apply the units
+        // that come back meanwhile (held until the end, they would pass the entrants decided
+        // sold_out in between, as a first-come return passes only the batches in flight).
         if (!this.placed && !await this.place()) continue
         // A sibling closed its gate: this owner closes its own if the sale is empty (once its
         // entrants are all placed: the request waits until then).
         if (this.placed && this.doorbell?.takeSoldOutCheck() === true) await this.closeIfSaleEmpty()
-        if (this.placed && await this.returns.pending(this.doorbell)) {
+        if (await this.returns.pending(this.doorbell)) {
           // Between batches only: land every batch in flight first, so the new epoch starts
           // after the last position decided and no reservation made before the return is in use.
           if (this.inFlight.count > 0) await this.land()
@@ -252,8 +254,9 @@ export class ShardDrainer {
       this.placer = undefined
       this.jobs.limitTo(undefined)
       if (state.count > 0) this.deps.log.info({ shard: this.k.tag, placed: state.count, from: state.base + 1, ms: state.ms }, 'lead window buyers placed in drawn order')
-      // The close held back while placing (the last batch may have emptied the shard).
-      if (this.ownStockEmpty) await this.closeIfSaleEmpty()
+      // The close held back while placing (the last batch may have emptied the shard), unless a
+      // unit came back meanwhile: it is applied first, and a later batch closes if need be.
+      if (this.ownStockEmpty && !await this.returns.pending(this.doorbell)) await this.closeIfSaleEmpty()
       return true
     }
     if (state.kind === 'placing') {
