@@ -3,6 +3,7 @@
   return-applier.ts): apply one unit that came back, if any (as lua/applyReturn does), then serve
   the shard's waitlist with the unreserved units, in waitlist order. Fenced by the shard lease.
 
+  Nothing is applied or served before the waitlist has indexed every decided ticket (code 2).
   A buyer banned while waiting is dropped from the list when they reach its head, never served.
   A buyer is served only when every ticket that arrived before them is decided (their arrival key
   is at most the highest decided position): those tickets are ahead in line and take the units
@@ -51,8 +52,12 @@
     ARGV[7]  eventsMaxLen   length of the queue's event stream (as lua/admitBuyer)
 
   Output: { code, served, waiting } with code 1 the unit came back now, 0 nothing held for it (or
-  no ticket given), -1 the lease is not the caller's; served: buyers served now; waiting: 1 when
-  units are free but the waitlist's first buyer waits for tickets ahead to be decided (look again).
+  no ticket given), 2 nothing done but indexing: more than one look's worth of decided tickets
+  (lua/includes/waitlist.lua, MAX_LOOK) is not on the list yet, so the unit is not put back (the
+  drain would give it to its next position, past runners-up not yet listed): call again, each
+  call indexes the next MAX_LOOK; -1 the lease is not the caller's. served: buyers served now;
+  waiting: 1 when units are free but the waitlist's first buyer waits for tickets ahead to be
+  decided (look again).
 ]]
 --@include "startEpochAt.lua"
 --@include "addBuyJob.lua"
@@ -61,6 +66,13 @@
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return { -1, 0, 0 }
 end
+-- The decided tickets first: until every one that lost is on the list, the list's head is not
+-- known, and a unit put back in the stock now would go to the drain's next position instead.
+local w = { list = KEYS[20], users = KEYS[21], seq = KEYS[22], cursor = KEYS[23], left = KEYS[24], lostBelow = KEYS[27] }
+local caughtUp = indexWaitlist(w, KEYS[10], KEYS[9], KEYS[7])
+if not caughtUp then
+  return { 2, 0, 1 }
+end
 local code = 0
 if ARGV[2] ~= '' and redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then
   redis.call('INCR', KEYS[3])
@@ -68,18 +80,12 @@ if ARGV[2] ~= '' and redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then
   code = 1
 end
 
-local w = { list = KEYS[20], users = KEYS[21], seq = KEYS[22], cursor = KEYS[23], left = KEYS[24], lostBelow = KEYS[27] }
-local caughtUp = indexWaitlist(w, KEYS[10], KEYS[9], KEYS[7])
-
 local clock = redis.call('TIME')
 local nowMs = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local drained = tonumber(redis.call('GET', KEYS[7]) or '0')
 local served = 0
 local waiting = 0
-if not caughtUp then
-  -- The decided tickets are not all looked at yet: one who lost may come before the list's head.
-  waiting = 1
-elseif nowMs < tonumber(ARGV[3]) then
+if nowMs < tonumber(ARGV[3]) then
   while tonumber(redis.call('GET', KEYS[3]) or '0') > 0 do
     local head = redis.call('ZRANGE', KEYS[20], 0, 0, 'WITHSCORES')
     if #head == 0 then break end

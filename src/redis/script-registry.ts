@@ -195,7 +195,7 @@ export const Close = { LEASE_LOST: -1, UNITS_LEFT: 0, CLOSED: 1 } as const
 export type CloseResult = typeof Close[keyof typeof Close]
 
 /** Outcome of applying a returned unit (lua/applyReturn). */
-export const ApplyReturn = { LEASE_LOST: -1, NOTHING_HELD: 0, RETURNED: 1 } as const
+export const ApplyReturn = { LEASE_LOST: -1, NOTHING_HELD: 0, RETURNED: 1, NOT_INDEXED: 2 } as const
 export type ApplyReturnResult = typeof ApplyReturn[keyof typeof ApplyReturn]
 
 /** A buyer's standing on a shard's waitlist (lua/readWaitlist). */

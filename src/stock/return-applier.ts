@@ -85,7 +85,13 @@ async function applyToWaitlist (deps: ReturnApplierDeps, ref: ShardRef, shards: 
   const serve = async (ticketId: string): ReturnType<typeof serveWaitlist> => {
     const row = await deps.db('seckill_events').first('end_at').where({ id: ref.eventId }) as { end_at: Date } | undefined
     const end = row === undefined ? 0 : Math.min(endMs, row.end_at.getTime())
-    return await serveWaitlist(deps.redis, k, deps.keys.buyQueue(ref), deps.keys.waitlist(ref), leaseToken, ticketId, end, ticketIdPrefix(ref.eventId, ref.shard))
+    // Called again until the waitlist has indexed every decided ticket (each call indexes the
+    // next MAX_LOOK): only then is the unit put back and the list's first buyer served. Nothing
+    // is decided meanwhile (the drain applies returns with no batch in flight), so this ends.
+    for (;;) {
+      const reply = await serveWaitlist(deps.redis, k, deps.keys.buyQueue(ref), deps.keys.waitlist(ref), leaseToken, ticketId, end, ticketIdPrefix(ref.eventId, ref.shard))
+      if (reply.code !== ApplyReturn.NOT_INDEXED) return reply
+    }
   }
   const done: number[] = []
   let returned = 0
