@@ -13,43 +13,20 @@
  */
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { loadConfig } from '../../src/config'
-import { admitRandomStart } from '../../src/redis/commands'
-import { MAX_ENTRANTS_PER_SHARD } from '../../src/shared/allocation'
-import { ticketIdPrefix } from '../../src/shared/ticket-ids'
-import { auditSale, draw, newEntryId } from '../../src/sale'
-import { testEnv } from '../helpers/env'
-import { createSale, pool, saleIdle, startTestService, until } from '../helpers/sale'
+import { auditSale, draw } from '../../src/sale'
+import { saleIdle, until } from '../helpers/sale'
+import { leadWindowSale } from '../helpers/lead-window'
 
 const ENTRANTS = 20_000
 
 t.test('a randomized start closes no gate while its entrants are being placed', async (t) => {
-  const env = await testEnv(t, { GATE_OVERBOOK: '1' })
-  const config = loadConfig({ ...env.env })
-  const { http } = await startTestService(env, { ...config, role: 'ingress' })
-  const eventId = await createSale(http, env, { stock: 1, startInMs: 600_000, fields: { entry: 'random_at_start', lead_ms: 660_000 } })
-  const users = Array.from({ length: ENTRANTS }, (_, i) => 100_001 + i)
-  for (let i = 0; i < users.length; i += 5_000) {
-    await env.db('users').insert(users.slice(i, i + 5_000).map((id) => ({ id, email: `u${id}@example.com`, password_hash: null, role: 'user' })))
-  }
-  const first = await http.request('POST', `/api/v1/events/${eventId}/buy`, { token: env.token(users[0] as number) })
-  t.match(first.body.data, { awaiting_draw: true }, 'the first buyer entered')
-  const row = await env.db('seckill_events').first(env.db.raw('UNIX_TIMESTAMP(start_at) * 1000 AS start_ms')).where({ id: eventId }) as { start_ms: number | string }
-  const startAtMs = Math.round(Number(row.start_ms))
-  const ref = { eventId, shard: 0 }
-  const k = env.keys.shard(ref)
-  const target = { k, q: env.keys.buyQueue(ref), ticketPrefix: ticketIdPrefix(eventId, 0), overbook: 1, rate: { max: 1_000_000, timeWindow: 60_000 }, cluster: false }
-  await pool(users.slice(1), 100, async (user) => {
-    const reply = await admitRandomStart(env.redis, target, String(user), undefined, { startAtMs, opensAtMs: startAtMs - 660_000 }, newEntryId(), MAX_ENTRANTS_PER_SHARD, false)
-    if (reply.code !== 5) throw new Error(`entry of ${user}: code ${reply.code}`)
-  })
+  const { env, http, eventId, k, closeAndDrain } = await leadWindowSale(t, { entrants: ENTRANTS, units: 1, draw: false })
   // The entrant drawn last (placed last): the seed is in MySQL, the entries in Redis.
   const seed = (await env.db('seckill_events').first('start_seed').where({ id: eventId }) as { start_seed: string }).start_seed
   const userOf = new Map(Object.entries(await env.redis.hgetall(k.entrants)).map(([u, e]) => [e, u]))
   const last = Number(userOf.get(draw(seed, [...userOf.keys()], 0).order[ENTRANTS - 1] as string))
 
-  await env.db('seckill_events').where({ id: eventId }).update({ start_at: env.db.raw('NOW(3) + INTERVAL 1 SECOND') })
-  await startTestService(env, { ...config, role: 'worker' })
+  await closeAndDrain()
 
   let closedEarly = ''
   let turnedAway = ''
