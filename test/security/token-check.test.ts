@@ -1,9 +1,10 @@
 // Issue 35: the crowd's token check (src/http/hs256.ts) skips fast-jwt's general path and its
 // cache. It must accept only what fast-jwt accepts, and leave every refusal (and its code) to it.
 import t from 'tap'
-import { createHmac } from 'node:crypto'
+import { createHmac, randomBytes, randomInt } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { createHs256Verifier } from '../../src/http/hs256'
+import { hs256SignatureCheck } from '../../src/http/hs256-signature'
 import { createTokenSigner } from '../../src/http/auth'
 
 const SECRET = 'token-check-secret-token-check-secret-0123'
@@ -73,4 +74,47 @@ t.test('a valid token in another shape is still accepted, by fast-jwt', async (t
   const token = forge({ typ: 'JWT', alg: 'HS256' }, { sub: '42', exp: now + 3600, nbf: now - 60 })
   t.same(verify(token), slow(token))
   t.equal(fellBack(), 1)
+})
+
+t.test('the signature check (hs256-signature.ts) agrees with createHmac on every key and message length', async (t) => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.'
+  let agreed = 0
+  for (const keyLength of [1, 16, 32, 55, 63, 64, 65, 100, 200]) {
+    const key = randomBytes(keyLength)
+    const check = hs256SignatureCheck(key)
+    // Around every block edge: a message of 55/56 bytes (+64 of the pad) needs a second padding block.
+    for (let length = 0; length <= 300; length++) {
+      let message = ''
+      for (let i = 0; i < length; i++) message += alphabet[randomInt(alphabet.length)] as string
+      const mac = createHmac('sha256', key).update(message).digest('base64url')
+      if (!check(`${message}.${mac}`, length)) t.fail(`key ${keyLength} bytes, message ${length}: refused its own MAC`)
+      else agreed++
+      // One bit of the MAC changed anywhere: refused.
+      const bytes = Buffer.from(mac, 'base64url')
+      const bit = randomInt(256)
+      bytes[bit >> 3] = (bytes[bit >> 3] as number) ^ (1 << (bit & 7))
+      if (check(`${message}.${bytes.toString('base64url')}`, length)) t.fail(`key ${keyLength}, message ${length}: accepted a MAC with bit ${bit} changed`)
+    }
+  }
+  t.equal(agreed, 9 * 301, 'every MAC createHmac made was accepted')
+})
+
+t.test('the signature check refuses what is not the canonical base64url of the MAC, or not ASCII', async (t) => {
+  const key = randomBytes(32)
+  const check = hs256SignatureCheck(key)
+  const message = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiJ9'
+  const mac = createHmac('sha256', key).update(message).digest('base64url')
+  t.ok(check(`${message}.${mac}`, message.length))
+  // The last character carries two spare bits: set, the bytes decode the same but the text differs.
+  const last = mac.charCodeAt(42)
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const spare = alphabet[alphabet.indexOf(String.fromCharCode(last)) | 1] as string
+  t.notOk(check(`${message}.${mac.slice(0, 42)}${spare}`, message.length), 'not canonical')
+  t.notOk(check(`${message}.${mac.slice(0, 10)}+${mac.slice(11)}`, message.length), 'a base64 (not base64url) character')
+  t.notOk(check(`${message}.${mac}=`, message.length), 'padded')
+  t.notOk(check(`${message}.${mac.slice(0, 42)}`, message.length), 'a character short')
+  t.notOk(check(`${message}.${mac.slice(0, 20)}\u0100${mac.slice(21)}`, message.length), 'a character outside ASCII in the MAC')
+  // A message with a non-ASCII character: createHmac hashes its UTF-8 bytes; the check never accepts it.
+  const wide = 'eyJhbGciOiJIUzI1NiJ9.é'
+  t.notOk(check(`${wide}.${createHmac('sha256', key).update(wide).digest('base64url')}`, wide.length), 'not ASCII: left to fast-jwt')
 })
