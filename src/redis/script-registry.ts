@@ -416,6 +416,12 @@ export const SCRIPTS = {
     args: ['leaseToken', 'delta', 'reopen', 'markCount', '...markThenFree'],
     decode: (reply): RepairResult => Number((reply as number[])[0]) as RepairResult
   }),
+  readFreeUnits: script({
+    owner: 'stock',
+    keys: ['stock', 'pending', 'startSeal', 'entrants'],
+    args: [],
+    decode: (reply): number => Number(reply)
+  }),
   closeShard: script({
     owner: 'stock',
     keys: ['lease', 'stock', 'closed'],

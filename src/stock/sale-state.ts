@@ -6,7 +6,7 @@ import type { ShardKeys, ShardRef } from '../redis/keys'
 import type { SaleStateDeps } from './deps'
 import { allShardKeys } from '../redis/keys'
 import type { RedisClient } from '../redis/scripts'
-import { Close, Warm, claimShard, closeShard, reopenShard, warmShard } from './scripts'
+import { Close, Warm, claimShard, closeShard, readFreeUnits, reopenShard, warmShard } from './scripts'
 import type { Knex } from 'knex'
 import { fenceSiblings } from './shard-lease'
 import { parseTicketId } from '../shared/ticket-ids'
@@ -380,13 +380,9 @@ export async function withdrawSoldOutIfOpen (deps: SaleStateDeps, event: Pick<Sa
 
 /** Tells siblings how many units `holder` can lend now, so their gates admit buyers for them. */
 export async function shareFreeUnits (deps: SaleStateDeps, event: Pick<SaleEvent, 'id' | 'shards'>, holder: number): Promise<void> {
-  const k = deps.keys.shard({ eventId: event.id, shard: holder })
   // A randomized start's entrants count as pending until the seal does it (as in lua/borrowStock):
   // their units are not free for a sibling's later buyers.
-  const [[, stock], [, pending], [, seal], [, entrants]] = await deps.redis.multi().get(k.stock).get(k.pending).get(k.startSeal).hlen(k.entrants)
-    .exec() as [[null, string | null], [null, string | null], [null, string | null], [null, number]]
-  const unsealed = seal === null ? entrants : 0
-  const free = Math.max(0, Number(stock ?? 0) - Number(pending ?? 0) - unsealed)
+  const free = await readFreeUnits(deps.redis, deps.keys.shard({ eventId: event.id, shard: holder }))
   await Promise.all(shardRefs(event).filter((r) => r.shard !== holder).map(async (r) =>
     await deps.redis.hset(deps.keys.shard(r).peers, String(holder), free)))
 }

@@ -103,6 +103,11 @@ export async function claimShard (redis: RedisClient, k: ShardKeys, fence: numbe
   return await runScript(redis, 'claimShard', { keys: k, args: { fence } })
 }
 
+/** The units a shard could lend its siblings now (lua/readFreeUnits). */
+export async function readFreeUnits (redis: RedisClient, k: ShardKeys): Promise<number> {
+  return await runScript(redis, 'readFreeUnits', { keys: k, args: {} })
+}
+
 /** The owner closes its sold-out shard's gate (lua/closeShard). */
 export async function closeShard (redis: RedisClient, k: ShardKeys, leaseToken: string): Promise<CloseResult> {
   return await runScript(redis, 'closeShard', { keys: k, args: { leaseToken } })

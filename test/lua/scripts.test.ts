@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { createRedis } from '../../src/redis/client'
 import { Admit, admitBuyer } from '../../src/redis/commands'
-import { Borrow, Reserve, borrowStock, fenceBorrower, finishTickets, releaseStock, reserveStock } from '../../src/stock/scripts'
+import { Borrow, Reserve, borrowStock, fenceBorrower, finishTickets, readFreeUnits, releaseStock, reserveStock } from '../../src/stock/scripts'
 import type { AdmitReply } from '../../src/redis/commands'
 import type { BorrowReply, ReserveReply } from '../../src/stock/scripts'
 import { repoPath } from '../../src/util/paths'
@@ -224,4 +224,20 @@ t.test('admitBuyer: a buyer past the rate limit is refused with the time left in
   t.equal(windows.length, 1, 'one window key')
   const ttl = await env.redis.pttl(windows[0] as string)
   t.ok(ttl > 0 && ttl <= 120_000, `the window expires after the next one (${ttl} ms)`)
+})
+
+t.test('readFreeUnits: stock less the line, less unsealed entrants, never below 0', async (t) => {
+  const env = await testEnv(t)
+  const k = env.keys.shard({ eventId: 9301, shard: 0 })
+  t.equal(await readFreeUnits(env.redis, k), 0, 'a shard never warmed lends nothing')
+  await env.redis.set(k.stock, 10)
+  await env.redis.set(k.pending, 3)
+  t.equal(await readFreeUnits(env.redis, k), 7, '10 units, 3 tickets waiting')
+  await env.redis.hset(k.entrants, '501', 1, '502', 1)
+  t.equal(await readFreeUnits(env.redis, k), 5, 'two entrants of a randomized start not sealed yet count as waiting')
+  await env.redis.set(k.startSeal, '2')
+  t.equal(await readFreeUnits(env.redis, k), 7, 'once sealed they are in pending already')
+  await env.redis.set(k.pending, 12)
+  t.equal(await readFreeUnits(env.redis, k), 0, 'more waiting than units: 0, not negative')
+  t.equal(await env.redis.get(k.stock), '10', 'read only')
 })
