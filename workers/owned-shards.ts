@@ -17,10 +17,18 @@ import { StartPlacement } from '../src/sale'
 import type { PlacementDeps } from '../src/sale'
 import type { Lease } from '../src/stock'
 import { ShardDrainer } from './drain/shard-drainer'
+import { HeldSales } from './drain/held-sales'
 import type { BatchReport } from './drain/shard-drainer'
 import type { DrainBreaker } from './drain-breaker'
 import type { DrainWaker } from './drain-waker'
 import type { StagePool } from './stage-pool'
+
+/**
+ * A batch about to launch asks whether its sale is held, answered from a read at most this old:
+ * a pause takes hold within this plus one read (and the batches already in flight), at a cost of
+ * at most one MySQL read of every drained sale's row this often, and none while all are idle.
+ */
+const HELD_LOOK_MS = 100
 
 export interface OwnedShardsDeps {
   readonly config: Config
@@ -41,7 +49,7 @@ export interface OwnedShardsDeps {
    * Whether an operator holds a sale, from its row in MySQL (the catalog's events repository), and
    * what a randomized start's placement reads and records there.
    */
-  readonly events: { readonly isPaused: (eventId: number) => Promise<boolean> } & PlacementDeps['events']
+  readonly events: { readonly heldAmong: (ids: readonly number[]) => Promise<Set<number>> } & PlacementDeps['events']
 }
 
 interface Owned {
@@ -57,8 +65,12 @@ interface Owned {
 
 export class OwnedShards {
   private readonly owned = new Map<string, Owned>()
+  /** Every drain's answer to "is the sale held?": one MySQL read for all of them (held-sales.ts). */
+  private readonly held: HeldSales
 
-  constructor (private readonly deps: OwnedShardsDeps) {}
+  constructor (private readonly deps: OwnedShardsDeps) {
+    this.held = new HeldSales(async (ids) => await deps.events.heldAmong(ids), deps.log, HELD_LOOK_MS)
+  }
 
   get size (): number {
     return this.owned.size
@@ -85,7 +97,7 @@ export class OwnedShards {
       settings: config,
       log,
       breaker: this.deps.breaker,
-      isPaused: async (eventId) => await this.deps.events.isPaused(eventId),
+      isHeld: async (eventId) => await this.held.isHeld(eventId),
       // A randomized start: the owner places the lead window's buyers at the start, before any job.
       ...(event.entry === 'random_at_start' ? { placement: (r: ShardRef, token: string) => new StartPlacement({ redis, keys, events: this.deps.events }, r, token) } : {}),
       onBatch: this.deps.onBatch
@@ -121,6 +133,7 @@ export class OwnedShards {
     const o = this.owned.get(tag)
     if (o === undefined) return
     this.owned.delete(tag)
+    if (![...this.owned.values()].some((x) => x.ref.eventId === o.ref.eventId)) this.held.forget(o.ref.eventId)
     await o.drainer.stop()
     const released = await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), o.lease.token)
     this.deps.onLeaseMove?.(released ? 'given_back' : 'lost')

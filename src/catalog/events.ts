@@ -205,13 +205,16 @@ export function eventsRepository (db: Db) {
     },
 
     /**
-     * Whether an operator holds the sale now, read from its row (the drain asks before each batch).
-     * A hold ends with the sale (MySQL's clock): the buyers in line still get their answer, and a
-     * sale that ended while held cannot be resumed, so a hold past the end would keep them queued.
+     * Which of these sales an operator holds now, read from their rows in one statement (the
+     * drain asks for every sale it drains at once: workers/drain/held-sales.ts). A hold ends with
+     * the sale (MySQL's clock): the buyers in line still get their answer, and a sale that ended
+     * while held cannot be resumed, so a hold past the end would keep them queued.
      */
-    async isPaused (id: number): Promise<boolean> {
-      const row = await db('seckill_events').first(db.raw('paused_at IS NOT NULL AND end_at > CURRENT_TIMESTAMP(3) AS held')).where({ id }) as { held: number | string } | undefined
-      return Number(row?.held ?? 0) === 1
+    async heldAmong (ids: readonly number[]): Promise<Set<number>> {
+      if (ids.length === 0) return new Set()
+      const rows = await db('seckill_events').select('id').whereIn('id', [...ids])
+        .whereNotNull('paused_at').andWhere('end_at', '>', db.raw('CURRENT_TIMESTAMP(3)')) as Array<{ id: number }>
+      return new Set(rows.map((r) => Number(r.id)))
     },
 
     /** Deletes an event that starts more than `cutoffMs` from now (MySQL's clock); false otherwise. */

@@ -69,9 +69,10 @@ interface ShardDrainerDeps {
   readonly breaker?: DrainBreaker
   /**
    * Whether an operator holds the sale, from its row in MySQL (the one truth, whichever ingress
-   * took the pause): asked before a batch is launched. Absent: never held (tests, benches).
+   * took the pause) at most a moment old (held-sales.ts: one read for every sale this process
+   * drains): asked before a batch is launched. Absent: never held (tests, benches).
    */
-  readonly isPaused?: (eventId: number) => Promise<boolean>
+  readonly isHeld?: (eventId: number) => Promise<boolean>
   /**
    * A randomized start: the placer of the lead window's buyers at the start (src/sale/allocation/
    * start-placement.ts), stepped between batches until it answers 'placed'; meanwhile only the
@@ -82,12 +83,6 @@ interface ShardDrainerDeps {
 }
 
 const MAX_BACKOFF_MS = 5000
-/**
- * A batch about to launch asks MySQL whether the sale is held unless it asked this recently: a
- * pause takes hold within this (plus the batches already in flight), at a cost of at most a few
- * primary-key reads a second per busy shard, and none while the shard is idle.
- */
-const PAUSE_LOOK_MS = 100
 /** How often a held drain asks again whether the sale may go on. */
 const PAUSED_RECHECK_MS = 250
 /** How often a working drain records its pace for the next sale's first estimates, and for how long it is kept. */
@@ -106,9 +101,6 @@ export class ShardDrainer {
   /** The last batch left the shard's own stock empty, and no unit came back since. */
   private ownStockEmpty = false
   private failures = 0
-  /** The sale's hold as last read from MySQL, and when. */
-  private held = false
-  private heldReadAt = 0
   private paceRecordedAt = 0
   /** The lead window's buyers are placed (or there are none to place): every job may be taken, returns applied. */
   private placed: boolean
@@ -346,24 +338,9 @@ export class ShardDrainer {
     })
   }
 
-  /**
-   * Whether the sale is held, read from MySQL at most every PAUSE_LOOK_MS while batches launch. A
-   * failed read keeps the last answer (a MySQL outage neither lifts a pause nor makes one).
-   */
+  /** Whether the sale is held (deps.isHeld: a shared answer at most a moment old). */
   private async isHeld (): Promise<boolean> {
-    const ask = this.deps.isPaused
-    if (ask === undefined) return false
-    const now = Date.now()
-    if (now - this.heldReadAt < (this.held ? 0 : PAUSE_LOOK_MS)) return this.held
-    try {
-      const held = await ask(this.ref.eventId)
-      if (held !== this.held) this.deps.log.info({ shard: this.k.tag, held }, held ? 'sale held by an operator: nothing is decided' : 'sale resumed')
-      this.held = held
-      this.heldReadAt = now
-    } catch (err) {
-      this.deps.log.warn({ err, shard: this.k.tag }, 'could not read whether the sale is held; keeping the last answer')
-    }
-    return this.held
+    return this.deps.isHeld === undefined ? false : await this.deps.isHeld(this.ref.eventId)
   }
 
   /**
