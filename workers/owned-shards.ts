@@ -133,7 +133,6 @@ export class OwnedShards {
     const o = this.owned.get(tag)
     if (o === undefined) return
     this.owned.delete(tag)
-    if (![...this.owned.values()].some((x) => x.ref.eventId === o.ref.eventId)) this.held.forget(o.ref.eventId)
     await o.drainer.stop()
     const released = await releaseLease(this.deps.redis, this.deps.keys.shard(o.ref), o.lease.token)
     this.deps.onLeaseMove?.(released ? 'given_back' : 'lost')

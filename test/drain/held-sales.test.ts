@@ -7,6 +7,7 @@ import pino from 'pino'
 import { eventsRepository } from '../../src/catalog'
 import { HeldSales } from '../../workers/drain/held-sales'
 import { testEnv } from '../helpers/env'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createSale, startTestService, until } from '../helpers/sale'
 
 const quiet = pino({ level: 'silent' })
@@ -74,4 +75,54 @@ t.test('a sale that ended while held is not held (its buyers still get their ans
   await env.db('seckill_events').where({ id: sale }).update({ end_at: env.db.raw('CURRENT_TIMESTAMP(3)') })
   t.same([...await events.heldAmong([sale])], [], 'ended: no longer held')
   t.same([...await events.heldAmong([])], [], 'no sales, no read')
+})
+
+t.test('a read that does not answer holds the drains up for the read wait only, with the last answers', async (t) => {
+  const env = await testEnv(t)
+  const { http } = await startTestService(env)
+  const admin = env.token(1, 'admin')
+  const sale = await createSale(http, env, { stock: 1 })
+  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/pause`, { token: admin })).status, 200, 'held')
+  const events = eventsRepository(env.db)
+  let hang = false
+  let reads = 0
+  const held = new HeldSales(async (ids) => {
+    reads++
+    if (hang) return await new Promise<Set<number>>(() => undefined)
+    return await events.heldAmong(ids)
+  }, quiet, 0, 300)
+  t.equal(await held.isHeld(sale), true, 'held')
+  hang = true
+  const started = Date.now()
+  t.equal(await held.isHeld(sale), true, 'a stuck read: the last answer, the hold kept')
+  t.ok(Date.now() - started < 3000, `answered after the read wait (${Date.now() - started} ms)`)
+  t.equal(await held.isHeld(sale + 1), false, 'another sale is not stuck behind it either')
+  hang = false
+  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/resume`, { token: admin })).status, 200, 'resumed')
+  t.equal(await held.isHeld(sale), false, 'the next read answers')
+  t.equal(reads, 4)
+})
+
+t.test('answers of sales nobody asks about any more are dropped; not while reads fail', async (t) => {
+  const env = await testEnv(t)
+  const { http } = await startTestService(env)
+  const admin = env.token(1, 'admin')
+  const [a, b] = [await createSale(http, env, { stock: 1 }), await createSale(http, env, { stock: 1 })] as [number, number]
+  t.equal((await http.request('POST', `/api/v1/admin/events/${a}/pause`, { token: admin })).status, 200, 'a held')
+  const events = eventsRepository(env.db)
+  let fail = false
+  const held = new HeldSales(async (ids) => {
+    if (fail) throw new Error('MySQL went away')
+    return await events.heldAmong(ids)
+  }, quiet, 0, 2000, 200)
+  t.equal(await held.isHeld(a), true)
+  await sleep(300)
+  fail = true
+  t.equal(await held.isHeld(b), false, 'b unknown, the read failed: not held')
+  t.equal(held.size, 1, 'a kept while reads fail, however old')
+  t.equal(await held.isHeld(a), true, 'still held')
+  fail = false
+  t.equal(await held.isHeld(b), false)
+  t.equal(held.size, 1, 'a, unasked past the limit, dropped after a read that answered; b kept')
+  t.equal(await held.isHeld(a), true, 'asked again: read again, still held')
 })
