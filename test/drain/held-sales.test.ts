@@ -3,31 +3,50 @@
 // shards); workers/drain/held-sales.ts reads every drained sale's row in one statement, at most
 // every look, and the answers stay those of MySQL's rows.
 import t from 'tap'
+import type { Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { eventsRepository } from '../../src/catalog'
 import { HeldSales } from '../../workers/drain/held-sales'
 import { testEnv } from '../helpers/env'
-import { setTimeout as sleep } from 'node:timers/promises'
+import type { TestEnv } from '../helpers/env'
 import { createSale, startTestService, until } from '../helpers/sale'
 
 const quiet = pino({ level: 'silent' })
 
-t.test('one read answers every sale asked at once; a hold and a resume are seen within a look', async (t) => {
+interface Sales {
+  readonly env: TestEnv
+  readonly ids: number[]
+  readonly events: ReturnType<typeof eventsRepository>
+  /** An operator's pause or resume of a sale, through the API (checked 200). */
+  readonly control: (id: number, action: 'pause' | 'resume', what: string) => Promise<void>
+}
+
+/** A running service with `count` sales of one unit, and the catalog's events repository on its MySQL. */
+async function sales (t: Test, count: number): Promise<Sales> {
   const env = await testEnv(t)
   const { http } = await startTestService(env)
   const admin = env.token(1, 'admin')
-  const sales = [await createSale(http, env, { stock: 1 }), await createSale(http, env, { stock: 1 }), await createSale(http, env, { stock: 1 })]
-  const [a, b, c] = sales as [number, number, number]
-  t.equal((await http.request('POST', `/api/v1/admin/events/${b}/pause`, { token: admin })).status, 200, 'sale b held')
+  const ids: number[] = []
+  for (let i = 0; i < count; i++) ids.push(await createSale(http, env, { stock: 1 }))
+  const control = async (id: number, action: 'pause' | 'resume', what: string): Promise<void> => {
+    t.equal((await http.request('POST', `/api/v1/admin/events/${id}/${action}`, { token: admin })).status, 200, what)
+  }
+  return { env, ids, events: eventsRepository(env.db), control }
+}
 
-  const events = eventsRepository(env.db)
+t.test('one read answers every sale asked at once; a hold and a resume are seen within a look', async (t) => {
+  const { ids: three, events, control } = await sales(t, 3)
+  const [a, b, c] = three as [number, number, number]
+  await control(b, 'pause', 'sale b held')
+
   const reads: number[][] = []
   const held = new HeldSales(async (ids) => { reads.push([...ids]); return await events.heldAmong(ids) }, quiet, 200)
 
   // 30 drains of three sales ask at the same moment: one read.
-  const answers = await Promise.all(Array.from({ length: 30 }, async (_, i) => await held.isHeld(sales[i % 3] as number)))
+  const answers = await Promise.all(Array.from({ length: 30 }, async (_, i) => await held.isHeld(three[i % 3] as number)))
   t.equal(reads.length, 1, 'one read for thirty asks')
-  t.same([...(reads[0] ?? [])].sort(), [...sales].sort(), 'of the three sales')
+  t.same([...(reads[0] ?? [])].sort(), [...three].sort(), 'of the three sales')
   t.same(answers.slice(0, 3), [false, true, false], 'b is held, a and c are not')
 
   // Within the look: from memory.
@@ -35,19 +54,15 @@ t.test('one read answers every sale asked at once; a hold and a resume are seen 
   t.equal(reads.length, 1, 'no read within the look')
 
   // A hold taken now, and b resumed: seen once the look has passed.
-  t.equal((await http.request('POST', `/api/v1/admin/events/${c}/pause`, { token: admin })).status, 200, 'sale c held')
-  t.equal((await http.request('POST', `/api/v1/admin/events/${b}/resume`, { token: admin })).status, 200, 'sale b resumed')
+  await control(c, 'pause', 'sale c held')
+  await control(b, 'resume', 'sale b resumed')
   await until(async () => await held.isHeld(c) && !await held.isHeld(b), 5000, 'c held and b resumed')
   t.ok(reads.length >= 2, `read again after the look (${reads.length} reads)`)
 })
 
 t.test('a failed read keeps the last answers, and the next ask reads again', async (t) => {
-  const env = await testEnv(t)
-  const { http } = await startTestService(env)
-  const admin = env.token(1, 'admin')
-  const sale = await createSale(http, env, { stock: 1 })
-  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/pause`, { token: admin })).status, 200, 'held')
-  const events = eventsRepository(env.db)
+  const { ids: [sale = 0], events, control } = await sales(t, 1)
+  await control(sale, 'pause', 'held')
   let failNext = false
   let reads = 0
   const held = new HeldSales(async (ids) => {
@@ -59,18 +74,14 @@ t.test('a failed read keeps the last answers, and the next ask reads again', asy
   failNext = true
   t.equal(await held.isHeld(sale), true, 'a failed read keeps the hold (an outage does not lift it)')
   t.equal(reads, 2)
-  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/resume`, { token: admin })).status, 200, 'resumed')
+  await control(sale, 'resume', 'resumed')
   t.equal(await held.isHeld(sale), false, 'the next read sees the resume')
   t.equal(reads, 3)
 })
 
 t.test('a sale that ended while held is not held (its buyers still get their answers)', async (t) => {
-  const env = await testEnv(t)
-  const { http } = await startTestService(env)
-  const admin = env.token(1, 'admin')
-  const sale = await createSale(http, env, { stock: 1 })
-  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/pause`, { token: admin })).status, 200, 'held')
-  const events = eventsRepository(env.db)
+  const { env, ids: [sale = 0], events, control } = await sales(t, 1)
+  await control(sale, 'pause', 'held')
   t.same([...await events.heldAmong([sale, 999_999_999])], [sale], 'held; an unknown id is not')
   await env.db('seckill_events').where({ id: sale }).update({ end_at: env.db.raw('CURRENT_TIMESTAMP(3)') })
   t.same([...await events.heldAmong([sale])], [], 'ended: no longer held')
@@ -78,12 +89,8 @@ t.test('a sale that ended while held is not held (its buyers still get their ans
 })
 
 t.test('a read that does not answer holds the drains up for the read wait only, with the last answers', async (t) => {
-  const env = await testEnv(t)
-  const { http } = await startTestService(env)
-  const admin = env.token(1, 'admin')
-  const sale = await createSale(http, env, { stock: 1 })
-  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/pause`, { token: admin })).status, 200, 'held')
-  const events = eventsRepository(env.db)
+  const { ids: [sale = 0], events, control } = await sales(t, 1)
+  await control(sale, 'pause', 'held')
   let hang = false
   let reads = 0
   const held = new HeldSales(async (ids) => {
@@ -98,18 +105,14 @@ t.test('a read that does not answer holds the drains up for the read wait only, 
   t.ok(Date.now() - started < 3000, `answered after the read wait (${Date.now() - started} ms)`)
   t.equal(await held.isHeld(sale + 1), false, 'another sale is not stuck behind it either')
   hang = false
-  t.equal((await http.request('POST', `/api/v1/admin/events/${sale}/resume`, { token: admin })).status, 200, 'resumed')
+  await control(sale, 'resume', 'resumed')
   t.equal(await held.isHeld(sale), false, 'the next read answers')
   t.equal(reads, 4)
 })
 
 t.test('answers of sales nobody asks about any more are dropped; not while reads fail', async (t) => {
-  const env = await testEnv(t)
-  const { http } = await startTestService(env)
-  const admin = env.token(1, 'admin')
-  const [a, b] = [await createSale(http, env, { stock: 1 }), await createSale(http, env, { stock: 1 })] as [number, number]
-  t.equal((await http.request('POST', `/api/v1/admin/events/${a}/pause`, { token: admin })).status, 200, 'a held')
-  const events = eventsRepository(env.db)
+  const { ids: [a = 0, b = 0], events, control } = await sales(t, 2)
+  await control(a, 'pause', 'a held')
   let fail = false
   const held = new HeldSales(async (ids) => {
     if (fail) throw new Error('MySQL went away')
