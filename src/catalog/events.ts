@@ -154,6 +154,13 @@ export function eventsRepository (db: Db) {
       return row === undefined ? undefined : toEvent(row)
     },
 
+    /** Several events' rows in one statement (the ingress refreshes every cached sale at once: src/sale/event-cache.ts). */
+    async findByIds (ids: readonly number[]): Promise<Map<number, SaleEvent>> {
+      if (ids.length === 0) return new Map()
+      const rows: EventRow[] = await db('seckill_events').select(COLUMNS).whereIn('id', [...ids])
+      return new Map(rows.map((r) => [Number(r.id), toEvent(r)]))
+    },
+
     /**
      * Changes an event that starts more than `cutoffMs` from now, to a start that is too, both on
      * MySQL's clock and in the same statement (no race, and no process's clock): 'not_editable'

@@ -108,3 +108,48 @@ t.test('a reopening heard while the holders of a large sale load: the sold-out f
   await marking
   t.equal(cache.answersSoldOut(eventId), false, 'the reopening wins over the load that began before it')
 })
+
+t.test('a stale entry refreshes with every other read entry past half its ttl, in one statement', async (t) => {
+  const env = await testEnv(t)
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const ids: number[] = []
+  for (let i = 0; i < 20; i++) {
+    const [id] = await env.db('seckill_events').insert({ product_id: productId, title: `before ${i}`, price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+    ids.push(id as number)
+  }
+  // The real repository, its statements counted.
+  const repo = eventsRepository(env.db)
+  const statements: number[][] = []
+  const counted = { ...repo, findByIds: async (wanted: readonly number[]) => { statements.push([...wanted]); return await repo.findByIds(wanted) } }
+  // The ttl is read on each use: the test makes every entry stale at once by lowering it.
+  let ttlMs = 3_600_000
+  const cache = new EventCache({ repo: counted, sale: env, get ttlMs () { return ttlMs }, log: createLogger('silent', 'test') })
+  t.teardown(() => { cache.close() })
+  for (const id of ids) await cache.get(id)
+  t.equal(statements.length, 20, 'first loads: a statement each')
+
+  // 15 of the sales are read again; 5 are not.
+  for (const id of ids.slice(0, 15)) await cache.get(id)
+  await env.db('seckill_events').whereIn('id', ids).update({ title: 'after' })
+  ttlMs = 0
+  statements.length = 0
+  t.equal((await cache.get(ids[0] as number, true))?.event.title, 'after', 'the stale entry read its row again')
+  t.equal(statements.length, 1, 'one statement')
+  t.same([...(statements[0] ?? [])].sort((a, b) => a - b), ids.slice(0, 15), 'with it every entry read since its load; none unread')
+
+  ttlMs = 3_600_000
+  // The others' loads finish after the statement (each reads its sold-out flag in Redis).
+  const titles = async (): Promise<string[]> => await Promise.all(ids.map(async (id) => (await cache.get(id))?.event.title ?? ''))
+  const deadline = Date.now() + 10_000
+  while ((await titles()).slice(0, 15).some((title) => title !== 'after') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.same((await titles()).slice(0, 15), Array(15).fill('after'), 'the read entries hold the new rows')
+  t.same((await titles()).slice(15), ids.slice(15).map((_, i) => `before ${15 + i}`), 'the unread ones keep theirs until they are read stale')
+  t.equal(statements.length, 1, 'and no statement more')
+
+  // A first load (an id not held) takes no other entry along.
+  ttlMs = 60_000
+  statements.length = 0
+  cache.forget(ids[19] as number)
+  await cache.get(ids[19] as number)
+  t.same(statements, [[ids[19]]], 'a first load reads its own row only')
+})
