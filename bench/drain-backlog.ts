@@ -17,7 +17,7 @@ import { auditSale } from '../src/sale'
 import { benchServiceEnv, cleanSlate, startService } from './processes'
 import { median, workerEnv } from './results-file'
 import { cpuMs, cpuSpent, findPid } from './cpu-time'
-import { api, backlogDrain, insertCeiling, perBatch, stageTotals } from './scenarios'
+import { STOPPED_WORKER_ENV, api, backlogDrain, insertCeiling, perBatch, stageTotals } from './scenarios'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const DATABASE_URL = withDatabase(process.env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/seckill', 'seckill_bench_drain')
@@ -35,7 +35,7 @@ async function main (): Promise<void> {
     ...(process.env.OVERLOAD_EVENT_LOOP_DELAY_MS === undefined ? {} : { OVERLOAD_EVENT_LOOP_DELAY_MS: process.env.OVERLOAD_EVENT_LOOP_DELAY_MS })
   }
   const ingress = await startService(port, { ...env, PROCESS_ROLE: 'ingress' })
-  const worker = await startService(port + 2, { ...env, ...workerEnv(), PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, process.env.BENCH_PROFILE_DIR, '/metrics', port + 3)
+  const worker = await startService(port + 2, { ...env, ...STOPPED_WORKER_ENV, ...workerEnv(), PROCESS_ROLE: 'worker', METRICS_PORT: String(port + 3) }, process.env.BENCH_PROFILE_DIR, '/metrics', port + 3)
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
   const sign = createTokenSigner(SECRET)

@@ -42,7 +42,7 @@ import { queuedTicketId, rejectedTicketId, shardOf } from '../src/shared/ticket-
 import { repoPath } from '../src/util/paths'
 import { startBaseline, startService } from './processes'
 import type { Child } from './processes'
-import { api as apiClient, backlogDrain, baseline as baselineRun, counters, createDrawEvent, createEvent, insertCeiling, longPolls, oneLua as oneLuaRun, timedRun, waitDecided } from './scenarios'
+import { STOPPED_WORKER_ENV, api as apiClient, backlogDrain, baseline as baselineRun, counters, createDrawEvent, createEvent, insertCeiling, longPolls, oneLua as oneLuaRun, timedRun, waitDecided } from './scenarios'
 import type { Metered, Rate } from './scenarios'
 import { costMeter } from './cpu-time'
 import { nowUs } from './profile-summary'
@@ -376,7 +376,7 @@ async function main (): Promise<void> {
   }
   const split = settings.layout === 'split'
   const ingress = await startService(settings.port, { ...env, PROCESS_ROLE: split ? 'ingress' : 'all' }, profileDir)
-  const worker = split ? await startService(settings.port + 2, { ...env, PROCESS_ROLE: 'worker', METRICS_PORT: String(settings.port + 3) }, profileDir, '/metrics', settings.port + 3) : ingress
+  const worker = split ? await startService(settings.port + 2, { ...env, ...STOPPED_WORKER_ENV, PROCESS_ROLE: 'worker', METRICS_PORT: String(settings.port + 3) }, profileDir, '/metrics', settings.port + 3) : ingress
   const service: Service = { ingress, worker, url: ingress.url }
   const redis = new Redis(REDIS_URL)
   const db = createDb(DATABASE_URL, { poolMax: 2 })
