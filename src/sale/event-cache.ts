@@ -57,6 +57,8 @@ export class EventCache {
   /** Reopenings heard per event (bounded like the entries; a missing count reads 0). */
   private readonly reopens = new LRUCache<number, number>({ max: MAX_EVENTS })
   private readonly sweeper: NodeJS.Timeout
+  /** When a refresh last looked through the entries for others to take along (ms). */
+  private lastWalkAt = Number.NEGATIVE_INFINITY
 
   constructor (private readonly deps: EventCacheDeps) {
     const idleMs = deps.idleMs ?? EVENT_IDLE_MS
@@ -108,10 +110,14 @@ export class EventCache {
    */
   private refresh (id: number, entry: Entry | undefined): Promise<CachedEvent | undefined> {
     const due: Array<[number, Entry | undefined]> = [[id, entry]]
-    // A first load (an id not held) reads its own row only: ids nobody holds must not each cost a
-    // walk over every entry.
-    const halfStale = Date.now() - this.deps.ttlMs / 2
-    if (entry !== undefined) {
+    // Only a held event's refresh looks for others, and at most once per half ttl: a first load
+    // or an unknown id (remembered as none) reads its own row, so ids that are read one by one
+    // cannot each cost a walk over every entry (up to MAX_EVENTS). Entries past half their ttl
+    // that a skipped walk missed are taken by the next one.
+    const now = Date.now()
+    const halfStale = now - this.deps.ttlMs / 2
+    if (entry?.value !== undefined && this.lastWalkAt <= halfStale) {
+      this.lastWalkAt = now
       for (const [other, e] of this.entries.entries()) {
         if (due.length >= MAX_REFRESH) break
         if (other !== id && e.read && e.value !== undefined && e.loadedAt <= halfStale && !this.loading.has(other)) due.push([other, e])
@@ -123,16 +129,27 @@ export class EventCache {
       return { id: i, entry: e, reopened: this.reopenCount(i) }
     })
     const rows = this.deps.repo.findByIds(due.map(([i]) => i))
+    let statementFailed: unknown
     rows.catch((err: unknown) => {
+      statementFailed = err
       // MySQL is away: the stale rows keep answering (set below), logged once for the statement.
       if (due.some(([, e]) => e !== undefined)) this.deps.log.warn({ err, eventIds: due.map(([i]) => i) }, 'event refresh failed; serving the cached rows')
     })
     let mine: Promise<CachedEvent | undefined> | undefined
     for (const s of started) {
-      const p = rows.then(async (found) => await this.load(s.id, found.get(s.id), s.entry?.value, s.reopened)).finally(() => this.loading.delete(s.id))
+      // Still this event's load? A forget() meanwhile (the event changed) drops it: what it read
+      // may be older than the change, and the next read loads the event anew.
+      const current = (): boolean => this.loading.get(s.id) === p
+      const p: Promise<CachedEvent | undefined> = rows.then(async (found) => await this.load(s.id, found.get(s.id), s.entry?.value, s.reopened, current))
+        .finally(() => { if (current()) this.loading.delete(s.id) })
       this.loading.set(s.id, p)
-      // Try again after another ttl rather than on every request.
-      p.catch(() => { if (s.entry !== undefined) s.entry.loadedAt = Date.now() })
+      p.catch((err: unknown) => {
+        if (s.entry === undefined) return
+        // Try again after another ttl rather than on every request.
+        s.entry.loadedAt = Date.now()
+        // Redis failed in the entry's own load (a failed statement is logged above, once).
+        if (err !== statementFailed) this.deps.log.warn({ err, eventId: s.id }, 'event refresh failed; serving the cached row')
+      })
       mine ??= p
     }
     return mine as Promise<CachedEvent | undefined>
@@ -152,10 +169,13 @@ export class EventCache {
     return entry.value
   }
 
-  /** `event`: its row, read after `reopened` was the event's reopen count. */
-  private async load (id: number, event: SaleEvent | undefined, previous: CachedEvent | undefined, reopened: number): Promise<CachedEvent | undefined> {
+  /**
+   * `event`: its row, read after `reopened` was the event's reopen count. Kept only while the load
+   * is `current` (the event was not forgotten meanwhile).
+   */
+  private async load (id: number, event: SaleEvent | undefined, previous: CachedEvent | undefined, reopened: number, current: () => boolean): Promise<CachedEvent | undefined> {
     if (event === undefined) {
-      this.remember(id, undefined)
+      if (current()) this.remember(id, undefined)
       return undefined
     }
     const held = previous?.holders
@@ -173,7 +193,7 @@ export class EventCache {
     // sold out from memory until the next refresh (test/unit/event-cache.test.ts).
     if (previous !== undefined && previous.holders !== held) value.holders = previous.holders
     if (this.reopenCount(id) !== reopened) value.holders = undefined
-    this.remember(id, value)
+    if (current()) this.remember(id, value)
     return value
   }
 
@@ -212,7 +232,9 @@ export class EventCache {
     if (entry?.value !== undefined) entry.value.holders = undefined
   }
 
+  /** Drops the event's entry and any load of it in flight (its row changed): the next read loads it anew. */
   forget (id: number): void {
     this.entries.delete(id)
+    this.loading.delete(id)
   }
 }

@@ -153,3 +153,72 @@ t.test('a stale entry refreshes with every other read entry past half its ttl, i
   await cache.get(ids[19] as number)
   t.same(statements, [[ids[19]]], 'a first load reads its own row only')
 })
+
+t.test('an event forgotten while another sale\'s refresh reads its row: the row read before the change is not kept', async (t) => {
+  const env = await testEnv(t)
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const ids: number[] = []
+  for (const title of ['a', 'b']) {
+    const [id] = await env.db('seckill_events').insert({ product_id: productId, title, price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+    ids.push(id as number)
+  }
+  const [a, b] = ids as [number, number]
+  // The real repository; the first statement that reads both rows answers only when the test says.
+  const repo = eventsRepository(env.db)
+  let release: () => void = () => undefined
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let read: () => void = () => undefined
+  const statementRead = new Promise<void>((resolve) => { read = resolve })
+  const gated = {
+    ...repo,
+    findByIds: async (wanted: readonly number[]) => {
+      const rows = await repo.findByIds(wanted)
+      if (wanted.length === 2) { read(); await held }
+      return rows
+    }
+  }
+  let ttlMs = 3_600_000
+  const cache = new EventCache({ repo: gated, sale: env, get ttlMs () { return ttlMs }, log: createLogger('silent', 'test') })
+  t.teardown(() => { cache.close() })
+  await cache.get(a)
+  await cache.get(b)
+  await cache.get(b) // read since its load: the next refresh takes it along
+  ttlMs = 0
+  void cache.get(a) // a's refresh reads a's and b's rows...
+  await statementRead
+  // ...and b changes before that statement's answer is used: the ingress forgets b.
+  await env.db('seckill_events').where({ id: b }).update({ title: 'b changed' })
+  cache.forget(b)
+  ttlMs = 3_600_000
+  t.equal((await cache.get(b))?.event.title, 'b changed', 'the first read after forget() loads b anew')
+  release()
+  t.equal((await cache.get(a, true))?.event.title, 'a')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal((await cache.get(b))?.event.title, 'b changed', 'the statement read before the change did not put its row back')
+})
+
+t.test('a refresh that fails in Redis is logged, once per event, and the cached row keeps answering', async (t) => {
+  const env = await testEnv(t)
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const [id] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+  const eventId = id as number
+  let failFlagRead = false
+  const redis = new Proxy(env.redis, {
+    get (target, prop) {
+      if (prop === 'exists' && failFlagRead) return async () => { throw new Error('Redis is away') }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? v.bind(target) : v
+    }
+  })
+  const warns: string[] = []
+  const log = { ...createLogger('silent', 'test'), warn: (_: unknown, msg: string) => { warns.push(msg) } } as unknown as ReturnType<typeof createLogger>
+  let ttlMs = 3_600_000
+  const cache = new EventCache({ repo: eventsRepository(env.db), sale: { redis, keys: env.keys }, get ttlMs () { return ttlMs }, log })
+  t.teardown(() => { cache.close() })
+  await cache.get(eventId)
+  failFlagRead = true
+  ttlMs = 0
+  t.equal((await cache.get(eventId, true))?.event.title, 'e', 'the cached row answers')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warns, ['event refresh failed; serving the cached row'])
+})
