@@ -51,7 +51,7 @@ export class SimIngress {
     this.redis = asAnotherProcess(shared)
     const redis = this.redis
     this.memory = armable(redis, (m) => ['exists', 'hscan', 'get', 'mget'].includes(m))
-    this.rows = armable(repo, (m) => m === 'findById' || m === 'findByIds')
+    this.rows = armable(repo, (m) => m === 'findByIds')
     this.soldOutAnswers = new SoldOutAnswers(redis, keys, log)
     const self = this
     this.cache = new EventCache({

@@ -6,15 +6,22 @@ import { EventCache } from '../../src/sale/event-cache'
 import { eventsRepository } from '../../src/catalog/events'
 import { createLogger } from '../../src/logger'
 import { testEnv } from '../helpers/env'
+import type { TestEnv } from '../helpers/env'
+
+/** One product and a live sale of it per title, as rows in MySQL; the sales' ids in order. */
+async function saleRows (env: TestEnv, titles: readonly string[], stock = 5): Promise<number[]> {
+  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
+  const ids: number[] = []
+  for (const title of titles) {
+    const [id] = await env.db('seckill_events').insert({ product_id: productId, title, price_cents: 90, stock, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
+    ids.push(id as number)
+  }
+  return ids
+}
 
 t.test('entries of events nobody reads are dropped after the idle time; a read event stays', async (t) => {
   const env = await testEnv(t)
-  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
-  const ids: number[] = []
-  for (let i = 0; i < 30; i++) {
-    const [id] = await env.db('seckill_events').insert({ product_id: productId, title: `e${i}`, price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
-    ids.push(id as number)
-  }
+  const ids = await saleRows(env, Array.from({ length: 30 }, (_, i) => `e${i}`))
   const IDLE_MS = 300
   // Idle time on a clock the test moves: loading 30 events may take longer than IDLE_MS on a busy
   // machine, and no entry must go idle before the test says so.
@@ -37,9 +44,7 @@ t.test('entries of events nobody reads are dropped after the idle time; a read e
 
 t.test('units that come back while the entry refreshes: the refresh does not bring the sold-out answer back', async (t) => {
   const env = await testEnv(t)
-  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
-  const [id] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 1, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
-  const eventId = id as number
+  const [eventId = 0] = await saleRows(env, ['e'], 1)
   // The real Redis; one EXISTS (the refresh's read of the sold-out flag) has its answer held back
   // until the test lets it through, to order the refresh's read before the reopening and its
   // return after it.
@@ -80,9 +85,7 @@ t.test('units that come back while the entry refreshes: the refresh does not bri
 
 t.test('a reopening heard while the holders of a large sale load: the sold-out flag is not raised after it', async (t) => {
   const env = await testEnv(t)
-  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
-  const [id] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 1, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
-  const eventId = id as number
+  const [eventId = 0] = await saleRows(env, ['e'], 1)
   // The holders' load (HSCAN) is held until the test lets it finish.
   let release: () => void = () => undefined
   let started: () => void = () => undefined
@@ -111,12 +114,7 @@ t.test('a reopening heard while the holders of a large sale load: the sold-out f
 
 t.test('a stale entry refreshes with every other read entry past half its ttl, in one statement', async (t) => {
   const env = await testEnv(t)
-  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
-  const ids: number[] = []
-  for (let i = 0; i < 20; i++) {
-    const [id] = await env.db('seckill_events').insert({ product_id: productId, title: `before ${i}`, price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
-    ids.push(id as number)
-  }
+  const ids = await saleRows(env, Array.from({ length: 20 }, (_, i) => `before ${i}`))
   // The real repository, its statements counted.
   const repo = eventsRepository(env.db)
   const statements: number[][] = []
@@ -156,13 +154,7 @@ t.test('a stale entry refreshes with every other read entry past half its ttl, i
 
 t.test('an event forgotten while another sale\'s refresh reads its row: the row read before the change is not kept', async (t) => {
   const env = await testEnv(t)
-  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
-  const ids: number[] = []
-  for (const title of ['a', 'b']) {
-    const [id] = await env.db('seckill_events').insert({ product_id: productId, title, price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
-    ids.push(id as number)
-  }
-  const [a, b] = ids as [number, number]
+  const [a, b] = await saleRows(env, ['a', 'b']) as [number, number]
   // The real repository; the first statement that reads both rows answers only when the test says.
   const repo = eventsRepository(env.db)
   let release: () => void = () => undefined
@@ -199,9 +191,7 @@ t.test('an event forgotten while another sale\'s refresh reads its row: the row 
 
 t.test('a refresh that fails in Redis is logged, once per event, and the cached row keeps answering', async (t) => {
   const env = await testEnv(t)
-  const [productId] = await env.db('products').insert({ title: 'p', price_cents: 100 }) as number[]
-  const [id] = await env.db('seckill_events').insert({ product_id: productId, title: 'e', price_cents: 90, stock: 5, start_at: new Date(), end_at: new Date(Date.now() + 3_600_000) }) as number[]
-  const eventId = id as number
+  const [eventId = 0] = await saleRows(env, ['e'])
   let failFlagRead = false
   const redis = new Proxy(env.redis, {
     get (target, prop) {
