@@ -61,8 +61,13 @@ t.test('three loops over the same due orders: each order is expired once and its
   t.equal(Number(returns.n), N, 'one return per order')
   const after = (await env.db('seckill_events').first('sold').where({ id: eventId }) as { sold: number }).sold
   t.equal(before - after, N, '`sold` went down once per order')
-  const workerExpired = (await worker.service.runtime.metrics.ordersExpired.get()).values[0]?.value ?? 0
-  t.equal(counted + workerExpired, N, `expirations counted once in all: ${counted} by the two extra loops, ${workerExpired} by the worker's`)
+  // A loop counts its expirations after its commit and its signal to the shard, so the rows can
+  // read `expired` before the count moves: wait for the count, then check it once the returns
+  // are applied (a double count would show by then).
+  const workerExpired = async (): Promise<number> => (await worker.service.runtime.metrics.ordersExpired.get()).values[0]?.value ?? 0
+  await until(async () => counted + await workerExpired() >= N, 10_000, 'the expirations to be counted')
   await until(async () => await returnsApplied(env, eventId), 10_000, 'the returns to be applied')
+  const byWorker = await workerExpired()
+  t.equal(counted + byWorker, N, `expirations counted once in all: ${counted} by the two extra loops, ${byWorker} by the worker's`)
   t.equal(Number(await env.redis.get(env.keys.shard({ eventId, shard: 0 }).stock)), N, 'every unit came back, once')
 })
