@@ -108,9 +108,12 @@ t.test('one buy is one story: request, admission, the linked drain batch, its My
   await until(async () => {
     const batch = batchOf()
     if (batch === undefined || inTrace(buyTrace).every((s) => s.name !== 'redis admitBuyer')) return false
+    // Each stage may run on either thread, and each thread sends on its own timer.
+    const reserve = childOf(batch, 'drain.reserve')
     const write = childOf(batch, 'drain.write')
     const finish = childOf(batch, 'drain.finish')
-    return write !== undefined && finish !== undefined &&
+    return reserve !== undefined && write !== undefined && finish !== undefined &&
+      childOf(reserve, 'redis reserveStock') !== undefined &&
       inTrace(batch.traceId).some((s) => s.parentSpanId === write.spanId && isMysql(s)) &&
       childOf(finish, 'redis finishTickets') !== undefined
   }, 30_000, 'the buy\'s spans and its batch\'s at the receiver').catch((err: Error) => {
