@@ -94,6 +94,8 @@ export interface ManyDropsCase {
   readonly commandsPerAdmitted: Record<string, number>
   /** Tickets waiting, once a second from the start (the first 30 s). */
   readonly waitingEverySecond: readonly number[]
+  /** The crowd's first 3 s, every 100 ms sample: where the most waiting falls. */
+  readonly waitingFirstSeconds: readonly number[]
   /**
    * CPU milliseconds each process spent in the crowd's first BURST_SECONDS (the admissions and
    * their drain: where the line grows), from /proc; the whole crowd when it is shorter.
@@ -248,7 +250,8 @@ async function runCase (sales: number): Promise<ManyDropsCase> {
       msPerBatch,
       commandsPerAdmitted,
       burstCpuMs,
-      waitingEverySecond: timeline.filter((_, i) => i % 10 === 0).slice(0, 30)
+      waitingEverySecond: timeline.filter((_, i) => i % 10 === 0).slice(0, 30),
+      waitingFirstSeconds: timeline.slice(0, 30)
     }
   } finally {
     await ingress.stop()
