@@ -7,13 +7,14 @@
  * every pair too, as references. The worker is paused during the runs (the ingress's own cost is
  * compared; admitted tickets wait in their queue).
  *
- * Paths: the admitted buy (a sale with stock to spare, a new buyer each request), the sold-out
- * answer (a sale this ingress remembers sold out, buyers holding no ticket) and the poll of a
- * queued ticket.
+ * Paths: the trivial route (GET /api/v1/time: what the ingress adds to any request), the
+ * admitted buy (a sale with stock to spare, a new buyer each request), the sold-out answer (a sale
+ * this ingress remembers sold out, buyers holding no ticket) and the poll of a queued ticket.
  *
  * Options (environment): BENCH_A_ROOT, BENCH_B_ROOT (a built checkout; default this one),
  * BENCH_A_NODE_ARGS, BENCH_B_NODE_ARGS (flags of each ingress's node, space-separated),
- * BENCH_A_ENV, BENCH_B_ENV (settings, `K=V,K=V`), BENCH_PAIRS (6), BENCH_SECONDS (2),
+ * BENCH_A_ENV, BENCH_B_ENV (settings, `K=V,K=V`), BENCH_PATHS (names, comma-separated; default all),
+ * BENCH_PAIRS (6), BENCH_SECONDS (2),
  * BENCH_CONNECTIONS (100), BENCH_PORT (18680), REDIS_URL, DATABASE_URL.
  */
 import { randomBytes } from 'node:crypto'
@@ -44,8 +45,10 @@ const build = (side: 'A' | 'B'): ServiceBuild => ({
   nodeArgs: (process.env[`BENCH_${side}_NODE_ARGS`] ?? '').split(' ').filter((a) => a !== '')
 })
 
-type Path = 'bare route' | 'one Lua call' | 'admitted buy' | 'sold-out answer' | 'poll of a queued ticket'
-const PATHS: readonly Path[] = ['bare route', 'one Lua call', 'admitted buy', 'sold-out answer', 'poll of a queued ticket']
+type Path = 'bare route' | 'one Lua call' | 'trivial route' | 'admitted buy' | 'sold-out answer' | 'poll of a queued ticket'
+const ALL_PATHS: readonly Path[] = ['bare route', 'one Lua call', 'trivial route', 'admitted buy', 'sold-out answer', 'poll of a queued ticket']
+/** BENCH_PATHS (comma-separated names) narrows the run; the two references are always measured. */
+const PATHS: readonly Path[] = ALL_PATHS.filter((p, i) => i < 2 || process.env.BENCH_PATHS === undefined || process.env.BENCH_PATHS.split(',').map((x) => x.trim()).includes(p))
 
 async function main (): Promise<void> {
   await dropDatabase(DATABASE_URL)
@@ -111,6 +114,8 @@ async function main (): Promise<void> {
       switch (path) {
         case 'bare route': return await timedRun(baseline.url, SECONDS, C, 'GET', () => '/baseline', token, { pids: { service: baseline.process.pid } })
         case 'one Lua call': return await timedRun(baseline.url, SECONDS, C, 'GET', () => '/one-lua', token, { pids: { service: baseline.process.pid }, redis })
+        // The ingress's own cost of a request (its hooks, logger, metrics, request id, envelope): a route that does nothing else.
+        case 'trivial route': return await timedRun(side.url, SECONDS, C, 'GET', () => '/api/v1/time', token, metered)
         case 'admitted buy': return await timedRun(side.url, SECONDS, C, 'POST', () => `/api/v1/events/${big}/buy`, token, metered)
         case 'sold-out answer': return await timedRun(side.url, SECONDS, C, 'POST', () => `/api/v1/events/${gone}/buy`, token, metered)
         case 'poll of a queued ticket': return await timedRun(side.url, SECONDS, C, 'GET', (i) => `/api/v1/tickets/${polled[i % polled.length] ?? ''}`, (i) => pollTokens[i % pollTokens.length] as string, metered)
