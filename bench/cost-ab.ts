@@ -48,7 +48,13 @@ const build = (side: 'A' | 'B'): ServiceBuild => ({
 type Path = 'bare route' | 'one Lua call' | 'trivial route' | 'admitted buy' | 'sold-out answer' | 'poll of a queued ticket'
 const ALL_PATHS: readonly Path[] = ['bare route', 'one Lua call', 'trivial route', 'admitted buy', 'sold-out answer', 'poll of a queued ticket']
 /** BENCH_PATHS (comma-separated names) narrows the run; the two references are always measured. */
-const PATHS: readonly Path[] = ALL_PATHS.filter((p, i) => i < 2 || process.env.BENCH_PATHS === undefined || process.env.BENCH_PATHS.split(',').map((x) => x.trim()).includes(p))
+const ASKED = process.env.BENCH_PATHS?.split(',').map((x) => x.trim()).filter((x) => x !== '')
+const UNKNOWN = ASKED?.filter((x) => !(ALL_PATHS as readonly string[]).includes(x)) ?? []
+if (UNKNOWN.length > 0) {
+  process.stderr.write(`bench:cost: BENCH_PATHS names no path ${UNKNOWN.join(', ')}; the paths are: ${ALL_PATHS.join(', ')}\n`)
+  process.exit(2)
+}
+const PATHS: readonly Path[] = ALL_PATHS.filter((p, i) => i < 2 || ASKED === undefined || ASKED.includes(p))
 
 async function main (): Promise<void> {
   await dropDatabase(DATABASE_URL)
