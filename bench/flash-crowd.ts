@@ -16,7 +16,8 @@
  * Options (environment): BENCH_BUYERS (20000), BENCH_STOCK (1000), BENCH_SHARDS (1),
  * BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PORT (18080), BENCH_BASELINE_SECONDS (5),
  * BENCH_SECONDS (4, each timed scenario), BENCH_FULL_BUYERS (100000), BENCH_FULL_STOCK (20000),
- * BENCH_LONG_POLLS (10000), BENCH_BACKLOG (20000), BENCH_WRITE (1: write bench/RESULTS.md), BENCH_PROFILE (1: the
+ * BENCH_LONG_POLLS (10000), BENCH_BACKLOG (20000), BENCH_PACED (0.25,0.5: the admitted buys offered again
+ * at these shares of the round's closed-loop rate, open loop, paced-load.ts; empty for none), BENCH_WRITE (1: write bench/RESULTS.md), BENCH_PROFILE (1: the
  * processes write CPU profiles to bench/.runs/ on exit), BENCH_LAYOUT (`split`: ingress and worker
  * as separate processes, as PM2 runs them; `one`: one process doing both, as `npm start` runs it,
  * where the backlog and long-poll scenarios, which pause the worker, are left out).
@@ -45,6 +46,8 @@ import type { Child } from './processes'
 import { STOPPED_WORKER_ENV, api as apiClient, backlogDrain, baseline as baselineRun, counters, createDrawEvent, createEvent, insertCeiling, longPolls, oneLua as oneLuaRun, timedRun, waitDecided } from './scenarios'
 import type { Metered, Rate } from './scenarios'
 import { costMeter } from './cpu-time'
+import { pacedRun } from './paced-load'
+import type { PacedResult } from './paced-load'
 import { nowUs } from './profile-summary'
 import type { Window } from './profile-summary'
 import { envNumber, median } from './results-file'
@@ -63,6 +66,7 @@ const settings = {
   fullStock: envNumber('BENCH_FULL_STOCK', 20_000),
   longPolls: envNumber('BENCH_LONG_POLLS', 10_000),
   backlog: envNumber('BENCH_BACKLOG', 20_000),
+  paced: pacedShares(process.env.BENCH_PACED ?? '0.25,0.5'),
   write: process.env.BENCH_WRITE !== '0',
   profile: process.env.BENCH_PROFILE === '1',
   layout: process.env.BENCH_LAYOUT === 'one' ? 'one' as const : 'split' as const
@@ -207,6 +211,15 @@ async function checkResubmits (base: string, redis: Redis, keys: ReturnType<type
   return { checked: sample.length, same }
 }
 
+/** BENCH_PACED: shares of the closed-loop rate, each in (0, 1]; anything else stops the bench at once. */
+function pacedShares (text: string): number[] {
+  const shares = text.split(',').map((t) => t.trim()).filter((t) => t !== '').map(Number)
+  for (const share of shares) {
+    if (!(share > 0 && share <= 1)) throw new Error(`BENCH_PACED: ${text} is not a list of shares in (0, 1]`)
+  }
+  return shares
+}
+
 function stat (xs: number[], digits = 0): string {
   const f = (x: number): string => x.toFixed(digits)
   return xs.length === 1 ? f(xs[0] as number) : `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`
@@ -218,6 +231,8 @@ interface Extra {
   /** CPU per admitted buy from the crowd's start until every ticket is decided (the drain's share in). */
   readonly beforeDecided: Array<Record<string, number>>
   readonly before: Array<Rate & { scriptsPerBuy: number, commandsPerBuy: number, commitsPerOrder: number }>
+  /** The admitted buys again at fixed shares of the same round's closed-loop rate (open loop). */
+  readonly paced: Array<PacedResult & { share: number, offered: number }>
   /** Entries into a draw sale during its window, in the same rounds as `before` (one per round). */
   readonly draw: Array<Rate & { entrants: number }>
   readonly after: Rate[]
@@ -279,6 +294,12 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     ...(x.backlog.length === 0 ? [] : [['insert ceiling: bare loop of 1,000-row inserts into `orders`, rows/s (same rounds)', stat(x.backlog.map((b) => b.ceiling))]]),
     ['before sell-out: buy req/s (every buyer admitted and queued)', stat(x.before.map((r) => r.reqPerSec))],
     ['before sell-out: p50 / p99 ms', `${stat(x.before.map((r) => r.p50), 1)} / ${stat(x.before.map((r) => r.p99), 1)}`],
+    ...settings.paced.map((share) => {
+      const rs = x.paced.filter((r) => r.share === share)
+      return [`before sell-out, offered at ${share * 100} % of the round's closed-loop rate (open loop): req/s answered, p50 / p99 ms`,
+        `${stat(rs.map((r) => r.reqPerSec))} of ${stat(rs.map((r) => r.offered))} offered, ${stat(rs.map((r) => r.p50), 1)} / ${stat(rs.map((r) => r.p99), 1)}` +
+          (rs.some((r) => r.non2xx + r.errors > 0) ? ` (not 2xx or unanswered: ${rs.map((r) => r.non2xx + r.errors).join(', ')})` : '')]
+    }),
     ['before sell-out: Redis script calls (round trips) per admitted buy, ingress and drain together', stat(x.before.map((r) => r.scriptsPerBuy), 2)],
     ['before sell-out: Redis commands executed per admitted buy (inside scripts included)', stat(x.before.map((r) => r.commandsPerBuy), 1)],
     ['before sell-out: MySQL commits per committed order', stat(x.before.map((r) => r.commitsPerOrder), 3)],
@@ -387,7 +408,7 @@ async function main (): Promise<void> {
   const keys = createKeySpace(PREFIX)
   const baseline: Rate[] = []
   const rounds: Round[] = []
-  const x: { -readonly [K in keyof Extra]: Extra[K] } = { oneLua: [], beforeDecided: [], before: [], draw: [], after: [], poll: [], longPoll: undefined, backlog: [], full: undefined, redisBytesPerTicket: 0 }
+  const x: { -readonly [K in keyof Extra]: Extra[K] } = { oneLua: [], beforeDecided: [], before: [], paced: [], draw: [], after: [], poll: [], longPoll: undefined, backlog: [], full: undefined, redisBytesPerTicket: 0 }
   // CPU per request of each timed run: the processes answering, the worker, Redis, and this load generator.
   const pids = { baseline: baselineChild.process.pid, ingress: ingress.process.pid, ...(split ? { worker: worker.process.pid } : {}), bench: process.pid }
   const metered: Metered = { pids, redis }
@@ -431,6 +452,17 @@ async function main (): Promise<void> {
         commandsPerBuy: (c1.redisCommands - c0.redisCommands) / Math.max(1, admitted),
         commitsPerOrder: (c1.mysqlCommits - c0.mysqlCommits) / Math.max(1, orders)
       })
+
+      // The same buys offered at a fixed pace below that most (a fresh sale each, drain running):
+      // the closed loop's latency is its own queue; this is what a crowd arriving at a rate sees.
+      for (const share of settings.paced) {
+        const paced = await createEvent(a, admin, 10_000_000, 1)
+        const offered = share * before.reqPerSec
+        const run = await timed(`admitted buy at ${share * 100} %`, async () => await pacedRun({ base: service.url, seconds: S, rate: offered, connections: C, method: 'POST', pathOf: () => `/api/v1/events/${paced}/buy`, tokenOf: (i) => tokens[i % tokens.length] as string }))
+        await waitDecided(redis, keys, paced, 1, 120_000)
+        x.paced.push({ ...run, share, offered })
+        process.stdout.write(`round ${round + 1}: admitted buys offered at ${offered.toFixed(0)}/s (${share * 100} %): ${run.reqPerSec.toFixed(0)}/s, p50 ${run.p50} ms, p99 ${run.p99} ms, max ${run.max} ms, ${run.non2xx} not 2xx, ${run.errors} unanswered, sender lag p99 ${run.senderLagP99} ms max ${run.senderLagMax} ms\n`)
+      }
 
       // Entries into a draw sale, measured as the admitted buys are (same connections, duration and
       // one distinct buyer per request): a fresh draw each round, so every request is a new entry.
