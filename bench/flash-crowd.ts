@@ -211,13 +211,18 @@ async function checkResubmits (base: string, redis: Redis, keys: ReturnType<type
   return { checked: sample.length, same }
 }
 
-/** BENCH_PACED: shares of the closed-loop rate, each in (0, 1]; anything else stops the bench at once. */
+/** BENCH_PACED: shares of the closed-loop rate, each in (0, 1], each once; anything else stops the bench at once. */
 function pacedShares (text: string): number[] {
   const shares = text.split(',').map((t) => t.trim()).filter((t) => t !== '').map(Number)
   for (const share of shares) {
     if (!(share > 0 && share <= 1)) throw new Error(`BENCH_PACED: ${text} is not a list of shares in (0, 1]`)
   }
-  return shares
+  return [...new Set(shares)]
+}
+
+/** A share as a percentage for labels: 0.07 → 7, not 7.000000000000001. */
+function percentOf (share: number): number {
+  return Math.round(share * 1000) / 10
 }
 
 function stat (xs: number[], digits = 0): string {
@@ -296,7 +301,7 @@ function report (baseline: Rate[], rounds: Round[], x: Extra): string {
     ['before sell-out: p50 / p99 ms', `${stat(x.before.map((r) => r.p50), 1)} / ${stat(x.before.map((r) => r.p99), 1)}`],
     ...settings.paced.map((share) => {
       const rs = x.paced.filter((r) => r.share === share)
-      return [`before sell-out, offered at ${share * 100} % of the round's closed-loop rate (open loop): req/s answered, p50 / p99 ms`,
+      return [`before sell-out, offered at ${percentOf(share)} % of the round's closed-loop rate (open loop): req/s answered, p50 / p99 ms of the 2xx`,
         `${stat(rs.map((r) => r.reqPerSec))} of ${stat(rs.map((r) => r.offered))} offered, ${stat(rs.map((r) => r.p50), 1)} / ${stat(rs.map((r) => r.p99), 1)}` +
           (rs.some((r) => r.non2xx + r.errors > 0) ? ` (not 2xx or unanswered: ${rs.map((r) => r.non2xx + r.errors).join(', ')})` : '')]
     }),
@@ -458,10 +463,10 @@ async function main (): Promise<void> {
       for (const share of settings.paced) {
         const paced = await createEvent(a, admin, 10_000_000, 1)
         const offered = share * before.reqPerSec
-        const run = await timed(`admitted buy at ${share * 100} %`, async () => await pacedRun({ base: service.url, seconds: S, rate: offered, connections: C, method: 'POST', pathOf: () => `/api/v1/events/${paced}/buy`, tokenOf: (i) => tokens[i % tokens.length] as string }))
+        const run = await timed(`admitted buy at ${percentOf(share)} %`, async () => await pacedRun({ base: service.url, seconds: S, rate: offered, connections: C, method: 'POST', pathOf: () => `/api/v1/events/${paced}/buy`, tokenOf: (i) => tokens[i % tokens.length] as string }))
         await waitDecided(redis, keys, paced, 1, 120_000)
         x.paced.push({ ...run, share, offered })
-        process.stdout.write(`round ${round + 1}: admitted buys offered at ${offered.toFixed(0)}/s (${share * 100} %): ${run.reqPerSec.toFixed(0)}/s, p50 ${run.p50} ms, p99 ${run.p99} ms, max ${run.max} ms, ${run.non2xx} not 2xx, ${run.errors} unanswered, sender lag p99 ${run.senderLagP99} ms max ${run.senderLagMax} ms\n`)
+        process.stdout.write(`round ${round + 1}: admitted buys offered at ${offered.toFixed(0)}/s (${percentOf(share)} %): ${run.reqPerSec.toFixed(0)}/s, p50 ${run.p50} ms, p99 ${run.p99} ms, max ${run.max} ms, ${run.non2xx} not 2xx, ${run.errors} unanswered, sender lag p99 ${run.senderLagP99} ms max ${run.senderLagMax} ms\n`)
       }
 
       // Entries into a draw sale, measured as the admitted buys are (same connections, duration and
