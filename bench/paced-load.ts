@@ -12,6 +12,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
+import { percentile } from './scenarios'
 
 export interface PacedLoad {
   readonly base: string
@@ -92,8 +93,7 @@ export async function pacedRun (load: PacedLoad): Promise<PacedResult> {
   }
   const span = (performance.now() - start) / 1000
   latencies.sort((a, b) => a - b)
-  const at = (p: number): number => latencies.length === 0 ? 0 : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] as number
-  return { reqPerSec: answered / Math.max(span, load.seconds), sent: total, p50: round1(at(0.5)), p99: round1(at(0.99)), max: round1(latencies.at(-1) ?? 0), non2xx, errors, senderLagP99: round1(lag.percentile(99) / 1e6), senderLagMax: round1(lag.max / 1e6) }
+  return { reqPerSec: answered / Math.max(span, load.seconds), sent: total, p50: round1(percentile(latencies, 0.5)), p99: round1(percentile(latencies, 0.99)), max: round1(latencies.at(-1) ?? 0), non2xx, errors, senderLagP99: round1(lag.percentile(99) / 1e6), senderLagMax: round1(lag.max / 1e6) }
 }
 
 function round1 (ms: number): number {

@@ -108,7 +108,8 @@ export interface RateByStatus {
   readonly errors: number
 }
 
-function percentile (sorted: readonly number[], p: number): number {
+/** The p-quantile of an ascending list (0 for none). */
+export function percentile (sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number
 }
 
