@@ -14,6 +14,25 @@ export async function freePort (): Promise<number> {
   })
 }
 
+/**
+ * `n` distinct ports nothing listens on now: held open together while the OS picks them, so no
+ * two are the same (one at a time, the OS may hand a closed port out again).
+ */
+export async function freePorts (n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer())
+  try {
+    return await Promise.all(servers.map(async (s) => await new Promise<number>((resolve, reject) => {
+      s.once('error', reject)
+      s.listen(0, '127.0.0.1', () => {
+        const address = s.address()
+        resolve(typeof address === 'object' && address !== null ? address.port : 0)
+      })
+    })))
+  } finally {
+    await Promise.all(servers.map(async (s) => await new Promise<void>((resolve) => { if (s.listening) s.close(() => resolve()); else resolve() })))
+  }
+}
+
 /** A loopback port another listener holds for the rest of test `t` (a port a start must find taken). */
 export async function takenPort (t: { teardown: (fn: () => void) => void }): Promise<number> {
   const taken = createServer()

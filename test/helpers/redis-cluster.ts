@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort } from './ports'
+import { freePorts } from './ports'
 
 export interface LocalCluster {
   /** Every node, masters first (as created; a failover swaps roles, not this order). */
@@ -21,24 +21,46 @@ export interface LocalCluster {
   stop: () => Promise<void>
 }
 
+/** A node that exited before it answered: its port was taken between the pick and its start. */
+class NodeDidNotStart extends Error {}
+
+/** Starts with fresh ports once more when a node could not start (its port taken meanwhile). */
+const START_ATTEMPTS = 3
+
 /**
  * `replicas` per master (0 or 1). `nodeTimeoutMs`: how long a silent master takes to be marked
  * failed and replaced by its replica (Redis's default is 15 s).
  */
 export async function startLocalCluster (masters = 3, replicas = 0, nodeTimeoutMs = 15_000): Promise<LocalCluster> {
-  const count = masters * (1 + replicas)
-  const ports: number[] = []
-  const busPorts: number[] = []
-  for (let i = 0; i < count; i++) {
-    ports.push(await freePort())
-    busPorts.push(await freePort())
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(masters, replicas, nodeTimeoutMs)
+    } catch (err) {
+      if (!(err instanceof NodeDidNotStart) || attempt >= START_ATTEMPTS) throw err
+    }
   }
+}
+
+async function startOnce (masters: number, replicas: number, nodeTimeoutMs: number): Promise<LocalCluster> {
+  const count = masters * (1 + replicas)
+  // Each node's port and its cluster bus port, all distinct.
+  const picked = await freePorts(2 * count)
+  const ports = picked.slice(0, count)
+  const busPorts = picked.slice(count)
   const dir = mkdtempSync(join(tmpdir(), 'sk-cluster-'))
-  const children: ChildProcess[] = ports.map((port, i) => spawn('redis-server', [
-    '--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-    '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs),
-    '--dir', dir, '--save', '', '--appendonly', 'no'
-  ], { stdio: 'ignore' }))
+  // The last of each node's output, for the error when one does not start.
+  const output = new Map<number, string>()
+  const children: ChildProcess[] = ports.map((port, i) => {
+    const child = spawn('redis-server', [
+      '--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs),
+      '--dir', dir, '--save', '', '--appendonly', 'no'
+    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const keep = (d: Buffer): void => { output.set(port, ((output.get(port) ?? '') + d.toString()).slice(-1000)) }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+    return child
+  })
   const byNode = new Map(ports.map((p, i) => [`127.0.0.1:${p}`, children[i] as ChildProcess]))
   const alive = (): number[] => ports.filter((p) => { const c = byNode.get(`127.0.0.1:${p}`); return c !== undefined && c.exitCode === null && c.signalCode === null })
   const stop = async (): Promise<void> => {
@@ -60,7 +82,15 @@ export async function startLocalCluster (masters = 3, replicas = 0, nodeTimeoutM
     throw new Error(`no master serves ${key}`)
   }
   try {
-    for (const port of ports) await waitFor(() => cli(port, 'ping') === 'PONG', 10_000, `redis on ${port}`)
+    for (const [i, port] of ports.entries()) {
+      const child = children[i] as ChildProcess
+      await waitFor(() => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new NodeDidNotStart(`redis on ${port} exited before it answered (${child.exitCode ?? child.signalCode ?? ''}): ${output.get(port) ?? ''}`)
+        }
+        return cli(port, 'ping') === 'PONG'
+      }, 10_000, `redis on ${port}`)
+    }
     const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
     if (created.status !== 0) throw new Error(`cluster create failed: ${created.stdout}${created.stderr}`)
     for (const port of ports) await waitFor(() => cli(port, 'cluster', 'info').includes('cluster_state:ok'), 20_000, `cluster state on ${port}`)
